@@ -1,0 +1,466 @@
+package ir
+
+import (
+	"fmt"
+)
+
+// maxFoldElements bounds what constant folding materialises: it exists for shape arithmetic,
+// not for precomputing weights.
+const maxFoldElements = 1 << 16
+
+// Canonicalize rewrites the graph into the form the rest of sharpq expects, without changing
+// what it computes: Constant nodes become initializers, Identity and Dropout (inference) are
+// bypassed, and nodes whose outputs nobody uses are dropped.
+func Canonicalize(m *Model) error {
+	g := m.Graph
+	g.Index()
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		switch {
+		case n.OpType == "Constant" && n.Domain == "":
+			t, err := ConstantValue(n)
+			if err != nil {
+				return err
+			}
+			c := t.Clone()
+			c.Name = n.Outputs[0]
+			g.AddInitializer(c)
+			continue
+		case (n.OpType == "Identity" || n.OpType == "Dropout") && n.Domain == "":
+			if len(n.Outputs) > 1 && n.Outputs[1] != "" && len(g.Consumers()[n.Outputs[1]]) > 0 {
+				return fmt.Errorf("node %s: the Dropout mask output is used; sharpq needs inference graphs", n)
+			}
+			if !g.IsOutput(n.Outputs[0]) {
+				g.Rename(n.Outputs[0], n.Inputs[0])
+				continue
+			}
+			if g.Initializer(n.Inputs[0]) == nil && g.Input(n.Inputs[0]) == nil && !g.IsOutput(n.Inputs[0]) {
+				// The graph output keeps its name: rename the producer's output instead.
+				renameProducedValue(g, n.Inputs[0], n.Outputs[0])
+				continue
+			}
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
+	PruneDead(g)
+	return nil
+}
+
+// renameProducedValue renames a value produced by a node (and all its uses) to new.
+func renameProducedValue(g *Graph, old, new string) {
+	for _, n := range g.Nodes {
+		for i, o := range n.Outputs {
+			if o == old {
+				n.Outputs[i] = new
+			}
+		}
+	}
+	g.Rename(old, new)
+	if v, ok := g.ValueInfo[old]; ok {
+		delete(g.ValueInfo, old)
+		v.Name = new
+		g.ValueInfo[new] = v
+	}
+}
+
+// PruneDead removes nodes none of whose outputs reach a graph output, and initializers no
+// node reads.
+func PruneDead(g *Graph) {
+	live := map[string]bool{}
+	for _, o := range g.Outputs {
+		live[o.Name] = true
+	}
+	keep := make([]bool, len(g.Nodes))
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		for _, o := range n.Outputs {
+			if live[o] {
+				keep[i] = true
+			}
+		}
+		if keep[i] {
+			for _, in := range n.Inputs {
+				live[in] = true
+			}
+		}
+	}
+	nodes := g.Nodes[:0]
+	for i, n := range g.Nodes {
+		if keep[i] {
+			nodes = append(nodes, n)
+		}
+	}
+	g.Nodes = nodes
+	inits := g.Initializers[:0]
+	for _, t := range g.Initializers {
+		if live[t.Name] {
+			inits = append(inits, t)
+		} else {
+			delete(g.ValueInfo, t.Name)
+		}
+	}
+	g.Initializers = inits
+	g.Index()
+}
+
+// FixBatch makes every shape static: the batch dimension (axis 0) of each graph input becomes
+// batch, shapes are inferred, and shape-computing subgraphs (Shape → Gather → Unsqueeze →
+// Concat → Reshape chains) are folded to constants. Any other dynamic dimension is an error.
+func FixBatch(m *Model, batch int64) error {
+	if batch <= 0 {
+		return fmt.Errorf("batch size %d must be positive", batch)
+	}
+	g := m.Graph
+	for _, v := range g.Inputs {
+		if v.Shape == nil {
+			return fmt.Errorf("input %q has no shape; sharpq needs static shapes except the batch dimension", v.Name)
+		}
+		for i, d := range v.Shape {
+			if i == 0 {
+				continue
+			}
+			if d < 0 {
+				name := ""
+				if v.DimNames != nil && v.DimNames[i] != "" {
+					name = fmt.Sprintf(" (%q)", v.DimNames[i])
+				}
+				return fmt.Errorf("input %q dimension %d%s is dynamic; sharpq needs static shapes except the batch dimension (axis 0)", v.Name, i, name)
+			}
+		}
+		if len(v.Shape) > 0 {
+			v.Shape[0] = batch
+			v.DimNames = nil
+		}
+	}
+	if err := Canonicalize(m); err != nil {
+		return err
+	}
+	for {
+		if err := InferShapes(m); err != nil {
+			return err
+		}
+		changed, err := foldConstants(g)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			break
+		}
+		PruneDead(g)
+	}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			v := g.ValueInfo[o]
+			if v == nil || !v.Static() {
+				return fmt.Errorf("node %s output %q: shape could not be made static", n, o)
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		o.DimNames = nil
+	}
+	return nil
+}
+
+// foldable lists the operators constant folding evaluates.
+var foldable = map[string]bool{
+	"Shape": true, "Gather": true, "Unsqueeze": true, "Squeeze": true, "Concat": true,
+	"Cast": true, "Slice": true, "Reshape": true, "Add": true, "Sub": true, "Mul": true,
+	"Div": true, "ConstantOfShape": true, "Equal": true, "Where": true, "Expand": true,
+	"Identity": true,
+}
+
+func foldConstants(g *Graph) (bool, error) {
+	changed := false
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		t, ok, err := foldNode(g, n)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			kept = append(kept, n)
+			continue
+		}
+		t.Name = n.Outputs[0]
+		if g.IsOutput(t.Name) {
+			kept = append(kept, n) // outputs stay computed by a node
+			continue
+		}
+		g.AddInitializer(t)
+		changed = true
+	}
+	g.Nodes = kept
+	return changed, nil
+}
+
+// foldNode evaluates n when all its inputs are small integer constants (or, for Shape, when
+// its input's shape is static).
+func foldNode(g *Graph, n *Node) (*Tensor, bool, error) {
+	if n.Domain != "" || !foldable[n.OpType] || len(n.Outputs) != 1 {
+		return nil, false, nil
+	}
+	if n.OpType == "Shape" {
+		v := g.ValueInfo[n.Inputs[0]]
+		if v == nil || !v.Static() {
+			return nil, false, nil
+		}
+		start, end := shapeOpRange(n, len(v.Shape))
+		dims := append([]int64{}, v.Shape[start:end]...)
+		return NewInt64("", []int64{int64(len(dims))}, dims), true, nil
+	}
+	var ins []*Tensor
+	for _, name := range n.Inputs {
+		if name == "" {
+			ins = append(ins, nil)
+			continue
+		}
+		t := g.Initializer(name)
+		if t == nil || t.Len() > maxFoldElements {
+			return nil, false, nil
+		}
+		if n.OpType != "Reshape" && n.OpType != "Cast" && n.OpType != "Gather" && !t.DType.IsInt() && t.DType != Bool {
+			return nil, false, nil
+		}
+		ins = append(ins, t)
+	}
+	if len(ins) == 0 {
+		return nil, false, nil
+	}
+	out := g.ValueInfo[n.Outputs[0]]
+	if out == nil || !out.Static() || NumElements(out.Shape) > maxFoldElements {
+		return nil, false, nil
+	}
+	t, err := evalConst(n, ins, out)
+	if err != nil {
+		return nil, false, fmt.Errorf("node %s: constant folding: %w", n, err)
+	}
+	if t == nil {
+		return nil, false, nil
+	}
+	return t, true, nil
+}
+
+// evalConst computes a foldable op on constant inputs; out is the inferred output type.
+func evalConst(n *Node, ins []*Tensor, out *Value) (*Tensor, error) {
+	switch n.OpType {
+	case "Identity", "Reshape", "Squeeze", "Unsqueeze":
+		t := ins[0].Clone()
+		t.Shape = append([]int64{}, out.Shape...)
+		return t, nil
+	case "Cast":
+		to := DType(n.AttrInt("to", 0))
+		src, err := ins[0].Float64s()
+		if err != nil {
+			return nil, err
+		}
+		t := &Tensor{DType: to, Shape: append([]int64{}, out.Shape...)}
+		switch to {
+		case Int64:
+			for _, v := range src {
+				t.I64 = append(t.I64, int64(v))
+			}
+		case Int32:
+			for _, v := range src {
+				t.I32 = append(t.I32, int32(v))
+			}
+		case Float32:
+			for _, v := range src {
+				t.F32 = append(t.F32, float32(v))
+			}
+		case Float64:
+			t.F64 = src
+		default:
+			return nil, nil
+		}
+		return t, nil
+	}
+	// The rest compute on int64.
+	vals := make([][]int64, len(ins))
+	for i, t := range ins {
+		if t == nil {
+			continue
+		}
+		v, err := t.Int64s()
+		if err != nil {
+			return nil, nil
+		}
+		vals[i] = v
+	}
+	res := make([]int64, NumElements(out.Shape))
+	switch n.OpType {
+	case "Add", "Sub", "Mul", "Div", "Equal":
+		f := map[string]func(a, b int64) int64{
+			"Add": func(a, b int64) int64 { return a + b },
+			"Sub": func(a, b int64) int64 { return a - b },
+			"Mul": func(a, b int64) int64 { return a * b },
+			"Div": func(a, b int64) int64 {
+				if b == 0 {
+					return 0
+				}
+				return a / b
+			},
+			"Equal": func(a, b int64) int64 {
+				if a == b {
+					return 1
+				}
+				return 0
+			},
+		}[n.OpType]
+		for i := range res {
+			a := vals[0][broadcastIndex(i, out.Shape, ins[0].Shape)]
+			b := vals[1][broadcastIndex(i, out.Shape, ins[1].Shape)]
+			res[i] = f(a, b)
+		}
+		if n.OpType == "Equal" {
+			u := make([]uint8, len(res))
+			for i, v := range res {
+				u[i] = uint8(v)
+			}
+			return &Tensor{DType: Bool, Shape: append([]int64{}, out.Shape...), U8: u}, nil
+		}
+		return intResult(ins[0].DType, out.Shape, res), nil
+	case "Where":
+		for i := range res {
+			cnd := vals[0][broadcastIndex(i, out.Shape, ins[0].Shape)]
+			if cnd != 0 {
+				res[i] = vals[1][broadcastIndex(i, out.Shape, ins[1].Shape)]
+			} else {
+				res[i] = vals[2][broadcastIndex(i, out.Shape, ins[2].Shape)]
+			}
+		}
+		return intResult(ins[1].DType, out.Shape, res), nil
+	case "Expand":
+		for i := range res {
+			res[i] = vals[0][broadcastIndex(i, out.Shape, ins[0].Shape)]
+		}
+		return intResult(ins[0].DType, out.Shape, res), nil
+	case "ConstantOfShape":
+		v := int64(0)
+		dt := Float32
+		if a := n.Attr("value"); a != nil && a.T != nil {
+			dt = a.T.DType
+			fv, err := a.T.Float64s()
+			if err != nil || len(fv) != 1 {
+				return nil, nil
+			}
+			if dt == Float32 {
+				f := make([]float32, len(res))
+				for i := range f {
+					f[i] = float32(fv[0])
+				}
+				return NewFloat32("", out.Shape, f), nil
+			}
+			v = int64(fv[0])
+		}
+		if dt != Int64 {
+			if dt == Float32 {
+				return NewFloat32("", out.Shape, make([]float32, len(res))), nil
+			}
+			return nil, nil
+		}
+		for i := range res {
+			res[i] = v
+		}
+		return NewInt64("", out.Shape, res), nil
+	case "Gather":
+		axis, err := normAxis(n.AttrInt("axis", 0), len(ins[0].Shape))
+		if err != nil {
+			return nil, err
+		}
+		x := ins[0]
+		outer := NumElements(x.Shape[:axis])
+		inner := NumElements(x.Shape[axis+1:])
+		dim := x.Shape[axis]
+		idx := vals[1]
+		k := 0
+		src, err := x.Int64s()
+		if err != nil {
+			return nil, nil
+		}
+		for o := int64(0); o < outer; o++ {
+			for _, j := range idx {
+				if j < 0 {
+					j += dim
+				}
+				if j < 0 || j >= dim {
+					return nil, fmt.Errorf("gather index %d out of range [0,%d)", j, dim)
+				}
+				for in := int64(0); in < inner; in++ {
+					res[k] = src[(o*dim+j)*inner+in]
+					k++
+				}
+			}
+		}
+		return intResult(x.DType, out.Shape, res), nil
+	case "Concat":
+		axis, err := normAxis(n.AttrInt("axis", 0), len(out.Shape))
+		if err != nil {
+			return nil, err
+		}
+		outer := NumElements(out.Shape[:axis])
+		k := 0
+		for o := int64(0); o < outer; o++ {
+			for i, t := range ins {
+				chunk := NumElements(t.Shape[axis:])
+				copy(res[k:], vals[i][o*chunk:(o+1)*chunk])
+				k += int(chunk)
+			}
+		}
+		return intResult(ins[0].DType, out.Shape, res), nil
+	case "Slice":
+		if len(ins[0].Shape) != 1 {
+			return nil, nil
+		}
+		var axes, steps []int64
+		if len(vals) > 3 {
+			axes = vals[3]
+		}
+		if len(vals) > 4 {
+			steps = vals[4]
+		}
+		rs, err := ResolveSlice(ins[0].Shape, vals[1], vals[2], axes, steps)
+		if err != nil {
+			return nil, err
+		}
+		r := rs[0]
+		for i := int64(0); i < r.Len; i++ {
+			res[i] = vals[0][r.Start+i*r.Step]
+		}
+		return intResult(ins[0].DType, out.Shape, res), nil
+	}
+	return nil, nil
+}
+
+// intResult wraps a folded result; only int64 results are materialised, which is all that
+// shape subgraphs use (nil leaves the node in place).
+func intResult(dt DType, shape []int64, res []int64) *Tensor {
+	if dt != Int64 {
+		return nil
+	}
+	return NewInt64("", shape, res)
+}
+
+// broadcastIndex maps flat index i of a tensor of shape out to the flat index of an operand
+// of shape in that broadcasts to it.
+func broadcastIndex(i int, out, in []int64) int {
+	idx, stride := 0, 1
+	rem := i
+	off := len(out) - len(in)
+	for d := len(out) - 1; d >= 0; d-- {
+		coord := rem % int(out[d])
+		rem /= int(out[d])
+		if d-off >= 0 {
+			dim := int(in[d-off])
+			if dim != 1 {
+				idx += coord * stride
+			}
+			stride *= dim
+		}
+	}
+	return idx
+}

@@ -1,0 +1,169 @@
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	onnxruntime "github.com/yalue/onnxruntime_go"
+)
+
+// Device names accepted in Options.Device (and by the --device flag).
+const (
+	DeviceCPU  = "cpu"
+	DeviceCUDA = "cuda"
+)
+
+// Options configures Open.
+type Options struct {
+	// LibPath is an explicit path to the ONNX Runtime shared library (the
+	// --ort-lib flag). When empty, FindLibrary searches for it.
+	LibPath string
+	// Device is the execution provider for sessions: "cpu" (the default when
+	// empty) or "cuda".
+	Device string
+	// Threads is the number of intra-op threads per session; 0 lets ONNX
+	// Runtime choose.
+	Threads int
+	// CUDADeviceID selects the GPU when Device is "cuda".
+	CUDADeviceID int
+}
+
+// The process-wide ONNX Runtime environment.
+//
+// onnxruntime_go keeps the loaded library and its OrtEnv in package-level
+// variables: InitializeEnvironment fails if called twice, and
+// DestroyEnvironment unloads the library out from under every live session.
+// These globals therefore mirror that single environment: env.refs counts the
+// open Runtimes sharing it, so the first Open loads the library and the last
+// Close unloads it, and env.lib remembers which file was loaded, because a
+// process cannot have two different libraries loaded at once.
+var env struct {
+	mu   sync.Mutex
+	refs int
+	lib  string
+}
+
+// Runtime is an open handle on the ONNX Runtime environment together with
+// the execution settings (device, threads) applied to the sessions it
+// creates. Runtimes are safe for concurrent use; several may be open at once
+// as long as they use the same library.
+type Runtime struct {
+	lib     string
+	device  string
+	threads int
+	cudaID  int
+
+	// life guards closed: NewSession holds it for reading while it builds a
+	// session, so Close cannot unload the library underneath it.
+	life   sync.RWMutex
+	closed bool
+
+	mu       sync.Mutex // guards sessions
+	sessions map[*Session]struct{}
+}
+
+// Open loads the ONNX Runtime library (see FindLibrary) if this process has
+// not already loaded it, and returns a Runtime configured by opts. Opening a
+// different library while another Runtime is still open is an error. The
+// caller must Close the Runtime.
+func Open(opts Options) (*Runtime, error) {
+	device := opts.Device
+	switch device {
+	case "":
+		device = DeviceCPU
+	case DeviceCPU, DeviceCUDA:
+	default:
+		return nil, fmt.Errorf("ort: unknown device %q (--device must be %q or %q)",
+			opts.Device, DeviceCPU, DeviceCUDA)
+	}
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("ort: threads must be >= 0, got %d", opts.Threads)
+	}
+	if opts.CUDADeviceID < 0 {
+		return nil, fmt.Errorf("ort: CUDA device id must be >= 0, got %d", opts.CUDADeviceID)
+	}
+	lib, err := FindLibrary(opts.LibPath)
+	if err != nil {
+		return nil, err
+	}
+	if resolved, err := filepath.EvalSymlinks(lib); err == nil {
+		lib = resolved
+	}
+
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if env.refs > 0 {
+		if env.lib != lib {
+			return nil, fmt.Errorf("ort: onnxruntime is already loaded from %s; cannot also load %s "+
+				"(close every Runtime first)", env.lib, lib)
+		}
+	} else {
+		onnxruntime.SetSharedLibraryPath(lib)
+		if err := onnxruntime.InitializeEnvironment(); err != nil {
+			return nil, fmt.Errorf("ort: load %s: %w", lib, err)
+		}
+		env.lib = lib
+	}
+	env.refs++
+	return &Runtime{
+		lib:      lib,
+		device:   device,
+		threads:  opts.Threads,
+		cudaID:   opts.CUDADeviceID,
+		sessions: make(map[*Session]struct{}),
+	}, nil
+}
+
+// Device returns the execution provider sessions use: "cpu" or "cuda".
+func (r *Runtime) Device() string { return r.device }
+
+// LibPath returns the absolute path of the loaded ONNX Runtime library.
+func (r *Runtime) LibPath() string { return r.lib }
+
+// Version returns the version string of the loaded ONNX Runtime library.
+func (r *Runtime) Version() string {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if env.refs == 0 {
+		return ""
+	}
+	return onnxruntime.GetVersion()
+}
+
+// Close closes every session still open on r and releases r's reference to
+// the ONNX Runtime environment, unloading the library when no other Runtime
+// uses it. Closing an already closed Runtime does nothing.
+func (r *Runtime) Close() error {
+	r.life.Lock()
+	if r.closed {
+		r.life.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.life.Unlock()
+
+	r.mu.Lock()
+	open := make([]*Session, 0, len(r.sessions))
+	for s := range r.sessions {
+		open = append(open, s)
+	}
+	r.mu.Unlock()
+
+	var errs []error
+	for _, s := range open {
+		errs = append(errs, s.Close())
+	}
+
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	env.refs--
+	if env.refs == 0 {
+		env.lib = ""
+		if err := onnxruntime.DestroyEnvironment(); err != nil {
+			errs = append(errs, fmt.Errorf("ort: destroy environment: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
