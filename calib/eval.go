@@ -1,0 +1,91 @@
+package calib
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+)
+
+// EvalOptions controls Evaluate.
+type EvalOptions struct {
+	Batch int // images per session run; the last batch is zero-padded
+	// Progress, when set, is called after each batch with the images done so far.
+	Progress func(done, total int)
+}
+
+// EvalResult is what Evaluate measured.
+type EvalResult struct {
+	Accuracy
+	Seconds      float64 // wall time of the session runs, excluding session creation
+	ImagesPerSec float64
+}
+
+// Evaluate runs m over d in ONNX Runtime and measures top-1/top-5 accuracy against d.Labels.
+// The dataset's per-image shape must equal the model input's.
+func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opts EvalOptions) (EvalResult, error) {
+	if d.Labels == nil {
+		return EvalResult{}, fmt.Errorf("calib: evaluation needs labels (--labels)")
+	}
+	if opts.Batch <= 0 {
+		return EvalResult{}, fmt.Errorf("calib: --batch %d must be positive", opts.Batch)
+	}
+	if err := CheckInputShape(m, d); err != nil {
+		return EvalResult{}, err
+	}
+	batch := opts.Batch
+	if d.N < batch {
+		batch = d.N
+	}
+	s, err := infer.New(rt, m, batch)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	defer s.Close()
+	classes := int(s.OutShape[len(s.OutShape)-1])
+	if len(s.OutShape) != 2 {
+		return EvalResult{}, fmt.Errorf("calib: model output shape %v is not [batch, classes]", s.OutShape)
+	}
+	var tally Tally
+	in := s.Input()
+	start := time.Now()
+	for b := 0; b < d.NumBatches(batch); b++ {
+		if err := ctx.Err(); err != nil {
+			return EvalResult{}, err
+		}
+		x, labels, n := d.Batch(b, batch)
+		copy(in, x)
+		clear(in[len(x):])
+		if err := s.Run(); err != nil {
+			return EvalResult{}, fmt.Errorf("calib: batch %d: %w", b, err)
+		}
+		tally.Add(s.Output()[:n*classes], classes, labels)
+		if opts.Progress != nil {
+			opts.Progress(tally.Images, d.N)
+		}
+	}
+	secs := time.Since(start).Seconds()
+	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(d.N) / secs}, nil
+}
+
+// CheckInputShape reports a clear error when the dataset's images do not have the model
+// input's per-image shape [C, H, W].
+func CheckInputShape(m *ir.Model, d *Dataset) error {
+	if len(m.Graph.Inputs) != 1 {
+		return fmt.Errorf("calib: model has %d inputs; sharpq evaluates models with one", len(m.Graph.Inputs))
+	}
+	in := m.Graph.Inputs[0]
+	want := []int64{int64(d.C), int64(d.H), int64(d.W)}
+	if len(in.Shape) != 4 {
+		return fmt.Errorf("calib: model input %q has shape %v; sharpq needs NCHW images", in.Name, in.Shape)
+	}
+	for i, w := range want {
+		if in.Shape[i+1] != w {
+			return fmt.Errorf("calib: data has images of shape %v but model input %q wants %v (use --size/--grayscale or other data)", want, in.Name, in.Shape[1:])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package calib
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/image/draw"
+)
+
+// LoadImageFolder reads an image folder laid out as torchvision's
+// ImageFolder expects: dir holds one subfolder per class, and the classes,
+// sorted by name, give the label indices (ClassNames lists them). Each class
+// folder holds JPEG (.jpg, .jpeg) and PNG (.png) files, extensions in any
+// case, possibly in nested folders; other files, and names starting with a
+// dot, are skipped. Images are taken class by class, in name order within a
+// class.
+//
+// Each image is decoded and, like PIL's convert("RGB"), any alpha channel is
+// dropped. With p.Size > 0 it is resized to Size×Size (bilinear, antialiased
+// when shrinking, ignoring the aspect ratio); with p.Size = 0 all images must
+// share one size. It becomes three RGB channels, or with p.Grayscale one
+// channel of BT.601 luma, scaled to [0,1], and is then normalised to
+// (x - mean[c]) / std[c] with p.Mean and p.Std.
+//
+// A folder without class subfolders, or a class folder without images, is
+// an error.
+func LoadImageFolder(dir string, p Preprocess) (*Dataset, error) {
+	channels := 3
+	if p.Grayscale {
+		channels = 1
+	}
+	if err := p.Validate(channels); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+
+	type item struct {
+		path  string
+		label int64
+	}
+	var (
+		classes []string
+		items   []item
+	)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		classDir := filepath.Join(dir, e.Name())
+		if !e.IsDir() {
+			// Follow symbolic links to folders, as torchvision does.
+			fi, err := os.Stat(classDir)
+			if err != nil || !fi.IsDir() {
+				continue
+			}
+		}
+		label := int64(len(classes))
+		before := len(items)
+		err := filepath.WalkDir(classDir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != classDir && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && imageFormat(path) != "" {
+				items = append(items, item{path, label})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("calib: image folder %s: %w", dir, err)
+		}
+		if len(items) == before {
+			return nil, fmt.Errorf("calib: image folder %s: class folder %s has no JPEG or PNG images", dir, e.Name())
+		}
+		classes = append(classes, e.Name())
+	}
+	if len(classes) == 0 {
+		return nil, fmt.Errorf("calib: image folder %s has no class subfolders: want one subfolder of JPEG/PNG images per class", dir)
+	}
+
+	d := &Dataset{
+		N:          len(items),
+		C:          channels,
+		Labels:     make([]int64, len(items)),
+		ClassNames: classes,
+	}
+	var first string // the file that set the size when p.Size == 0
+	for i, it := range items {
+		img, err := decodeImage(it.path)
+		if err != nil {
+			return nil, err
+		}
+		img = dropAlpha(img)
+		b := img.Bounds()
+		if p.Size > 0 {
+			if b.Dx() != p.Size || b.Dy() != p.Size {
+				dst := image.NewRGBA64(image.Rect(0, 0, p.Size, p.Size))
+				draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+				img, b = dst, dst.Bounds()
+			}
+		}
+		if i == 0 {
+			first = it.path
+			d.H, d.W = b.Dy(), b.Dx()
+			d.X = make([]float32, d.N*d.SampleLen())
+		} else if b.Dx() != d.W || b.Dy() != d.H {
+			return nil, fmt.Errorf("calib: %s is %d×%d but %s is %d×%d: images must share one size, or give --size to resize them",
+				it.path, b.Dx(), b.Dy(), first, d.W, d.H)
+		}
+		toPlanes(d.X[i*d.SampleLen():(i+1)*d.SampleLen()], img, channels)
+		d.Labels[i] = it.label
+	}
+	p.normalize(d.X, d.C, d.H*d.W)
+	return d, nil
+}
+
+// imageFormat returns "jpeg" or "png" from path's extension, or "" for
+// other files.
+func imageFormat(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jpg", ".jpeg":
+		return "jpeg"
+	case ".png":
+		return "png"
+	}
+	return ""
+}
+
+func decodeImage(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	defer f.Close()
+	var img image.Image
+	format := imageFormat(path)
+	switch format {
+	case "jpeg":
+		img, err = jpeg.Decode(f)
+	case "png":
+		img, err = png.Decode(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("calib: %s: decoding %s: %w", path, format, err)
+	}
+	return img, nil
+}
+
+// dropAlpha returns img made opaque by discarding its alpha channel and
+// keeping the stored colour values, as PIL's convert("RGB") does. Colour
+// that only a premultiplied image held is lost where alpha is 0.
+func dropAlpha(img image.Image) image.Image {
+	if o, ok := img.(interface{ Opaque() bool }); ok && o.Opaque() {
+		return img
+	}
+	switch m := img.(type) {
+	case *image.NRGBA:
+		out := &image.NRGBA{Pix: slices.Clone(m.Pix), Stride: m.Stride, Rect: m.Rect}
+		for i := 3; i < len(out.Pix); i += 4 {
+			out.Pix[i] = 0xff
+		}
+		return out
+	case *image.NRGBA64:
+		out := &image.NRGBA64{Pix: slices.Clone(m.Pix), Stride: m.Stride, Rect: m.Rect}
+		for i := 6; i < len(out.Pix); i += 8 {
+			out.Pix[i], out.Pix[i+1] = 0xff, 0xff
+		}
+		return out
+	case *image.Paletted:
+		pal := make(color.Palette, len(m.Palette))
+		for i, c := range m.Palette {
+			pal[i] = opaque(c)
+		}
+		return &image.Paletted{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect, Palette: pal}
+	}
+	b := img.Bounds()
+	out := image.NewNRGBA64(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out.SetNRGBA64(x, y, opaque(img.At(x, y)))
+		}
+	}
+	return out
+}
+
+// opaque returns c with its alpha set to the maximum and its colour values
+// kept un-premultiplied.
+func opaque(c color.Color) color.NRGBA64 {
+	var n color.NRGBA64
+	switch c := c.(type) {
+	case color.NRGBA:
+		n = color.NRGBA64{uint16(c.R) * 0x101, uint16(c.G) * 0x101, uint16(c.B) * 0x101, 0}
+	case color.NRGBA64:
+		n = c
+	default:
+		n = color.NRGBA64Model.Convert(c).(color.NRGBA64)
+	}
+	n.A = 0xffff
+	return n
+}
+
+// toPlanes writes the opaque image img into dst as channels (1: luma,
+// 3: RGB) planes of values in [0,1].
+func toPlanes(dst []float32, img image.Image, channels int) {
+	b := img.Bounds()
+	hw := b.Dx() * b.Dy()
+	i := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			var r, g, bl uint32
+			// Typed accessors avoid boxing each pixel in a color.Color.
+			switch m := img.(type) {
+			case *image.Gray:
+				r, g, bl, _ = m.GrayAt(x, y).RGBA()
+			case *image.Gray16:
+				r, g, bl, _ = m.Gray16At(x, y).RGBA()
+			case *image.YCbCr:
+				r, g, bl, _ = m.YCbCrAt(x, y).RGBA()
+			case *image.RGBA:
+				r, g, bl, _ = m.RGBAAt(x, y).RGBA()
+			case *image.NRGBA:
+				r, g, bl, _ = m.NRGBAAt(x, y).RGBA()
+			case *image.RGBA64:
+				r, g, bl, _ = m.RGBA64At(x, y).RGBA()
+			case *image.NRGBA64:
+				r, g, bl, _ = m.NRGBA64At(x, y).RGBA()
+			default:
+				r, g, bl, _ = img.At(x, y).RGBA()
+			}
+			if channels == 1 {
+				// color.Gray16Model's BT.601 weights; exact for gray pixels.
+				luma := (19595*r + 38470*g + 7471*bl + 1<<15) >> 16
+				dst[i] = float32(luma) / 0xffff
+			} else {
+				dst[i] = float32(r) / 0xffff
+				dst[hw+i] = float32(g) / 0xffff
+				dst[2*hw+i] = float32(bl) / 0xffff
+			}
+			i++
+		}
+	}
+}

@@ -1,0 +1,373 @@
+package calib
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"codeberg.org/sbinet/npyio/npy"
+)
+
+// LoadNPY reads images from the .npy file dataPath and, unless labelsPath is
+// "", their labels from the .npy file labelsPath.
+//
+// The images are NCHW, or NHW which is read as one channel (C=1). uint8
+// data is scaled to [0,1] by dividing by 255, as torchvision's ToTensor
+// does; float32 and float64 data is taken as it is (so it should already be
+// in the range the model was trained on before normalisation), converted to
+// float32. Then, with p.Grayscale, three-channel images become one channel
+// of luma; and every value is normalised to (x - mean[c]) / std[c] with
+// p.Mean and p.Std (empty: no shift or no scaling). Arrays are never
+// resized: p.Size must be 0 or match both height and width.
+//
+// The labels are a 1-D array of any integer dtype (int64, int32, uint8, …)
+// with one non-negative class index per image. Fortran-ordered arrays of
+// more than one dimension are not supported.
+func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
+	nf, err := openNPY(dataPath)
+	if err != nil {
+		return nil, err
+	}
+	defer nf.close()
+
+	d := &Dataset{}
+	switch s := nf.shape; len(s) {
+	case 4:
+		d.N, d.C, d.H, d.W = s[0], s[1], s[2], s[3]
+	case 3:
+		d.N, d.C, d.H, d.W = s[0], 1, s[1], s[2]
+	default:
+		return nil, fmt.Errorf("calib: %s: shape %v: want images as NCHW (4-D) or NHW (3-D)", dataPath, s)
+	}
+	if d.N == 0 || d.C == 0 || d.H == 0 || d.W == 0 {
+		return nil, fmt.Errorf("calib: %s: shape %v holds no images", dataPath, nf.shape)
+	}
+	if p.Size > 0 && (p.Size != d.H || p.Size != d.W) {
+		return nil, fmt.Errorf("calib: --size %d: %s holds %d×%d images and .npy data is never resized: give --size 0",
+			p.Size, dataPath, d.H, d.W)
+	}
+	channels := d.C
+	if p.Grayscale {
+		switch d.C {
+		case 1:
+		case 3:
+			channels = 1
+		default:
+			return nil, fmt.Errorf("calib: --grayscale: %s holds %d-channel images: want 1 or 3 channels", dataPath, d.C)
+		}
+	}
+	if err := p.Validate(channels); err != nil {
+		return nil, err
+	}
+
+	switch nf.dtype {
+	case "u1":
+		u, err := readAll[uint8](nf)
+		if err != nil {
+			return nil, err
+		}
+		d.X = make([]float32, len(u))
+		for i, v := range u {
+			d.X[i] = float32(v) / 255
+		}
+	case "f4":
+		if d.X, err = readAll[float32](nf); err != nil {
+			return nil, err
+		}
+	case "f8":
+		f, err := readAll[float64](nf)
+		if err != nil {
+			return nil, err
+		}
+		d.X = make([]float32, len(f))
+		for i, v := range f {
+			d.X[i] = float32(v)
+		}
+	default:
+		return nil, fmt.Errorf("calib: %s: dtype %s: want images as uint8, float32 or float64", dataPath, nf.dtype)
+	}
+	if channels != d.C {
+		d.X = rgbToLuma(d.X, d.N, d.H*d.W)
+		d.C = channels
+	}
+	p.normalize(d.X, d.C, d.H*d.W)
+
+	if labelsPath == "" {
+		return d, nil
+	}
+	labels, shape, err := ReadNPYInt64(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 1 {
+		return nil, fmt.Errorf("calib: %s: labels of shape %v: want a 1-D array", labelsPath, shape)
+	}
+	if len(labels) != d.N {
+		return nil, fmt.Errorf("calib: labels %s hold %d labels but data %s holds %d images",
+			labelsPath, len(labels), dataPath, d.N)
+	}
+	for i, l := range labels {
+		if l < 0 {
+			return nil, fmt.Errorf("calib: %s: label %d of image %d is negative", labelsPath, l, i)
+		}
+	}
+	d.Labels = labels
+	return d, nil
+}
+
+// rgbToLuma turns n three-channel NCHW images of hw values per channel into
+// n one-channel images of ITU-R BT.601 luma.
+func rgbToLuma(x []float32, n, hw int) []float32 {
+	out := make([]float32, n*hw)
+	for i := range n {
+		r := x[(3*i)*hw : (3*i+1)*hw]
+		g := x[(3*i+1)*hw : (3*i+2)*hw]
+		b := x[(3*i+2)*hw : (3*i+3)*hw]
+		o := out[i*hw : (i+1)*hw]
+		for j := range o {
+			o[j] = 0.299*r[j] + 0.587*g[j] + 0.114*b[j]
+		}
+	}
+	return out
+}
+
+// ReadNPYUint8 reads a uint8 array of any shape from the .npy file path,
+// returning its values in C order and its shape.
+func ReadNPYUint8(path string) (x []uint8, shape []int, err error) {
+	nf, err := openNPY(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer nf.close()
+	if nf.dtype != "u1" {
+		return nil, nil, fmt.Errorf("calib: %s: dtype %s: want uint8", path, nf.dtype)
+	}
+	x, err = readAll[uint8](nf)
+	return x, nf.shape, err
+}
+
+// ReadNPYInt64 reads an integer array (int8 to int64, uint8 to uint64) of
+// any shape from the .npy file path, returning its values in C order
+// converted to int64, and its shape. uint64 values above the int64 range are
+// an error.
+func ReadNPYInt64(path string) (x []int64, shape []int, err error) {
+	nf, err := openNPY(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer nf.close()
+	switch nf.dtype {
+	case "i8":
+		x, err = readAll[int64](nf)
+	case "i4":
+		x, err = readInts[int32](nf)
+	case "i2":
+		x, err = readInts[int16](nf)
+	case "i1":
+		x, err = readInts[int8](nf)
+	case "u4":
+		x, err = readInts[uint32](nf)
+	case "u2":
+		x, err = readInts[uint16](nf)
+	case "u1":
+		x, err = readInts[uint8](nf)
+	case "u8":
+		var u []uint64
+		if u, err = readAll[uint64](nf); err == nil {
+			x = make([]int64, len(u))
+			for i, v := range u {
+				if v > math.MaxInt64 {
+					return nil, nil, fmt.Errorf("calib: %s: value %d at %d overflows int64", path, v, i)
+				}
+				x[i] = int64(v)
+			}
+		}
+	default:
+		return nil, nil, fmt.Errorf("calib: %s: dtype %s: want an integer dtype (int64, int32, uint8, …)", path, nf.dtype)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return x, nf.shape, nil
+}
+
+// npyFile is an open .npy file whose header has been read.
+type npyFile struct {
+	path  string
+	f     *os.File
+	r     *npy.Reader
+	dtype string // kind and size without byte order: "u1", "f4", "i8", …
+	shape []int
+	n     int // number of elements
+}
+
+// dtypeSizes maps the dtypes calib reads to their element sizes in bytes.
+var dtypeSizes = map[string]int64{
+	"u1": 1, "u2": 2, "u4": 4, "u8": 8,
+	"i1": 1, "i2": 2, "i4": 4, "i8": 8,
+	"f4": 4, "f8": 8,
+}
+
+func openNPY(path string) (*npyFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	r, err := npy.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("calib: %s: not a readable .npy file: %w", path, err)
+	}
+	nf := &npyFile{path: path, f: f, r: r, shape: r.Header.Descr.Shape}
+	dt := strings.Trim(r.Header.Descr.Type, `'"`)
+	if dt != "" && strings.ContainsRune("<>|=", rune(dt[0])) {
+		dt = dt[1:]
+	}
+	nf.dtype = dt
+	size, ok := dtypeSizes[dt]
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("calib: %s: dtype %s is not supported", path, r.Header.Descr.Type)
+	}
+	if r.Header.Descr.Fortran && len(nf.shape) > 1 {
+		f.Close()
+		return nil, fmt.Errorf("calib: %s: Fortran-ordered array of shape %v is not supported: save it in C order", path, nf.shape)
+	}
+	// Check the shape against the file size before allocating, so that a
+	// corrupt header cannot ask for more memory than the file holds.
+	n := int64(1)
+	for _, s := range nf.shape {
+		if s < 0 || (s > 0 && n > fi.Size()/int64(s)) {
+			f.Close()
+			return nil, fmt.Errorf("calib: %s: shape %v does not fit the file's %d bytes", path, nf.shape, fi.Size())
+		}
+		n *= int64(s)
+	}
+	if n*size > fi.Size() {
+		f.Close()
+		return nil, fmt.Errorf("calib: %s: shape %v of %s needs %d bytes of data, the file has %d in all",
+			path, nf.shape, dt, n*size, fi.Size())
+	}
+	nf.n = int(n)
+	return nf, nil
+}
+
+func (nf *npyFile) close() { nf.f.Close() }
+
+// readAll reads all elements of nf as T, which must match its dtype.
+func readAll[T any](nf *npyFile) ([]T, error) {
+	x := make([]T, nf.n)
+	if nf.n == 0 {
+		return x, nil
+	}
+	if err := nf.r.Read(&x); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("calib: %s: file ends before its %d elements of shape %v: %w", nf.path, nf.n, nf.shape, err)
+		}
+		return nil, fmt.Errorf("calib: %s: reading data: %w", nf.path, err)
+	}
+	return x, nil
+}
+
+// readInts reads all elements of nf as T and converts them to int64.
+func readInts[T int8 | int16 | int32 | uint8 | uint16 | uint32](nf *npyFile) ([]int64, error) {
+	v, err := readAll[T](nf)
+	if err != nil {
+		return nil, err
+	}
+	x := make([]int64, len(v))
+	for i, e := range v {
+		x[i] = int64(e)
+	}
+	return x, nil
+}
+
+// SaveNPYUint8 writes x, of the given shape in C order, to the .npy file
+// path as uint8. The file is written to a temporary file in the same
+// directory and renamed into place, so path is never left half-written.
+func SaveNPYUint8(path string, x []uint8, shape []int) error {
+	return saveNPY(path, x, shape)
+}
+
+// SaveNPYInt64 writes x, of the given shape in C order, to the .npy file
+// path as int64, atomically like SaveNPYUint8.
+func SaveNPYInt64(path string, x []int64, shape []int) error {
+	return saveNPY(path, x, shape)
+}
+
+func saveNPY[T uint8 | int64](path string, x []T, shape []int) (err error) {
+	if len(shape) == 0 {
+		return fmt.Errorf("calib: %s: no shape given", path)
+	}
+	n := 1
+	for _, s := range shape {
+		if s < 1 {
+			return fmt.Errorf("calib: %s: shape %v: every dimension must be ≥ 1", path, shape)
+		}
+		n *= s
+	}
+	if n != len(x) {
+		return fmt.Errorf("calib: %s: shape %v holds %d elements, got %d", path, shape, n, len(x))
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	if err := npy.Write(w, nestedSlices(reflect.ValueOf(x), shape).Interface()); err != nil {
+		return fmt.Errorf("calib: %s: writing npy: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("calib: %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
+	return nil
+}
+
+// nestedSlices views the flat slice v as nested slices of the given shape
+// (e.g. [][][][]uint8 for a 4-D shape), sharing v's memory, so that npy.Write
+// records the shape.
+func nestedSlices(v reflect.Value, shape []int) reflect.Value {
+	if len(shape) == 1 {
+		return v
+	}
+	inner := v.Len() / shape[0]
+	t := v.Type()
+	for range shape[1:] {
+		t = reflect.SliceOf(t)
+	}
+	out := reflect.MakeSlice(t, shape[0], shape[0])
+	for i := range shape[0] {
+		out.Index(i).Set(nestedSlices(v.Slice(i*inner, (i+1)*inner), shape[1:]))
+	}
+	return out
+}

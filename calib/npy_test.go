@@ -1,0 +1,312 @@
+package calib
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"codeberg.org/sbinet/npyio/npy"
+)
+
+// writeNPY writes v with npyio itself, for dtypes calib does not save.
+func writeNPY(t *testing.T, path string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := npy.Write(&buf, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSaveReadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		x     []uint8
+		shape []int
+	}{
+		{"1-D", []uint8{1, 2, 3}, []int{3}},
+		{"NCHW", seqU8(2 * 3 * 2 * 2), []int{2, 3, 2, 2}},
+		{"NHW", seqU8(2 * 3 * 4), []int{2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name+".npy")
+			if err := SaveNPYUint8(path, tt.x, tt.shape); err != nil {
+				t.Fatal(err)
+			}
+			x, shape, err := ReadNPYUint8(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(x, tt.x) || !slices.Equal(shape, tt.shape) {
+				t.Fatalf("got %v %v, want %v %v", x, shape, tt.x, tt.shape)
+			}
+		})
+	}
+	// Atomic writes leave no temporary files behind.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+func TestSaveNPYInt64(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "labels.npy")
+	want := []int64{0, 9, -3, 1 << 40}
+	if err := SaveNPYInt64(path, want, []int{4}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte("\x93NUMPY")) || !bytes.Contains(raw, []byte("'descr': '<i8'")) ||
+		!bytes.Contains(raw, []byte("'shape': (4,)")) {
+		t.Fatalf("unexpected header %q", raw[:min(len(raw), 128)])
+	}
+	got, shape, err := ReadNPYInt64(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) || !slices.Equal(shape, []int{4}) {
+		t.Fatalf("got %v %v, want %v [4]", got, shape, want)
+	}
+}
+
+func TestSaveNPYErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		x       []uint8
+		shape   []int
+		wantErr string
+	}{
+		{"no shape", []uint8{1}, nil, "no shape given"},
+		{"count", []uint8{1, 2, 3}, []int{2, 2}, "shape [2 2] holds 4 elements, got 3"},
+		{"zero dim", nil, []int{0, 2}, "every dimension must be ≥ 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "x.npy")
+			checkErr(t, SaveNPYUint8(path, tt.x, tt.shape), tt.wantErr)
+			if _, err := os.Stat(path); err == nil {
+				t.Fatalf("%s written despite the error", path)
+			}
+		})
+	}
+	checkErr(t, SaveNPYUint8(filepath.Join(dir, "missing", "x.npy"), []uint8{1}, []int{1}), "missing")
+}
+
+func TestReadNPYInt64Dtypes(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		v       any
+		want    []int64
+		wantErr string
+	}{
+		{"int64", []int64{3, -1}, []int64{3, -1}, ""},
+		{"int32", []int32{3, -1}, []int64{3, -1}, ""},
+		{"int16", []int16{3, -1}, []int64{3, -1}, ""},
+		{"int8", []int8{3, -1}, []int64{3, -1}, ""},
+		{"uint8", []uint8{3, 255}, []int64{3, 255}, ""},
+		{"uint16", []uint16{3, 65535}, []int64{3, 65535}, ""},
+		{"uint32", []uint32{3, 1 << 31}, []int64{3, 1 << 31}, ""},
+		{"uint64", []uint64{3, 1 << 62}, []int64{3, 1 << 62}, ""},
+		{"uint64 overflow", []uint64{3, 1 << 63}, nil, "overflows int64"},
+		{"float32", []float32{3}, nil, "dtype f4: want an integer dtype"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name+".npy")
+			writeNPY(t, path, tt.v)
+			got, _, err := ReadNPYInt64(path)
+			checkErr(t, err, tt.wantErr)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadNPY(t *testing.T) {
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	mustSave := func(name string, x []uint8, shape ...int) string {
+		if err := SaveNPYUint8(path(name), x, shape); err != nil {
+			t.Fatal(err)
+		}
+		return path(name)
+	}
+	u8NCHW := mustSave("u8nchw.npy", []uint8{0, 51, 102, 255, 255, 0, 0, 0, 0, 0, 0, 0}, 3, 1, 2, 2)
+	u8NHW := mustSave("u8nhw.npy", []uint8{0, 255, 51, 102, 255, 0}, 2, 1, 3)
+	u8RGB := mustSave("u8rgb.npy", []uint8{255, 0, 0, 0, 255, 255, 0, 0, 255, 51, 51, 51}, 1, 3, 2, 2)
+	rank2 := mustSave("rank2.npy", []uint8{1, 2, 3, 4}, 2, 2)
+	rank5 := mustSave("rank5.npy", []uint8{1, 2}, 1, 1, 1, 1, 2)
+	writeNPY(t, path("f32.npy"), [][][][]float32{{{{-1, 0.5}}, {{2, 3}}}})
+	writeNPY(t, path("f64.npy"), [][][]float64{{{-1, 0.5}}})
+	writeNPY(t, path("i16data.npy"), [][][]int16{{{1}}})
+	writeNPY(t, path("labels3.npy"), []int64{2, 0, 1})
+	writeNPY(t, path("labels3i32.npy"), []int32{2, 0, 1})
+	writeNPY(t, path("labels3u8.npy"), []uint8{2, 0, 1})
+	writeNPY(t, path("labels2.npy"), []int64{1, 0})
+	writeNPY(t, path("labels2d.npy"), [][]int64{{1}, {0}, {1}})
+	writeNPY(t, path("labelsneg.npy"), []int64{1, -1, 0})
+	writeNPY(t, path("labelsf.npy"), []float32{1, 0, 0})
+	if err := os.WriteFile(path("garbage.npy"), []byte("not numpy at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A file cut short in its data.
+	raw, err := os.ReadFile(u8NCHW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path("short.npy"), raw[:len(raw)-3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name       string
+		data       string
+		labels     string
+		p          Preprocess
+		wantShape  [4]int
+		wantX      []float32
+		wantLabels []int64
+		wantErr    string
+	}{
+		{
+			name: "uint8 NCHW scaled", data: u8NCHW, labels: path("labels3.npy"),
+			wantShape:  [4]int{3, 1, 2, 2},
+			wantX:      []float32{0, 0.2, 0.4, 1, 1, 0, 0, 0, 0, 0, 0, 0},
+			wantLabels: []int64{2, 0, 1},
+		},
+		{
+			name: "uint8 NCHW normalised", data: u8NCHW,
+			p:         Preprocess{Mean: []float32{0.2}, Std: []float32{0.4}},
+			wantShape: [4]int{3, 1, 2, 2},
+			wantX:     []float32{-0.5, 0, 0.5, 2, 2, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5},
+		},
+		{
+			name: "int32 labels", data: u8NCHW, labels: path("labels3i32.npy"),
+			wantShape: [4]int{3, 1, 2, 2}, wantX: []float32{0, 0.2, 0.4, 1, 1, 0, 0, 0, 0, 0, 0, 0},
+			wantLabels: []int64{2, 0, 1},
+		},
+		{
+			name: "uint8 labels", data: u8NCHW, labels: path("labels3u8.npy"),
+			wantShape: [4]int{3, 1, 2, 2}, wantX: []float32{0, 0.2, 0.4, 1, 1, 0, 0, 0, 0, 0, 0, 0},
+			wantLabels: []int64{2, 0, 1},
+		},
+		{
+			name: "NHW adds a channel", data: u8NHW, p: Preprocess{Size: 0},
+			wantShape: [4]int{2, 1, 1, 3}, wantX: []float32{0, 1, 0.2, 0.4, 1, 0},
+		},
+		{
+			name: "RGB per-channel mean and std", data: u8RGB,
+			p: Preprocess{Mean: []float32{0.5, 0.25, 0}, Std: []float32{0.5, 0.25, 2}},
+			// R plane 1,0,0,0; G plane 1,1,0,0; B plane 1,0.2,0.2,0.2.
+			wantShape: [4]int{1, 3, 2, 2},
+			wantX:     []float32{1, -1, -1, -1, 3, 3, -1, -1, 0.5, 0.1, 0.1, 0.1},
+		},
+		{
+			name: "RGB to grayscale", data: u8RGB, p: Preprocess{Grayscale: true, Size: 2},
+			wantShape: [4]int{1, 1, 2, 2},
+			wantX:     []float32{1, 0.587 + 0.114*0.2, 0.114 * 0.2, 0.114 * 0.2},
+		},
+		{
+			name: "float32 as is", data: path("f32.npy"),
+			wantShape: [4]int{1, 2, 1, 2}, wantX: []float32{-1, 0.5, 2, 3},
+		},
+		{
+			name: "float32 normalised", data: path("f32.npy"), p: Preprocess{Mean: []float32{1, 2}, Std: []float32{2}},
+			wantShape: [4]int{1, 2, 1, 2}, wantX: []float32{-1, -0.25, 0, 0.5},
+		},
+		{
+			name: "float64 converted", data: path("f64.npy"),
+			wantShape: [4]int{1, 1, 1, 2}, wantX: []float32{-1, 0.5},
+		},
+		{name: "label count", data: u8NCHW, labels: path("labels2.npy"),
+			wantErr: "labels " + path("labels2.npy") + " hold 2 labels but data " + u8NCHW + " holds 3 images"},
+		{name: "labels 2-D", data: u8NCHW, labels: path("labels2d.npy"), wantErr: "labels of shape [3 1]: want a 1-D array"},
+		{name: "labels negative", data: u8NCHW, labels: path("labelsneg.npy"), wantErr: "label -1 of image 1 is negative"},
+		{name: "labels float", data: u8NCHW, labels: path("labelsf.npy"), wantErr: "labelsf.npy: dtype f4"},
+		{name: "labels missing", data: u8NCHW, labels: path("nolabels.npy"), wantErr: "nolabels.npy"},
+		{name: "rank 2", data: rank2, wantErr: rank2 + ": shape [2 2]: want images as NCHW (4-D) or NHW (3-D)"},
+		{name: "rank 5", data: rank5, wantErr: "shape [1 1 1 1 2]"},
+		{name: "int16 data", data: path("i16data.npy"), wantErr: "dtype i2: want images as uint8, float32 or float64"},
+		{name: "size mismatch", data: u8NCHW, p: Preprocess{Size: 4}, wantErr: "--size 4: " + u8NCHW + " holds 2×2 images"},
+		{name: "mean count", data: u8RGB, p: Preprocess{Mean: []float32{1, 2}}, wantErr: "--mean has 2 values for 3-channel images"},
+		{name: "grayscale of 2 channels", data: path("f32.npy"), p: Preprocess{Grayscale: true}, wantErr: "--grayscale"},
+		{name: "missing", data: path("none.npy"), wantErr: "none.npy"},
+		{name: "not npy", data: path("garbage.npy"), wantErr: "garbage.npy: not a readable .npy file"},
+		{name: "truncated", data: path("short.npy"), wantErr: "short.npy: file ends before its 12 elements of shape [3 1 2 2]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := LoadNPY(tt.data, tt.labels, tt.p)
+			checkErr(t, err, tt.wantErr)
+			if err != nil {
+				return
+			}
+			if got := [4]int{d.N, d.C, d.H, d.W}; got != tt.wantShape {
+				t.Fatalf("shape %v, want %v", got, tt.wantShape)
+			}
+			assertClose(t, d.X, tt.wantX, 1e-6)
+			if !slices.Equal(d.Labels, tt.wantLabels) {
+				t.Fatalf("labels %v, want %v", d.Labels, tt.wantLabels)
+			}
+			if d.ClassNames != nil {
+				t.Fatalf("ClassNames %v, want nil", d.ClassNames)
+			}
+		})
+	}
+}
+
+// TestReadHugeShape checks that a header promising more data than its file
+// holds is refused before anything is allocated.
+func TestReadHugeShape(t *testing.T) {
+	tests := []struct {
+		name, shape, wantErr string
+	}{
+		{"too long", "(100,)", "shape [100] of i8 needs 800 bytes of data, the file has 192 in all"},
+		{"too many", "(1000000000,)", "shape [1000000000] does not fit the file's 192 bytes"},
+		{"overflow", "(4294967296, 4294967296, 4294967296)", "does not fit the file's"},
+		{"Fortran order", "(2, 2)", "Fortran-ordered array of shape [2 2]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			order := "False"
+			if tt.name == "Fortran order" {
+				order = "True"
+			}
+			hdr := fmt.Sprintf("{'descr': '<i8', 'fortran_order': %s, 'shape': %s, }", order, tt.shape)
+			hdr += strings.Repeat(" ", 63-(10+len(hdr))%64) + "\n"
+			raw := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8))
+			raw = append(raw, hdr...)
+			raw = append(raw, make([]byte, 64)...)
+			path := filepath.Join(t.TempDir(), "huge.npy")
+			if err := os.WriteFile(path, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := ReadNPYInt64(path)
+			checkErr(t, err, tt.wantErr)
+		})
+	}
+}
+
+func seqU8(n int) []uint8 {
+	x := make([]uint8, n)
+	for i := range x {
+		x[i] = uint8(i * 7)
+	}
+	return x
+}

@@ -1,0 +1,101 @@
+package calib
+
+import (
+	"fmt"
+	"math"
+)
+
+// Preprocess says how images are prepared before they reach a model.
+//
+// The zero value keeps images as they are after scaling to [0,1]: no
+// resizing, no normalisation, channels as stored.
+type Preprocess struct {
+	// Mean is subtracted from every value of a channel: one value for all
+	// channels or one per channel. Empty means 0 (no shift).
+	Mean []float32
+	// Std divides every value of a channel after Mean was subtracted: one
+	// value for all channels or one per channel, each > 0. Empty means 1
+	// (no scaling).
+	Std []float32
+	// Size, when > 0, resizes every image of an image folder to
+	// Size×Size (bilinear, antialiased when shrinking). 0 keeps the
+	// stored size. For .npy data it must be 0 or equal the stored height
+	// and width: arrays are never resized.
+	Size int
+	// Grayscale converts colour images to one channel of luma
+	// (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B, as PIL's convert("L"))
+	// instead of the default three RGB channels.
+	Grayscale bool
+}
+
+// Validate checks p for images with the given number of channels: Mean and
+// Std must each hold no value, one value or one per channel, every Std value
+// must be > 0 and finite, every Mean value finite, and Size must not be
+// negative. Errors name the command-line flag (--mean, --std, --size) that
+// sets the field.
+func (p Preprocess) Validate(channels int) error {
+	if p.Size < 0 {
+		return fmt.Errorf("calib: --size %d: want 0 (keep) or a positive size", p.Size)
+	}
+	if err := checkPerChannel("--mean", p.Mean, channels); err != nil {
+		return err
+	}
+	if err := checkPerChannel("--std", p.Std, channels); err != nil {
+		return err
+	}
+	for i, m := range p.Mean {
+		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
+			return fmt.Errorf("calib: --mean value %d is %v: want a finite number", i+1, m)
+		}
+	}
+	for i, s := range p.Std {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return fmt.Errorf("calib: --std value %d is %v: want a finite number > 0", i+1, s)
+		}
+	}
+	return nil
+}
+
+func checkPerChannel(flag string, v []float32, channels int) error {
+	if len(v) == 0 || len(v) == 1 || len(v) == channels {
+		return nil
+	}
+	return fmt.Errorf("calib: %s has %d values for %d-channel images: want 1 or %d (one per channel)",
+		flag, len(v), channels, channels)
+}
+
+// perChannel expands v (empty, one value or one per channel) to one value per
+// channel, using def when v is empty.
+func perChannel(v []float32, channels int, def float32) []float32 {
+	out := make([]float32, channels)
+	for c := range out {
+		switch len(v) {
+		case 0:
+			out[c] = def
+		case 1:
+			out[c] = v[0]
+		default:
+			out[c] = v[c]
+		}
+	}
+	return out
+}
+
+// normalize applies (x - mean[c]) / std[c] in place to NCHW data with
+// channels channels of hw values each. p must have been validated.
+func (p Preprocess) normalize(x []float32, channels, hw int) {
+	if len(p.Mean) == 0 && len(p.Std) == 0 {
+		return
+	}
+	mean := perChannel(p.Mean, channels, 0)
+	std := perChannel(p.Std, channels, 1)
+	for off := 0; off < len(x); off += channels * hw {
+		for c := range channels {
+			m, s := mean[c], std[c]
+			plane := x[off+c*hw : off+(c+1)*hw]
+			for i, v := range plane {
+				plane[i] = (v - m) / s
+			}
+		}
+	}
+}

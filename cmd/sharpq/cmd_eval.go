@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "eval",
+		Usage: "measure top-1/top-5 accuracy and speed of a model in ONNX Runtime",
+		Description: "Data is an .npy array of NCHW (or NHW) uint8 or float32 images with --labels, or a folder\n" +
+			"with one subfolder of JPEG/PNG images per class. uint8 pixels are scaled to [0,1] before\n" +
+			"--mean/--std, as torchvision's ToTensor and Normalize do.",
+		Flags: append(append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "ONNX model"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "images: .npy (NCHW uint8/float32) or a folder of class subfolders"},
+			&cli.StringFlag{Name: "labels", Usage: "labels .npy (int) for .npy data"},
+		}, preprocessFlags()...),
+			append([]cli.Flag{
+				&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per run"},
+				&cli.IntFlag{Name: "limit", Usage: "evaluate only the first N images (0 = all)"},
+				&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+			}, runtimeFlags()...)...),
+		Action: func(c *cli.Context) error {
+			p, err := preprocessFrom(c)
+			if err != nil {
+				return err
+			}
+			return runEval(c, p)
+		},
+	}
+}
+
+func preprocessFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "mean", Usage: "per-channel mean subtracted after scaling: one value or one per channel, comma-separated"},
+		&cli.StringFlag{Name: "std", Usage: "per-channel std divided by: one value or one per channel, comma-separated"},
+		&cli.IntFlag{Name: "size", Usage: "resize folder images to SIZE×SIZE"},
+		&cli.BoolFlag{Name: "grayscale", Usage: "convert images to one luma channel"},
+	}
+}
+
+func preprocessFrom(c *cli.Context) (calib.Preprocess, error) {
+	mean, err := parseFloats("mean", c.String("mean"))
+	if err != nil {
+		return calib.Preprocess{}, err
+	}
+	std, err := parseFloats("std", c.String("std"))
+	if err != nil {
+		return calib.Preprocess{}, err
+	}
+	return calib.Preprocess{Mean: mean, Std: std, Size: c.Int("size"), Grayscale: c.Bool("grayscale")}, nil
+}
+
+func parseFloats(flag, s string) ([]float32, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float32
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--%s %q: %q is not a number", flag, s, f)}
+		}
+		out = append(out, float32(v))
+	}
+	return out, nil
+}
+
+// evalReport is the JSON form of `sharpq eval --json`.
+type evalReport struct {
+	Model        string  `json:"model"`
+	Top1         float64 `json:"top1"`
+	Top5         float64 `json:"top5"`
+	Images       int     `json:"images"`
+	ImagesPerSec float64 `json:"images_per_s"`
+	Device       string  `json:"device"`
+	Batch        int     `json:"batch"`
+}
+
+func runEval(c *cli.Context, p calib.Preprocess) error {
+	modelPath := c.String("model")
+	m, err := onnxio.Read(modelPath)
+	if err != nil {
+		return err
+	}
+	d, err := calib.Load(c.String("data"), c.String("labels"), p)
+	if err != nil {
+		return err
+	}
+	if n := c.Int("limit"); n > 0 && n < d.N {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		d = d.Subset(idx)
+	}
+	rt, err := openRuntime(c)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	opts := calib.EvalOptions{Batch: c.Int("batch")}
+	if isTerminal(os.Stderr) && !c.Bool("json") {
+		opts.Progress = func(done, total int) {
+			fmt.Fprintf(os.Stderr, "\reval: %d/%d images", done, total)
+			if done == total {
+				fmt.Fprintln(os.Stderr)
+			}
+		}
+	}
+	res, err := calib.Evaluate(c.Context, rt, m, d, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	rep := evalReport{Model: modelPath, Top1: res.Top1, Top5: res.Top5, Images: res.Images, ImagesPerSec: res.ImagesPerSec, Device: rt.Device(), Batch: opts.Batch}
+	return printEval(c.App.Writer, rep, c.Bool("json"))
+}
+
+func printEval(w io.Writer, r evalReport, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	_, err := fmt.Fprintf(w, "%s: top-1 %.2f%%, top-5 %.2f%% on %d images, %.0f images/s (%s, batch %d)\n",
+		r.Model, r.Top1, r.Top5, r.Images, r.ImagesPerSec, r.Device, r.Batch)
+	return err
+}
+
+// isTerminal reports whether f is a character device (a terminal), for progress output.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

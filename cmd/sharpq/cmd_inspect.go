@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/inspect"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "summarise a model: inputs, operators, parameters, BN statistics, quantizable layers, blocks",
+		ArgsUsage: "MODEL.onnx",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{fmt.Errorf("inspect needs exactly one MODEL.onnx argument")}
+			}
+			return runInspect(c.App.Writer, c.Args().First(), c.Bool("json"))
+		},
+	}
+}
+
+func runInspect(w io.Writer, path string, asJSON bool) error {
+	m, err := onnxio.Read(path)
+	if err != nil {
+		return err
+	}
+	canonical, err := onnxio.Read(path)
+	if err != nil {
+		return err
+	}
+	if err := ir.FixBatch(canonical, 1); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	r, err := inspect.Model(m, canonical)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "model\t%s (IR %d, opset %d, %s)\n", path, r.IRVersion, r.Opset, strings.TrimSpace(r.Producer))
+	for _, t := range r.Inputs {
+		fmt.Fprintf(tw, "input\t%s %s %s\n", t.Name, t.DType, t.ShapeString())
+	}
+	for _, t := range r.Outputs {
+		fmt.Fprintf(tw, "output\t%s %s %s\n", t.Name, t.DType, t.ShapeString())
+	}
+	fmt.Fprintf(tw, "parameters\t%d\n", r.Parameters)
+	var ops []string
+	for _, o := range r.Ops {
+		ops = append(ops, fmt.Sprintf("%s %d", o.Op, o.Count))
+	}
+	fmt.Fprintf(tw, "operators\t%d nodes: %s\n", r.Nodes, strings.Join(ops, ", "))
+	fmt.Fprintf(tw, "batchnorm\t%s\n", r.BNStatus)
+	fmt.Fprintf(tw, "layers\t%d quantizable\n", len(r.Layers))
+	fmt.Fprintf(tw, "blocks\t%d (%d residual)\n", len(r.Blocks), r.Residual)
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BLOCK\tKIND\tLAYER\tOP\tWEIGHT\tSHAPE")
+	layerByNode := map[string]inspect.Layer{}
+	for _, l := range r.Layers {
+		layerByNode[l.Node] = l
+	}
+	for _, b := range r.Blocks {
+		for i, name := range b.Layers {
+			l := layerByNode[name]
+			op := l.Op
+			if l.Group > 1 {
+				op = fmt.Sprintf("Conv/g%d", l.Group)
+			}
+			blk, kind := b.Name, b.Kind
+			if i > 0 {
+				blk, kind = "", ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", blk, kind, l.Node, op, l.Weight, l.WeightShape)
+		}
+		if len(b.Layers) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\n", b.Name, b.Kind)
+		}
+	}
+	return tw.Flush()
+}

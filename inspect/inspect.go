@@ -1,0 +1,179 @@
+// Package inspect summarises a float ONNX model for sharpq: inputs and outputs, operators,
+// parameters, whether BatchNormalization statistics survive, the quantizable layers and the
+// reconstruction blocks.
+package inspect
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+// Report is the summary of one model. Its JSON form is what `sharpq inspect --json` prints.
+type Report struct {
+	IRVersion  int64     `json:"ir_version"`
+	Opset      int64     `json:"opset"`
+	Producer   string    `json:"producer"`
+	Inputs     []Tensor  `json:"inputs"`
+	Outputs    []Tensor  `json:"outputs"`
+	Ops        []OpCount `json:"ops"`
+	Nodes      int       `json:"nodes"`
+	Parameters int64     `json:"parameters"`
+	BNNodes    int       `json:"batchnorm_nodes"`
+	BNFolded   bool      `json:"batchnorm_folded"`
+	BNStatus   string    `json:"batchnorm_status"`
+	Layers     []Layer   `json:"quantizable_layers"`
+	Blocks     []Block   `json:"blocks"`
+	Residual   int       `json:"residual_blocks"`
+}
+
+// Tensor is a graph input or output; a dimension of -1 is dynamic (named in DimNames).
+type Tensor struct {
+	Name  string   `json:"name"`
+	DType string   `json:"dtype"`
+	Shape []int64  `json:"shape"`
+	Dims  []string `json:"dims"`
+}
+
+// OpCount is how many nodes use one operator type.
+type OpCount struct {
+	Op    string `json:"op"`
+	Count int    `json:"count"`
+}
+
+// Layer is one quantizable layer.
+type Layer struct {
+	Node        string  `json:"node"`
+	Op          string  `json:"op"`
+	Weight      string  `json:"weight"`
+	WeightShape []int64 `json:"weight_shape"`
+	Group       int64   `json:"group,omitempty"`
+}
+
+// Block is one reconstruction block.
+type Block struct {
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind"`
+	Layers []string `json:"layers"`
+	Input  string   `json:"input"`
+	Output string   `json:"output"`
+}
+
+// Model summarises m, which it does not modify (blocks are found on a canonical copy).
+func Model(m *ir.Model, canonical *ir.Model) (*Report, error) {
+	g := m.Graph
+	r := &Report{IRVersion: m.IRVersion, Opset: m.Opset(""), Producer: m.ProducerName + " " + m.ProducerVersion, Nodes: len(g.Nodes)}
+	for _, v := range g.Inputs {
+		r.Inputs = append(r.Inputs, tensorOf(v))
+	}
+	for _, v := range g.Outputs {
+		r.Outputs = append(r.Outputs, tensorOf(v))
+	}
+	counts := map[string]int{}
+	for _, n := range g.Nodes {
+		op := n.OpType
+		if n.Domain != "" {
+			op = n.Domain + "." + op
+		}
+		counts[op]++
+	}
+	for op, c := range counts {
+		r.Ops = append(r.Ops, OpCount{op, c})
+	}
+	sort.Slice(r.Ops, func(i, j int) bool {
+		if r.Ops[i].Count != r.Ops[j].Count {
+			return r.Ops[i].Count > r.Ops[j].Count
+		}
+		return r.Ops[i].Op < r.Ops[j].Op
+	})
+	r.Parameters = parameters(g)
+	bn := quantizer.InspectBN(g)
+	r.BNNodes, r.BNFolded = bn.Nodes, bn.FoldedLike
+	switch {
+	case bn.Nodes > 0:
+		r.BNStatus = fmt.Sprintf("%d BatchNormalization nodes with running statistics: ready for data-free synthesis", bn.Nodes)
+	case bn.FoldedLike:
+		r.BNStatus = "none: BatchNormalization was folded into Conv at export, so data-free synthesis has no statistics to match (re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False)"
+	default:
+		r.BNStatus = "none: the model has no BatchNormalization"
+	}
+	cg := canonical.Graph
+	for _, n := range cg.Nodes {
+		if !quantizer.IsQuantizable(cg, n) {
+			continue
+		}
+		w := cg.Initializer(n.Input(1))
+		l := Layer{Node: n.Name, Op: n.OpType, Weight: w.Name, WeightShape: w.Shape}
+		if n.OpType == "Conv" {
+			l.Group = n.AttrInt("group", 1)
+		}
+		r.Layers = append(r.Layers, l)
+	}
+	blocks, err := quantizer.Partition(cg)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range blocks {
+		bb := Block{Name: b.Name, Kind: string(b.Kind), Input: b.Input, Output: b.Output, Layers: []string{}}
+		for _, l := range b.Layers {
+			bb.Layers = append(bb.Layers, l.Name)
+		}
+		if b.Kind == quantizer.Residual {
+			r.Residual++
+		}
+		r.Blocks = append(r.Blocks, bb)
+	}
+	return r, nil
+}
+
+func tensorOf(v *ir.Value) Tensor {
+	t := Tensor{Name: v.Name, DType: v.DType.String(), Shape: v.Shape}
+	for i := range v.Shape {
+		name := ""
+		if v.DimNames != nil {
+			name = v.DimNames[i]
+		}
+		t.Dims = append(t.Dims, name)
+	}
+	return t
+}
+
+// ShapeString renders a shape with dynamic dimensions by name, e.g. [batch 1 32 32].
+func (t Tensor) ShapeString() string {
+	s := "["
+	for i, d := range t.Shape {
+		if i > 0 {
+			s += " "
+		}
+		if d < 0 {
+			if t.Dims[i] != "" {
+				s += t.Dims[i]
+			} else {
+				s += "?"
+			}
+		} else {
+			s += fmt.Sprint(d)
+		}
+	}
+	return s + "]"
+}
+
+// parameters counts the elements of float initializers, leaving out BatchNormalization's
+// running statistics, which are buffers rather than learned parameters.
+func parameters(g *ir.Graph) int64 {
+	stats := map[string]bool{}
+	for _, n := range g.Nodes {
+		if n.OpType == "BatchNormalization" {
+			stats[n.Input(3)], stats[n.Input(4)] = true, true
+		}
+	}
+	var total int64
+	for _, t := range g.Initializers {
+		if t.DType.IsFloat() && !stats[t.Name] {
+			total += t.Len()
+		}
+	}
+	return total
+}
