@@ -77,6 +77,9 @@ func CheckInputShape(m *ir.Model, d *Dataset) error {
 	if len(m.Graph.Inputs) != 1 {
 		return fmt.Errorf("calib: model has %d inputs; sharpq evaluates models with one", len(m.Graph.Inputs))
 	}
+	if err := ir.CheckStaticInputs(m.Graph); err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
 	in := m.Graph.Inputs[0]
 	want := []int64{int64(d.C), int64(d.H), int64(d.W)}
 	if len(in.Shape) != 4 {

@@ -112,22 +112,10 @@ func FixBatch(m *Model, batch int64) error {
 		return fmt.Errorf("batch size %d must be positive", batch)
 	}
 	g := m.Graph
+	if err := CheckStaticInputs(g); err != nil {
+		return err
+	}
 	for _, v := range g.Inputs {
-		if v.Shape == nil {
-			return fmt.Errorf("input %q has no shape; sharpq needs static shapes except the batch dimension", v.Name)
-		}
-		for i, d := range v.Shape {
-			if i == 0 {
-				continue
-			}
-			if d < 0 {
-				name := ""
-				if v.DimNames != nil && v.DimNames[i] != "" {
-					name = fmt.Sprintf(" (%q)", v.DimNames[i])
-				}
-				return fmt.Errorf("input %q dimension %d%s is dynamic; sharpq needs static shapes except the batch dimension (axis 0)", v.Name, i, name)
-			}
-		}
 		if len(v.Shape) > 0 {
 			v.Shape[0] = batch
 			v.DimNames = nil
@@ -463,4 +451,25 @@ func broadcastIndex(i int, out, in []int64) int {
 		}
 	}
 	return idx
+}
+
+// CheckStaticInputs reports an error naming the input and dimension when any graph input has
+// an unknown rank or a dynamic dimension other than the batch (axis 0).
+func CheckStaticInputs(g *Graph) error {
+	for _, v := range g.Inputs {
+		if v.Shape == nil {
+			return fmt.Errorf("input %q has no shape; sharpq needs static shapes except the batch dimension", v.Name)
+		}
+		for i, d := range v.Shape {
+			if i == 0 || d >= 0 {
+				continue
+			}
+			name := ""
+			if v.DimNames != nil && v.DimNames[i] != "" {
+				name = fmt.Sprintf(" (%q)", v.DimNames[i])
+			}
+			return fmt.Errorf("input %q dimension %d%s is dynamic; sharpq needs static shapes except the batch dimension (axis 0)", v.Name, i, name)
+		}
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ var opTable = map[string]map[string]opDef{
 		"LogSoftmax": unary, "Clip": unary, "BatchNormalization": {inferBatchNorm},
 		"Dropout": {inferDropout},
 		"Add":     binary, "Sub": binary, "Mul": binary, "Div": binary, "Pow": binary,
-		"Max": binary, "Min": binary,
+		"Max": binary, "Min": binary, "Sum": binary,
 		"Equal": compare, "Greater": compare, "Less": compare, "GreaterOrEqual": compare,
 		"LessOrEqual": compare, "Not": {inferNot}, "And": compare, "Or": compare,
 		"Where":             {inferWhere},
@@ -56,6 +56,11 @@ var opTable = map[string]map[string]opDef{
 	},
 	"com.microsoft": {
 		"FusedMatMul": {inferMatMul},
+	},
+	// sharpq's pseudo-ops: straight-through estimators that exist only while gradients are
+	// built (internal/autodiff lowers them to Round and Floor before ONNX Runtime sees them).
+	"sharpq": {
+		"RoundSTE": unary, "FloorSTE": unary,
 	},
 }
 

@@ -107,6 +107,20 @@ func InferShapes(m *Model) error {
 	return nil
 }
 
+// InferNode computes the element types and shapes of n's outputs, as InferShapes does for
+// every node; n's inputs must already have known types in m.Graph.ValueInfo. Graph builders
+// call it on each node they append so that later nodes can rely on the types.
+func InferNode(m *Model, n *Node) error {
+	def, ok := lookupOp(n.Domain, n.OpType)
+	if !ok {
+		return &UnsupportedOpsError{Ops: []UnsupportedOp{{OpType: n.OpType, Domain: n.Domain, Node: n.Name}}}
+	}
+	if m.Graph.ValueInfo == nil {
+		m.Graph.ValueInfo = map[string]*Value{}
+	}
+	return def.infer(&inferCtx{g: m.Graph, n: n, opset: m.Opset("")})
+}
+
 // broadcast returns the numpy-style broadcast of shapes, -1 meaning unknown.
 func broadcast(shapes ...[]int64) ([]int64, error) {
 	rank := 0

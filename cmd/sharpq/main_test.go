@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+const sharedDir = "../../../shared"
+
+// sharq runs the CLI in-process and returns the exit status, stdout and stderr.
+func sharpq(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"sharpq"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func needShared(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(sharedDir + "/models"); err != nil {
+		t.Skip("../shared not found beside the repository: ", err)
+	}
+}
+
+// TestEvalMatchesTrainingTop1 evaluates every shared model on the 10000 Fashion-MNIST test
+// images and compares with the top-1 recorded at training time (models/*.json).
+func TestEvalMatchesTrainingTop1(t *testing.T) {
+	needShared(t)
+	orttest.LibPath(t)
+	models, _ := filepath.Glob(sharedDir + "/models/*_fmnist*.onnx")
+	if len(models) != 6 {
+		t.Fatalf("found %d shared models, want 6", len(models))
+	}
+	for _, model := range models {
+		t.Run(filepath.Base(model), func(t *testing.T) {
+			base := strings.TrimSuffix(strings.TrimSuffix(model, ".onnx"), "_folded")
+			var meta struct{ Top1 float64 }
+			b, err := os.ReadFile(base + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &meta); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := sharpq(t, "eval", "--model", model,
+				"--data", sharedDir+"/data/fmnist_test_u8.npy", "--labels", sharedDir+"/data/fmnist_test_labels.npy",
+				"--mean", "0.2860", "--std", "0.3530", "--batch", "250", "--json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var rep evalReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatalf("%v: %q", err, stdout)
+			}
+			if rep.Images != 10000 {
+				t.Fatalf("evaluated %d images, want 10000", rep.Images)
+			}
+			// 0.01 points is one image in 10000: the float model must classify identically.
+			if math.Abs(rep.Top1-100*meta.Top1) > 0.01+1e-9 {
+				t.Fatalf("top-1 %.2f, training recorded %.2f", rep.Top1, 100*meta.Top1)
+			}
+			t.Logf("top-1 %.2f (recorded %.2f), top-5 %.2f, %.0f images/s", rep.Top1, 100*meta.Top1, rep.Top5, rep.ImagesPerSec)
+		})
+	}
+}
+
+func TestInspectTellsBNFromFolded(t *testing.T) {
+	needShared(t)
+	tests := []struct {
+		model   string
+		bnNodes int
+		folded  bool
+	}{
+		{"resnet20_fmnist.onnx", 21, false},
+		{"resnet20_fmnist_folded.onnx", 0, true},
+		{"mobilenetv2_fmnist.onnx", 52, false},
+		{"mobilenetv2_fmnist_folded.onnx", 0, true},
+		{"resnet18w16_fmnist.onnx", 20, false},
+		{"resnet18w16_fmnist_folded.onnx", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.model, func(t *testing.T) {
+			code, stdout, stderr := sharpq(t, "inspect", "--json", sharedDir+"/models/"+tc.model)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var rep struct {
+				BNNodes  int   `json:"batchnorm_nodes"`
+				BNFolded bool  `json:"batchnorm_folded"`
+				Layers   []any `json:"quantizable_layers"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.BNNodes != tc.bnNodes || rep.BNFolded != tc.folded {
+				t.Fatalf("batchnorm %d nodes, folded %v; want %d, %v", rep.BNNodes, rep.BNFolded, tc.bnNodes, tc.folded)
+			}
+			code, text, _ := sharpq(t, "inspect", sharedDir+"/models/"+tc.model)
+			want := "with running statistics"
+			if tc.folded {
+				want = "folded into Conv"
+			}
+			if code != 0 || !strings.Contains(text, want) {
+				t.Fatalf("text report lacks %q:\n%s", want, text)
+			}
+		})
+	}
+}
+
+func writeModel(t *testing.T, dir, name string, m *ir.Model) string {
+	t.Helper()
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBadInput checks that each kind of bad input gets one clear line naming the problem and
+// a non-zero exit.
+func TestBadInput(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join("../../testmodels", testmodels.DefaultModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	truncated := write("truncated.onnx", good[:len(good)/2])
+	random := make([]byte, 4096)
+	for i := range random {
+		random[i] = byte(i*7919 + i*i*31)
+	}
+	randomPath := write("random.onnx", random)
+	notModel := write("notmodel.onnx", []byte{0x08, 0x07}) // a protobuf: field 1 = 7, no graph
+	unsupported := writeModel(t, dir, "unsupported.onnx", testmodels.WithOps(1, "NonMaxSuppression", "If", "NonMaxSuppression"))
+	dynamic := writeModel(t, dir, "dynamic.onnx", testmodels.DynamicSpatial(1))
+	tiny := writeModel(t, dir, "tiny.onnx", testmodels.TinyResNet(1))
+	rgb := filepath.Join(dir, "rgb.npy")
+	if err := calib.SaveNPYUint8(rgb, make([]uint8, 2*3*32*32), []int{2, 3, 32, 32}); err != nil {
+		t.Fatal(err)
+	}
+	labels2 := filepath.Join(dir, "labels2.npy")
+	if err := calib.SaveNPYInt64(labels2, []int64{0, 1}, []int{2}); err != nil {
+		t.Fatal(err)
+	}
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	model := "../../testmodels/" + testmodels.DefaultModel
+
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of the one-line error
+	}{
+		{"truncated", []string{"inspect", truncated}, []string{truncated, "truncated or corrupt"}},
+		{"random bytes", []string{"inspect", randomPath}, []string{randomPath}},
+		{"not a model", []string{"inspect", notModel}, []string{notModel, "not an ONNX model"}},
+		{"unsupported ops", []string{"inspect", unsupported}, []string{"unsupported operators", "If (node \"extra_If\")", "NonMaxSuppression (node \"extra_NonMaxSuppression\")"}},
+		{"missing model", []string{"inspect", filepath.Join(dir, "nope.onnx")}, []string{"nope.onnx", "no such file"}},
+		{"dynamic spatial dim", []string{"eval", "--model", dynamic, "--data", sub, "--labels", lab}, []string{"dimension 2", "height", "dynamic"}},
+		{"wrong input shape", []string{"eval", "--model", model, "--data", rgb, "--labels", labels2}, []string{"[3 32 32]", "[1 32 32]"}},
+		{"tiny model wrong size", []string{"eval", "--model", tiny, "--data", sub, "--labels", lab}, []string{"[1 32 32]", "[1 8 8]"}},
+		{"labels mismatch", []string{"eval", "--model", model, "--data", sub, "--labels", labels2}, []string{"labels2.npy", "1000", "2"}},
+		{"missing ORT library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, []string{"libonnxruntime.so", "--ort-lib"}},
+		{"mean count", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.1,0.2", "--std", "0.3"}, []string{"--mean"}},
+		{"cuda on CPU library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--device", "cuda"}, []string{"CUDA"}},
+		{"unknown device", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--device", "tpu"}, []string{"--device", "tpu"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := sharpq(t, tc.args...)
+			if code == 0 {
+				t.Fatalf("exit 0, want failure")
+			}
+			line := strings.TrimSuffix(stderr, "\n")
+			if strings.Contains(line, "\n") || !strings.HasPrefix(line, "sharpq: error: ") {
+				t.Fatalf("want one line starting %q, got %q", "sharpq: error: ", stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("error %q does not mention %q", line, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,104 @@
+package testmodels
+
+import (
+	"math/rand/v2"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// Bundled files, relative to this package's folder.
+const (
+	DefaultModel  = "resnet20_fmnist.onnx"
+	SubsetImages  = "fmnist_test1k_u8.npy"
+	SubsetLabels  = "fmnist_test1k_labels.npy"
+	FMNISTMean    = 0.2860
+	FMNISTStd     = 0.3530
+	DefaultOpset  = 13
+	tinyChannels  = 4
+	tinyClasses   = 3
+	tinyImageSize = 8
+)
+
+func randTensor(r *rand.Rand, name string, scale float32, shape ...int64) *ir.Tensor {
+	data := make([]float32, ir.NumElements(shape))
+	for i := range data {
+		data[i] = scale * float32(r.NormFloat64())
+	}
+	return ir.NewFloat32(name, shape, data)
+}
+
+func positive(r *rand.Rand, name string, shape ...int64) *ir.Tensor {
+	t := randTensor(r, name, 0.2, shape...)
+	for i, v := range t.F32 {
+		if v < 0 {
+			v = -v
+		}
+		t.F32[i] = 0.5 + v
+	}
+	return t
+}
+
+// TinyResNet returns a residual CNN on 1×8×8 inputs with BatchNormalization kept:
+// Conv-BN-Relu, a basic block (Conv-BN-Relu-Conv-BN + skip, Relu), GlobalAveragePool,
+// Flatten, Gemm to 3 classes. Weights are random but fixed by seed.
+func TinyResNet(seed uint64) *ir.Model {
+	r := rand.New(rand.NewPCG(seed, 1))
+	c := int64(tinyChannels)
+	g := ir.NewGraph("tiny_resnet")
+	g.Inputs = []*ir.Value{{Name: "input", DType: ir.Float32, Shape: []int64{-1, 1, tinyImageSize, tinyImageSize}, DimNames: []string{"batch", "", "", ""}}}
+	g.Outputs = []*ir.Value{{Name: "logits", DType: ir.Float32, Shape: []int64{-1, tinyClasses}, DimNames: []string{"batch", ""}}}
+	conv := func(name, in, out string, cin int64) {
+		g.AddInitializer(randTensor(r, name+".weight", 0.5, c, cin, 3, 3))
+		g.AddNode(&ir.Node{Name: name, OpType: "Conv", Inputs: []string{in, name + ".weight"}, Outputs: []string{out},
+			Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1)}})
+	}
+	bn := func(name, in, out string) {
+		g.AddInitializer(positive(r, name+".weight", c))
+		g.AddInitializer(randTensor(r, name+".bias", 0.1, c))
+		g.AddInitializer(randTensor(r, name+".running_mean", 0.1, c))
+		g.AddInitializer(positive(r, name+".running_var", c))
+		g.AddNode(&ir.Node{Name: name, OpType: "BatchNormalization",
+			Inputs:  []string{in, name + ".weight", name + ".bias", name + ".running_mean", name + ".running_var"},
+			Outputs: []string{out}, Attrs: []ir.Attr{ir.FloatAttr("epsilon", 1e-5)}})
+	}
+	relu := func(name, in, out string) {
+		g.AddNode(&ir.Node{Name: name, OpType: "Relu", Inputs: []string{in}, Outputs: []string{out}})
+	}
+	conv("stem.conv", "input", "s1", 1)
+	bn("stem.bn", "s1", "s2")
+	relu("stem.relu", "s2", "s3")
+	conv("block.c1", "s3", "b1", c)
+	bn("block.b1", "b1", "b2")
+	relu("block.r1", "b2", "b3")
+	conv("block.c2", "b3", "b4", c)
+	bn("block.b2", "b4", "b5")
+	g.AddNode(&ir.Node{Name: "block.add", OpType: "Add", Inputs: []string{"b5", "s3"}, Outputs: []string{"b6"}})
+	relu("block.r2", "b6", "b7")
+	g.AddNode(&ir.Node{Name: "pool", OpType: "GlobalAveragePool", Inputs: []string{"b7"}, Outputs: []string{"p"}})
+	g.AddNode(&ir.Node{Name: "flatten", OpType: "Flatten", Inputs: []string{"p"}, Outputs: []string{"f"}, Attrs: []ir.Attr{ir.IntAttr("axis", 1)}})
+	g.AddInitializer(randTensor(r, "fc.weight", 0.5, tinyClasses, c))
+	g.AddInitializer(randTensor(r, "fc.bias", 0.1, tinyClasses))
+	g.AddNode(&ir.Node{Name: "fc", OpType: "Gemm", Inputs: []string{"f", "fc.weight", "fc.bias"}, Outputs: []string{"logits"},
+		Attrs: []ir.Attr{ir.IntAttr("transB", 1)}})
+	return &ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Domain: "", Version: DefaultOpset}}, ProducerName: "sharpq-testmodels", Graph: g}
+}
+
+// WithOps returns TinyResNet with extra nodes of the given op types appended after the
+// logits (as dead-end outputs), for unsupported-operator tests.
+func WithOps(seed uint64, ops ...string) *ir.Model {
+	m := TinyResNet(seed)
+	for i, op := range ops {
+		out := "extra" + string(rune('a'+i))
+		m.Graph.AddNode(&ir.Node{Name: "extra_" + op, OpType: op, Inputs: []string{"logits"}, Outputs: []string{out}})
+		m.Graph.Outputs = append(m.Graph.Outputs, &ir.Value{Name: out, DType: ir.Float32})
+	}
+	return m
+}
+
+// DynamicSpatial returns TinyResNet whose input height and width are dynamic.
+func DynamicSpatial(seed uint64) *ir.Model {
+	m := TinyResNet(seed)
+	m.Graph.Inputs[0].Shape = []int64{-1, 1, -1, -1}
+	m.Graph.Inputs[0].DimNames = []string{"batch", "", "height", "width"}
+	return m
+}
