@@ -50,9 +50,6 @@ func decode(data []byte, baseDir string) (*ir.Model, error) {
 	if mp.Graph == nil || (mp.IrVersion == nil && len(mp.OpsetImport) == 0) {
 		return nil, fmt.Errorf("%w: no graph or no IR version/opset", ErrNotModel)
 	}
-	if baseDir == "" {
-		baseDir = string(filepath.Separator) + "nonexistent-external-data-dir"
-	}
 	m := &ir.Model{
 		IRVersion:       mp.GetIrVersion(),
 		ProducerName:    mp.GetProducerName(),
@@ -190,6 +187,9 @@ func decodeAttr(ap *onnxpb.AttributeProto, baseDir string) (ir.Attr, error) {
 	case onnxpb.AttributeProto_STRING:
 		a.S = string(ap.GetS())
 	case onnxpb.AttributeProto_TENSOR:
+		if ap.GetT() == nil {
+			return a, errors.New("tensor attribute without a tensor")
+		}
 		t, err := decodeTensor(ap.GetT(), baseDir)
 		if err != nil {
 			return a, err

@@ -82,6 +82,9 @@ func readExternal(tp *onnxpb.TensorProto, baseDir string, dt ir.DType, n int64) 
 	if location == "" {
 		return nil, errors.New("external data without a location")
 	}
+	if baseDir == "" {
+		return nil, fmt.Errorf("external data %q cannot be read: no base folder (the model was decoded from memory)", location)
+	}
 	// A model must not read files outside its own folder.
 	clean := filepath.Clean(location)
 	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
@@ -94,12 +97,24 @@ func readExternal(tp *onnxpb.TensorProto, baseDir string, dt ir.DType, n int64) 
 	if length >= 0 && length != size {
 		return nil, fmt.Errorf("external data length %d, want %d bytes for %d elements of %s", length, size, n, dt)
 	}
+	if offset < 0 {
+		return nil, fmt.Errorf("external data offset %d is negative", offset)
+	}
 	path := filepath.Join(baseDir, clean)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("external data: %w", err)
 	}
 	defer f.Close()
+	// Check the file's size before allocating: the declared shape may be far larger than the
+	// data that exists.
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("external data: %w", err)
+	}
+	if offset > st.Size() || size > st.Size()-offset {
+		return nil, fmt.Errorf("external data %s has %d bytes, need %d at offset %d for %d elements of %s", path, st.Size(), size, offset, n, dt)
+	}
 	buf := make([]byte, size)
 	if _, err := f.ReadAt(buf, offset); err != nil {
 		return nil, fmt.Errorf("external data %s at offset %d: %w", path, offset, err)

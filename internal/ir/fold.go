@@ -465,7 +465,7 @@ func CheckStaticInputs(g *Graph) error {
 				continue
 			}
 			name := ""
-			if v.DimNames != nil && v.DimNames[i] != "" {
+			if i < len(v.DimNames) && v.DimNames[i] != "" {
 				name = fmt.Sprintf(" (%q)", v.DimNames[i])
 			}
 			return fmt.Errorf("input %q dimension %d%s is dynamic; sharpq needs static shapes except the batch dimension (axis 0)", v.Name, i, name)

@@ -158,7 +158,7 @@ func (g *Graph) AddInitializer(t *Tensor) {
 		g.Index()
 	}
 	g.inits[t.Name] = t
-	g.ValueInfo[t.Name] = &Value{Name: t.Name, DType: t.DType, Shape: append([]int64(nil), t.Shape...)}
+	g.ValueInfo[t.Name] = &Value{Name: t.Name, DType: t.DType, Shape: append([]int64{}, t.Shape...)} // non-nil: a scalar has rank 0, not an unknown shape
 }
 
 // RemoveInitializer drops the initializer named name, if present.

@@ -229,6 +229,9 @@ func inferConvTranspose(c *inferCtx) error {
 	r := len(x) - 2
 	out := []int64{x[0], w[1] * group}
 	if os := c.n.AttrInts("output_shape", nil); os != nil {
+		if len(os) < r {
+			return c.errorf("output_shape %v does not fit %d spatial axes", os, r)
+		}
 		out = append(out, os[len(os)-r:]...)
 		c.set(0, c.in(0).DType, out)
 		return nil
@@ -238,6 +241,9 @@ func inferConvTranspose(c *inferCtx) error {
 		return err
 	}
 	opad := c.n.AttrInts("output_padding", make([]int64, r))
+	if len(opad) != r {
+		return c.errorf("output_padding %v does not fit %d spatial axes", opad, r)
+	}
 	for i := 0; i < r; i++ {
 		if x[2+i] < 0 {
 			out = append(out, -1)
@@ -277,6 +283,9 @@ func inferGlobalPool(c *inferCtx) error {
 	x, err := c.shape(0)
 	if err != nil {
 		return err
+	}
+	if len(x) < 2 {
+		return c.errorf("input shape %v has no channel axis", x)
 	}
 	out := append([]int64{}, x[:2]...)
 	for range x[2:] {
@@ -416,6 +425,9 @@ func inferReshape(c *inferCtx) error {
 func ReshapeTarget(in, target []int64, allowZero bool) ([]int64, error) {
 	out := append([]int64{}, target...)
 	known, inferAt := int64(1), -1
+	// An unknown input dimension copied by a 0 stays at its axis: it cancels out of the
+	// element counts on both sides, so the other dimensions can still be resolved.
+	copied := map[int]bool{}
 	for i, d := range out {
 		switch {
 		case d == 0 && !allowZero:
@@ -424,7 +436,8 @@ func ReshapeTarget(in, target []int64, allowZero bool) ([]int64, error) {
 			}
 			out[i] = in[i]
 			if in[i] < 0 {
-				return out, nil
+				copied[i] = true
+				continue
 			}
 			known *= in[i]
 		case d == -1:
@@ -438,10 +451,14 @@ func ReshapeTarget(in, target []int64, allowZero bool) ([]int64, error) {
 			known *= d
 		}
 	}
-	total := NumElements(in)
-	for _, d := range in {
-		if d < 0 {
+	total := int64(1)
+	for i, d := range in {
+		switch {
+		case copied[i]:
+		case d < 0:
 			total = -1
+		case total >= 0:
+			total *= d
 		}
 	}
 	if inferAt >= 0 {
@@ -644,11 +661,13 @@ func ResolveSlice(x, starts, ends, axes, steps []int64) ([]SliceRange, error) {
 			}
 			return v
 		}
+		// The counts are ceil(distance/|step|), written so that a step near ±2⁶³ cannot
+		// overflow (-MinInt64 wraps to MinInt64, which still divides to 0).
 		var n int64
 		if step > 0 {
 			st, en = clamp(st, 0, dim), clamp(en, 0, dim)
 			if en > st {
-				n = (en - st + step - 1) / step
+				n = (en-st-1)/step + 1
 			}
 		} else {
 			st, en = clamp(st, 0, dim-1), clamp(en, -1, dim-1)
@@ -656,7 +675,7 @@ func ResolveSlice(x, starts, ends, axes, steps []int64) ([]SliceRange, error) {
 				en = -1
 			}
 			if st > en {
-				n = (st - en - step - 1) / -step
+				n = (st-en-1)/-step + 1
 			}
 		}
 		rs = append(rs, SliceRange{Axis: ax, Start: st, End: en, Step: step, Len: n})
@@ -777,6 +796,9 @@ func UnsqueezeShape(x, axes []int64) ([]int64, error) {
 		ax, err := normAxis(a, rank)
 		if err != nil {
 			return nil, err
+		}
+		if ins[ax] {
+			return nil, fmt.Errorf("unsqueeze axes %v name axis %d twice", axes, ax)
 		}
 		ins[ax] = true
 	}

@@ -56,6 +56,19 @@ func (t *Tensor) dataLen() int {
 	return -1
 }
 
+// rawWidth is the size in bytes of one element of the types kept as Raw, 0 when unknown.
+func rawWidth(d DType) int64 {
+	switch d {
+	case Float16, BFloat16, Int16, Uint16:
+		return 2
+	case Uint32:
+		return 4
+	case Uint64:
+		return 8
+	}
+	return 0
+}
+
 // Check verifies that the stored data matches the shape and, for 4-bit types, the range.
 func (t *Tensor) Check() error {
 	for i, d := range t.Shape {
@@ -66,6 +79,9 @@ func (t *Tensor) Check() error {
 	n := t.dataLen()
 	if n >= 0 && int64(n) != t.Len() {
 		return fmt.Errorf("tensor %q (%s): shape %v holds %d elements, data has %d", t.Name, t.DType, t.Shape, t.Len(), n)
+	}
+	if w := rawWidth(t.DType); n < 0 && w > 0 && int64(len(t.Raw)) != t.Len()*w {
+		return fmt.Errorf("tensor %q (%s): shape %v holds %d elements, raw data has %d bytes, want %d", t.Name, t.DType, t.Shape, t.Len(), len(t.Raw), t.Len()*w)
 	}
 	switch t.DType {
 	case Int4:

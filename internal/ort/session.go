@@ -3,6 +3,7 @@ package ort
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,25 @@ type SessionConfig struct {
 	// JSON trace is written to a file named ProfilePrefix + "_<timestamp>.json"
 	// when the session is closed.
 	ProfilePrefix string
+	// Optimization limits ONNX Runtime's graph optimizations; the zero value enables all.
+	Optimization Optimization
+	// Entries are extra session configuration entries (ONNX Runtime's
+	// onnxruntime_session_options_config_keys.h), e.g. "session.disable_quant_qdq": "1".
+	Entries map[string]string
+	// OptimizedModelPath, when set, makes ONNX Runtime save the optimized graph there.
+	OptimizedModelPath string
 }
+
+// Optimization is a level of ONNX Runtime graph optimization.
+type Optimization int
+
+// Optimization levels. OptimizeBasic keeps constant folding and redundant-node removal but
+// not the fusions (such as QDQ → QLinearConv) that change numerics.
+const (
+	OptimizeAll Optimization = iota
+	OptimizeBasic
+	OptimizeNone
+)
 
 // Session is an ONNX model loaded into ONNX Runtime together with input and
 // output tensors allocated once and reused by every Run. Fill the inputs
@@ -152,11 +171,33 @@ func (r *Runtime) sessionOptions(cfg SessionConfig) (_ *onnxruntime.SessionOptio
 			so.Destroy()
 		}
 	}()
-	if err := so.SetGraphOptimizationLevel(onnxruntime.GraphOptimizationLevelEnableAll); err != nil {
+	var level onnxruntime.GraphOptimizationLevel = onnxruntime.GraphOptimizationLevelEnableAll
+	switch cfg.Optimization {
+	case OptimizeBasic:
+		level = onnxruntime.GraphOptimizationLevelEnableBasic
+	case OptimizeNone:
+		level = onnxruntime.GraphOptimizationLevelDisableAll
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("ort: session options: graph optimization level: %w", err)
 	}
 	if err := so.SetIntraOpNumThreads(r.threads); err != nil {
 		return nil, fmt.Errorf("ort: session options: intra-op threads: %w", err)
+	}
+	keys := make([]string, 0, len(cfg.Entries))
+	for k := range cfg.Entries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := so.AddSessionConfigEntry(k, cfg.Entries[k]); err != nil {
+			return nil, fmt.Errorf("ort: session options: entry %q: %w", k, err)
+		}
+	}
+	if cfg.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(cfg.OptimizedModelPath); err != nil {
+			return nil, fmt.Errorf("ort: session options: optimized model path: %w", err)
+		}
 	}
 	if cfg.ProfilePrefix != "" {
 		if err := so.EnableProfiling(cfg.ProfilePrefix); err != nil {

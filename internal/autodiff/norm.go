@@ -1,0 +1,115 @@
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// channelShape is [1, C, 1, …] for an input of shape xs.
+func channelShape(xs []int64) []int64 {
+	s := make([]int64, len(xs))
+	for i := range s {
+		s[i] = 1
+	}
+	s[1] = xs[1]
+	return s
+}
+
+// batchAxes are the axes batch statistics reduce over: all but the channel axis 1.
+func batchAxes(rank int) []int64 {
+	return append([]int64{0}, iota64(2, rank)...)
+}
+
+// gradBatchNorm differentiates inference-mode BatchNormalization, the per-channel affine map
+// y = scale·(x − mean)/sqrt(var + eps) + bias, with respect to all five inputs.
+// Training-mode nodes (batch statistics) are refused: build those with BatchNormTrain.
+func gradBatchNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	if n.AttrInt("training_mode", 0) != 0 || len(n.Outputs) > 1 && n.Outputs[1] != "" {
+		return nil, fmt.Errorf("training-mode BatchNormalization has no gradient rule; write batch statistics with BatchNormTrain")
+	}
+	x, scale, mean, variance := n.Inputs[0], n.Inputs[1], n.Inputs[3], n.Inputs[4]
+	xs := b.Shape(x)
+	if xs == nil {
+		return nil, b.Err()
+	}
+	dt := b.DType(x)
+	cs := channelShape(xs)
+	axes := batchAxes(len(xs))
+	eps := float64(n.AttrFloat("epsilon", 1e-5))
+	inv := b.Div(b.Scalar(dt, 1), b.Op("Sqrt", []string{b.Add(variance, b.Scalar(dt, eps))})) // [C]
+	k := b.Mul(scale, inv)                                                                    // [C]
+	dx := make([]string, 5)
+	if need[0] {
+		dx[0] = b.Mul(dy[0], b.Reshape(k, cs))
+	}
+	var sumDY, sumDYXhat string
+	if need[2] || need[3] {
+		sumDY = b.ReduceSum(dy[0], axes, false)
+	}
+	if need[1] || need[4] {
+		xhat := b.Mul(b.Sub(x, b.Reshape(mean, cs)), b.Reshape(inv, cs))
+		sumDYXhat = b.ReduceSum(b.Mul(dy[0], xhat), axes, false)
+	}
+	if need[1] {
+		dx[1] = sumDYXhat
+	}
+	if need[2] {
+		dx[2] = sumDY
+	}
+	if need[3] {
+		dx[3] = b.Neg(b.Mul(sumDY, k))
+	}
+	if need[4] {
+		// dy/dvar = −½·scale·(x−mean)·(var+eps)^(−3/2) = −½·k·inv·xhat.
+		dx[4] = b.Mul(sumDYXhat, b.Scale(b.Mul(k, inv), -0.5))
+	}
+	return dx, nil
+}
+
+// Moments returns the per-channel batch mean and biased variance of x ([N, C, …]) over
+// every axis but the channel axis, both shaped [1, C, 1, …]. They are written with
+// ReduceMean, Sub and Mul, so their gradients come from those ops' rules.
+func Moments(b *Builder, x string) (mean, variance string) {
+	mean, variance, _ = moments(b, x)
+	return mean, variance
+}
+
+func moments(b *Builder, x string) (mean, variance, centered string) {
+	xs := b.Shape(x)
+	if xs == nil {
+		return "", "", ""
+	}
+	if len(xs) < 2 {
+		b.Fail(fmt.Errorf("autodiff: batch statistics of %q: shape %v has no channel axis", x, xs))
+		return "", "", ""
+	}
+	axes := batchAxes(len(xs))
+	mean = b.ReduceMean(x, axes, true)
+	centered = b.Sub(x, mean)
+	variance = b.ReduceMean(b.Mul(centered, centered), axes, true)
+	return mean, variance, centered
+}
+
+// BatchNormTrain appends batch normalisation with batch statistics (training mode) of x
+// ([N, C, …]) and returns the output: (x − mean)/sqrt(var + eps)·scale + bias, with the
+// biased variance, as PyTorch's training-mode BatchNorm computes it. scale and bias are
+// per-channel [C] values, or "" for none. It is made of primitive ops, so Grad
+// differentiates it through their rules.
+func BatchNormTrain(b *Builder, x, scale, bias string, eps float64) string {
+	_, variance, centered := moments(b, x)
+	if centered == "" {
+		return ""
+	}
+	xs := b.Shape(x)
+	dt := b.DType(x)
+	y := b.Div(centered, b.Op("Sqrt", []string{b.Add(variance, b.Scalar(dt, eps))}))
+	cs := channelShape(xs)
+	if scale != "" {
+		y = b.Mul(y, b.Reshape(scale, cs))
+	}
+	if bias != "" {
+		y = b.Add(y, b.Reshape(bias, cs))
+	}
+	return y
+}

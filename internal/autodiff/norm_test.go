@@ -1,0 +1,69 @@
+package autodiff
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+func TestBatchNormGrad(t *testing.T) {
+	// Inference mode, every input differentiated; inputs are positive so that var > 0.
+	for _, shape := range [][]int64{{2, 3, 4, 5}, {4, 3}, {2, 3, 6}} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			tg := newGraph(ir.Float64, 13)
+			c := shape[1]
+			y := tg.op("BatchNormalization", []string{tg.in("x", shape...), tg.in("scale", c), tg.in("bias", c),
+				tg.in("mean", c), tg.in("var", c)}, ir.FloatAttr("epsilon", 1e-3))
+			o := smoothFD
+			o.positive = true
+			checkGrad(t, tg, y, o)
+		})
+	}
+}
+
+func TestBatchNormTrainGrad(t *testing.T) {
+	cases := []struct {
+		name   string
+		affine bool
+		x      []int64
+	}{
+		{"affine", true, []int64{3, 2, 3, 4}},
+		{"no affine", false, []int64{4, 3, 2, 2}},
+		{"2-D", true, []int64{5, 3}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newGraph(ir.Float64, 13)
+			x := tg.in("x", c.x...)
+			scale, bias := "", ""
+			if c.affine {
+				scale, bias = tg.in("scale", c.x[1]), tg.in("bias", c.x[1])
+			}
+			if err := ir.InferShapes(tg.m); err != nil {
+				t.Fatal(err)
+			}
+			b := NewBuilder(tg.m)
+			y := BatchNormTrain(b, x, scale, bias, 1e-5)
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			checkGrad(t, tg, y, smoothFD)
+		})
+	}
+}
+
+func TestMomentsGrad(t *testing.T) {
+	tg := newGraph(ir.Float64, 13)
+	x := tg.in("x", 3, 2, 4, 4)
+	if err := ir.InferShapes(tg.m); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBuilder(tg.m)
+	mean, variance := Moments(b, x)
+	y := b.Op("Concat", []string{mean, variance}, ir.IntAttr("axis", 0))
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	checkGrad(t, tg, y, smoothFD)
+}

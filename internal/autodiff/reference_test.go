@@ -1,0 +1,238 @@
+package autodiff
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"codeberg.org/sbinet/npyio"
+
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+// sharedDir holds the project's shared models and PyTorch reference values.
+const sharedDir = "../../../shared"
+
+// refTol bounds ‖ours − PyTorch‖/‖PyTorch‖ for every reference gradient (the issue's bound;
+// float32 kernels that sum in another order differ by about 1e-6 here).
+const refTol = 1e-3
+
+type manifest struct {
+	Model      string            `json:"model"`
+	Input      string            `json:"input"`
+	Logits     string            `json:"logits"`
+	GradInput  string            `json:"grad_input"`
+	GradParams map[string]string `json:"grad_params"`
+	LossValue  float64           `json:"loss_value"`
+	BNS        string            `json:"bns"`
+	GradBNS    string            `json:"grad_input_bns"`
+}
+
+func readNPY(t *testing.T, path string) []float32 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var v []float32
+	if err := npyio.Read(f, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+func relErr(got, want []float32) float64 {
+	var d, n float64
+	for i := range want {
+		e := float64(got[i]) - float64(want[i])
+		d += e * e
+		n += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(d / n)
+}
+
+// refModel loads one reference case with its batch fixed to the reference batch (8).
+func refModel(t *testing.T, arch string) (*ir.Model, manifest, string) {
+	t.Helper()
+	dir := filepath.Join(sharedDir, "reference", arch)
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		if os.IsNotExist(err) {
+			t.Skipf("skipping: no reference values at %s", dir)
+		}
+		t.Fatal(err)
+	}
+	var man manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnxio.Read(filepath.Join(sharedDir, "models", man.Model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ir.FixBatch(m, 8); err != nil {
+		t.Fatal(err)
+	}
+	return m, man, dir
+}
+
+// runGrad builds a session over m for the given inputs (values by name) and outputs, runs it
+// once and returns the outputs.
+func runGrad(t *testing.T, m *ir.Model, feeds map[string][]float32, outputs []string) map[string][]float32 {
+	t.Helper()
+	rt := orttest.Runtime(t)
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins, outs []ort.TensorSpec
+	for _, v := range m.Graph.Inputs {
+		ins = append(ins, ort.TensorSpec{Name: v.Name, DType: ort.Float32, Shape: v.Shape})
+	}
+	for _, name := range outputs {
+		v := m.Graph.ValueInfo[name]
+		outs = append(outs, ort.TensorSpec{Name: name, DType: ort.Float32, Shape: v.Shape})
+	}
+	s, err := rt.NewSession(data, ins, outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, v := range m.Graph.Inputs {
+		copy(s.Float32(v.Name), feeds[v.Name])
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	res := map[string][]float32{}
+	for _, name := range outputs {
+		res[name] = append([]float32{}, s.Float32(name)...)
+	}
+	return res
+}
+
+// TestReferenceGradients differentiates 0.5·Σlogits²/N (BatchNormalization with running
+// statistics) with respect to the input and every conv/fc weight of the shared models, and
+// compares with PyTorch's gradients (shared/reference, made by shared/models/make_reference.py).
+func TestReferenceGradients(t *testing.T) {
+	for _, arch := range []string{"resnet20", "resnet18w16", "mobilenetv2"} {
+		t.Run(arch, func(t *testing.T) {
+			m, man, dir := refModel(t, arch)
+			var params []string
+			for p := range man.GradParams {
+				params = append(params, p)
+			}
+			sort.Strings(params)
+			weights, err := PromoteToInput(m, params...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input := m.Graph.Inputs[0].Name
+			logits := m.Graph.Outputs[0].Name
+			n := m.Graph.Inputs[0].Shape[0]
+			b := NewBuilder(m)
+			loss := b.Reshape(b.Scale(b.ReduceSumSquare(logits, nil, false), 0.5/float64(n)), []int64{1})
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			grads, err := Grad(m, loss, append([]string{input}, params...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds := map[string][]float32{input: readNPY(t, filepath.Join(dir, man.Input))}
+			for _, w := range weights {
+				feeds[w.Name] = w.F32
+			}
+			res := runGrad(t, m, feeds, append([]string{logits, loss}, grads...))
+			if e := relErr(res[logits], readNPY(t, filepath.Join(dir, man.Logits))); e > refTol {
+				t.Errorf("logits: relative error %.3g", e)
+			}
+			if got := float64(res[loss][0]); math.Abs(got-man.LossValue) > refTol*man.LossValue {
+				t.Errorf("loss %.6g, PyTorch %.6g", got, man.LossValue)
+			}
+			worst, worstName := 0.0, ""
+			for i, name := range append([]string{"input"}, params...) {
+				file := man.GradInput
+				if i > 0 {
+					file = man.GradParams[name]
+				}
+				e := relErr(res[grads[i]], readNPY(t, filepath.Join(dir, file)))
+				if e > refTol {
+					t.Errorf("d loss/d %s: relative error %.3g", name, e)
+				}
+				if i == 0 {
+					t.Logf("d loss/d input: relative error %.3g", e)
+				}
+				if e > worst {
+					worst, worstName = e, name
+				}
+			}
+			t.Logf("%d gradients; worst relative error %.3g (%s)", len(grads), worst, worstName)
+		})
+	}
+}
+
+// TestReferenceBNSGradient differentiates the BN-statistics loss of DESIGN.md (no image
+// prior, as in shared/reference/*/bns.json): over every BatchNormalization node l, with the
+// per-channel batch mean and biased variance of its input,
+// Σ_l (‖mean − running_mean‖² + ‖sqrt(var+eps) − sqrt(running_var+eps)‖²)/C_l, with respect
+// to the input, and compares loss and gradient with PyTorch's.
+func TestReferenceBNSGradient(t *testing.T) {
+	for _, arch := range []string{"resnet20", "resnet18w16", "mobilenetv2"} {
+		t.Run(arch, func(t *testing.T) {
+			m, man, dir := refModel(t, arch)
+			raw, err := os.ReadFile(filepath.Join(dir, man.BNS))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bns struct {
+				Loss float64 `json:"bns_loss"`
+			}
+			if err := json.Unmarshal(raw, &bns); err != nil {
+				t.Fatal(err)
+			}
+			input := m.Graph.Inputs[0].Name
+			b := NewBuilder(m)
+			var terms []string
+			for _, n := range append([]*ir.Node{}, m.Graph.Nodes...) {
+				if n.OpType != "BatchNormalization" {
+					continue
+				}
+				x := n.Inputs[0]
+				cs := channelShape(b.Shape(x))
+				eps := float64(n.AttrFloat("epsilon", 1e-5))
+				mean, variance := Moments(b, x)
+				dMean := b.ReduceSumSquare(b.Sub(mean, b.Reshape(n.Inputs[3], cs)), nil, false)
+				std := b.Op("Sqrt", []string{b.Add(variance, b.Scalar(ir.Float32, eps))})
+				runStd := b.Op("Sqrt", []string{b.Add(b.Reshape(n.Inputs[4], cs), b.Scalar(ir.Float32, eps))})
+				dStd := b.ReduceSumSquare(b.Sub(std, runStd), nil, false)
+				terms = append(terms, b.Scale(b.Add(dMean, dStd), 1/float64(cs[1])))
+			}
+			loss := b.Reshape(b.Sum(terms...), []int64{1})
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			grads, err := Grad(m, loss, []string{input})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds := map[string][]float32{input: readNPY(t, filepath.Join(dir, man.Input))}
+			res := runGrad(t, m, feeds, []string{loss, grads[0]})
+			if got := float64(res[loss][0]); math.Abs(got-bns.Loss) > refTol*bns.Loss {
+				t.Errorf("BNS loss %.6g, PyTorch %.6g", got, bns.Loss)
+			}
+			e := relErr(res[grads[0]], readNPY(t, filepath.Join(dir, man.GradBNS)))
+			if e > refTol {
+				t.Errorf("d BNS/d input: relative error %.3g", e)
+			}
+			t.Logf("%d BN layers; BNS loss %.6g (PyTorch %.6g); d BNS/d input relative error %.3g", len(terms), res[loss][0], bns.Loss, e)
+		})
+	}
+}

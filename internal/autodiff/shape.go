@@ -1,0 +1,212 @@
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// gradReshape serves every op that only changes the shape (Reshape, Flatten, Squeeze,
+// Unsqueeze): the gradient is dY reshaped back. Shape-giving inputs get none.
+func gradReshape(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	dx := make([]string, len(n.Inputs))
+	dx[0] = b.Reshape(dy[0], b.Shape(n.Inputs[0]))
+	return dx, nil
+}
+
+// gradTranspose transposes dY by the inverse permutation.
+func gradTranspose(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	xs := b.Shape(n.Inputs[0])
+	perm := n.AttrInts("perm", nil)
+	if perm == nil {
+		for i := len(xs) - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	inv := make([]int64, len(perm))
+	for i, p := range perm {
+		inv[p] = int64(i)
+	}
+	return []string{b.Transpose(dy[0], inv)}, nil
+}
+
+// gradConcat slices each input's part out of dY.
+func gradConcat(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	ys := b.Shape(n.Outputs[0])
+	if ys == nil {
+		return nil, b.Err()
+	}
+	axis := n.AttrInt("axis", 0)
+	if axis < 0 {
+		axis += int64(len(ys))
+	}
+	dx := make([]string, len(n.Inputs))
+	off := int64(0)
+	for i, in := range n.Inputs {
+		xs := b.Shape(in)
+		if xs == nil {
+			return nil, b.Err()
+		}
+		if need[i] {
+			dx[i] = b.Slice(dy[0], []int64{off}, []int64{off + xs[axis]}, []int64{axis}, nil)
+		}
+		off += xs[axis]
+	}
+	return dx, nil
+}
+
+// constInts returns the int64 values of initializer name ("" gives nil, true).
+func constInts(b *Builder, name string) ([]int64, bool) {
+	if name == "" {
+		return nil, true
+	}
+	t := b.g.Initializer(name)
+	if t == nil {
+		return nil, false
+	}
+	v, err := t.Int64s()
+	return v, err == nil
+}
+
+// gradSlice places dY back where Slice took it from: along axes with step s > 1 each
+// element is followed by s−1 zeros (Reshape, Pad, Reshape), then one Pad (or Slice where
+// the stepped span runs past the input) restores the offsets. Negative steps are not
+// supported.
+func gradSlice(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x := n.Inputs[0]
+	xs := b.Shape(x)
+	if xs == nil {
+		return nil, b.Err()
+	}
+	var args [4][]int64
+	for i := range args {
+		v, ok := constInts(b, n.Input(1+i))
+		if !ok {
+			return nil, fmt.Errorf("input %d (%q) must be a constant", 1+i, n.Input(1+i))
+		}
+		args[i] = v
+	}
+	rs, err := ir.ResolveSlice(xs, args[0], args[1], args[2], args[3])
+	if err != nil {
+		return nil, err
+	}
+	g := dy[0]
+	rank := len(xs)
+	pads := make([]int64, 2*rank)
+	var cropEnds []int64
+	cropAxes := []int64{}
+	for _, r := range rs {
+		if r.Step < 0 {
+			return nil, fmt.Errorf("Slice with negative steps is not supported")
+		}
+		if r.Len == 0 {
+			return []string{b.zeros(b.DType(x), xs)}, nil
+		}
+		span := r.Len
+		if r.Step > 1 {
+			// [.., L, ..] → [.., L, 1, ..] → pad to [.., L, s, ..] → [.., L·s, ..].
+			gs := b.Shape(g)
+			split := append(append(append([]int64{}, gs[:r.Axis+1]...), 1), gs[r.Axis+1:]...)
+			p := make([]int64, 2*(rank+1))
+			p[rank+1+r.Axis+1] = r.Step - 1
+			merged := append([]int64{}, gs...)
+			merged[r.Axis] = r.Len * r.Step
+			g = b.Reshape(b.Pad(b.Reshape(g, split), p), merged)
+			span = r.Len * r.Step
+		}
+		room := xs[r.Axis] - r.Start
+		if span > room {
+			cropAxes = append(cropAxes, int64(r.Axis))
+			cropEnds = append(cropEnds, room)
+			span = room
+		}
+		pads[r.Axis] = r.Start
+		pads[rank+r.Axis] = xs[r.Axis] - r.Start - span
+	}
+	if len(cropAxes) > 0 {
+		g = b.Slice(g, make([]int64, len(cropAxes)), cropEnds, cropAxes, nil)
+	}
+	return padGrads(b.Pad(g, pads), len(n.Inputs)), nil
+}
+
+func padGrads(d string, inputs int) []string {
+	dx := make([]string, inputs)
+	dx[0] = d
+	return dx
+}
+
+// gradPad (constant mode) slices the unpadded part out of dY; negative pads, which crop,
+// become zero padding of the gradient. The pad value gets no gradient.
+func gradPad(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	if mode := n.AttrString("mode", "constant"); mode != "constant" {
+		return nil, fmt.Errorf("Pad mode %q has no gradient rule (only constant)", mode)
+	}
+	x := n.Inputs[0]
+	xs := b.Shape(x)
+	if xs == nil {
+		return nil, b.Err()
+	}
+	rank := len(xs)
+	pads, ok := constInts(b, n.Input(1))
+	if !ok {
+		return nil, fmt.Errorf("input 1 (%q) must be a constant", n.Input(1))
+	}
+	axes, ok := constInts(b, n.Input(3))
+	if !ok {
+		return nil, fmt.Errorf("input 3 (%q) must be a constant", n.Input(3))
+	}
+	if axes == nil {
+		axes = iota64(0, rank)
+	}
+	if len(pads) != 2*len(axes) {
+		return nil, fmt.Errorf("pads %v do not fit axes %v", pads, axes)
+	}
+	begin, end := make([]int64, rank), make([]int64, rank)
+	for i, a := range axes {
+		if a < 0 {
+			a += int64(rank)
+		}
+		begin[a], end[a] = pads[i], pads[i+len(axes)]
+	}
+	var starts, ends, sliceAxes []int64
+	repad := make([]int64, 2*rank)
+	for a := 0; a < rank; a++ {
+		cutBegin, cutEnd := max(-begin[a], 0), max(-end[a], 0)
+		if begin[a] > 0 || end[a] > 0 {
+			s := max(begin[a], 0)
+			starts = append(starts, s)
+			ends = append(ends, s+xs[a]-cutBegin-cutEnd)
+			sliceAxes = append(sliceAxes, int64(a))
+		}
+		repad[a], repad[rank+a] = cutBegin, cutEnd
+	}
+	g := dy[0]
+	if len(sliceAxes) > 0 {
+		g = b.Slice(g, starts, ends, sliceAxes, nil)
+	}
+	return padGrads(b.Pad(g, repad), len(n.Inputs)), nil
+}
+
+// gradExpand sums dY over the broadcast axes.
+func gradExpand(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	return padGrads(b.SumTo(dy[0], b.Shape(n.Inputs[0])), len(n.Inputs)), nil
+}
+
+// UpsampleNearest appends nearest-neighbour upsampling of x ([N, C, H, W, …]) by an integer
+// factor on every spatial axis, written as Reshape → Expand → Reshape so that its gradient
+// is a ReduceSum.
+func UpsampleNearest(b *Builder, x string, factor int64) string {
+	xs := b.Shape(x)
+	if xs == nil {
+		return ""
+	}
+	split := append([]int64{}, xs[:2]...)
+	big := append([]int64{}, xs[:2]...)
+	out := append([]int64{}, xs[:2]...)
+	for _, d := range xs[2:] {
+		split = append(split, d, 1)
+		big = append(big, d, factor)
+		out = append(out, d*factor)
+	}
+	return b.Reshape(b.Expand(b.Reshape(x, split), big), out)
+}

@@ -1,0 +1,269 @@
+package ir_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// constNode returns a Constant node producing a 0-D (dims nil) or 1-D int64 tensor.
+func constNode(out string, dims []int64, v ...int64) *ir.Node {
+	return &ir.Node{Name: out, OpType: "Constant", Outputs: []string{out},
+		Attrs: []ir.Attr{ir.TensorAttr("value", ir.NewInt64("", dims, v))}}
+}
+
+func opTypes(g *ir.Graph) []string {
+	var ops []string
+	for _, n := range g.Nodes {
+		ops = append(ops, n.OpType)
+	}
+	return ops
+}
+
+// viewModel is what torch.onnx.export emits for x.view(x.size(0), -1) after a Relu:
+// Shape → Gather(0) → Unsqueeze(0) → Concat with [-1] → Reshape, the Unsqueeze axes an
+// attribute before opset 13 and a Constant input from then on.
+func viewModel(opset int64) *ir.Model {
+	g := ir.NewGraph("view")
+	g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{-1, 3, 4, 4}, DimNames: []string{"batch", "", "", ""}}}
+	g.Outputs = []*ir.Value{{Name: "flat", DType: ir.Float32, Shape: []int64{-1, -1}, DimNames: []string{"batch", "cols"}}}
+	g.AddNode(&ir.Node{Name: "relu", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"r"}})
+	g.AddNode(&ir.Node{Name: "shape", OpType: "Shape", Inputs: []string{"r"}, Outputs: []string{"s"}})
+	g.AddNode(constNode("c0", nil, 0))
+	g.AddNode(&ir.Node{Name: "gather", OpType: "Gather", Inputs: []string{"s", "c0"}, Outputs: []string{"g"}, Attrs: []ir.Attr{ir.IntAttr("axis", 0)}})
+	if opset < 13 {
+		g.AddNode(&ir.Node{Name: "unsqueeze", OpType: "Unsqueeze", Inputs: []string{"g"}, Outputs: []string{"u"}, Attrs: []ir.Attr{ir.IntsAttr("axes", 0)}})
+	} else {
+		g.AddNode(constNode("c1", []int64{1}, 0))
+		g.AddNode(&ir.Node{Name: "unsqueeze", OpType: "Unsqueeze", Inputs: []string{"g", "c1"}, Outputs: []string{"u"}})
+	}
+	g.AddNode(constNode("c2", []int64{1}, -1))
+	g.AddNode(&ir.Node{Name: "concat", OpType: "Concat", Inputs: []string{"u", "c2"}, Outputs: []string{"target"}, Attrs: []ir.Attr{ir.IntAttr("axis", 0)}})
+	g.AddNode(&ir.Node{Name: "reshape", OpType: "Reshape", Inputs: []string{"r", "target"}, Outputs: []string{"flat"}})
+	return &ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Domain: "", Version: opset}}, Graph: g}
+}
+
+func TestFixBatchFoldsViewChain(t *testing.T) {
+	const batch = 4
+	for _, opset := range []int64{11, 13, 21} {
+		t.Run(fmt.Sprintf("opset%d", opset), func(t *testing.T) {
+			m := viewModel(opset)
+			if err := ir.FixBatch(m, batch); err != nil {
+				t.Fatal(err)
+			}
+			g := m.Graph
+			if got, want := opTypes(g), []string{"Relu", "Reshape"}; !slices.Equal(got, want) {
+				t.Fatalf("nodes %v, want %v", got, want)
+			}
+			target := g.Initializer(g.Nodes[1].Inputs[1])
+			if target == nil {
+				t.Fatalf("Reshape target %q is not a constant", g.Nodes[1].Inputs[1])
+			}
+			// [batch, -1]: the batch gathered from the (now static) shape, the -1 from c2.
+			if !slices.Equal(target.I64, []int64{batch, -1}) {
+				t.Errorf("Reshape target %v, want [%d -1]", target.I64, batch)
+			}
+			if len(g.Initializers) != 1 {
+				t.Errorf("%d initializers left, want only the Reshape target", len(g.Initializers))
+			}
+			out := g.Outputs[0]
+			// 3*4*4 = 48 features per example.
+			if out.Name != "flat" || !slices.Equal(out.Shape, []int64{batch, 48}) || out.DimNames != nil {
+				t.Errorf("output %+v, want flat [%d 48] without dim names", out, batch)
+			}
+			if err := ir.Validate(m); err != nil {
+				t.Errorf("folded graph does not validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestCanonicalizeKeepsOutputNames(t *testing.T) {
+	x := func() []*ir.Value { return []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{-1, 3}}} }
+	outs := func(names ...string) []*ir.Value {
+		var v []*ir.Value
+		for _, n := range names {
+			v = append(v, &ir.Value{Name: n, DType: ir.Float32})
+		}
+		return v
+	}
+	node := func(op string, ins, outs []string) *ir.Node {
+		return &ir.Node{Name: op + "_" + outs[0], OpType: op, Inputs: ins, Outputs: outs}
+	}
+	for _, tc := range []struct {
+		name  string
+		nodes []*ir.Node
+		outs  []string
+		// want lists each remaining node as "OpType:inputs->outputs".
+		want    []string
+		wantErr string
+	}{
+		{
+			name: "dropout then identity to output",
+			nodes: []*ir.Node{
+				node("Dropout", []string{"x"}, []string{"d", "mask"}),
+				node("Relu", []string{"d"}, []string{"r"}),
+				node("Identity", []string{"r"}, []string{"out"}),
+			},
+			outs: []string{"out"},
+			want: []string{"Relu:x->out"},
+		},
+		{
+			name: "identity from graph input to output stays",
+			nodes: []*ir.Node{
+				node("Identity", []string{"x"}, []string{"out"}),
+			},
+			outs: []string{"out"},
+			want: []string{"Identity:x->out"},
+		},
+		{
+			name: "two identities to two outputs",
+			nodes: []*ir.Node{
+				node("Relu", []string{"x"}, []string{"r"}),
+				node("Identity", []string{"r"}, []string{"out1"}),
+				node("Identity", []string{"r"}, []string{"out2"}),
+			},
+			outs: []string{"out1", "out2"},
+			want: []string{"Relu:x->out1", "Identity:out1->out2"},
+		},
+		{
+			name: "identity between two outputs",
+			nodes: []*ir.Node{
+				node("Relu", []string{"x"}, []string{"a"}),
+				node("Identity", []string{"a"}, []string{"b"}),
+			},
+			outs: []string{"a", "b"},
+			want: []string{"Relu:x->a", "Identity:a->b"},
+		},
+		{
+			name: "dead branch pruned",
+			nodes: []*ir.Node{
+				node("Relu", []string{"x"}, []string{"out"}),
+				node("Sigmoid", []string{"x"}, []string{"unused"}),
+			},
+			outs: []string{"out"},
+			want: []string{"Relu:x->out"},
+		},
+		{
+			name: "dropout mask used",
+			nodes: []*ir.Node{
+				node("Dropout", []string{"x"}, []string{"d", "mask"}),
+				node("Cast", []string{"mask"}, []string{"out"}),
+			},
+			outs:    []string{"out"},
+			wantErr: `node "Dropout_d" (Dropout)`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ir.NewGraph("g")
+			g.Inputs = x()
+			g.Nodes = tc.nodes
+			g.Outputs = outs(tc.outs...)
+			m := &ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+			err := ir.Canonicalize(m)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range g.Nodes {
+				got = append(got, n.OpType+":"+strings.Join(n.Inputs, ",")+"->"+strings.Join(n.Outputs, ","))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("nodes %q, want %q", got, tc.want)
+			}
+			for i, o := range g.Outputs {
+				if o.Name != tc.outs[i] {
+					t.Errorf("graph output %d renamed to %q, want %q", i, o.Name, tc.outs[i])
+				}
+			}
+			if err := ir.Validate(m); err != nil {
+				t.Errorf("canonical graph does not validate: %v", err)
+			}
+			// FixBatch (which canonicalises too) must also give every output a static shape.
+			if err := ir.FixBatch(m, 2); err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range g.Outputs {
+				if !slices.Equal(o.Shape, []int64{2, 3}) {
+					t.Errorf("output %q shape %v, want [2 3]", o.Name, o.Shape)
+				}
+			}
+		})
+	}
+}
+
+func TestCanonicalizeConstantBecomesInitializer(t *testing.T) {
+	g := ir.NewGraph("g")
+	g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{2, 3}}}
+	g.AddNode(&ir.Node{Name: "k", OpType: "Constant", Outputs: []string{"k"},
+		Attrs: []ir.Attr{{Name: "value_floats", Type: ir.AttrFloats, Floats: []float32{1, 2, 3}}}})
+	g.AddNode(&ir.Node{Name: "add", OpType: "Add", Inputs: []string{"x", "k"}, Outputs: []string{"y"}})
+	g.Outputs = []*ir.Value{{Name: "y", DType: ir.Float32}}
+	m := &ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+	if err := ir.Canonicalize(m); err != nil {
+		t.Fatal(err)
+	}
+	if got := opTypes(g); !slices.Equal(got, []string{"Add"}) {
+		t.Fatalf("nodes %v, want [Add]", got)
+	}
+	k := g.Initializer("k")
+	if k == nil || !slices.Equal(k.F32, []float32{1, 2, 3}) || !slices.Equal(k.Shape, []int64{3}) {
+		t.Fatalf("initializer k = %+v, want [1 2 3] of shape [3]", k)
+	}
+}
+
+func TestFixBatchDynamicDimensionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		input   *ir.Value
+		wantErr []string
+	}{
+		{
+			name:    "named height",
+			input:   &ir.Value{Name: "image", DType: ir.Float32, Shape: []int64{-1, 3, -1, 8}, DimNames: []string{"batch", "", "height", ""}},
+			wantErr: []string{`input "image"`, "dimension 2", `"height"`, "batch dimension (axis 0)"},
+		},
+		{
+			name:    "unnamed",
+			input:   &ir.Value{Name: "image", DType: ir.Float32, Shape: []int64{-1, 3, 8, -1}},
+			wantErr: []string{`input "image"`, "dimension 3"},
+		},
+		{
+			// IR built by hand may carry fewer names than dimensions.
+			name:    "short dim names",
+			input:   &ir.Value{Name: "image", DType: ir.Float32, Shape: []int64{-1, 3, 8, -1}, DimNames: []string{"batch"}},
+			wantErr: []string{`input "image"`, "dimension 3"},
+		},
+		{
+			name:    "no shape",
+			input:   &ir.Value{Name: "image", DType: ir.Float32},
+			wantErr: []string{`input "image" has no shape`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ir.NewGraph("g")
+			g.Inputs = []*ir.Value{tc.input}
+			g.AddNode(&ir.Node{Name: "relu", OpType: "Relu", Inputs: []string{"image"}, Outputs: []string{"y"}})
+			g.Outputs = []*ir.Value{{Name: "y", DType: ir.Float32}}
+			m := &ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+			err := ir.FixBatch(m, 1)
+			if err == nil {
+				t.Fatal("FixBatch succeeded, want an error")
+			}
+			for _, s := range tc.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,261 @@
+package quantizer
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// QDQOpset is the default-domain opset of exported models: the first with int4/uint4
+// QuantizeLinear/DequantizeLinear.
+const QDQOpset = 21
+
+// qdqIRVersion is the IR version that introduced 4-bit types.
+const qdqIRVersion = 10
+
+// replaceUses makes every consumer of value (except skip) read repl instead.
+func replaceUses(g *ir.Graph, value, repl string, skip map[*ir.Node]bool) {
+	for _, n := range g.Nodes {
+		if skip[n] {
+			continue
+		}
+		for i, in := range n.Inputs {
+			if in == value {
+				n.Inputs[i] = repl
+			}
+		}
+	}
+}
+
+// insertAfter places nodes right after the producer of value (or first, for graph inputs),
+// keeping the graph topologically ordered.
+func insertAfter(g *ir.Graph, value string, nodes ...*ir.Node) {
+	at := 0
+	for i, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o == value {
+				at = i + 1
+			}
+		}
+	}
+	rest := append([]*ir.Node{}, g.Nodes[at:]...)
+	g.Nodes = append(append(g.Nodes[:at], nodes...), rest...)
+}
+
+func scalar(g *ir.Graph, name string, v float32) string {
+	n := g.UniqueName(name)
+	g.AddInitializer(ir.NewFloat32(n, []int64{}, []float32{v}))
+	return n
+}
+
+// Simulate returns the fake-quant float model of fm under p: weights replaced by their
+// dequantized values, each quantized activation x by s·clip(round(x/s), lo, hi) with ONNX's
+// round-half-to-even. It is what the exported QDQ model must reproduce.
+func Simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
+	m, err := cloneModel(fm)
+	if err != nil {
+		return nil, err
+	}
+	g := m.Graph
+	for _, q := range p.Weights {
+		w := g.Initializer(q.Weight)
+		if w == nil || q.Scale == nil {
+			return nil, fmt.Errorf("quantizer: weight %q is missing or not initialised", q.Weight)
+		}
+		dq := ir.NewFloat32(g.UniqueName(q.Weight+"_fakequant"), w.Shape, q.Dequantized(w.F32))
+		g.AddInitializer(dq)
+		for _, n := range g.Nodes {
+			if n.Name == q.Node {
+				n.Inputs[1] = dq.Name
+			}
+		}
+	}
+	for _, a := range p.Acts {
+		if a.Step <= 0 {
+			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
+		}
+		lo, hi := a.Grid()
+		s := scalar(g, a.Value+"_step", a.Step)
+		lov, hiv := scalar(g, a.Value+"_qmin", float32(lo)), scalar(g, a.Value+"_qmax", float32(hi))
+		div, rnd, clip, out := g.UniqueName(a.Value+"_div"), g.UniqueName(a.Value+"_round"), g.UniqueName(a.Value+"_clip"), g.UniqueName(a.Value+"_fakequant")
+		nodes := []*ir.Node{
+			{Name: div, OpType: "Div", Inputs: []string{a.Value, s}, Outputs: []string{div}},
+			{Name: rnd, OpType: "Round", Inputs: []string{div}, Outputs: []string{rnd}},
+			{Name: clip, OpType: "Clip", Inputs: []string{rnd, lov, hiv}, Outputs: []string{clip}},
+			{Name: out, OpType: "Mul", Inputs: []string{clip, s}, Outputs: []string{out}},
+		}
+		replaceUses(g, a.Value, out, map[*ir.Node]bool{nodes[0]: true})
+		insertAfter(g, a.Value, nodes...)
+	}
+	ir.PruneDead(g)
+	return m, nil
+}
+
+// containers returns the ONNX integer type a b-bit grid is stored in.
+func container(bits int, signed bool) ir.DType {
+	switch {
+	case bits <= 4 && signed:
+		return ir.Int4
+	case bits <= 4:
+		return ir.Uint4
+	case signed:
+		return ir.Int8
+	}
+	return ir.Uint8
+}
+
+func intTensor(name string, dt ir.DType, shape []int64, v []float64) *ir.Tensor {
+	t := &ir.Tensor{Name: name, DType: dt, Shape: append([]int64{}, shape...)}
+	for _, x := range v {
+		switch dt {
+		case ir.Int4, ir.Int8:
+			t.I8 = append(t.I8, int8(x))
+		default:
+			t.U8 = append(t.U8, uint8(x))
+		}
+	}
+	if t.I8 == nil && (dt == ir.Int4 || dt == ir.Int8) {
+		t.I8 = []int8{}
+	}
+	if t.U8 == nil && (dt == ir.Uint4 || dt == ir.Uint8) {
+		t.U8 = []uint8{}
+	}
+	return t
+}
+
+// Export returns the QDQ model of fm under p (DESIGN.md "QDQ output"): opset 21; each weight an
+// int4 (≤ 4 bits) or int8 initializer with a per-channel DequantizeLinear on axis 0 (2- and
+// 3-bit grids stored in int4); each quantized activation QuantizeLinear → DequantizeLinear
+// with a uint4/int4 or uint8/int8 zero point, preceded by a Clip to the grid below 4 bits (and
+// between 5 and 7); biases stay float. metadata is added to the model's metadata_props.
+func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
+	m, err := cloneModel(fm)
+	if err != nil {
+		return nil, err
+	}
+	g := m.Graph
+	for _, q := range p.Weights {
+		w := g.Initializer(q.Weight)
+		if w == nil || q.Scale == nil {
+			return nil, fmt.Errorf("quantizer: weight %q is missing or not initialised", q.Weight)
+		}
+		ints := q.Integers(w.F32)
+		zero := make([]float64, len(q.Zero))
+		for i, z := range q.Zero {
+			zero[i] = float64(z)
+		}
+		if !q.Symmetric {
+			// Move the unsigned grid [0, 2^b−1] to the signed container: q−2^(b−1), z−2^(b−1).
+			off := math.Exp2(float64(q.Bits - 1))
+			for i := range ints {
+				ints[i] -= off
+			}
+			for i := range zero {
+				zero[i] -= off
+			}
+		}
+		dt := ir.Int8
+		if q.Bits <= 4 {
+			dt = ir.Int4
+		}
+		base := q.Weight + "_q"
+		qt := intTensor(g.UniqueName(base), dt, w.Shape, ints)
+		g.AddInitializer(qt)
+		st := ir.NewFloat32(g.UniqueName(base+"_scale"), []int64{int64(len(q.Scale))}, append([]float32{}, q.Scale...))
+		g.AddInitializer(st)
+		zt := intTensor(g.UniqueName(base+"_zero_point"), dt, []int64{int64(len(zero))}, zero)
+		g.AddInitializer(zt)
+		out := g.UniqueName(q.Weight + "_dequantized")
+		dq := &ir.Node{Name: out, OpType: "DequantizeLinear", Inputs: []string{qt.Name, st.Name, zt.Name}, Outputs: []string{out}, Attrs: []ir.Attr{ir.IntAttr("axis", 0)}}
+		for i, n := range g.Nodes {
+			if n.Name == q.Node {
+				n.Inputs[1] = out
+				g.Nodes = append(g.Nodes[:i], append([]*ir.Node{dq}, g.Nodes[i:]...)...)
+				break
+			}
+		}
+	}
+	for _, a := range p.Acts {
+		if a.Step <= 0 {
+			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
+		}
+		lo, hi := a.Grid()
+		dt := container(a.Bits, a.Signed)
+		var nodes []*ir.Node
+		x := a.Value
+		if a.Bits != 4 && a.Bits != 8 {
+			// The container is wider than the grid: clip to the grid first.
+			lov := scalar(g, a.Value+"_clip_min", float32(lo)*a.Step)
+			hiv := scalar(g, a.Value+"_clip_max", float32(hi)*a.Step)
+			clip := g.UniqueName(a.Value + "_grid")
+			nodes = append(nodes, &ir.Node{Name: clip, OpType: "Clip", Inputs: []string{x, lov, hiv}, Outputs: []string{clip}})
+			x = clip
+		}
+		s := scalar(g, a.Value+"_scale", a.Step)
+		zp := intTensor(g.UniqueName(a.Value+"_zero_point"), dt, []int64{}, []float64{0})
+		g.AddInitializer(zp)
+		qn, dqn := g.UniqueName(a.Value+"_quantized"), g.UniqueName(a.Value+"_dequantized")
+		nodes = append(nodes,
+			&ir.Node{Name: qn, OpType: "QuantizeLinear", Inputs: []string{x, s, zp.Name}, Outputs: []string{qn}},
+			&ir.Node{Name: dqn, OpType: "DequantizeLinear", Inputs: []string{qn, s, zp.Name}, Outputs: []string{dqn}})
+		replaceUses(g, a.Value, dqn, map[*ir.Node]bool{nodes[0]: true})
+		insertAfter(g, a.Value, nodes...)
+	}
+	avoidClipBeforeQuantize(g)
+	ir.PruneDead(g)
+	m.SetOpset("", QDQOpset)
+	if m.IRVersion < qdqIRVersion {
+		m.IRVersion = qdqIRVersion
+	}
+	for _, kv := range metadata {
+		m.SetMetadata(kv.Key, kv.Value)
+	}
+	return m, nil
+}
+
+// avoidClipBeforeQuantize rewrites a Clip that feeds a 4-bit QuantizeLinear as Max then Min.
+// ONNX Runtime 1.30's Clip+QuantizeLinear fusion rejects 4-bit zero points ("Unexpected data
+// type for QuantizeLinear input y_zero_point") and the session fails to load, on CPU with
+// default options; Max/Min compute the same and are not fused.
+func avoidClipBeforeQuantize(g *ir.Graph) {
+	consumers := g.Consumers()
+	var out []*ir.Node
+	for _, n := range g.Nodes {
+		if n.OpType != "Clip" || !feeds4BitQuantize(g, consumers[n.Outputs[0]]) {
+			out = append(out, n)
+			continue
+		}
+		x := n.Input(0)
+		lo, hi := n.Input(1), n.Input(2)
+		if a := n.Attr("min"); a != nil {
+			lo = scalar(g, n.Name+"_min", a.F)
+		}
+		if a := n.Attr("max"); a != nil {
+			hi = scalar(g, n.Name+"_max", a.F)
+		}
+		if lo != "" {
+			y := g.UniqueName(n.Name + "_max")
+			out = append(out, &ir.Node{Name: y, OpType: "Max", Inputs: []string{x, lo}, Outputs: []string{y}})
+			x = y
+		}
+		if hi != "" {
+			out = append(out, &ir.Node{Name: n.Name + "_min", OpType: "Min", Inputs: []string{x, hi}, Outputs: []string{n.Outputs[0]}})
+		} else {
+			out = append(out, &ir.Node{Name: n.Name + "_identity", OpType: "Identity", Inputs: []string{x}, Outputs: []string{n.Outputs[0]}})
+		}
+	}
+	g.Nodes = out
+}
+
+func feeds4BitQuantize(g *ir.Graph, consumers []*ir.Node) bool {
+	for _, c := range consumers {
+		if c.OpType != "QuantizeLinear" {
+			continue
+		}
+		if zp := g.Initializer(c.Input(2)); zp != nil && (zp.DType == ir.Int4 || zp.DType == ir.Uint4) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+package quantizer
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// FoldBN folds every BatchNormalization that directly follows a Conv (and is that Conv's only
+// consumer) into the Conv's weight and bias, the form a model is deployed in:
+//
+//	W' = W · γ/√(σ²+ε) (per output channel),  b' = (b − μ) · γ/√(σ²+ε) + β
+//
+// It returns how many were folded. A BatchNormalization that does not follow a Conv is an
+// error: sharpq has no layer to fold it into.
+func FoldBN(m *ir.Model) (int, error) {
+	g := m.Graph
+	producers := g.Producers()
+	consumers := g.Consumers()
+	folded := 0
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if n.OpType != "BatchNormalization" {
+			kept = append(kept, n)
+			continue
+		}
+		conv := producers[n.Input(0)]
+		if conv == nil || conv.OpType != "Conv" || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
+			return folded, fmt.Errorf("quantizer: node %s does not follow a Conv it could be folded into", n)
+		}
+		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+			return folded, fmt.Errorf("quantizer: node %s is in training mode", n)
+		}
+		w := g.Initializer(conv.Input(1))
+		params := make([][]float32, 4)
+		for i := range params {
+			t := g.Initializer(n.Input(i + 1))
+			if t == nil || t.DType != ir.Float32 {
+				return folded, fmt.Errorf("quantizer: node %s input %d (%q) is not a float32 constant", n, i+1, n.Input(i+1))
+			}
+			params[i] = t.F32
+		}
+		if w == nil || w.DType != ir.Float32 {
+			return folded, fmt.Errorf("quantizer: node %s weight %q is not a float32 constant", conv, conv.Input(1))
+		}
+		gamma, beta, mean, variance := params[0], params[1], params[2], params[3]
+		eps := float64(n.AttrFloat("epsilon", 1e-5))
+		cout := int(w.Shape[0])
+		if len(gamma) != cout {
+			return folded, fmt.Errorf("quantizer: node %s has %d channels, conv %s has %d", n, len(gamma), conv, cout)
+		}
+		per := len(w.F32) / cout
+		// New tensors: the weight may be shared with another node.
+		nw := w.Clone()
+		nw.Name = g.UniqueName(w.Name + "_folded")
+		bias := make([]float32, cout)
+		if b := g.Initializer(conv.Input(2)); b != nil {
+			copy(bias, b.F32)
+		}
+		for c := 0; c < cout; c++ {
+			k := float64(gamma[c]) / math.Sqrt(float64(variance[c])+eps)
+			for i := c * per; i < (c+1)*per; i++ {
+				nw.F32[i] = float32(float64(w.F32[i]) * k)
+			}
+			bias[c] = float32((float64(bias[c])-float64(mean[c]))*k + float64(beta[c]))
+		}
+		g.AddInitializer(nw)
+		bt := ir.NewFloat32(g.UniqueName(nw.Name+"_bias"), []int64{int64(cout)}, bias)
+		g.AddInitializer(bt)
+		conv.Inputs = []string{conv.Inputs[0], nw.Name, bt.Name}
+		// The conv now produces the BN's output value.
+		delete(g.ValueInfo, conv.Outputs[0])
+		conv.Outputs[0] = n.Outputs[0]
+		folded++
+	}
+	g.Nodes = kept
+	ir.PruneDead(g)
+	return folded, nil
+}

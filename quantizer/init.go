@@ -1,0 +1,132 @@
+package quantizer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// lpNorm is the exponent of the error the clipping search minimises, Σ|x − q(x)|^2.4, as
+// GENIE and BRECQ do: between MSE (too tolerant of outliers' clipping) and max-abs.
+const lpNorm = 2.4
+
+// clipSteps is how many clipping ratios the search tries: 1.00, 0.99, …, 0.21 (GENIE's grid).
+const clipSteps = 80
+
+// maxSearchSamples bounds the activation elements the step search looks at.
+const maxSearchSamples = 1 << 16
+
+// InitWeights sets each weight quantizer's per-channel scale and zero point by searching the
+// clipping ratio of the channel's range that minimises Σ|w − q(w)|^2.4 with round-to-nearest.
+func InitWeights(g *ir.Graph, p *Plan) error {
+	for _, q := range p.Weights {
+		w := g.Initializer(q.Weight)
+		if w == nil {
+			return fmt.Errorf("quantizer: weight %q not found", q.Weight)
+		}
+		cout := int(w.Shape[0])
+		per := len(w.F32) / cout
+		q.Scale = make([]float32, cout)
+		q.Zero = make([]float32, cout)
+		for c := 0; c < cout; c++ {
+			s, z := searchChannel(w.F32[c*per:(c+1)*per], q.Bits, q.Symmetric)
+			q.Scale[c], q.Zero[c] = s, z
+		}
+	}
+	return nil
+}
+
+// searchChannel returns the scale and zero point of one channel.
+func searchChannel(w []float32, bits int, symmetric bool) (float32, float32) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range w {
+		lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+	}
+	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+	levels := math.Exp2(float64(bits)) - 1
+	bestErr, bestS, bestZ := math.Inf(1), 1e-8, 0.0
+	for i := 0; i < clipSteps; i++ {
+		r := 1 - 0.01*float64(i)
+		var s, z, qlo, qhi float64
+		if symmetric {
+			half := math.Exp2(float64(bits - 1))
+			s = math.Max(-lo, hi) * r / (half - 1)
+			if bits == 2 {
+				s = math.Max(-lo, hi) * r / half
+			}
+			qlo, qhi = -half, half-1
+		} else {
+			s = (hi - lo) * r / levels
+			qlo, qhi = 0, levels
+		}
+		if s <= 0 {
+			continue
+		}
+		if !symmetric {
+			z = math.Min(math.Max(math.RoundToEven(-lo*r/s), 0), levels)
+		}
+		var e float64
+		for _, v := range w {
+			x := math.Min(math.Max(math.RoundToEven(float64(v)/s)+z, qlo), qhi)
+			e += math.Pow(math.Abs(float64(v)-s*(x-z)), lpNorm)
+		}
+		if e < bestErr {
+			bestErr, bestS, bestZ = e, s, z
+		}
+	}
+	return float32(bestS), float32(bestZ)
+}
+
+// InitActs sets each activation quantizer's step from samples of its value (any number of
+// images, flattened), searching the clipping ratio of the observed range that minimises
+// Σ|x − q(x)|^2.4.
+func InitActs(p *Plan, samples map[string][]float32) error {
+	for _, a := range p.Acts {
+		x := samples[a.Value]
+		if len(x) == 0 {
+			return fmt.Errorf("quantizer: no samples of activation %q", a.Value)
+		}
+		a.Step = searchStep(x, a.Bits, a.Signed)
+	}
+	return nil
+}
+
+func searchStep(x []float32, bits int, signed bool) float32 {
+	var maxAbs float64
+	for _, v := range x {
+		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
+	}
+	if maxAbs == 0 {
+		return 1
+	}
+	qlo, qhi := 0.0, math.Exp2(float64(bits))-1
+	if signed {
+		qlo, qhi = -math.Exp2(float64(bits-1)), math.Exp2(float64(bits-1))-1
+	}
+	// Subsample large tensors (at random positions: a regular stride aliases with the image
+	// layout): the search needs the distribution, not every element.
+	if len(x) > maxSearchSamples {
+		r := rand.New(rand.NewPCG(uint64(len(x)), 0x5eed))
+		sub := make([]float32, maxSearchSamples)
+		for i := range sub {
+			sub[i] = x[r.IntN(len(x))]
+		}
+		x = sub
+	}
+	bestErr, best := math.Inf(1), maxAbs/qhi
+	for i := 0; i < clipSteps; i++ {
+		s := maxAbs * (1 - 0.01*float64(i)) / qhi
+		var e float64
+		for j := range x {
+			v := float64(x[j])
+			q := math.Min(math.Max(math.RoundToEven(v/s), qlo), qhi)
+			e += math.Pow(math.Abs(v-s*q), lpNorm)
+		}
+		if e < bestErr {
+			bestErr, best = e, s
+		}
+	}
+	return float32(best)
+}

@@ -1,0 +1,253 @@
+package quantizer
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// Bits says how many bits each kind of tensor gets. The zero value of an override means "use
+// the default".
+type Bits struct {
+	Weight     int // default weight bits (2–8)
+	Activation int // default activation bits (2–8)
+	// FirstWeight, SecondInput, LastWeight and LastInput keep the sensitive ends of the network
+	// at higher precision, as GENIE and BRECQ do: the first layer W8 with a float input, the
+	// second layer's input A8, the last layer W8A8.
+	FirstWeight, SecondInput, LastWeight, LastInput int
+	// QuantizeInput quantizes the graph input (the first layer's input) too, at Activation bits.
+	QuantizeInput bool
+	// PerLayer overrides weight bits by node name.
+	PerLayer map[string]int
+}
+
+// DefaultBits returns the paper's setting for W weight and A activation bits.
+func DefaultBits(w, a int) Bits {
+	return Bits{Weight: w, Activation: a, FirstWeight: 8, SecondInput: 8, LastWeight: 8, LastInput: 8}
+}
+
+// Validate checks every bit width is in 2–8.
+func (b Bits) Validate() error {
+	check := func(name string, v int, optional bool) error {
+		if optional && v == 0 {
+			return nil
+		}
+		if v < 2 || v > 8 {
+			return fmt.Errorf("quantizer: %s %d bits: sharpq supports 2 to 8", name, v)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		v    int
+		opt  bool
+	}{{"--wbits", b.Weight, false}, {"--abits", b.Activation, false}, {"first-layer weights", b.FirstWeight, true},
+		{"second-layer input", b.SecondInput, true}, {"last-layer weights", b.LastWeight, true}, {"last-layer input", b.LastInput, true}} {
+		if err := check(c.name, c.v, c.opt); err != nil {
+			return err
+		}
+	}
+	for name, v := range b.PerLayer {
+		if err := check("layer "+name, v, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WeightQuant is the quantizer of one layer's weight: per output channel, on the unsigned grid
+// [0, 2^Bits−1] with a zero point (asymmetric) or on [−2^(Bits−1), 2^(Bits−1)−1] with zero point
+// 0 (symmetric). q = clip(floor(w/s) + h + z), where h is the rounding decision (1 = up).
+type WeightQuant struct {
+	Node      string // the Conv/Gemm/MatMul node
+	Weight    string // its weight initializer
+	Bits      int
+	Symmetric bool
+	Scale     []float32 // per output channel
+	Zero      []float32 // per output channel, an integer on the grid (0 when symmetric)
+	// Round holds AdaRound's logits V, one per weight element; h = 1 where V ≥ 0. Nil means
+	// round to nearest.
+	Round []float32
+}
+
+// Grid returns the smallest and largest integer of the weight grid.
+func (q *WeightQuant) Grid() (lo, hi float64) {
+	if q.Symmetric {
+		return -math.Exp2(float64(q.Bits - 1)), math.Exp2(float64(q.Bits-1)) - 1
+	}
+	return 0, math.Exp2(float64(q.Bits)) - 1
+}
+
+// Integers returns the weight's integers on the grid (before subtracting the zero point).
+func (q *WeightQuant) Integers(w []float32) []float64 {
+	lo, hi := q.Grid()
+	per := len(w) / len(q.Scale)
+	out := make([]float64, len(w))
+	for i, v := range w {
+		c := i / per
+		s := float64(q.Scale[c])
+		var x float64
+		if q.Round != nil {
+			x = math.Floor(float64(v) / s)
+			if q.Round[i] >= 0 {
+				x++
+			}
+		} else {
+			x = math.RoundToEven(float64(v) / s)
+		}
+		out[i] = math.Min(math.Max(x+float64(q.Zero[c]), lo), hi)
+	}
+	return out
+}
+
+// Dequantized returns s·(q − z), the weight the quantized model computes with.
+func (q *WeightQuant) Dequantized(w []float32) []float32 {
+	ints := q.Integers(w)
+	per := len(w) / len(q.Scale)
+	out := make([]float32, len(w))
+	for i, v := range ints {
+		c := i / per
+		out[i] = float32(float64(q.Scale[c]) * (v - float64(q.Zero[c])))
+	}
+	return out
+}
+
+// ActQuant is the quantizer of one activation tensor: per tensor, zero point 0, unsigned
+// ([0, 2^Bits−1]) where the value is non-negative, signed otherwise.
+type ActQuant struct {
+	Value  string
+	Bits   int
+	Signed bool
+	Step   float32
+}
+
+// Grid returns the smallest and largest integer of the activation grid.
+func (a *ActQuant) Grid() (lo, hi float64) {
+	if a.Signed {
+		return -math.Exp2(float64(a.Bits - 1)), math.Exp2(float64(a.Bits-1)) - 1
+	}
+	return 0, math.Exp2(float64(a.Bits)) - 1
+}
+
+// Plan is everything that makes a float model a quantized one.
+type Plan struct {
+	Weights []*WeightQuant
+	Acts    []*ActQuant
+}
+
+// Weight returns the weight quantizer of node, or nil.
+func (p *Plan) Weight(node string) *WeightQuant {
+	for _, w := range p.Weights {
+		if w.Node == node {
+			return w
+		}
+	}
+	return nil
+}
+
+// Act returns the quantizer of value, or nil.
+func (p *Plan) Act(value string) *ActQuant {
+	for _, a := range p.Acts {
+		if a.Value == value {
+			return a
+		}
+	}
+	return nil
+}
+
+// NewPlan places quantizers on a BN-folded, static-shape graph: one weight quantizer per
+// quantizable layer and one activation quantizer per distinct layer input, with the bit widths
+// b gives. Steps and scales are zero until initialised (InitWeights, InitActs).
+func NewPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	var layers []*ir.Node
+	for _, n := range g.Nodes {
+		if IsQuantizable(g, n) {
+			layers = append(layers, n)
+		}
+	}
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("quantizer: the model has no Conv, Gemm or MatMul with a constant weight")
+	}
+	producers := g.Producers()
+	p := &Plan{}
+	for i, n := range layers {
+		wb := b.Weight
+		switch {
+		case i == 0 && b.FirstWeight != 0:
+			wb = b.FirstWeight
+		case i == len(layers)-1 && b.LastWeight != 0:
+			wb = b.LastWeight
+		}
+		if v, ok := b.PerLayer[n.Name]; ok {
+			wb = v
+		}
+		w := g.Initializer(n.Input(1))
+		if w.DType != ir.Float32 {
+			return nil, fmt.Errorf("quantizer: node %s weight %q is %s, want float32", n, w.Name, w.DType)
+		}
+		if n.OpType != "Conv" && !(n.OpType == "Gemm" && n.AttrInt("transB", 0) == 1) {
+			return nil, fmt.Errorf("quantizer: node %s: only Conv and Gemm with transB=1 (PyTorch's Linear) are supported", n)
+		}
+		p.Weights = append(p.Weights, &WeightQuant{Node: n.Name, Weight: w.Name, Bits: wb, Symmetric: symmetric})
+
+		in := n.Input(0)
+		if i == 0 && !b.QuantizeInput && g.Input(in) != nil {
+			continue
+		}
+		ab := b.Activation
+		switch {
+		case i == 1 && b.SecondInput != 0:
+			ab = b.SecondInput
+		case i == len(layers)-1 && b.LastInput != 0:
+			ab = b.LastInput
+		}
+		if a := p.Act(in); a != nil {
+			if ab > a.Bits {
+				a.Bits = ab // a value shared by two layers gets the wider of the two
+			}
+			continue
+		}
+		p.Acts = append(p.Acts, &ActQuant{Value: in, Bits: ab, Signed: !nonNegative(g, producers, in)})
+	}
+	return p, nil
+}
+
+// nonNegative reports whether value is produced by an op whose output is never negative,
+// looking through shape-only ops.
+func nonNegative(g *ir.Graph, producers map[string]*ir.Node, value string) bool {
+	n := producers[value]
+	for n != nil {
+		switch n.OpType {
+		case "Relu", "Sigmoid":
+			return true
+		case "Clip":
+			lo := clipMin(g, n)
+			return !math.IsNaN(lo) && lo >= 0
+		case "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose":
+			n = producers[n.Input(0)]
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// clipMin returns a Clip's lower bound (input or attribute form), NaN if unknown.
+func clipMin(g *ir.Graph, n *ir.Node) float64 {
+	if a := n.Attr("min"); a != nil {
+		return float64(a.F)
+	}
+	if t := g.Initializer(n.Input(1)); t != nil {
+		if v, err := t.Float64s(); err == nil && len(v) == 1 {
+			return v[0]
+		}
+	}
+	if n.Input(1) == "" {
+		return math.Inf(-1)
+	}
+	return math.NaN()
+}
