@@ -66,8 +66,18 @@ func Simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
 		dq := ir.NewFloat32(g.UniqueName(q.Weight+"_fakequant"), w.Shape, q.Dequantized(w.F32))
 		g.AddInitializer(dq)
 		for _, n := range g.Nodes {
-			if n.Name == q.Node {
-				n.Inputs[1] = dq.Name
+			if n.Name != q.Node {
+				continue
+			}
+			n.Inputs[1] = dq.Name
+			if scale, ints := quantizedBias(g, p, q, n); scale != nil {
+				b := make([]float32, len(ints))
+				for i := range b {
+					b[i] = float32(ints[i] * scale[i])
+				}
+				bt := ir.NewFloat32(g.UniqueName(n.Input(2)+"_fakequant"), []int64{int64(len(b))}, b)
+				g.AddInitializer(bt)
+				n.Inputs[2] = bt.Name
 			}
 		}
 	}
@@ -169,11 +179,26 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 		out := g.UniqueName(q.Weight + "_dequantized")
 		dq := &ir.Node{Name: out, OpType: "DequantizeLinear", Inputs: []string{qt.Name, st.Name, zt.Name}, Outputs: []string{out}, Attrs: []ir.Attr{ir.IntAttr("axis", 0)}}
 		for i, n := range g.Nodes {
-			if n.Name == q.Node {
-				n.Inputs[1] = out
-				g.Nodes = append(g.Nodes[:i], append([]*ir.Node{dq}, g.Nodes[i:]...)...)
-				break
+			if n.Name != q.Node {
+				continue
 			}
+			n.Inputs[1] = out
+			pre := []*ir.Node{dq}
+			if scale, ints := quantizedBias(g, p, q, n); scale != nil {
+				bq := intTensor32(g.UniqueName(n.Input(2)+"_q"), ints)
+				g.AddInitializer(bq)
+				sc := make([]float32, len(scale))
+				for i, v := range scale {
+					sc[i] = float32(v)
+				}
+				bs := ir.NewFloat32(g.UniqueName(n.Input(2)+"_q_scale"), []int64{int64(len(sc))}, sc)
+				g.AddInitializer(bs)
+				bout := g.UniqueName(n.Input(2) + "_dequantized")
+				pre = append(pre, &ir.Node{Name: bout, OpType: "DequantizeLinear", Inputs: []string{bq.Name, bs.Name}, Outputs: []string{bout}, Attrs: []ir.Attr{ir.IntAttr("axis", 0)}})
+				n.Inputs[2] = bout
+			}
+			g.Nodes = append(g.Nodes[:i], append(pre, g.Nodes[i:]...)...)
+			break
 		}
 	}
 	for _, a := range p.Acts {
@@ -258,4 +283,32 @@ func feeds4BitQuantize(g *ir.Graph, consumers []*ir.Node) bool {
 		}
 	}
 	return false
+}
+
+// quantizedBias returns the int32 grid of layer n's bias when its input is quantized: integer
+// inference (and ONNX Runtime, which rewrites a float bias between quantized operands this way)
+// stores the bias as int32 with scale s_x·s_w[c] per output channel, so the simulation must
+// round it the same way. It returns nil when the bias stays float.
+func quantizedBias(g *ir.Graph, p *Plan, q *WeightQuant, n *ir.Node) (scale, ints []float64) {
+	a := p.Act(n.Input(0))
+	b := g.Initializer(n.Input(2))
+	if a == nil || b == nil || b.DType != ir.Float32 || len(b.F32) != len(q.Scale) {
+		return nil, nil
+	}
+	scale = make([]float64, len(b.F32))
+	ints = make([]float64, len(b.F32))
+	for c, v := range b.F32 {
+		// ONNX Runtime computes the scale in float32.
+		scale[c] = float64(a.Step * q.Scale[c])
+		ints[c] = math.Max(math.Min(math.RoundToEven(float64(v)/scale[c]), math.MaxInt32), math.MinInt32)
+	}
+	return scale, ints
+}
+
+func intTensor32(name string, v []float64) *ir.Tensor {
+	t := &ir.Tensor{Name: name, DType: ir.Int32, Shape: []int64{int64(len(v))}}
+	for _, x := range v {
+		t.I32 = append(t.I32, int32(x))
+	}
+	return t
 }

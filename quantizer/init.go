@@ -16,7 +16,7 @@ const lpNorm = 2.4
 const clipSteps = 80
 
 // maxSearchSamples bounds the activation elements the step search looks at.
-const maxSearchSamples = 1 << 16
+const maxSearchSamples = 1 << 14
 
 // InitWeights sets each weight quantizer's per-channel scale and zero point by searching the
 // clipping ratio of the channel's range that minimises Σ|w − q(w)|^2.4 with round-to-nearest.

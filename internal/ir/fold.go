@@ -16,6 +16,9 @@ func Canonicalize(m *Model) error {
 	g.Index()
 	kept := g.Nodes[:0]
 	for _, n := range g.Nodes {
+		if len(n.Outputs) == 0 {
+			return fmt.Errorf("node %s has no outputs", n)
+		}
 		switch {
 		case n.OpType == "Constant" && n.Domain == "":
 			t, err := ConstantValue(n)
@@ -27,6 +30,9 @@ func Canonicalize(m *Model) error {
 			g.AddInitializer(c)
 			continue
 		case (n.OpType == "Identity" || n.OpType == "Dropout") && n.Domain == "":
+			if n.Input(0) == "" {
+				return fmt.Errorf("node %s has no input", n)
+			}
 			if len(n.Outputs) > 1 && n.Outputs[1] != "" && len(g.Consumers()[n.Outputs[1]]) > 0 {
 				return fmt.Errorf("node %s: the Dropout mask output is used; sharpq needs inference graphs", n)
 			}

@@ -267,3 +267,45 @@ func TestFixBatchDynamicDimensionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMalformedNodesAreErrors feeds FixBatch nodes that a decoded file may hold but no
+// exporter writes (missing inputs, outputs or attributes); each must be an error naming the
+// node, not a panic.
+func TestMalformedNodesAreErrors(t *testing.T) {
+	value := ir.TensorAttr("value", ir.NewInt64("", []int64{1}, []int64{1}))
+	for _, tc := range []struct {
+		name string
+		node *ir.Node
+		want string
+	}{
+		{"where with one input", &ir.Node{Name: "bad", OpType: "Where", Inputs: []string{"x"}, Outputs: []string{"y"}}, "want 3"},
+		{"add without inputs", &ir.Node{Name: "bad", OpType: "Add", Outputs: []string{"y"}}, "no inputs"},
+		{"identity without inputs", &ir.Node{Name: "bad", OpType: "Identity", Outputs: []string{"y"}}, "no input"},
+		{"constant without outputs", &ir.Node{Name: "bad", OpType: "Constant", Attrs: []ir.Attr{value}}, "no outputs"},
+		{"reshape without outputs", &ir.Node{Name: "bad", OpType: "Reshape", Inputs: []string{"x", "x"}}, "no outputs"},
+		{"maxunpool without kernel", &ir.Node{Name: "bad", OpType: "MaxUnpool", Inputs: []string{"x", "x"}, Outputs: []string{"y"}}, "kernel_shape"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ir.NewGraph("g")
+			g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{-1, 3, 4, 4}}}
+			g.AddNode(tc.node)
+			g.Outputs = []*ir.Value{{Name: "y", DType: ir.Float32}}
+			m := &ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+			err := ir.FixBatch(m, 2)
+			if err == nil || !strings.Contains(err.Error(), `node "bad"`) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming node \"bad\" and containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateRejectsNodeWithoutOutputs(t *testing.T) {
+	g := ir.NewGraph("g")
+	g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{1}}}
+	g.AddNode(&ir.Node{Name: "sink", OpType: "Relu", Inputs: []string{"x"}})
+	g.Outputs = []*ir.Value{{Name: "x", DType: ir.Float32}}
+	err := ir.Validate(&ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g})
+	if err == nil || !strings.Contains(err.Error(), `node "sink" (Relu) has no outputs`) {
+		t.Fatalf("error %v, want one saying node \"sink\" has no outputs", err)
+	}
+}

@@ -144,6 +144,9 @@ func broadcastInputs(c *inferCtx, first int) ([]int64, error) {
 }
 
 func inferBinary(c *inferCtx) error {
+	if len(c.n.Inputs) == 0 {
+		return c.errorf("no inputs")
+	}
 	s, err := broadcastInputs(c, 0)
 	if err != nil {
 		return err
@@ -162,6 +165,9 @@ func inferCompare(c *inferCtx) error {
 }
 
 func inferWhere(c *inferCtx) error {
+	if len(c.n.Inputs) != 3 {
+		return c.errorf("%d inputs, want 3 (condition, X, Y)", len(c.n.Inputs))
+	}
 	s, err := broadcastInputs(c, 0)
 	if err != nil {
 		return err
@@ -401,12 +407,8 @@ func inferReshape(c *inferCtx) error {
 	target, ok := c.constInts(1)
 	if !ok {
 		s := c.in(1)
-		if s != nil && len(s.Shape) == 1 && s.Shape[0] >= 0 {
-			c.set(0, x.DType, ones(int(s.Shape[0])))
-			unknown := c.g.ValueInfo[c.n.Outputs[0]]
-			for i := range unknown.Shape {
-				unknown.Shape[i] = -1
-			}
+		if s != nil && len(s.Shape) == 1 && s.Shape[0] >= 0 && s.Shape[0] <= maxRank {
+			c.set(0, x.DType, unknownShape(int(s.Shape[0])))
 			return nil
 		}
 		c.set(0, x.DType, nil)
@@ -576,6 +578,11 @@ func inferPad(c *inferCtx) error {
 	c.set(0, c.in(0).DType, out)
 	return nil
 }
+
+// maxRank bounds the rank a shape rule derives from another value's dimension (a Reshape
+// target of unknown values but known length), so that a corrupt model cannot make it allocate
+// a slice of absurd length.
+const maxRank = 1 << 10
 
 func unknownShape(rank int) []int64 {
 	s := make([]int64, rank)
@@ -882,7 +889,7 @@ func inferConstantOfShape(c *inferCtx) error {
 	s, ok := c.constInts(0)
 	if !ok {
 		v := c.in(0)
-		if v == nil || len(v.Shape) != 1 || v.Shape[0] < 0 {
+		if v == nil || len(v.Shape) != 1 || v.Shape[0] < 0 || v.Shape[0] > maxRank {
 			c.set(0, dt, nil)
 			return nil
 		}
@@ -998,18 +1005,21 @@ func inferDequantize(c *inferCtx) error {
 }
 
 func inferMaxUnpool(c *inferCtx) error {
-	if s, ok := c.constInts(2); ok {
-		c.set(0, c.in(0).DType, s)
-		return nil
-	}
 	x, err := c.shape(0)
 	if err != nil {
 		return err
+	}
+	if s, ok := c.constInts(2); ok {
+		c.set(0, c.in(0).DType, s)
+		return nil
 	}
 	kernel := c.n.AttrInts("kernel_shape", nil)
 	r := len(x) - 2
 	strides := c.n.AttrInts("strides", ones(r))
 	pads := c.n.AttrInts("pads", make([]int64, 2*r))
+	if r < 1 || len(kernel) != r || len(strides) != r || len(pads) != 2*r {
+		return c.errorf("kernel_shape %v, strides %v, pads %v do not fit input shape %v", kernel, strides, pads, x)
+	}
 	out := []int64{x[0], x[1]}
 	for i := 0; i < r; i++ {
 		out = append(out, (x[2+i]-1)*strides[i]+kernel[i]-pads[i]-pads[i+r])

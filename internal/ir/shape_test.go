@@ -271,6 +271,7 @@ func TestInferLayout(t *testing.T) {
 		{name: "reshape dynamic 0 -1", op: "Reshape", ins: []operand{in(-1, 3, 4), ints(0, -1)}, want: []int64{-1, 12}},
 		{name: "reshape dynamic 0 0 -1", op: "Reshape", ins: []operand{in(-1, 3, 4), ints(0, 0, -1)}, want: []int64{-1, 3, 4}},
 		{name: "reshape dynamic not copied", op: "Reshape", ins: []operand{in(-1, 3, 4), ints(-1, 6)}, want: []int64{-1, 6}},
+		{name: "reshape runtime target of length 2", op: "Reshape", ins: []operand{in(2, 3, 4), in(2)}, want: []int64{-1, -1}},
 		{name: "reshape two -1", op: "Reshape", ins: []operand{in(2, 3, 4), ints(-1, -1)},
 			wantErr: []string{"more than one -1"}},
 		{name: "reshape indivisible", op: "Reshape", ins: []operand{in(2, 3, 4), ints(5, -1)},
@@ -313,10 +314,10 @@ func TestInferSlice(t *testing.T) {
 	)
 	x := in(10, 20)
 	runShapeCases(t, []shapeCase{
-		{name: "basic", op: "Slice", ins: []operand{x, ints(2), ints(5), ints(1)}, want: []int64{10, 3}},
-		{name: "clamp end", op: "Slice", ins: []operand{x, ints(2), ints(1000)}, want: []int64{8, 20}},
-		{name: "INT64_MAX end", op: "Slice", ins: []operand{x, ints(-3), ints(maxInt)}, want: []int64{3, 20}},
-		{name: "step 2", op: "Slice", ins: []operand{x, ints(1), ints(10), ints(0), ints(2)}, want: []int64{5, 20}},
+		{name: "basic", op: "Slice", ins: []operand{x, ints(2), ints(5), ints(1)}, want: []int64{10, 3}},            // 5-2
+		{name: "clamp end", op: "Slice", ins: []operand{x, ints(2), ints(1000)}, want: []int64{8, 20}},              // end clamps to 10: 10-2
+		{name: "INT64_MAX end", op: "Slice", ins: []operand{x, ints(-3), ints(maxInt)}, want: []int64{3, 20}},       // 7…9
+		{name: "step 2", op: "Slice", ins: []operand{x, ints(1), ints(10), ints(0), ints(2)}, want: []int64{5, 20}}, // 1, 3, 5, 7, 9
 		{name: "reverse all", op: "Slice", ins: []operand{x, ints(-1), ints(minInt), ints(0), ints(-1)},
 			want: []int64{10, 20}},
 		{name: "step -3", op: "Slice", ins: []operand{x, ints(8), ints(1), ints(0), ints(-3)},
@@ -325,15 +326,15 @@ func TestInferSlice(t *testing.T) {
 			want: []int64{9, 20}}, // start clamps to 9: indices 9…1
 		{name: "negative step start before 0", op: "Slice", ins: []operand{x, ints(-100), ints(-1000), ints(0), ints(-1)},
 			want: []int64{1, 20}}, // start clamps to 0, end to -1: index 0 only
-		{name: "empty", op: "Slice", ins: []operand{x, ints(5), ints(2), ints(-1)}, want: []int64{10, 0}},
+		{name: "empty", op: "Slice", ins: []operand{x, ints(5), ints(2), ints(-1)}, want: []int64{10, 0}}, // start after end
 		{name: "huge step", op: "Slice", ins: []operand{x, ints(0), ints(maxInt), ints(1), ints(maxInt)},
 			want: []int64{10, 1}},
 		{name: "huge negative step", op: "Slice", ins: []operand{x, ints(-1), ints(minInt), ints(1), ints(minInt)},
 			want: []int64{10, 1}},
-		{name: "two axes", op: "Slice", ins: []operand{x, ints(1, 0), ints(3, -5), ints(0, 1)}, want: []int64{2, 15}},
+		{name: "two axes", op: "Slice", ins: []operand{x, ints(1, 0), ints(3, -5), ints(0, 1)}, want: []int64{2, 15}}, // 3-1; -5 is 15
 		{name: "attribute form", opset: 9, op: "Slice", ins: []operand{x},
 			attrs: []ir.Attr{ir.IntsAttr("starts", 1), ir.IntsAttr("ends", -1), ir.IntsAttr("axes", 1)},
-			want:  []int64{10, 18}},
+			want:  []int64{10, 18}}, // 1…18
 		{name: "step 0", op: "Slice", ins: []operand{x, ints(0), ints(5), ints(0), ints(0)},
 			wantErr: []string{"step 0"}},
 		{name: "axis out of range", op: "Slice", ins: []operand{x, ints(0), ints(5), ints(2)},

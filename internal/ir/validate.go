@@ -65,6 +65,9 @@ func Validate(m *Model) error {
 		defined[t.Name] = true
 	}
 	for _, n := range g.Nodes {
+		if len(n.Outputs) == 0 {
+			return fmt.Errorf("node %s has no outputs", n)
+		}
 		for i, in := range n.Inputs {
 			if in != "" && !defined[in] {
 				return fmt.Errorf("node %s input %d: value %q is not defined before use", n, i, in)
