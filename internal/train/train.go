@@ -1,0 +1,240 @@
+// Package train runs gradient-descent steps on an IR model in ONNX Runtime: it differentiates
+// the graph once (internal/autodiff), builds one session per batch size, keeps parameters and
+// Adam state on the host as float32 slices, and updates them between runs. The session's
+// input tensors are the parameters themselves, so a step copies nothing but the data batch.
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/sharpq/sharpq/internal/autodiff"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+// ErrNonFinite is returned (wrapped) when a loss or gradient becomes NaN or infinite.
+var ErrNonFinite = errors.New("non-finite value")
+
+// Group is a set of parameters sharing a learning rate and its schedule.
+type Group struct {
+	Name string
+	LR   float64 // the current learning rate; schedules change it between steps
+	// Beta1, Beta2 and Eps are Adam's constants; zero means 0.9, 0.999 and 1e-8.
+	Beta1, Beta2, Eps float64
+}
+
+// Param is one trainable tensor: a graph input of the model given to New.
+type Param struct {
+	Name  string
+	Group *Group
+	// Init is the starting value; after New, Data is the live value (the session's input
+	// buffer) and Init is no longer used.
+	Init []float32
+	Data []float32
+	Grad []float32 // the gradient of the last step (the session's output buffer)
+
+	m, v []float32
+}
+
+// Trainer owns a loss+gradient session and the optimiser state.
+type Trainer struct {
+	sess     *ort.Session
+	loss     string // the session output holding the loss
+	lossName string // the loss value as the caller named it
+	params   []*Param
+	feeds    map[string][]float32
+	step     int
+	extra    map[string][]float32
+}
+
+// Config describes what New builds.
+type Config struct {
+	// Loss is the scalar value to minimise.
+	Loss string
+	// Params are graph inputs to optimise, with their initial values.
+	Params []*Param
+	// Feeds are the other graph inputs (data), filled through Feed before each step.
+	Feeds []string
+	// Outputs are extra values to read after each step through Output (e.g. parts of the loss).
+	Outputs []string
+	// Session configures the ONNX Runtime session.
+	Session ort.SessionConfig
+}
+
+// New differentiates m (which must have static shapes; it is modified) and opens the session.
+func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
+	names := make([]string, len(c.Params))
+	for i, p := range c.Params {
+		names[i] = p.Name
+	}
+	grads, err := autodiff.Grad(m, c.Loss, names)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	for _, o := range c.Outputs {
+		if !m.Graph.IsOutput(o) {
+			v := m.Graph.ValueInfo[o]
+			if v == nil {
+				return nil, fmt.Errorf("train: no value %q to output", o)
+			}
+			m.Graph.Outputs = append(m.Graph.Outputs, &ir.Value{Name: o, DType: v.DType, Shape: v.Shape})
+		}
+	}
+	// ORT's binding has no rank-0 tensors: read scalars through a [1] view.
+	outNames := append(append([]string{c.Loss}, grads...), c.Outputs...)
+	b := autodiff.NewBuilder(m)
+	for i, name := range outNames {
+		if v := m.Graph.ValueInfo[name]; v != nil && len(v.Shape) == 0 {
+			outNames[i] = b.Reshape(name, []int64{1})
+			m.Graph.Outputs = append(m.Graph.Outputs, &ir.Value{Name: outNames[i], DType: v.DType, Shape: []int64{1}})
+		}
+	}
+	if b.Err() != nil {
+		return nil, fmt.Errorf("train: %w", b.Err())
+	}
+	lossOut := outNames[0]
+	grads = outNames[1 : 1+len(grads)]
+	extraOut := outNames[1+len(grads):]
+	autodiff.Lower(m)
+	ir.PruneDead(m.Graph)
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	spec := func(name string) (ort.TensorSpec, error) {
+		v := m.Graph.ValueInfo[name]
+		if v == nil || !v.Static() {
+			return ort.TensorSpec{}, fmt.Errorf("train: value %q has no static shape", name)
+		}
+		if v.DType != ir.Float32 {
+			return ort.TensorSpec{}, fmt.Errorf("train: value %q is %s; the trainer handles float32", name, v.DType)
+		}
+		return ort.TensorSpec{Name: name, DType: ort.Float32, Shape: v.Shape}, nil
+	}
+	var ins, outs []ort.TensorSpec
+	for _, name := range append(append([]string{}, c.Feeds...), names...) {
+		s, err := spec(name)
+		if err != nil {
+			return nil, err
+		}
+		ins = append(ins, s)
+	}
+	for _, name := range outNames {
+		s, err := spec(name)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, s)
+	}
+	sess, err := rt.NewSessionWithOptions(data, ins, outs, c.Session)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	t := &Trainer{sess: sess, loss: lossOut, lossName: c.Loss, params: c.Params, feeds: map[string][]float32{}, extra: map[string][]float32{}}
+	for _, f := range c.Feeds {
+		t.feeds[f] = sess.Float32(f)
+	}
+	for i, o := range c.Outputs {
+		t.extra[o] = sess.Float32(extraOut[i])
+	}
+	for i, p := range c.Params {
+		p.Data = sess.Float32(p.Name)
+		if len(p.Init) != len(p.Data) {
+			sess.Close()
+			return nil, fmt.Errorf("train: parameter %q has %d initial values, the graph wants %d", p.Name, len(p.Init), len(p.Data))
+		}
+		copy(p.Data, p.Init)
+		p.Init = nil
+		p.Grad = sess.Float32(grads[i])
+		p.m = make([]float32, len(p.Data))
+		p.v = make([]float32, len(p.Data))
+	}
+	return t, nil
+}
+
+// Feed returns the input buffer of data input name; fill it before Step.
+func (t *Trainer) Feed(name string) []float32 { return t.feeds[name] }
+
+// Output returns the buffer of an extra output named in Config.Outputs, valid after Step.
+func (t *Trainer) Output(name string) []float32 { return t.extra[name] }
+
+// Params returns the trained parameters (their Data is live).
+func (t *Trainer) Params() []*Param { return t.params }
+
+// Steps returns how many steps have run.
+func (t *Trainer) Steps() int { return t.step }
+
+// Forward runs the graph without updating parameters and returns the loss.
+func (t *Trainer) Forward() (float64, error) {
+	if err := t.sess.Run(); err != nil {
+		return 0, fmt.Errorf("train: step %d: %w", t.step, err)
+	}
+	return float64(t.sess.Float32(t.loss)[0]), nil
+}
+
+// Step runs the graph on the current feeds, checks the loss and every gradient for NaN/Inf,
+// and applies one Adam update to every parameter. It returns the loss before the update.
+func (t *Trainer) Step() (float64, error) {
+	loss, err := t.Forward()
+	if err != nil {
+		return 0, err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, fmt.Errorf("train: step %d: loss %q is %v: %w", t.step, t.lossName, loss, ErrNonFinite)
+	}
+	for _, p := range t.params {
+		if i := firstNonFinite(p.Grad); i >= 0 {
+			return loss, fmt.Errorf("train: step %d: gradient of %q is %v at element %d: %w", t.step, p.Name, p.Grad[i], i, ErrNonFinite)
+		}
+	}
+	t.step++
+	for _, p := range t.params {
+		adam(p, t.step)
+	}
+	return loss, nil
+}
+
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			return i
+		}
+	}
+	return -1
+}
+
+// adam applies one bias-corrected Adam update (Kingma & Ba) to p at step t (1-based).
+func adam(p *Param, t int) {
+	g := p.Group
+	b1, b2, eps := g.Beta1, g.Beta2, g.Eps
+	if b1 == 0 {
+		b1 = 0.9
+	}
+	if b2 == 0 {
+		b2 = 0.999
+	}
+	if eps == 0 {
+		eps = 1e-8
+	}
+	if g.LR == 0 {
+		return
+	}
+	c1 := 1 - math.Pow(b1, float64(t))
+	c2 := 1 - math.Pow(b2, float64(t))
+	lr := float32(g.LR / c1)
+	fb1, fb2 := float32(b1), float32(b2)
+	sc2 := float32(1 / c2)
+	feps := float32(eps)
+	for i, gr := range p.Grad {
+		m := fb1*p.m[i] + (1-fb1)*gr
+		v := fb2*p.v[i] + (1-fb2)*gr*gr
+		p.m[i], p.v[i] = m, v
+		p.Data[i] -= lr * m / (float32(math.Sqrt(float64(v*sc2))) + feps)
+	}
+}
+
+// Close releases the session. Parameter Data slices become invalid: copy them first.
+func (t *Trainer) Close() error { return t.sess.Close() }
