@@ -53,6 +53,8 @@ var opTable = map[string]map[string]opDef{
 		"ScatterElements":  {inferSameAsInput0},
 		"GatherElements":   {inferGatherElements},
 		"Tile":             {inferTile},
+		"RandomUniform":    {inferRandom},
+		"RandomNormal":     {inferRandom},
 	},
 	"com.microsoft": {
 		"FusedMatMul": {inferMatMul},
@@ -1025,5 +1027,14 @@ func inferMaxUnpool(c *inferCtx) error {
 		out = append(out, (x[2+i]-1)*strides[i]+kernel[i]-pads[i]-pads[i+r])
 	}
 	c.set(0, c.in(0).DType, out)
+	return nil
+}
+
+func inferRandom(c *inferCtx) error {
+	shape := c.n.AttrInts("shape", nil)
+	if shape == nil {
+		return c.errorf("shape attribute missing")
+	}
+	c.set(0, DType(c.n.AttrInt("dtype", int64(Float32))), shape)
 	return nil
 }

@@ -1,0 +1,470 @@
+package quantizer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sharpq/sharpq/internal/autodiff"
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/internal/train"
+)
+
+// ReconOptions sets block reconstruction (GENIE-M, BRECQ-style). Zero fields take the
+// paper's values (DESIGN.md), except Iters, which the caller chooses (a preset).
+type ReconOptions struct {
+	Iters int // Adam steps per block
+	Batch int // minibatch, default 32
+
+	LRWeightStep float64 // weight scales, default 1e-4
+	LRActStep    float64 // activation steps, default 4e-5
+	LRRound      float64 // AdaRound logits V, default 1e-3
+
+	RoundWeight float64 // λ of the rounding regulariser, default 0.01
+	BetaStart   float64 // default 20
+	BetaEnd     float64 // default 2
+	WarmUp      float64 // fraction of steps without the regulariser, default 0.2
+	QDrop       float64 // probability of keeping an activation quantized, default 0.5
+
+	Seed uint64
+	// Progress, when set, is called every ProgressEvery steps and at the end of each block.
+	Progress      func(p ReconProgress)
+	ProgressEvery int
+	// Session configures the training sessions (threads come from the Runtime).
+	Session ort.SessionConfig
+}
+
+// ReconProgress reports reconstruction progress.
+type ReconProgress struct {
+	Block, Blocks int
+	Name          string
+	Step, Steps   int
+	Rec, Round    float64 // reconstruction loss and rounding regulariser of the last step
+}
+
+// BlockResult is what reconstruction measured for one block.
+type BlockResult struct {
+	Name             string  `json:"name"`
+	Kind             string  `json:"kind"`
+	Layers           int     `json:"layers"`
+	RecStart, RecEnd float64 `json:"-"`
+	// LossStart and LossEnd are the reconstruction loss averaged over the first and last 5% of steps.
+	LossStart float64 `json:"loss_start"`
+	LossEnd   float64 `json:"loss_end"`
+	Seconds   float64 `json:"seconds"`
+}
+
+func (o *ReconOptions) defaults() {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if o.Batch == 0 {
+		o.Batch = 32
+	}
+	def(&o.LRWeightStep, 1e-4)
+	def(&o.LRActStep, 4e-5)
+	def(&o.LRRound, 1e-3)
+	def(&o.RoundWeight, 0.01)
+	def(&o.BetaStart, 20)
+	def(&o.BetaEnd, 2)
+	def(&o.WarmUp, 0.2)
+	def(&o.QDrop, 0.5)
+	if o.ProgressEvery == 0 {
+		o.ProgressEvery = 100
+	}
+}
+
+// Reconstruct learns p's weight scales, rounding and activation steps block by block on
+// calibration images (NCHW, n of them), minimising each block's output error against the
+// float model when its input comes from the already-quantized blocks (mixed 50/50 with the
+// float input, QDrop). fm is the BN-folded float model with inferred shapes (dynamic batch);
+// p must be initialised (InitWeights, InitActs). p is updated in place.
+func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int, o ReconOptions) ([]BlockResult, error) {
+	o.defaults()
+	if o.Iters <= 0 {
+		return nil, fmt.Errorf("quantizer: reconstruction needs a positive number of iterations (--iters)")
+	}
+	blocks, err := Partition(fm.Graph)
+	if err != nil {
+		return nil, err
+	}
+	xfp := images
+	xq := images
+	rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
+	var results []BlockResult
+	for bi, b := range blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		bm, err := blockModel(fm, b)
+		if err != nil {
+			return nil, err
+		}
+		sub := p.Subset(bm.Graph)
+		sub.Acts = withoutValue(sub.Acts, b.Output)
+		yfp, err := runBlock(rt, bm, nil, xfp, n)
+		if err != nil {
+			return nil, fmt.Errorf("quantizer: block %s (float): %w", b.Name, err)
+		}
+		res := BlockResult{Name: b.Name, Kind: string(b.Kind), Layers: len(b.Layers)}
+		if len(sub.Weights)+len(sub.Acts) > 0 {
+			if err := reconstructBlock(ctx, rt, bm, sub, xq, xfp, yfp, n, o, rng, bi, len(blocks), &res); err != nil {
+				return nil, fmt.Errorf("quantizer: block %s: %w", b.Name, err)
+			}
+		}
+		nextQ, err := runBlock(rt, bm, sub, xq, n)
+		if err != nil {
+			return nil, fmt.Errorf("quantizer: block %s (quantized): %w", b.Name, err)
+		}
+		xq, xfp = nextQ, yfp
+		res.Seconds = time.Since(start).Seconds()
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+func withoutValue(acts []*ActQuant, value string) []*ActQuant {
+	var out []*ActQuant
+	for _, a := range acts {
+		if a.Value != value {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// runBlock runs block model bm (fake-quantized under p, or float when p is nil) over n inputs.
+func runBlock(rt *ort.Runtime, bm *ir.Model, p *Plan, x []float32, n int) ([]float32, error) {
+	m := bm
+	if p != nil {
+		var err error
+		if m, err = Simulate(bm, p); err != nil {
+			return nil, err
+		}
+	}
+	const batch = 64
+	bs := min(batch, n)
+	s, err := infer.New(rt, m, bs)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	per := len(x) / n
+	outPer := int(ir.NumElements(s.OutShape)) / bs
+	y := make([]float32, n*outPer)
+	for i := 0; i < n; i += bs {
+		k := min(bs, n-i)
+		in := s.Input()
+		copy(in, x[i*per:(i+k)*per])
+		clear(in[k*per:])
+		if err := s.Run(); err != nil {
+			return nil, err
+		}
+		copy(y[i*outPer:(i+k)*outPer], s.Output()[:k*outPer])
+	}
+	return y, nil
+}
+
+// trainGraph is the block's reconstruction graph and the names of its parts.
+type trainGraph struct {
+	m                *ir.Model
+	xq, xfp, yfp     string
+	beta, regw       string
+	loss, rec, round string
+	weights          []*WeightQuant
+	vNames, swNames  []string
+	acts             []*ActQuant
+	saNames          []string
+}
+
+// buildTrainGraph turns block model bm into the reconstruction graph at batch size batch.
+func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions, seed uint64) (*trainGraph, error) {
+	m, err := cloneModel(bm)
+	if err != nil {
+		return nil, err
+	}
+	if err := ir.FixBatch(m, int64(batch)); err != nil {
+		return nil, err
+	}
+	g := m.Graph
+	in, out := g.Inputs[0], g.Outputs[0]
+	tg := &trainGraph{m: m, xq: "recon_xq", xfp: "recon_xfp", yfp: "recon_yfp", beta: "recon_beta", regw: "recon_round_weight"}
+	g.Inputs = []*ir.Value{
+		{Name: tg.xq, DType: ir.Float32, Shape: in.Shape},
+		{Name: tg.xfp, DType: ir.Float32, Shape: in.Shape},
+		{Name: tg.yfp, DType: ir.Float32, Shape: out.Shape},
+		{Name: tg.beta, DType: ir.Float32, Shape: []int64{1}},
+		{Name: tg.regw, DType: ir.Float32, Shape: []int64{1}},
+	}
+	// The original input becomes the QDrop mix of the quantized and float inputs, computed
+	// first.
+	origNodes := g.Nodes
+	g.Nodes = nil
+	if err := ir.InferShapes(m); err != nil {
+		return nil, err
+	}
+	b := autodiff.NewBuilder(m)
+	b.SetPrefix("recon")
+	seedAttr := func() ir.Attr {
+		seed++
+		return ir.FloatAttr("seed", float32(seed%1000003))
+	}
+	keep := func(shape []int64) string {
+		r := b.Node("", "RandomUniform", nil, 1, ir.IntsAttr("shape", shape...), seedAttr())[0]
+		return b.Op("Less", []string{r, b.Scalar(ir.Float32, o.QDrop)})
+	}
+	mixed := b.Where(keep(in.Shape), tg.xq, tg.xfp)
+	g.Nodes = append(g.Nodes, &ir.Node{Name: "recon_input", OpType: "Identity", Inputs: []string{mixed}, Outputs: []string{in.Name}})
+	g.ValueInfo[in.Name] = &ir.Value{Name: in.Name, DType: ir.Float32, Shape: in.Shape}
+	g.Nodes = append(g.Nodes, origNodes...)
+	if err := ir.InferShapes(m); err != nil {
+		return nil, err
+	}
+
+	// Activation quantizers: x → where(keep, s·clip(roundSTE(x/s)), x).
+	stepOf := map[string]string{}
+	for _, a := range p.Acts {
+		v := g.ValueInfo[a.Value]
+		if v == nil {
+			continue
+		}
+		sa := "recon_step_" + a.Value
+		g.Inputs = append(g.Inputs, &ir.Value{Name: sa, DType: ir.Float32, Shape: []int64{1}})
+		g.ValueInfo[sa] = g.Inputs[len(g.Inputs)-1]
+		lo, hi := a.Grid()
+		consumers := g.Consumers()[a.Value]
+		q := b.Mul(b.Op("Clip", []string{b.Node("sharpq", "RoundSTE", []string{b.Div(a.Value, sa)}, 1)[0], b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)}), sa)
+		outv := q
+		if o.QDrop < 1 {
+			outv = b.Where(keep(v.Shape), q, a.Value)
+		}
+		for _, c := range consumers {
+			for i, x := range c.Inputs {
+				if x == a.Value {
+					c.Inputs[i] = outv
+				}
+			}
+		}
+		stepOf[a.Value] = sa
+		tg.acts = append(tg.acts, a)
+		tg.saNames = append(tg.saNames, sa)
+	}
+
+	// Weight quantizers: w → s·(clip(floorSTE(w/s) + h(V) + z, lo, hi) − z).
+	var regs []string
+	for _, wq := range p.Weights {
+		var node *ir.Node
+		for _, n := range g.Nodes {
+			if n.Name == wq.Node {
+				node = n
+			}
+		}
+		if node == nil {
+			continue
+		}
+		w := g.Initializer(wq.Weight)
+		cshape := make([]int64, len(w.Shape))
+		for i := range cshape {
+			cshape[i] = 1
+		}
+		cshape[0] = w.Shape[0]
+		vName, swName := "recon_round_"+wq.Node, "recon_scale_"+wq.Node
+		g.Inputs = append(g.Inputs,
+			&ir.Value{Name: vName, DType: ir.Float32, Shape: append([]int64{}, w.Shape...)},
+			&ir.Value{Name: swName, DType: ir.Float32, Shape: []int64{w.Shape[0]}})
+		g.ValueInfo[vName] = g.Inputs[len(g.Inputs)-2]
+		g.ValueInfo[swName] = g.Inputs[len(g.Inputs)-1]
+		zero := make([]float64, len(wq.Zero))
+		for i, z := range wq.Zero {
+			zero[i] = float64(z)
+		}
+		z := b.Floats(ir.Float32, cshape, zero)
+		s := b.Reshape(swName, cshape)
+		lo, hi := wq.Grid()
+		h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
+		fl := b.Node("sharpq", "FloorSTE", []string{b.Div(w.Name, s)}, 1)[0]
+		qint := b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
+		wfq := b.Mul(b.Sub(qint, z), s)
+		node.Inputs[1] = wfq
+		if sa, ok := stepOf[node.Input(0)]; ok && node.Input(2) != "" && g.Initializer(node.Input(2)) != nil {
+			// The bias becomes int32 with scale s_x·s_w (see quantizedBias).
+			bs := b.Mul(sa, swName)
+			node.Inputs[2] = b.Mul(b.Node("sharpq", "RoundSTE", []string{b.Div(node.Input(2), bs)}, 1)[0], bs)
+		}
+		// Σ(1 − |2h − 1|^β)
+		t := b.Op("Pow", []string{b.Op("Abs", []string{b.Add(b.Scale(h, 2), b.Scalar(ir.Float32, -1))}), tg.beta})
+		regs = append(regs, b.ReduceSum(b.Sub(b.Scalar(ir.Float32, 1), t), nil, false))
+		tg.weights = append(tg.weights, wq)
+		tg.vNames = append(tg.vNames, vName)
+		tg.swNames = append(tg.swNames, swName)
+	}
+	// Nodes were appended after the layers that now read them: restore topological order.
+	if err := sortTopological(g); err != nil {
+		return nil, err
+	}
+	// Reconstruction loss: Σ over channels, mean over batch and space (BRECQ's lp_loss).
+	d := b.Sub(out.Name, tg.yfp)
+	tg.rec = b.ReduceMean(b.ReduceSum(b.Mul(d, d), []int64{1}, false), nil, false)
+	tg.round = b.Scalar(ir.Float32, 0)
+	if len(regs) > 0 {
+		tg.round = b.Sum(regs...)
+	}
+	tg.loss = b.Add(tg.rec, b.Mul(b.Reshape(tg.regw, []int64{}), tg.round))
+	if b.Err() != nil {
+		return nil, b.Err()
+	}
+	g.Outputs = []*ir.Value{{Name: tg.loss, DType: ir.Float32, Shape: []int64{}}}
+	return tg, nil
+}
+
+// sortTopological reorders g's nodes so every value is produced before it is used.
+func sortTopological(g *ir.Graph) error {
+	avail := map[string]bool{"": true}
+	for _, v := range g.Inputs {
+		avail[v.Name] = true
+	}
+	for _, t := range g.Initializers {
+		avail[t.Name] = true
+	}
+	var out []*ir.Node
+	pending := g.Nodes
+	for len(pending) > 0 {
+		var rest []*ir.Node
+		for _, n := range pending {
+			ready := true
+			for _, in := range n.Inputs {
+				if !avail[in] {
+					ready = false
+					break
+				}
+			}
+			if !ready {
+				rest = append(rest, n)
+				continue
+			}
+			out = append(out, n)
+			for _, o := range n.Outputs {
+				avail[o] = true
+			}
+		}
+		if len(rest) == len(pending) {
+			return fmt.Errorf("quantizer: graph has a cycle at node %s", rest[0])
+		}
+		pending = rest
+	}
+	g.Nodes = out
+	return nil
+}
+
+// initRound returns AdaRound's initial logits: h(V) equals the fractional part of w/s, so the
+// soft weight starts at the float weight.
+func initRound(w []float32, q *WeightQuant) []float32 {
+	per := len(w) / len(q.Scale)
+	v := make([]float32, len(w))
+	for i, x := range w {
+		r := float64(x)/float64(q.Scale[i/per]) - math.Floor(float64(x)/float64(q.Scale[i/per]))
+		r = math.Min(math.Max(r, 0.01), 0.99)
+		v[i] = float32(-math.Log(1.2/(r+0.1) - 1))
+	}
+	return v
+}
+
+func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Plan, xq, xfp, yfp []float32, n int, o ReconOptions, rng *rand.Rand, bi, nb int, res *BlockResult) error {
+	batch := min(o.Batch, n)
+	tg, err := buildTrainGraph(bm, p, batch, o, o.Seed+uint64(bi)*7919)
+	if err != nil {
+		return err
+	}
+	gRound := &train.Group{Name: "round", LR: o.LRRound}
+	gWeight := &train.Group{Name: "weight-scale", LR: o.LRWeightStep}
+	gAct := &train.Group{Name: "act-step", LR: o.LRActStep}
+	var params []*train.Param
+	for i, wq := range tg.weights {
+		w := tg.m.Graph.Initializer(wq.Weight)
+		params = append(params,
+			&train.Param{Name: tg.vNames[i], Group: gRound, Init: initRound(w.F32, wq)},
+			&train.Param{Name: tg.swNames[i], Group: gWeight, Init: append([]float32{}, wq.Scale...)})
+	}
+	for i, a := range tg.acts {
+		params = append(params, &train.Param{Name: tg.saNames[i], Group: gAct, Init: []float32{a.Step}})
+	}
+	tr, err := train.New(rt, tg.m, train.Config{
+		Loss: tg.loss, Params: params,
+		Feeds:   []string{tg.xq, tg.xfp, tg.yfp, tg.beta, tg.regw},
+		Outputs: []string{tg.rec, tg.round},
+		Session: o.Session,
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	inPer, outPer := len(xq)/n, len(yfp)/n
+	fxq, fxfp, fyfp := tr.Feed(tg.xq), tr.Feed(tg.xfp), tr.Feed(tg.yfp)
+	beta, regw := tr.Feed(tg.beta), tr.Feed(tg.regw)
+	warm := int(o.WarmUp * float64(o.Iters))
+	window := max(1, o.Iters/20)
+	var recSum float64
+	idx := make([]int, batch)
+	for step := 0; step < o.Iters; step++ {
+		if step%50 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		for i := range idx {
+			idx[i] = rng.IntN(n)
+		}
+		for i, j := range idx {
+			copy(fxq[i*inPer:(i+1)*inPer], xq[j*inPer:(j+1)*inPer])
+			copy(fxfp[i*inPer:(i+1)*inPer], xfp[j*inPer:(j+1)*inPer])
+			copy(fyfp[i*outPer:(i+1)*outPer], yfp[j*outPer:(j+1)*outPer])
+		}
+		// β anneals linearly from BetaStart to BetaEnd after the warm-up (BRECQ's
+		// LinearTempDecay); the regulariser is off during the warm-up.
+		if step < warm {
+			beta[0], regw[0] = float32(o.BetaStart), 0
+		} else {
+			rel := float64(step-warm) / float64(max(1, o.Iters-warm))
+			beta[0] = float32(o.BetaEnd + (o.BetaStart-o.BetaEnd)*math.Max(0, 1-rel))
+			regw[0] = float32(o.RoundWeight)
+		}
+		if _, err := tr.Step(); err != nil {
+			return err
+		}
+		rec := float64(tr.Output(tg.rec)[0])
+		if step < window {
+			res.LossStart += rec / float64(window)
+		}
+		if step >= o.Iters-window {
+			recSum += rec
+		}
+		for _, prm := range params {
+			if prm.Group == gWeight || prm.Group == gAct {
+				for i, v := range prm.Data {
+					if v < 1e-8 {
+						prm.Data[i] = 1e-8 // steps must stay positive
+					}
+				}
+			}
+		}
+		if o.Progress != nil && ((step+1)%o.ProgressEvery == 0 || step+1 == o.Iters) {
+			o.Progress(ReconProgress{Block: bi, Blocks: nb, Name: res.Name, Step: step + 1, Steps: o.Iters, Rec: rec, Round: float64(tr.Output(tg.round)[0])})
+		}
+	}
+	res.LossEnd = recSum / float64(window)
+	for i, wq := range tg.weights {
+		wq.Round = append([]float32{}, params[2*i].Data...)
+		wq.Scale = append([]float32{}, params[2*i+1].Data...)
+	}
+	for i, a := range tg.acts {
+		a.Step = params[2*len(tg.weights)+i].Data[0]
+	}
+	return nil
+}
