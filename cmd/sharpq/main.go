@@ -55,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand(),
 			evalCommand(),
+			quantizeCommand(),
 		},
 		// Usage errors come back as errors, printed once by run.
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+func quantizeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "quantize",
+		Usage: "quantize a model with given calibration images (GENIE-M block reconstruction) and export QDQ ONNX",
+		Description: "The calibration images (--calib-data, .npy or a folder of images) are preprocessed like eval's\n" +
+			"data. --iters 0 skips reconstruction (clipping search and round-to-nearest only).",
+		Flags: append(append(append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "float ONNX model"},
+			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
+			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0 = all)"},
+		}, preprocessFlags()...), quantFlags()...), runtimeFlags()...),
+		Action: func(c *cli.Context) error {
+			p, err := preprocessFrom(c)
+			if err != nil {
+				return err
+			}
+			return runQuantize(c, p)
+		},
+	}
+}
+
+// quantFlags are the quantizer settings shared by quantize and convert.
+func quantFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "wbits", Value: 4, Usage: "weight bits (2–8)"},
+		&cli.IntFlag{Name: "abits", Value: 4, Usage: "activation bits (2–8)"},
+		&cli.StringFlag{Name: "preset", Value: "fast", Usage: "reconstruction schedule: fast (CPU) or paper (20000 steps per block)"},
+		&cli.IntFlag{Name: "iters", Value: -1, Usage: "reconstruction steps per block (overrides the preset; 0 = none)"},
+		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
+		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
+		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
+		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
+		&cli.IntFlag{Name: "last-wbits", Value: 8, Usage: "last layer's weight bits (0 = --wbits)"},
+		&cli.IntFlag{Name: "last-abits", Value: 8, Usage: "last layer's input bits (0 = --abits)"},
+		&cli.BoolFlag{Name: "quantize-input", Usage: "quantize the model input too (at --abits)"},
+		&cli.StringFlag{Name: "layer-bits", Usage: "per-layer weight bits, NODE=BITS[,NODE=BITS…] (node names from sharpq inspect)"},
+		&cli.BoolFlag{Name: "json", Usage: "print a JSON report on stdout"},
+	}
+}
+
+func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
+	b := quantizer.Bits{
+		Weight: c.Int("wbits"), Activation: c.Int("abits"),
+		FirstWeight: c.Int("first-wbits"), SecondInput: c.Int("second-abits"),
+		LastWeight: c.Int("last-wbits"), LastInput: c.Int("last-abits"),
+		QuantizeInput: c.Bool("quantize-input"),
+	}
+	if s := strings.TrimSpace(c.String("layer-bits")); s != "" {
+		b.PerLayer = map[string]int{}
+		for _, kv := range strings.Split(s, ",") {
+			name, v, ok := strings.Cut(kv, "=")
+			bits, err := strconv.Atoi(strings.TrimSpace(v))
+			if !ok || err != nil {
+				return b, usageError{fmt.Errorf("--layer-bits %q: want NODE=BITS", kv)}
+			}
+			b.PerLayer[strings.TrimSpace(name)] = bits
+		}
+	}
+	if err := b.Validate(); err != nil {
+		return b, usageError{err}
+	}
+	return b, nil
+}
+
+func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error) {
+	preset, err := quantizer.PresetByName(c.String("preset"))
+	if err != nil {
+		return preset, quantizer.ReconOptions{}, usageError{err}
+	}
+	iters := preset.Iters
+	if c.Int("iters") >= 0 {
+		iters = c.Int("iters")
+	}
+	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed")}
+	o.Progress = reconProgress(os.Stderr)
+	return preset, o, nil
+}
+
+// reconProgress prints reconstruction progress: a rewritten line on a terminal, a line per
+// block otherwise.
+func reconProgress(w *os.File) func(quantizer.ReconProgress) {
+	tty := isTerminal(w)
+	return func(p quantizer.ReconProgress) {
+		switch {
+		case tty:
+			fmt.Fprintf(w, "\rreconstruct: block %d/%d %-8s step %5d/%d  loss %.4g  round %.4g ", p.Block+1, p.Blocks, p.Name, p.Step, p.Steps, p.Rec, p.Round)
+			if p.Step == p.Steps {
+				fmt.Fprintln(w)
+			}
+		case p.Step == p.Steps:
+			fmt.Fprintf(w, "sharpq: reconstruct: block %d/%d %s done, loss %.4g\n", p.Block+1, p.Blocks, p.Name, p.Rec)
+		}
+	}
+}
+
+// quantizeReport is the JSON form of `sharpq quantize --json`.
+type quantizeReport struct {
+	Model     string                  `json:"model"`
+	Output    string                  `json:"output"`
+	WBits     int                     `json:"wbits"`
+	ABits     int                     `json:"abits"`
+	Preset    string                  `json:"preset"`
+	Iters     int                     `json:"iters"`
+	Seed      uint64                  `json:"seed"`
+	Seconds   float64                 `json:"seconds"`
+	Stages    map[string]float64      `json:"stages"`
+	Blocks    []quantizer.BlockResult `json:"blocks"`
+	SelfCheck quantizer.SelfCheck     `json:"self_check"`
+	Bytes     int                     `json:"bytes"`
+	FPBytes   int64                   `json:"float_bytes"`
+}
+
+func runQuantize(c *cli.Context, pre calib.Preprocess) error {
+	start := time.Now()
+	bits, err := bitsFrom(c)
+	if err != nil {
+		return err
+	}
+	preset, recon, err := reconFrom(c)
+	if err != nil {
+		return err
+	}
+	modelPath, out := c.String("model"), c.String("output")
+	if err := checkWritable(out); err != nil {
+		return err
+	}
+	m, err := onnxio.Read(modelPath)
+	if err != nil {
+		return err
+	}
+	d, err := calib.Load(c.String("calib-data"), "", pre)
+	if err != nil {
+		return err
+	}
+	if k := c.Int("calib-images"); k > 0 && k < d.N {
+		d = d.Subset(firstN(k))
+	}
+	if err := calib.CheckInputShape(m, d); err != nil {
+		return fmt.Errorf("%s: %w", c.String("calib-data"), err)
+	}
+	rt, err := openRuntime(c)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	meta := []ir.KeyValue{
+		{Key: "sharpq.version", Value: version},
+		{Key: "sharpq.method", Value: "genie-m (real calibration data)"},
+		{Key: "sharpq.preset", Value: preset.Name},
+		{Key: "sharpq.iters", Value: strconv.Itoa(recon.Iters)},
+		{Key: "sharpq.seed", Value: strconv.FormatUint(recon.Seed, 10)},
+		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
+	}
+	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
+		Bits: bits, Symmetric: c.Bool("sym"), Recon: recon, Metadata: meta,
+		Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sharpq: "+format+"\n", args...) },
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	data, err := onnxio.Encode(res.QDQ)
+	if err != nil {
+		return err
+	}
+	if err := onnxio.WriteFileAtomic(out, data); err != nil {
+		return err
+	}
+	fi, _ := os.Stat(modelPath)
+	rep := quantizeReport{Model: modelPath, Output: out, WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
+		Iters: recon.Iters, Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
+		SelfCheck: res.Check, Bytes: len(data), FPBytes: fi.Size()}
+	return printQuantize(c.App.Writer, rep, c.Bool("json"))
+}
+
+func printQuantize(w io.Writer, r quantizeReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s preset (%d steps per block), %.1fs; %d bytes (float: %d, %.1f×smaller)\n",
+		r.Output, r.WBits, r.ABits, r.Preset, r.Iters, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes))
+	return err
+}
+
+func firstN(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// checkWritable fails early, before minutes of work, when the output cannot be created.
+func checkWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("--output %s is a folder", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".sharpq-write-test-*")
+	if err != nil {
+		return fmt.Errorf("--output %s: cannot write there: %w", path, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}

@@ -1,0 +1,224 @@
+package quantizer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+)
+
+// Preset is a named reconstruction schedule.
+type Preset struct {
+	Name  string
+	Iters int // reconstruction steps per block
+	Batch int // reconstruction minibatch
+}
+
+// Presets: "paper" is DESIGN.md's schedule (a GPU job); "fast" is the CPU schedule whose
+// accuracy and time BENCHMARKS.md publishes.
+var (
+	PresetPaper = Preset{Name: "paper", Iters: 20000, Batch: 32}
+	PresetFast  = Preset{Name: "fast", Iters: 2000, Batch: 32}
+)
+
+// PresetByName returns the preset called name.
+func PresetByName(name string) (Preset, error) {
+	switch name {
+	case "paper":
+		return PresetPaper, nil
+	case "fast":
+		return PresetFast, nil
+	}
+	return Preset{}, fmt.Errorf("quantizer: --preset %q: want fast or paper", name)
+}
+
+// Options configures Quantize.
+type Options struct {
+	Bits      Bits
+	Symmetric bool // symmetric per-channel weights (default asymmetric)
+	// Recon sets block reconstruction; Recon.Iters == 0 means round-to-nearest after the
+	// clipping search, without reconstruction.
+	Recon ReconOptions
+	// ActImages is how many calibration images initialise the activation steps (default 256).
+	ActImages int
+	// Metadata is added to the exported model (method, preset, seed, version…).
+	Metadata []ir.KeyValue
+	// Log, when set, receives one line per stage.
+	Log func(format string, args ...any)
+}
+
+// Result is a quantized model and what making it measured.
+type Result struct {
+	QDQ       *ir.Model // the exported model
+	Simulated *ir.Model // the fake-quant float model it must reproduce
+	Plan      *Plan
+	Blocks    []BlockResult
+	Check     SelfCheck
+	Stages    map[string]float64 // seconds per stage
+}
+
+// SelfCheck compares the exported QDQ model in ONNX Runtime with the simulation.
+type SelfCheck struct {
+	Images       int     `json:"images"`
+	Agreement    float64 `json:"top1_agreement"` // fraction of images with the same top-1 class
+	MaxLogitDiff float64 `json:"max_logit_diff"`
+}
+
+// Quantize turns float model m into a QDQ model using calibration images (NCHW, n of them,
+// already preprocessed): BN folding, quantizer placement, clipping search, activation step
+// initialisation, block reconstruction, export, and a self-check in ONNX Runtime.
+func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float32, n int, o Options) (*Result, error) {
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	stages := map[string]float64{}
+	t0 := time.Now()
+	fm, err := cloneModel(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := ir.Canonicalize(fm); err != nil {
+		return nil, fmt.Errorf("quantizer: %w", err)
+	}
+	folded, err := FoldBN(fm)
+	if err != nil {
+		return nil, err
+	}
+	if err := ir.InferShapes(fm); err != nil {
+		return nil, fmt.Errorf("quantizer: %w", err)
+	}
+	p, err := NewPlan(fm.Graph, o.Bits, o.Symmetric)
+	if err != nil {
+		return nil, err
+	}
+	if err := InitWeights(fm.Graph, p); err != nil {
+		return nil, err
+	}
+	k := o.ActImages
+	if k <= 0 || k > n {
+		k = min(256, n)
+	}
+	per := len(images) / n
+	acts, err := CollectActs(ctx, rt, fm, p, images[:k*per], k, 64)
+	if err != nil {
+		return nil, err
+	}
+	if err := InitActs(p, acts); err != nil {
+		return nil, err
+	}
+	stages["init"] = time.Since(t0).Seconds()
+	logf("folded %d BatchNormalization nodes; %d weight and %d activation quantizers initialised in %.1fs", folded, len(p.Weights), len(p.Acts), stages["init"])
+
+	var blocks []BlockResult
+	if o.Recon.Iters > 0 {
+		t1 := time.Now()
+		blocks, err = Reconstruct(ctx, rt, fm, p, images, n, o.Recon)
+		if err != nil {
+			return nil, err
+		}
+		stages["reconstruction"] = time.Since(t1).Seconds()
+		logf("reconstructed %d blocks in %.1fs", len(blocks), stages["reconstruction"])
+	}
+
+	t2 := time.Now()
+	sim, err := Simulate(fm, p)
+	if err != nil {
+		return nil, err
+	}
+	meta := append([]ir.KeyValue{{Key: "sharpq.bits", Value: bitsJSON(p)}}, o.Metadata...)
+	qdq, err := Export(fm, p, meta)
+	if err != nil {
+		return nil, err
+	}
+	check, err := selfCheck(rt, qdq, sim, images[:k*per], k)
+	if err != nil {
+		return nil, err
+	}
+	stages["export"] = time.Since(t2).Seconds()
+	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g)", 100*check.Agreement, check.Images, check.MaxLogitDiff)
+	// A QDQ model that disagrees with what was optimised is a bug, never a result.
+	if check.Agreement < 0.98 {
+		return nil, fmt.Errorf("quantizer: self-check failed: the exported model agrees with the simulation on only %.1f%% of %d images", 100*check.Agreement, check.Images)
+	}
+	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Check: check, Stages: stages}, nil
+}
+
+// bitsJSON describes the bit widths per layer and activation for the model's metadata.
+func bitsJSON(p *Plan) string {
+	type entry struct {
+		Name string `json:"name"`
+		Bits int    `json:"bits"`
+	}
+	var d struct {
+		Weights     []entry `json:"weights"`
+		Activations []entry `json:"activations"`
+	}
+	for _, w := range p.Weights {
+		d.Weights = append(d.Weights, entry{w.Node, w.Bits})
+	}
+	for _, a := range p.Acts {
+		d.Activations = append(d.Activations, entry{a.Value, a.Bits})
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// selfCheck runs both models in ORT on the images and compares their outputs.
+func selfCheck(rt *ort.Runtime, qdq, sim *ir.Model, images []float32, n int) (SelfCheck, error) {
+	batch := min(64, n)
+	a, err := infer.New(rt, qdq, batch)
+	if err != nil {
+		return SelfCheck{}, fmt.Errorf("quantizer: self-check: ONNX Runtime cannot load the exported model: %w", err)
+	}
+	defer a.Close()
+	b, err := infer.New(rt, sim, batch)
+	if err != nil {
+		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
+	}
+	defer b.Close()
+	per := len(images) / n
+	classes := int(a.OutShape[len(a.OutShape)-1])
+	var c SelfCheck
+	same := 0
+	for i := 0; i < n; i += batch {
+		k := min(batch, n-i)
+		copy(a.Input(), images[i*per:(i+k)*per])
+		clear(a.Input()[k*per:])
+		copy(b.Input(), a.Input())
+		if err := a.Run(); err != nil {
+			return c, err
+		}
+		if err := b.Run(); err != nil {
+			return c, err
+		}
+		ya, yb := a.Output(), b.Output()
+		for j := 0; j < k; j++ {
+			ra, rb := ya[j*classes:(j+1)*classes], yb[j*classes:(j+1)*classes]
+			if argmax(ra) == argmax(rb) {
+				same++
+			}
+			for x := range ra {
+				c.MaxLogitDiff = math.Max(c.MaxLogitDiff, math.Abs(float64(ra[x]-rb[x])))
+			}
+		}
+	}
+	c.Images = n
+	c.Agreement = float64(same) / float64(n)
+	return c, nil
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
