@@ -182,10 +182,11 @@ type trainGraph struct {
 	vNames, swNames  []string
 	acts             []*ActQuant
 	saNames          []string
+	masks            []string // QDrop masks, bool inputs
 }
 
 // buildTrainGraph turns block model bm into the reconstruction graph at batch size batch.
-func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions, seed uint64) (*trainGraph, error) {
+func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGraph, error) {
 	m, err := cloneModel(bm)
 	if err != nil {
 		return nil, err
@@ -212,13 +213,15 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions, seed uint
 	}
 	b := autodiff.NewBuilder(m)
 	b.SetPrefix("recon")
-	seedAttr := func() ir.Attr {
-		seed++
-		return ir.FloatAttr("seed", float32(seed%1000003))
-	}
+	// QDrop masks are bool inputs the host fills with random bits each step: cheaper than
+	// ONNX RandomUniform + Less, and reproducible from the seed.
 	keep := func(shape []int64) string {
-		r := b.Node("", "RandomUniform", nil, 1, ir.IntsAttr("shape", shape...), seedAttr())[0]
-		return b.Op("Less", []string{r, b.Scalar(ir.Float32, o.QDrop)})
+		name := fmt.Sprintf("recon_mask_%d", len(tg.masks))
+		v := &ir.Value{Name: name, DType: ir.Bool, Shape: append([]int64{}, shape...)}
+		g.Inputs = append(g.Inputs, v)
+		g.ValueInfo[name] = v
+		tg.masks = append(tg.masks, name)
+		return name
 	}
 	mixed := b.Where(keep(in.Shape), tg.xq, tg.xfp)
 	g.Nodes = append(g.Nodes, &ir.Node{Name: "recon_input", OpType: "Identity", Inputs: []string{mixed}, Outputs: []string{in.Name}})
@@ -378,7 +381,7 @@ func initRound(w []float32, q *WeightQuant) []float32 {
 
 func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Plan, xq, xfp, yfp []float32, n int, o ReconOptions, rng *rand.Rand, bi, nb int, res *BlockResult) error {
 	batch := min(o.Batch, n)
-	tg, err := buildTrainGraph(bm, p, batch, o, o.Seed+uint64(bi)*7919)
+	tg, err := buildTrainGraph(bm, p, batch, o)
 	if err != nil {
 		return err
 	}
@@ -397,7 +400,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	}
 	tr, err := train.New(rt, tg.m, train.Config{
 		Loss: tg.loss, Params: params,
-		Feeds:   []string{tg.xq, tg.xfp, tg.yfp, tg.beta, tg.regw},
+		Feeds:   append([]string{tg.xq, tg.xfp, tg.yfp, tg.beta, tg.regw}, tg.masks...),
 		Outputs: []string{tg.rec, tg.round},
 		Session: o.Session,
 	})
@@ -435,6 +438,9 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 			beta[0] = float32(o.BetaEnd + (o.BetaStart-o.BetaEnd)*math.Max(0, 1-rel))
 			regw[0] = float32(o.RoundWeight)
 		}
+		for _, mk := range tg.masks {
+			fillMask(rng, tr.FeedBool(mk), o.QDrop)
+		}
 		if _, err := tr.Step(); err != nil {
 			return err
 		}
@@ -467,4 +473,21 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 		a.Step = params[2*len(tg.weights)+i].Data[0]
 	}
 	return nil
+}
+
+// fillMask sets each element true with probability p (exactly 1/2 uses one random bit each).
+func fillMask(rng *rand.Rand, m []bool, p float64) {
+	if p == 0.5 {
+		for i := 0; i < len(m); i += 64 {
+			bits := rng.Uint64()
+			for j := i; j < min(i+64, len(m)); j++ {
+				m[j] = bits&1 == 1
+				bits >>= 1
+			}
+		}
+		return
+	}
+	for i := range m {
+		m[i] = rng.Float64() < p
+	}
 }

@@ -19,6 +19,7 @@ const (
 	Float32 DType = iota + 1
 	Float64
 	Int64
+	Bool
 )
 
 // String returns the lowercase Go name of the element type, e.g. "float32".
@@ -30,6 +31,8 @@ func (d DType) String() string {
 		return "float64"
 	case Int64:
 		return "int64"
+	case Bool:
+		return "bool"
 	}
 	return "DType(" + strconv.Itoa(int(d)) + ")"
 }
@@ -97,6 +100,7 @@ type tensor struct {
 	f32   []float32
 	f64   []float64
 	i64   []int64
+	b     []bool
 }
 
 // NewSession loads the ONNX model in model (serialized ModelProto bytes) with
@@ -296,6 +300,8 @@ func elementType(d DType) onnxruntime.TensorElementDataType {
 		return onnxruntime.TensorElementDataTypeDouble
 	case Int64:
 		return onnxruntime.TensorElementDataTypeInt64
+	case Bool:
+		return onnxruntime.TensorElementDataTypeBool
 	}
 	return onnxruntime.TensorElementDataTypeUndefined
 }
@@ -333,6 +339,11 @@ func (s *Session) allocate(specs []TensorSpec) ([]string, []onnxruntime.Value, e
 			var v *onnxruntime.Tensor[int64]
 			if v, err = onnxruntime.NewEmptyTensor[int64](shape); err == nil {
 				t.value, t.i64 = v, v.GetData()
+			}
+		case Bool:
+			var v *onnxruntime.Tensor[bool]
+			if v, err = onnxruntime.NewEmptyTensor[bool](shape); err == nil {
+				t.value, t.b = v, v.GetData()
 			}
 		default:
 			return nil, nil, fmt.Errorf("ort: new session: tensor %q: unsupported dtype %v", spec.Name, spec.DType)
@@ -380,6 +391,11 @@ func (s *Session) Float64(name string) []float64 {
 // see Float32.
 func (s *Session) Int64(name string) []int64 {
 	return s.lookup(name, Int64).i64
+}
+
+// Bool returns the data of the bool input or output tensor called name; see Float32.
+func (s *Session) Bool(name string) []bool {
+	return s.lookup(name, Bool).b
 }
 
 // Spec returns the specification of the input or output tensor called name,

@@ -46,6 +46,7 @@ type Trainer struct {
 	lossName string // the loss value as the caller named it
 	params   []*Param
 	feeds    map[string][]float32
+	masks    map[string][]bool
 	step     int
 	extra    map[string][]float32
 }
@@ -109,10 +110,13 @@ func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
 		if v == nil || !v.Static() {
 			return ort.TensorSpec{}, fmt.Errorf("train: value %q has no static shape", name)
 		}
-		if v.DType != ir.Float32 {
-			return ort.TensorSpec{}, fmt.Errorf("train: value %q is %s; the trainer handles float32", name, v.DType)
+		switch v.DType {
+		case ir.Float32:
+			return ort.TensorSpec{Name: name, DType: ort.Float32, Shape: v.Shape}, nil
+		case ir.Bool:
+			return ort.TensorSpec{Name: name, DType: ort.Bool, Shape: v.Shape}, nil
 		}
-		return ort.TensorSpec{Name: name, DType: ort.Float32, Shape: v.Shape}, nil
+		return ort.TensorSpec{}, fmt.Errorf("train: value %q is %s; the trainer handles float32 and bool", name, v.DType)
 	}
 	var ins, outs []ort.TensorSpec
 	for _, name := range append(append([]string{}, c.Feeds...), names...) {
@@ -133,8 +137,12 @@ func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	t := &Trainer{sess: sess, loss: lossOut, lossName: c.Loss, params: c.Params, feeds: map[string][]float32{}, extra: map[string][]float32{}}
+	t := &Trainer{sess: sess, loss: lossOut, lossName: c.Loss, params: c.Params, feeds: map[string][]float32{}, masks: map[string][]bool{}, extra: map[string][]float32{}}
 	for _, f := range c.Feeds {
+		if sp, _ := sess.Spec(f); sp.DType == ort.Bool {
+			t.masks[f] = sess.Bool(f)
+			continue
+		}
 		t.feeds[f] = sess.Float32(f)
 	}
 	for i, o := range c.Outputs {
@@ -157,6 +165,9 @@ func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
 
 // Feed returns the input buffer of data input name; fill it before Step.
 func (t *Trainer) Feed(name string) []float32 { return t.feeds[name] }
+
+// FeedBool returns the input buffer of bool data input name (e.g. a dropout mask).
+func (t *Trainer) FeedBool(name string) []bool { return t.masks[name] }
 
 // Output returns the buffer of an extra output named in Config.Outputs, valid after Step.
 func (t *Trainer) Output(name string) []float32 { return t.extra[name] }
