@@ -12,10 +12,11 @@ import (
 	"github.com/sharpq/sharpq/onnxio"
 )
 
-// benchBatch is the batch size of the whole-model benchmarks.
-const benchBatch = 32
+// benchBatch is the batch size of the whole-model benchmarks: 128, as
+// ../shared/bench/torch_reference.py uses, so the two can be compared side by side.
+const benchBatch = 128
 
-// BenchmarkModel times one session run of each shared BN model at batch 32: the forward
+// BenchmarkModel times one session run of each shared BN model at batch 128: the forward
 // alone, and the forward plus the gradient of 0.5·Σlogits²/N with respect to the input
 // and every Conv/Gemm weight.
 func BenchmarkModel(b *testing.B) {

@@ -1,0 +1,85 @@
+package generator
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+// BenchmarkGenieStep times one GENIE synthesis step at batch 128 (generator forward, model
+// forward with the BNS taps, image prior, gradients to the generator and the latents, two Adam
+// updates), with and without swing, on the shared FMNIST models; shared/bench/torch_reference.py
+// --batch 128 times PyTorch's genie_step (without swing). SHARPQ_PROFILE=prefix writes an ONNX
+// Runtime profile of each session.
+func BenchmarkGenieStep(b *testing.B) {
+	for _, arch := range []string{"resnet20_fmnist", "mobilenetv2_fmnist"} {
+		for _, swing := range []bool{false, true} {
+			name := arch + "/noswing"
+			if swing {
+				name = arch + "/swing"
+			}
+			b.Run(name, func(b *testing.B) {
+				path := filepath.Join(sharedDir, "models", arch+".onnx")
+				if _, err := os.Stat(path); err != nil {
+					b.Skipf("skipping: %v", err)
+				}
+				m, err := onnxio.Read(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts := Options{Swing: swing}
+				if p := os.Getenv("SHARPQ_PROFILE"); p != "" {
+					opts.Session.ProfilePrefix = p + "_" + arch
+				}
+				t0 := time.Now()
+				s, err := newSynth(orttest.Runtime(b), m, arch, 128, opts, rand.New(rand.NewPCG(1, 1)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.close()
+				b.Logf("graph and session: %v", time.Since(t0))
+				if _, _, _, err := s.step(); err != nil { // warm-up
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for b.Loop() {
+					if _, _, _, err := s.step(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRefineStep times one SADAG refinement step at batch 128 on the bundled ResNet-20,
+// with a stand-in quantized model (the float model with its classifier input rounded; a real
+// fake-quant model costs more).
+func BenchmarkRefineStep(b *testing.B) {
+	rt := orttest.Runtime(b)
+	fp := bundledModel(b)
+	q := fakeQuant(b, 0.5)
+	gen := newGenerator(rand.New(rand.NewPCG(1, 1)), 128, 1, 32, 32)
+	t0 := time.Now()
+	r, err := newRefiner(rt, fp, q, "resnet20", gen, &memory{}, RefinePaper())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.tr.Close()
+	b.Logf("graph and session: %v", time.Since(t0))
+	if _, err := r.tr.Step(); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := r.tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+		r.setDirection()
+	}
+}

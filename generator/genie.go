@@ -1,0 +1,329 @@
+package generator
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sharpq/sharpq/internal/autodiff"
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/internal/train"
+)
+
+// Options configures Synthesize. Paper and Fast return complete sets.
+type Options struct {
+	// Images is the number of images to synthesise, in batches of Batch (the last batch may
+	// be smaller). Each batch has its own fresh generator and latents.
+	Images int
+	Batch  int
+	// Steps is the number of Adam steps per batch.
+	Steps int
+	// Seed makes the run reproducible: the same seed, model, options and thread count give
+	// the same images.
+	Seed uint64
+	// LRz and LRg are the initial learning rates of the latents (lowered on a plateau of the
+	// loss) and of the generator's weights (×0.95 every 100 steps); zero means 0.1 and 0.01.
+	LRz, LRg float64
+	// Swing shifts the input of every strided convolution by a random 0–2 pixels at every
+	// step (see swing.go).
+	Swing bool
+	// ModelName names the model in error messages (e.g. its path); empty means the graph's name.
+	ModelName string
+	// Progress, when set, is called after every step.
+	Progress func(Progress)
+	// Session configures the ONNX Runtime sessions (e.g. ProfilePrefix for a profile).
+	Session ort.SessionConfig
+}
+
+// Paper returns the paper's settings: 1024 images in batches of 128, 4000 steps each, swing
+// on (a GPU-sized job).
+func Paper() Options {
+	return Options{Images: 1024, Batch: 128, Steps: 4000, LRz: 0.1, LRg: 0.01, Swing: true}
+}
+
+// Fast returns a CPU-sized schedule: 256 images in batches of 128, 500 steps each, swing on
+// (the schedule shared/peers.md ran GENIE's own code with).
+func Fast() Options {
+	return Options{Images: 256, Batch: 128, Steps: 500, LRz: 0.1, LRg: 0.01, Swing: true}
+}
+
+// Progress reports one finished step.
+type Progress struct {
+	Batch, Batches int // the batch (0-based) and the number of batches
+	Step, Steps    int // steps done in this batch (1-based) and steps per batch
+	// Loss is the step's total loss (before the step's update) and BNS, Prior, GM and Div its
+	// parts: the image prior in synthesis, gradient matching and diversity in refinement.
+	Loss, BNS, Prior, GM, Div float64
+	LRz, LRg                  float64 // the learning rates for the next step
+}
+
+// Images is what Synthesize returns.
+type Images struct {
+	N, C, H, W int
+	// Data holds the N images, NCHW, as the model takes them (normalised inputs).
+	Data []float32
+	// Batches describes each batch of images, in order.
+	Batches []BatchResult
+}
+
+// Image returns image i, [C·H·W] (aliasing Data).
+func (im *Images) Image(i int) []float32 {
+	sz := im.C * im.H * im.W
+	return im.Data[i*sz : (i+1)*sz]
+}
+
+// BatchResult describes one batch of synthesised images.
+type BatchResult struct {
+	Start, Len int // the batch holds images Start … Start+Len−1
+	Steps      int
+	// FirstLoss and FirstBNS are the loss and its BNS part at the first step.
+	FirstLoss, FirstBNS float64
+	// Loss and its parts BNS, Prior (synthesis), GM and Div (refinement) are those of the
+	// returned images: the generator after the last update, without swing shifts.
+	Loss, BNS, Prior, GM, Div float64
+	Elapsed                   time.Duration
+	// Generator is the trained generator and latents, to continue from (SADAG refinement).
+	Generator *Generator
+}
+
+// genPrefix prefixes the names of everything the synthesis graph adds to the model.
+const genPrefix = "genie/"
+
+// Plateau settings of the latents' learning rate: GENIE's code uses PyTorch's
+// ReduceLROnPlateau with patience 100 and a floor of 1e-4 (factor 0.1, threshold 1e-4).
+const (
+	zPatience = 100
+	zMinLR    = 1e-4
+	// The generator's learning rate falls by genGamma every genEvery steps.
+	genEvery = 100
+	genGamma = 0.95
+)
+
+// Synthesize runs GENIE data synthesis for model, a float model with one NCHW float32 input
+// (H and W multiples of 4) and BatchNormalization layers that keep their running statistics.
+// The model is not modified. For each batch a fresh generator and fresh latents are trained
+// with Adam to minimise the BNS loss at every BatchNormalization input plus the image prior;
+// the images are the generator's output after the last step.
+//
+// A model without BatchNormalization statistics gives an error matching ErrNoBNStats.
+// Cancelling ctx stops the run within a step and returns ctx.Err().
+func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Options) (*Images, error) {
+	if opts.Images <= 0 || opts.Batch <= 0 || opts.Steps < 0 {
+		return nil, fmt.Errorf("generator: images %d, batch %d and steps %d must be positive", opts.Images, opts.Batch, opts.Steps)
+	}
+	name := opts.ModelName
+	if name == "" {
+		name = fmt.Sprintf("model %q", model.Graph.Name)
+	}
+	if _, err := bnTaps(model, name); err != nil {
+		return nil, err
+	}
+	c, h, w, err := inputShape(model)
+	if err != nil {
+		return nil, err
+	}
+	res := &Images{N: opts.Images, C: c, H: h, W: w, Data: make([]float32, opts.Images*c*h*w)}
+	batches := (opts.Images + opts.Batch - 1) / opts.Batch
+	for bi := 0; bi < batches; bi++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := bi * opts.Batch
+		n := min(opts.Batch, opts.Images-start)
+		br, err := synthesizeBatch(ctx, rt, model, name, opts, bi, batches, n, res.Data[start*c*h*w:(start+n)*c*h*w])
+		if err != nil {
+			return nil, err
+		}
+		br.Start = start
+		res.Batches = append(res.Batches, *br)
+	}
+	return res, nil
+}
+
+// inputShape checks that model has one NCHW float32 input with H and W multiples of 4 and
+// returns C, H and W.
+func inputShape(model *ir.Model) (c, h, w int, err error) {
+	ins := model.Graph.Inputs
+	if len(ins) != 1 {
+		return 0, 0, 0, fmt.Errorf("generator: model has %d inputs; synthesis needs one image input", len(ins))
+	}
+	in := ins[0]
+	if in.DType != ir.Float32 || len(in.Shape) != 4 {
+		return 0, 0, 0, fmt.Errorf("generator: input %q is %s %v; synthesis needs float32 [N C H W]", in.Name, in.DType, in.Shape)
+	}
+	c, h, w = int(in.Shape[1]), int(in.Shape[2]), int(in.Shape[3])
+	if c <= 0 || h <= 0 || w <= 0 || h%4 != 0 || w%4 != 0 {
+		return 0, 0, 0, fmt.Errorf("generator: input %q has shape %v; the generator needs static C, H and W with H and W multiples of 4", in.Name, in.Shape)
+	}
+	return c, h, w, nil
+}
+
+// batchRNG returns the random source of batch bi: the generator's initialisation, the
+// latents and the swing shifts all come from it.
+func batchRNG(seed uint64, bi int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^uint64(bi)))
+}
+
+// synthesizeBatch trains one fresh generator for n images and writes them into out.
+func synthesizeBatch(ctx context.Context, rt *ort.Runtime, model *ir.Model, name string, opts Options, bi, batches, n int, out []float32) (*BatchResult, error) {
+	t0 := time.Now()
+	rng := batchRNG(opts.Seed, bi)
+	s, err := newSynth(rt, model, name, n, opts, rng)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	br := &BatchResult{Len: n, Steps: opts.Steps}
+	for step := 1; step <= opts.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		loss, bns, prior, err := s.step()
+		if err != nil {
+			return nil, fmt.Errorf("generator: batch %d: %w", bi, err)
+		}
+		if step == 1 {
+			br.FirstLoss, br.FirstBNS = loss, bns
+		}
+		if opts.Progress != nil {
+			opts.Progress(Progress{Batch: bi, Batches: batches, Step: step, Steps: opts.Steps,
+				Loss: loss, BNS: bns, Prior: prior, LRz: s.gz.LR, LRg: s.gg.LR})
+		}
+	}
+	if br.Loss, br.BNS, br.Prior, err = s.final(); err != nil {
+		return nil, fmt.Errorf("generator: batch %d: %w", bi, err)
+	}
+	if opts.Steps == 0 {
+		br.FirstLoss, br.FirstBNS = br.Loss, br.BNS
+	}
+	copy(out, s.tr.Output(s.img))
+	br.Generator = s.state()
+	br.Elapsed = time.Since(t0)
+	return br, nil
+}
+
+// synth is the training state of one batch: the generator feeding the float model, the BNS
+// loss with the image prior, and the trainer running them.
+type synth struct {
+	tr              *train.Trainer
+	gen             *Generator // shapes and names; the live values are in params
+	params          []*train.Param
+	gz, gg          *train.Group
+	plateau         *train.Plateau
+	decay           *train.StepDecay
+	shifts          shiftSetter
+	rng             *rand.Rand
+	bns, prior, img string
+}
+
+// newSynth builds the synthesis graph for batch images and opens its trainer.
+func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Options, rng *rand.Rand) (*synth, error) {
+	m, err := infer.Static(model, batch)
+	if err != nil {
+		return nil, fmt.Errorf("generator: %w", err)
+	}
+	taps, err := bnTaps(m, name)
+	if err != nil {
+		return nil, err
+	}
+	c, h, w, err := inputShape(m)
+	if err != nil {
+		return nil, err
+	}
+	g := m.Graph
+	input := g.Inputs[0].Name
+	g.Inputs = nil
+	g.Outputs = nil // only the loss, its parts and the gradients are computed
+	fpNodes := append([]*ir.Node{}, g.Nodes...)
+
+	b := autodiff.NewBuilder(m)
+	var swing []swingTap
+	if opts.Swing {
+		if swing, err = addSwing(b, fpNodes, genPrefix); err != nil {
+			return nil, err
+		}
+	}
+	gen := newGenerator(rng, batch, c, h, w)
+	img, gin, err := addGenerator(b, gen, genPrefix)
+	if err != nil {
+		return nil, err
+	}
+	g.AddNode(&ir.Node{Name: genPrefix + "image", OpType: "Identity", Inputs: []string{img}, Outputs: []string{input}})
+	bns := addBNSLoss(b, taps)
+	prior := addImagePrior(b, img)
+	loss := b.Add(bns, prior)
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("generator: %w", err)
+	}
+	if err := sortNodes(g); err != nil {
+		return nil, err
+	}
+
+	lrz, lrg := opts.LRz, opts.LRg
+	if lrz == 0 {
+		lrz = 0.1
+	}
+	if lrg == 0 {
+		lrg = 0.01
+	}
+	s := &synth{gen: gen, rng: rng, bns: bns, prior: prior, img: img,
+		gz: &train.Group{Name: "z", LR: lrz}, gg: &train.Group{Name: "generator", LR: lrg}}
+	s.plateau = &train.Plateau{Group: s.gz, Patience: zPatience, MinLR: zMinLR}
+	s.decay = &train.StepDecay{Group: s.gg, Every: genEvery, Gamma: genGamma}
+	s.params = append(s.params, &train.Param{Name: gin.z, Group: s.gz, Init: gen.Z.F32})
+	for i, p := range gen.Params {
+		s.params = append(s.params, &train.Param{Name: gin.params[i], Group: s.gg, Init: p.F32})
+	}
+	var feeds []string
+	for _, t := range swing {
+		feeds = append(feeds, t.rows, t.cols)
+	}
+	s.tr, err = train.New(rt, m, train.Config{
+		Loss: loss, Params: s.params, Feeds: feeds,
+		Outputs: []string{bns, prior, img}, Session: opts.Session,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generator: %w", err)
+	}
+	s.shifts = shiftSetter{taps: swing, feed: s.tr.Feed}
+	return s, nil
+}
+
+// step runs one Adam step (with fresh swing shifts) and the learning-rate schedules, and
+// returns the loss and its parts before the update.
+func (s *synth) step() (loss, bns, prior float64, err error) {
+	s.shifts.random(s.rng)
+	loss, err = s.tr.Step()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	s.plateau.Observe(loss)
+	s.decay.After(s.tr.Steps())
+	return loss, float64(s.tr.Output(s.bns)[0]), float64(s.tr.Output(s.prior)[0]), nil
+}
+
+// final runs the graph without shifts on the current generator, leaving its images in the
+// image output, and returns the loss and its parts.
+func (s *synth) final() (loss, bns, prior float64, err error) {
+	s.shifts.identity()
+	loss, err = s.tr.Forward()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return loss, float64(s.tr.Output(s.bns)[0]), float64(s.tr.Output(s.prior)[0]), nil
+}
+
+// state copies the live generator and latents out of the trainer.
+func (s *synth) state() *Generator {
+	g := &Generator{C: s.gen.C, H: s.gen.H, W: s.gen.W}
+	g.Z = ir.NewFloat32(s.gen.Z.Name, append([]int64{}, s.gen.Z.Shape...), append([]float32{}, s.params[0].Data...))
+	for i, p := range s.gen.Params {
+		g.Params = append(g.Params, ir.NewFloat32(p.Name, append([]int64{}, p.Shape...), append([]float32{}, s.params[i+1].Data...)))
+	}
+	return g
+}
+
+func (s *synth) close() error { return s.tr.Close() }

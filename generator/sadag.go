@@ -1,0 +1,399 @@
+package generator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/sharpq/sharpq/internal/autodiff"
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/internal/train"
+)
+
+// RefineOptions configures Refine, the SADAG refinement. RefinePaper returns the paper's
+// settings; start from it.
+type RefineOptions struct {
+	// Steps is the number of Adam steps per batch.
+	Steps int
+	// LRz and LRg are the learning rates of the latents and of the generator's weights; the
+	// generator's falls by Gamma after every step. Zero means 1e-5, 1e-4 and 0.95.
+	LRz, LRg, Gamma float64
+	// Rho is the latent distance of each image's neighbour; zero means 1.
+	Rho float64
+	// LambdaGM and LambdaDiv weigh the gradient-matching and diversity losses (zero turns a
+	// term off); Zeta is the diversity margin.
+	LambdaGM, LambdaDiv, Zeta float64
+	// ModelName names the model in error messages; empty means the graph's name.
+	ModelName string
+	// Progress, when set, is called after every step.
+	Progress func(Progress)
+	// Session configures the ONNX Runtime sessions.
+	Session ort.SessionConfig
+}
+
+// RefinePaper returns SADAG's settings: 500 steps per batch, latents at lr 1e-5, the
+// generator at 1e-4 ×0.95 per step, ρ = 1, λ1 = λ2 = 1, ζ = 0.
+func RefinePaper() RefineOptions {
+	return RefineOptions{Steps: 500, LRz: 1e-5, LRg: 1e-4, Gamma: 0.95, Rho: 1, LambdaGM: 1, LambdaDiv: 1}
+}
+
+// normEps keeps the row normalisation of features and logit differences finite when a row is
+// zero (as PyTorch's F.normalize does with its eps).
+const normEps = 1e-12
+
+// Refine runs the SADAG refinement (DESIGN.md) on the batches GENIE synthesis produced: for
+// each batch it continues the saved generator and latents of prev, with the float model fp and
+// the fake-quant model q (e.g. quantizer.Simulate after a warm-up reconstruction) frozen,
+// minimising L = L_BN + λ1·L_GM + λ2·L_div:
+//
+//   - f_i is the input of q's last Gemm/MatMul (its last fully-connected layer) and
+//     g_i = fp(x_i) − q(x_i), both L2-normalised per image; sim(i, j) = cos(f_i, f_j)·cos(g_i, g_j),
+//     the cosine between the per-sample gradients of the reconstruction loss with respect to
+//     the last layer's weights, without forming them.
+//   - The neighbour of image i is G(z_i − ρ·d_i) with d_i the normalised gradient of the loss
+//     with respect to z_i, taken at the previous step (at the first, from a forward pass with
+//     d = 0) and held constant within a step; L_GM = 1 − mean_i sim(i, neighbour(i)).
+//   - L_div = mean_i max_{j≠i} relu(|sim(i, j)| − ζ), with j over this batch and the final,
+//     detached (f, g) of every earlier batch.
+//
+// q's Round nodes (fake quantizers) pass gradients straight through. Swing is not applied.
+// Cancelling ctx stops the run within a step and returns ctx.Err().
+func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images, opts RefineOptions) (*Images, error) {
+	if prev == nil || len(prev.Batches) == 0 {
+		return nil, fmt.Errorf("generator: refine: no synthesised batches to continue")
+	}
+	if opts.Steps < 0 {
+		return nil, fmt.Errorf("generator: refine: steps %d must not be negative", opts.Steps)
+	}
+	name := opts.ModelName
+	if name == "" {
+		name = fmt.Sprintf("model %q", fp.Graph.Name)
+	}
+	if _, err := bnTaps(fp, name); err != nil {
+		return nil, err
+	}
+	c, h, w, err := inputShape(fp)
+	if err != nil {
+		return nil, err
+	}
+	if c != prev.C || h != prev.H || w != prev.W {
+		return nil, fmt.Errorf("generator: refine: the model takes %d×%d×%d images, the generators make %d×%d×%d", c, h, w, prev.C, prev.H, prev.W)
+	}
+	res := &Images{N: prev.N, C: c, H: h, W: w, Data: make([]float32, len(prev.Data))}
+	var mem memory
+	for bi, pb := range prev.Batches {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if pb.Generator == nil {
+			return nil, fmt.Errorf("generator: refine: batch %d has no saved generator", bi)
+		}
+		sz := c * h * w
+		out := res.Data[pb.Start*sz : (pb.Start+pb.Len)*sz]
+		br, err := refineBatch(ctx, rt, fp, q, name, pb.Generator.Clone(), &mem, opts, bi, len(prev.Batches), out)
+		if err != nil {
+			return nil, err
+		}
+		br.Start = pb.Start
+		res.Batches = append(res.Batches, *br)
+	}
+	return res, nil
+}
+
+// memory holds the normalised features f̂ and logit differences ĝ of the images of earlier
+// batches, one row per image, for the diversity loss.
+type memory struct {
+	f, g         []float32
+	rows, df, dg int
+}
+
+// refiner is the training state of one batch's refinement.
+type refiner struct {
+	tr     *train.Trainer
+	gen    *Generator
+	params []*train.Param
+	gz, gg *train.Group
+	decay  *train.StepDecay
+	dir    string
+	// Output names: the loss parts, the images, and the normalised features and logit
+	// differences of the images and of their neighbours.
+	bns, gm, div, img, fh, gh, fhN, ghN string
+	df, dg                              int
+}
+
+// refineBatch refines one batch's generator gen and writes its images into out.
+func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, mem *memory, opts RefineOptions, bi, batches int, out []float32) (*BatchResult, error) {
+	t0 := time.Now()
+	r, err := newRefiner(rt, fp, q, name, gen, mem, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.tr.Close()
+	br := &BatchResult{Len: gen.Batch(), Steps: opts.Steps}
+	clear(r.tr.Feed(r.dir))
+	if _, err := r.tr.Forward(); err != nil {
+		return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
+	}
+	r.setDirection()
+	for step := 1; step <= opts.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		loss, err := r.tr.Step()
+		if err != nil {
+			return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
+		}
+		r.setDirection()
+		r.decay.After(step)
+		bns, gm, div := r.parts()
+		if step == 1 {
+			br.FirstLoss, br.FirstBNS = loss, bns
+		}
+		if opts.Progress != nil {
+			opts.Progress(Progress{Batch: bi, Batches: batches, Step: step, Steps: opts.Steps,
+				Loss: loss, BNS: bns, GM: gm, Div: div, LRz: r.gz.LR, LRg: r.gg.LR})
+		}
+	}
+	loss, err := r.tr.Forward()
+	if err != nil {
+		return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
+	}
+	br.Loss = loss
+	br.BNS, br.GM, br.Div = r.parts()
+	if opts.Steps == 0 {
+		br.FirstLoss, br.FirstBNS = br.Loss, br.BNS
+	}
+	copy(out, r.tr.Output(r.img))
+	mem.f = append(mem.f, r.tr.Output(r.fh)...)
+	mem.g = append(mem.g, r.tr.Output(r.gh)...)
+	mem.rows += gen.Batch()
+	mem.df, mem.dg = r.df, r.dg
+	br.Generator = gen
+	copy(gen.Z.F32, r.params[0].Data)
+	for i, p := range gen.Params {
+		copy(p.F32, r.params[i+1].Data)
+	}
+	br.Elapsed = time.Since(t0)
+	return br, nil
+}
+
+// parts returns the BNS, gradient-matching and diversity losses of the last run.
+func (r *refiner) parts() (bns, gm, div float64) {
+	return float64(r.tr.Output(r.bns)[0]), float64(r.tr.Output(r.gm)[0]), float64(r.tr.Output(r.div)[0])
+}
+
+// setDirection feeds, as the neighbours' direction, each image's gradient with respect to its
+// latents from the last run, normalised to length 1.
+func (r *refiner) setDirection() {
+	grad, dir := r.params[0].Grad, r.tr.Feed(r.dir)
+	for i := 0; i < len(dir); i += ZDim {
+		var ss float64
+		for _, v := range grad[i : i+ZDim] {
+			ss += float64(v) * float64(v)
+		}
+		inv := 0.0
+		if ss > 0 {
+			inv = 1 / math.Sqrt(ss)
+		}
+		for j, v := range grad[i : i+ZDim] {
+			dir[i+j] = float32(float64(v) * inv)
+		}
+	}
+}
+
+// lastFC returns the input of the last Gemm or MatMul of g that reads an activation.
+func lastFC(g *ir.Graph) (string, error) {
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if (n.OpType == "Gemm" || n.OpType == "MatMul") && (n.Domain == "" || n.Domain == "ai.onnx") && g.Initializer(n.Inputs[0]) == nil {
+			return n.Inputs[0], nil
+		}
+	}
+	return "", fmt.Errorf("generator: refine: the quantized model has no fully-connected layer (Gemm or MatMul) to take features from")
+}
+
+// newRefiner builds the refinement graph for gen's batch: the generator applied to the
+// latents and to their neighbours, the float model on both image sets (the BNS taps on the
+// first), the quantized model on both, and the loss.
+func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, mem *memory, opts RefineOptions) (*refiner, error) {
+	batch := gen.Batch()
+	if batch < 2 {
+		return nil, fmt.Errorf("generator: refine: batch of %d images; the losses need at least 2", batch)
+	}
+	m, err := infer.Static(fp, batch)
+	if err != nil {
+		return nil, fmt.Errorf("generator: refine: %w", err)
+	}
+	fpN, err := infer.Static(fp, batch)
+	if err != nil {
+		return nil, fmt.Errorf("generator: refine: %w", err)
+	}
+	qm, err := infer.Static(q, batch)
+	if err != nil {
+		return nil, fmt.Errorf("generator: refine: quantized model: %w", err)
+	}
+	taps, err := bnTaps(m, name)
+	if err != nil {
+		return nil, err
+	}
+	feat, err := lastFC(qm.Graph)
+	if err != nil {
+		return nil, err
+	}
+	g := m.Graph
+	in := g.Inputs[0]
+	if qin := qm.Graph.Inputs; len(qin) != 1 || !slices.Equal(qin[0].Shape, in.Shape) {
+		return nil, fmt.Errorf("generator: refine: the quantized model's inputs do not match the float model's %v", in.Shape)
+	}
+	fpLogits := g.Outputs[0].Name
+	g.Inputs, g.Outputs = nil, nil
+	for _, o := range qm.Opsets {
+		if o.Version > m.Opset(o.Domain) {
+			m.SetOpset(o.Domain, o.Version)
+		}
+	}
+	neighbours := genPrefix + "neighbours"
+	g.ValueInfo[neighbours] = &ir.Value{Name: neighbours, DType: ir.Float32, Shape: append([]int64{}, in.Shape...)}
+	fpNeighbours, err := embed(m, fpN, neighbours, "fpn/", "", false)
+	if err != nil {
+		return nil, err
+	}
+	qX, err := embed(m, qm, in.Name, "q/", "q/", true)
+	if err != nil {
+		return nil, err
+	}
+	qNeighbours, err := embed(m, qm, neighbours, "qn/", "q/", true)
+	if err != nil {
+		return nil, err
+	}
+
+	b := autodiff.NewBuilder(m)
+	gin, err := addGeneratorInputs(m, gen, genPrefix)
+	if err != nil {
+		return nil, err
+	}
+	r := &refiner{gen: gen}
+	if r.dir, err = addFloatInput(m, genPrefix+"direction", gen.Z.Shape); err != nil {
+		return nil, err
+	}
+	rho := opts.Rho
+	if rho == 0 {
+		rho = 1
+	}
+	r.img = applyGenerator(b, gen, gin.z, gin.params, genPrefix)
+	zN := b.Sub(gin.z, b.Scale(r.dir, rho))
+	xN := applyGenerator(b, gen, zN, gin.params, genPrefix+"neighbours/")
+	g.AddNode(&ir.Node{Name: genPrefix + "image", OpType: "Identity", Inputs: []string{r.img}, Outputs: []string{in.Name}})
+	g.AddNode(&ir.Node{Name: genPrefix + "neighbours", OpType: "Identity", Inputs: []string{xN}, Outputs: []string{neighbours}})
+
+	r.bns = addBNSLoss(b, taps)
+	r.fh = rowNormalize(b, qX.rename(feat))
+	r.fhN = rowNormalize(b, qNeighbours.rename(feat))
+	r.gh = rowNormalize(b, b.Sub(fpLogits, qX.output))
+	r.ghN = rowNormalize(b, b.Sub(fpNeighbours.output, qNeighbours.output))
+	if fs, gs := b.Shape(r.fh), b.Shape(r.gh); fs != nil && gs != nil {
+		r.df, r.dg = int(fs[1]), int(gs[1])
+	}
+	if mem.rows > 0 && (mem.df != r.df || mem.dg != r.dg) {
+		return nil, fmt.Errorf("generator: refine: feature sizes %d and %d differ from the earlier batches' %d and %d", r.df, r.dg, mem.df, mem.dg)
+	}
+	// L_GM = 1 − mean_i cos(f_i, f'_i)·cos(g_i, g'_i).
+	sim := b.Mul(b.ReduceSum(b.Mul(r.fh, r.fhN), []int64{1}, false), b.ReduceSum(b.Mul(r.gh, r.ghN), []int64{1}, false))
+	r.gm = b.Reshape(b.Sub(b.Scalar(ir.Float32, 1), b.ReduceMean(sim, nil, false)), []int64{1})
+	r.div = addDiversity(b, r.fh, r.gh, mem, opts.Zeta)
+	loss := r.bns
+	if opts.LambdaGM != 0 {
+		loss = b.Add(loss, b.Scale(r.gm, opts.LambdaGM))
+	}
+	if opts.LambdaDiv != 0 {
+		loss = b.Add(loss, b.Scale(r.div, opts.LambdaDiv))
+	}
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("generator: refine: %w", err)
+	}
+	if err := sortNodes(g); err != nil {
+		return nil, err
+	}
+
+	lrz, lrg, gamma := opts.LRz, opts.LRg, opts.Gamma
+	if lrz == 0 {
+		lrz = 1e-5
+	}
+	if lrg == 0 {
+		lrg = 1e-4
+	}
+	if gamma == 0 {
+		gamma = 0.95
+	}
+	r.gz, r.gg = &train.Group{Name: "z", LR: lrz}, &train.Group{Name: "generator", LR: lrg}
+	r.decay = &train.StepDecay{Group: r.gg, Every: 1, Gamma: gamma}
+	r.params = append(r.params, &train.Param{Name: gin.z, Group: r.gz, Init: append([]float32{}, gen.Z.F32...)})
+	for i, p := range gen.Params {
+		r.params = append(r.params, &train.Param{Name: gin.params[i], Group: r.gg, Init: append([]float32{}, p.F32...)})
+	}
+	r.tr, err = train.New(rt, m, train.Config{
+		Loss: loss, Params: r.params, Feeds: []string{r.dir},
+		Outputs: []string{r.bns, r.gm, r.div, r.img, r.fh, r.gh, r.fhN, r.ghN}, Session: opts.Session,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generator: refine: %w", err)
+	}
+	return r, nil
+}
+
+// rowNormalize returns v ([N, …]) flattened to [N, D] with each row divided by its L2 norm.
+func rowNormalize(b *autodiff.Builder, v string) string {
+	s := b.Shape(v)
+	if s == nil {
+		return ""
+	}
+	v = b.Reshape(v, []int64{s[0], ir.NumElements(s[1:])})
+	norm := b.Op("Sqrt", []string{b.Add(b.ReduceSumSquare(v, []int64{1}, true), b.Scalar(ir.Float32, normEps))})
+	return b.Div(v, norm)
+}
+
+// addDiversity appends L_div = mean_i max_{j≠i} relu(|sim(i, j)| − ζ) for the batch's rows
+// fh and gh against themselves and the memory's rows, and returns its name (shape [1]).
+func addDiversity(b *autodiff.Builder, fh, gh string, mem *memory, zeta float64) string {
+	fs, gs := b.Shape(fh), b.Shape(gh)
+	if fs == nil || gs == nil {
+		return ""
+	}
+	n := fs[0]
+	others := func(x string, rows []float32, d int64) string {
+		if mem.rows == 0 {
+			return x
+		}
+		m := make([]float64, len(rows))
+		for i, v := range rows {
+			m[i] = float64(v)
+		}
+		return b.Op("Concat", []string{x, b.Floats(ir.Float32, []int64{int64(mem.rows), d}, m)}, ir.IntAttr("axis", 0))
+	}
+	all := n + int64(mem.rows)
+	sf := b.Op("MatMul", []string{fh, b.Transpose(others(fh, mem.f, fs[1]), []int64{1, 0})}) // [N, N+M]
+	sg := b.Op("MatMul", []string{gh, b.Transpose(others(gh, mem.g, gs[1]), []int64{1, 0})})
+	offDiag := make([]float64, n*all)
+	for i := int64(0); i < n; i++ {
+		for j := int64(0); j < all; j++ {
+			if i != j {
+				offDiag[i*all+j] = 1
+			}
+		}
+	}
+	s := b.Mul(b.Op("Abs", []string{b.Mul(sf, sg)}), b.Floats(ir.Float32, []int64{n, all}, offDiag))
+	if zeta != 0 {
+		s = b.Op("Relu", []string{b.Sub(s, b.Scalar(ir.Float32, zeta))})
+	}
+	var rowMax string
+	if b.Opset() >= 18 {
+		rowMax = b.Op("ReduceMax", []string{s, b.Int64s(1)}, ir.IntAttr("keepdims", 0))
+	} else {
+		rowMax = b.Op("ReduceMax", []string{s}, ir.IntsAttr("axes", 1), ir.IntAttr("keepdims", 0))
+	}
+	return b.Reshape(b.ReduceMean(rowMax, nil, false), []int64{1})
+}
