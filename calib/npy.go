@@ -306,7 +306,13 @@ func SaveNPYInt64(path string, x []int64, shape []int) error {
 	return saveNPY(path, x, shape)
 }
 
-func saveNPY[T uint8 | int64](path string, x []T, shape []int) (err error) {
+// SaveNPYFloat32 writes x, of the given shape in C order, to the .npy file path as float32,
+// atomically like SaveNPYUint8 (e.g. synthetic calibration images, already normalised).
+func SaveNPYFloat32(path string, x []float32, shape []int) error {
+	return saveNPY(path, x, shape)
+}
+
+func saveNPY[T uint8 | int64 | float32](path string, x []T, shape []int) (err error) {
 	if len(shape) == 0 {
 		return fmt.Errorf("calib: %s: no shape given", path)
 	}

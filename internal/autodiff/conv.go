@@ -68,7 +68,11 @@ func gradConv(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error
 	}
 	dx := make([]string, len(n.Inputs))
 	if need[0] {
-		dx[0] = convTransposeBack(b, dy[0], w, win)
+		if convBackAsConvFits(win) {
+			dx[0] = convBackAsConv(b, dy[0], w, win, ws)
+		} else {
+			dx[0] = convTransposeBack(b, dy[0], w, win)
+		}
 	}
 	if need[1] {
 		dx[1] = convWeightGrad(b, x, dy[0], win, ws)
@@ -111,6 +115,58 @@ func convTransposeBack(b *Builder, g, k string, win *window) string {
 		attrs = append(attrs, ir.IntsAttr("output_padding", opad...))
 	}
 	return b.Op("ConvTranspose", []string{g, k}, attrs...)
+}
+
+// convBackAsConvFits reports whether a Conv's input gradient can be a plain Conv: stride 1
+// and pads no larger than the dilated kernel's reach. ONNX Runtime's CPU Conv (MLAS, NCHWc)
+// is several times faster than its ConvTranspose, which the other cases use.
+func convBackAsConvFits(win *window) bool {
+	for i := 0; i < win.r; i++ {
+		reach := win.dil[i] * (win.kernel[i] - 1)
+		if win.strides[i] != 1 || win.pads[i] > reach || win.pads[i+win.r] > reach {
+			return false
+		}
+	}
+	return true
+}
+
+// convBackAsConv computes dX for a stride-1 Conv as Conv(dY, W'), where W' swaps W's output
+// and input channels within each group and flips the kernel, with pads reach − pad.
+func convBackAsConv(b *Builder, g, w string, win *window, ws []int64) string {
+	r := win.r
+	grp := win.group
+	m, cg := ws[0], ws[1]
+	k := w
+	if m/grp > 1 || cg > 1 {
+		// [M, C/g, k…] → [g, M/g, C/g, k…] → [g, C/g, M/g, k…] → [C, M/g, k…]
+		split := append([]int64{grp, m / grp, cg}, ws[2:]...)
+		perm := append([]int64{0, 2, 1}, iota64(3, 3+r)...)
+		k = b.Reshape(b.Transpose(b.Reshape(w, split), perm), append([]int64{grp * cg, m / grp}, ws[2:]...))
+	} else {
+		k = b.Reshape(w, append([]int64{grp * cg, m / grp}, ws[2:]...))
+	}
+	var flipAxes, starts, ends, steps []int64
+	for i := 0; i < r; i++ {
+		if win.kernel[i] > 1 {
+			flipAxes = append(flipAxes, int64(2+i))
+			starts = append(starts, -1)
+			ends = append(ends, -win.kernel[i]-1)
+			steps = append(steps, -1)
+		}
+	}
+	if len(flipAxes) > 0 {
+		k = b.Slice(k, starts, ends, flipAxes, steps)
+	}
+	pads := make([]int64, 2*r)
+	for i := 0; i < r; i++ {
+		reach := win.dil[i] * (win.kernel[i] - 1)
+		pads[i], pads[i+r] = reach-win.pads[i], reach-win.pads[i+r]
+	}
+	return b.Op("Conv", []string{g, k},
+		ir.IntsAttr("kernel_shape", win.kernel...),
+		ir.IntsAttr("dilations", win.dil...),
+		ir.IntsAttr("pads", pads...),
+		ir.IntAttr("group", grp))
 }
 
 // Formulations of the Conv weight gradient; convWeightGrad picks one per layer.

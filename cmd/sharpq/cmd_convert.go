@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+func convertCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "convert",
+		Usage:     "quantize a float model to low-bit QDQ ONNX without any data (GENIE + SADAG + GENIE-M)",
+		ArgsUsage: "MODEL.onnx",
+		Flags: append(append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
+			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
+			&cli.IntFlag{Name: "images", Usage: "synthetic images (overrides the preset)"},
+			&cli.IntFlag{Name: "gen-steps", Usage: "generation steps per batch (overrides the preset)"},
+			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
+		}, quantFlags()...), runtimeFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{fmt.Errorf("convert needs exactly one MODEL.onnx argument")}
+			}
+			return runConvert(c, c.Args().First())
+		},
+	}
+}
+
+func runConvert(c *cli.Context, modelPath string) error {
+	bits, err := bitsFrom(c)
+	if err != nil {
+		return err
+	}
+	sched, err := convert.ScheduleByName(c.String("preset"))
+	if err != nil {
+		return usageError{err}
+	}
+	if n := c.Int("images"); n > 0 {
+		sched.Images = n
+	}
+	if n := c.Int("gen-steps"); n > 0 {
+		sched.GenSteps = n
+	}
+	if n := c.Int("iters"); n >= 0 {
+		sched.ReconIters = n
+	}
+	out := c.String("output")
+	if err := checkWritable(out); err != nil {
+		return err
+	}
+	m, err := onnxio.Read(modelPath)
+	if err != nil {
+		return err
+	}
+	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
+		return fmt.Errorf("%s: %w", modelPath, generator.ErrNoBNStats)
+	}
+	rt, err := openRuntime(c)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sharpq: "+format+"\n", args...) }
+	rep, err := convert.Run(c.Context, rt, convert.Options{
+		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"),
+		Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
+		Log: logf, GenProgress: genProgress(os.Stderr), ReconProgress: stagedReconProgress(os.Stderr),
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	if dir := c.String("save-images"); dir != "" {
+		if err := saveImages(dir, rep.Synthetic); err != nil {
+			return err
+		}
+	}
+	data, err := onnxio.Encode(rep.Quantized)
+	if err != nil {
+		return err
+	}
+	if err := onnxio.WriteFileAtomic(out, data); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			*convert.Report
+			Output string `json:"output"`
+			Bytes  int    `json:"bytes"`
+		}{rep, out, len(data)})
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes\n",
+		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), len(data))
+	return err
+}
+
+// saveImages writes images.npy (normalised NCHW float32, as the model takes them) and
+// grid.png. The model's own normalisation is unknown here, so the grid shows x·0.25 + 0.5:
+// the synthetic images have zero mean and unit spread per channel.
+func saveImages(dir string, im *generator.Images) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--save-images: %w", err)
+	}
+	if err := calib.SaveNPYFloat32(filepath.Join(dir, "images.npy"), im.Data, []int{im.N, im.C, im.H, im.W}); err != nil {
+		return err
+	}
+	return generator.SaveGrid(filepath.Join(dir, "grid.png"), im, 16, []float32{0.5}, []float32{0.25})
+}
+
+func genProgress(w *os.File) func(string, generator.Progress) {
+	tty := isTerminal(w)
+	last := time.Now()
+	return func(stage string, p generator.Progress) {
+		done := p.Step == p.Steps
+		if tty {
+			fmt.Fprintf(w, "\r%s: batch %d/%d step %4d/%d  loss %.4g  bns %.4g ", stage, p.Batch+1, p.Batches, p.Step, p.Steps, p.Loss, p.BNS)
+			if done {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		if done || time.Since(last) > 30*time.Second {
+			last = time.Now()
+			fmt.Fprintf(w, "sharpq: %s: batch %d/%d step %d/%d, loss %.4g, bns %.4g\n", stage, p.Batch+1, p.Batches, p.Step, p.Steps, p.Loss, p.BNS)
+		}
+	}
+}
+
+func stagedReconProgress(w *os.File) func(string, quantizer.ReconProgress) {
+	inner := reconProgress(w)
+	return func(_ string, p quantizer.ReconProgress) { inner(p) }
+}

@@ -1,0 +1,215 @@
+// Package convert is sharpq's whole pipeline as a library: from a float ONNX model and
+// nothing else to a low-bit QDQ ONNX model. It synthesises calibration images (GENIE), refines
+// them against a warm-up quantized model (SADAG), reconstructs the quantizer block by block
+// (GENIE-M), exports QDQ and self-checks it in ONNX Runtime. No real image is read.
+package convert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+// Method is how calibration images are made.
+type Method string
+
+// Methods.
+const (
+	SADAG Method = "sadag" // GENIE synthesis refined by sharpness-aware gradient matching
+	GENIE Method = "genie" // GENIE synthesis alone
+)
+
+// Schedule is everything a preset fixes.
+type Schedule struct {
+	Name          string
+	Images        int // synthetic images
+	GenBatch      int // images per generator
+	GenSteps      int // GENIE steps per batch
+	WarmUpIters   int // SADAG's warm-up reconstruction steps per block
+	RefineSteps   int // SADAG refinement steps per batch
+	ReconIters    int // final reconstruction steps per block
+	ReconBatch    int
+	ActImages     int // images that initialise activation steps
+	Swing         bool
+	RefineLRScale float64 // multiplies the refinement learning rates (1 = paper)
+}
+
+// Presets. Paper is DESIGN.md's schedule (a GPU job). Fast is the schedule peers.md ran
+// GENIE's own PyTorch code with on this kind of machine (256 images × 500 generation steps,
+// 2000 reconstruction steps per block), with a short SADAG warm-up and refinement.
+var (
+	Paper = Schedule{Name: "paper", Images: 1024, GenBatch: 128, GenSteps: 4000, WarmUpIters: 4000, RefineSteps: 500, ReconIters: 20000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
+	Fast  = Schedule{Name: "fast", Images: 256, GenBatch: 128, GenSteps: 500, WarmUpIters: 200, RefineSteps: 100, ReconIters: 2000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
+)
+
+// ScheduleByName returns the preset called name.
+func ScheduleByName(name string) (Schedule, error) {
+	switch name {
+	case "paper":
+		return Paper, nil
+	case "fast":
+		return Fast, nil
+	}
+	return Schedule{}, fmt.Errorf("convert: --preset %q: want fast or paper", name)
+}
+
+// Options configures Run.
+type Options struct {
+	Model     *ir.Model
+	ModelName string // for messages and metadata
+	Bits      quantizer.Bits
+	Symmetric bool
+	Method    Method
+	Schedule  Schedule
+	Seed      uint64
+	Version   string // sharpq's version, for the metadata
+	// Log receives one line per stage and periodic progress.
+	Log func(format string, args ...any)
+	// GenProgress and ReconProgress, when set, receive fine-grained progress.
+	GenProgress   func(stage string, p generator.Progress)
+	ReconProgress func(stage string, p quantizer.ReconProgress)
+}
+
+// Report is what Run measured.
+type Report struct {
+	Model      string                  `json:"model"`
+	Method     string                  `json:"method"`
+	Preset     string                  `json:"preset"`
+	WBits      int                     `json:"wbits"`
+	ABits      int                     `json:"abits"`
+	Seed       uint64                  `json:"seed"`
+	Images     int                     `json:"images"`
+	Stages     []Stage                 `json:"stages"`
+	Seconds    float64                 `json:"seconds"`
+	GenLoss    []BatchLoss             `json:"generation"`
+	Blocks     []quantizer.BlockResult `json:"blocks"`
+	SelfCheck  quantizer.SelfCheck     `json:"self_check"`
+	Quantized  *ir.Model               `json:"-"`
+	Synthetic  *generator.Images       `json:"-"`
+	Simulation *ir.Model               `json:"-"`
+}
+
+// Stage is one timed part of the pipeline.
+type Stage struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// BatchLoss is the BNS loss of one generated batch at its first and last step.
+type BatchLoss struct {
+	First float64 `json:"bns_first"`
+	Last  float64 `json:"bns_last"`
+}
+
+// ErrNoBNStats is returned (wrapped) for models without BatchNormalization statistics.
+var ErrNoBNStats = generator.ErrNoBNStats
+
+// Run converts o.Model. It never writes files: the caller writes Report.Quantized (and the
+// images) where it wants, so a failure or Ctrl-C leaves nothing behind.
+func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
+	if o.Model == nil {
+		return nil, errors.New("convert: no model")
+	}
+	if o.Method == "" {
+		o.Method = SADAG
+	}
+	if o.Method != SADAG && o.Method != GENIE {
+		return nil, fmt.Errorf("convert: --method %q: want sadag or genie", o.Method)
+	}
+	if o.Schedule.Name == "" {
+		o.Schedule = Fast
+	}
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := o.Bits.Validate(); err != nil {
+		return nil, err
+	}
+	s := o.Schedule
+	rep := &Report{Model: o.ModelName, Method: string(o.Method), Preset: s.Name, WBits: o.Bits.Weight, ABits: o.Bits.Activation, Seed: o.Seed}
+	start := time.Now()
+	stage := func(name string, t0 time.Time) {
+		rep.Stages = append(rep.Stages, Stage{name, time.Since(t0).Seconds()})
+	}
+
+	t0 := time.Now()
+	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName}
+	if o.GenProgress != nil {
+		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
+	}
+	logf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", s.Images, s.GenSteps, s.GenBatch)
+	images, err := generator.Synthesize(ctx, rt, o.Model, gen)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range images.Batches {
+		rep.GenLoss = append(rep.GenLoss, BatchLoss{First: b.FirstBNS, Last: b.BNS})
+	}
+	stage("generate", t0)
+	logf("generate: done in %.0fs", time.Since(t0).Seconds())
+
+	recon := func(name string, iters int) quantizer.ReconOptions {
+		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed}
+		if o.ReconProgress != nil {
+			r.Progress = func(p quantizer.ReconProgress) { o.ReconProgress(name, p) }
+		}
+		return r
+	}
+	if o.Method == SADAG {
+		t1 := time.Now()
+		logf("warm-up: reconstruction on the GENIE images (%d steps per block)", s.WarmUpIters)
+		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
+			Bits: o.Bits, Symmetric: o.Symmetric, Recon: recon("warm-up", s.WarmUpIters), ActImages: s.ActImages})
+		if err != nil {
+			return nil, fmt.Errorf("convert: warm-up: %w", err)
+		}
+		stage("warm-up reconstruction", t1)
+		t2 := time.Now()
+		ro := generator.RefinePaper()
+		ro.Steps = s.RefineSteps
+		ro.LRz *= s.RefineLRScale
+		ro.LRg *= s.RefineLRScale
+		ro.ModelName = o.ModelName
+		if o.GenProgress != nil {
+			ro.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }
+		}
+		logf("refine: SADAG, %d steps per batch", s.RefineSteps)
+		images, err = generator.Refine(ctx, rt, o.Model, warm.Simulated, images, ro)
+		if err != nil {
+			return nil, fmt.Errorf("convert: refine: %w", err)
+		}
+		stage("refine", t2)
+	}
+	rep.Images = images.N
+	rep.Synthetic = images
+
+	t3 := time.Now()
+	logf("reconstruct: %d steps per block on %d synthetic images", s.ReconIters, images.N)
+	meta := []ir.KeyValue{
+		{Key: "sharpq.version", Value: o.Version},
+		{Key: "sharpq.method", Value: string(o.Method) + " (data-free)"},
+		{Key: "sharpq.preset", Value: s.Name},
+		{Key: "sharpq.iters", Value: strconv.Itoa(s.ReconIters)},
+		{Key: "sharpq.seed", Value: strconv.FormatUint(o.Seed, 10)},
+		{Key: "sharpq.synthetic_images", Value: strconv.Itoa(images.N)},
+	}
+	res, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
+		Bits: o.Bits, Symmetric: o.Symmetric, Recon: recon("reconstruct", s.ReconIters), ActImages: s.ActImages,
+		Metadata: meta, Log: logf})
+	if err != nil {
+		return nil, err
+	}
+	stage("reconstruct+export", t3)
+	rep.Blocks, rep.SelfCheck = res.Blocks, res.Check
+	rep.Quantized, rep.Simulation = res.QDQ, res.Simulated
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
