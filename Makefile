@@ -21,8 +21,14 @@ test: ort
 	go vet ./...
 	SHARPQ_ORT_LIB=$(abspath $(ORT_LIB)) SHARPQ_REQUIRE_ORT=1 go test -count=1 -timeout 18m ./...
 
+# run is the main job on the bundled model: a data-free W4A4 conversion with a short schedule
+# (a few minutes on 2 cores; drop the schedule flags for the fast preset), then the float and
+# the quantized model evaluated on the bundled 1000 test images.
 run: ort build
+	./bin/sharpq convert testmodels/resnet20_fmnist.onnx -o bin/resnet20_fmnist_w4a4.onnx --wbits 4 --abits 4 \
+		--images 128 --gen-steps 200 --warmup-iters 50 --refine-steps 20 --iters 300 --save-images bin/synthetic
 	./bin/sharpq eval --model testmodels/resnet20_fmnist.onnx --data testmodels/fmnist_test1k_u8.npy --labels testmodels/fmnist_test1k_labels.npy --mean 0.2860 --std 0.3530
+	./bin/sharpq eval --model bin/resnet20_fmnist_w4a4.onnx --data testmodels/fmnist_test1k_u8.npy --labels testmodels/fmnist_test1k_labels.npy --mean 0.2860 --std 0.3530
 
 fuzz:
 	go test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime 60s

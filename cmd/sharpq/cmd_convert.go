@@ -26,6 +26,8 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", Usage: "synthetic images (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-steps", Usage: "generation steps per batch (overrides the preset)"},
+			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
+			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
 		}, quantFlags()...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
@@ -54,6 +56,12 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if n := c.Int("iters"); n >= 0 {
 		sched.ReconIters = n
+	}
+	if n := c.Int("warmup-iters"); n >= 0 {
+		sched.WarmUpIters = n
+	}
+	if n := c.Int("refine-steps"); n >= 0 {
+		sched.RefineSteps = n
 	}
 	out := c.String("output")
 	if err := checkWritable(out); err != nil {

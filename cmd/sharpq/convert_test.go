@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// TestConvertEndToEnd runs the whole data-free path on the bundled model with a tiny schedule
+// (every stage runs, a few steps each) and checks the written QDQ model in ORT on the bundled
+// test subset.
+func TestConvertEndToEnd(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r20_w4a4.onnx")
+	model := "../../testmodels/" + testmodels.DefaultModel
+	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--wbits", "4", "--abits", "4",
+		"--images", "32", "--gen-steps", "40", "--warmup-iters", "10", "--refine-steps", "3", "--iters", "20",
+		"--save-images", filepath.Join(dir, "images"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		Method    string `json:"method"`
+		Images    int    `json:"images"`
+		SelfCheck struct {
+			Agreement float64 `json:"top1_agreement"`
+		} `json:"self_check"`
+		Generation []struct {
+			First float64 `json:"bns_first"`
+			Last  float64 `json:"bns_last"`
+		} `json:"generation"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v: %q", err, stdout)
+	}
+	if rep.Method != "sadag" || rep.Images != 32 || rep.SelfCheck.Agreement < 0.99 {
+		t.Fatalf("report %+v", rep)
+	}
+	for i, g := range rep.Generation {
+		if !(g.Last < g.First/3) {
+			t.Errorf("batch %d: BNS loss %.3g → %.3g, want a 3× drop in 40 steps", i, g.First, g.Last)
+		}
+	}
+	for _, f := range []string{"images/images.npy", "images/grid.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	code, stdout, stderr = sharpq(t, "eval", "--model", out, "--data", "../../testmodels/"+testmodels.SubsetImages,
+		"--labels", "../../testmodels/"+testmodels.SubsetLabels, "--mean", "0.2860", "--std", "0.3530", "--json")
+	if code != 0 {
+		t.Fatalf("eval exit %d: %s", code, stderr)
+	}
+	var ev evalReport
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	// W4A4 is easy on this model (round-to-nearest alone keeps 93.4 of 93.75 on the full test
+	// set); even this tiny schedule must stay close to the float 94.6 on the subset.
+	if ev.Top1 < 92 {
+		t.Fatalf("W4A4 data-free top-1 %.1f on the bundled subset, want ≥ 92", ev.Top1)
+	}
+	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset", ev.Top1)
+}
+
+func TestConvertRefusesFoldedBN(t *testing.T) {
+	needShared(t)
+	out := filepath.Join(t.TempDir(), "x.onnx")
+	code, _, stderr := sharpq(t, "convert", sharedDir+"/models/resnet20_fmnist_folded.onnx", "-o", out)
+	if code != 1 || !strings.Contains(stderr, "TrainingMode.PRESERVE") || !strings.Contains(stderr, "resnet20_fmnist_folded.onnx") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("output exists after a failed convert")
+	}
+}
