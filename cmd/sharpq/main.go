@@ -57,6 +57,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			evalCommand(),
 			quantizeCommand(),
 			convertCommand(),
+			generateCommand(),
 		},
 		// Usage errors come back as errors, printed once by run.
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {

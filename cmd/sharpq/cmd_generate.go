@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+func generateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "generate",
+		Usage:     "synthesise calibration images from a model's BatchNormalization statistics (GENIE)",
+		ArgsUsage: "MODEL.onnx",
+		Description: "Writes DIR/images.npy (NCHW float32, normalised model inputs, as --calib-data takes them\n" +
+			"without --mean/--std) and DIR/grid.png.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "folder for images.npy and grid.png"},
+			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps) or paper (1024 × 4000)"},
+			&cli.IntFlag{Name: "images", Usage: "images to synthesise (overrides the preset)"},
+			&cli.IntFlag{Name: "gen-steps", Usage: "steps per batch (overrides the preset)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "random seed"},
+		}, runtimeFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{fmt.Errorf("generate needs exactly one MODEL.onnx argument")}
+			}
+			return runGenerate(c, c.Args().First())
+		},
+	}
+}
+
+func runGenerate(c *cli.Context, modelPath string) error {
+	sched, err := convert.ScheduleByName(c.String("preset"))
+	if err != nil {
+		return usageError{err}
+	}
+	if n := c.Int("images"); n > 0 {
+		sched.Images = n
+	}
+	if n := c.Int("gen-steps"); n > 0 {
+		sched.GenSteps = n
+	}
+	m, err := onnxio.Read(modelPath)
+	if err != nil {
+		return err
+	}
+	rt, err := openRuntime(c)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	progress := genProgress(os.Stderr)
+	im, err := generator.Synthesize(c.Context, rt, m, generator.Options{
+		Images: sched.Images, Batch: sched.GenBatch, Steps: sched.GenSteps, Seed: c.Uint64("seed"),
+		Swing: sched.Swing, ModelName: modelPath,
+		Progress: func(p generator.Progress) { progress("generate", p) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := saveImages(c.String("output"), im); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "%s: %d images %dx%dx%d (images.npy, grid.png)\n", c.String("output"), im.N, im.C, im.H, im.W)
+	return err
+}
