@@ -77,6 +77,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	if err := ir.CheckFinite(m.Graph); err != nil {
+		return nil, fmt.Errorf("quantizer: %w", err)
+	}
 	stages := map[string]float64{}
 	t0 := time.Now()
 	fm, err := cloneModel(m)

@@ -12,6 +12,7 @@ import (
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
 )
@@ -70,6 +71,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 	m, err := onnxio.Read(modelPath)
 	if err != nil {
 		return err
+	}
+	if err := ir.CheckFinite(m.Graph); err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
 		return fmt.Errorf("%s: %w", modelPath, generator.ErrNoBNStats)

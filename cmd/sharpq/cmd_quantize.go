@@ -149,6 +149,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
+	if err := ir.CheckFinite(m.Graph); err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
 	d, err := calib.Load(c.String("calib-data"), "", pre)
 	if err != nil {
 		return err

@@ -205,3 +205,55 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantizeBadInput covers the quantize/convert rows of the bad-input matrix: each fails
+// with one line and leaves no output file.
+func TestQuantizeBadInput(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	nan := testmodels.TinyResNet(1)
+	nan.Graph.Initializer("block.c1.weight").F32[3] = float32(math.NaN())
+	nanPath := writeModel(t, dir, "nan.onnx", nan)
+	rgb := filepath.Join(dir, "rgb.npy")
+	if err := calib.SaveNPYUint8(rgb, make([]uint8, 2*3*32*32), []int{2, 3, 32, 32}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.onnx")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unwritable output", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "/proc/sharpq/out.onnx"}, []string{"--output", "/proc/sharpq/out.onnx"}},
+		{"output is a folder", []string{"quantize", "--model", model, "--calib-data", sub, "-o", dir}, []string{"--output", "folder"}},
+		{"calibration data of the wrong shape", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out}, []string{"rgb.npy", "[3 32 32]", "[1 32 32]"}},
+		{"NaN weights (quantize)", []string{"quantize", "--model", nanPath, "--calib-data", sub, "-o", out, "--iters", "0"}, []string{"block.c1.weight", "NaN"}},
+		{"NaN weights (convert)", []string{"convert", nanPath, "-o", out}, []string{"block.c1.weight", "NaN"}},
+		{"bad bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--wbits", "1"}, []string{"--wbits", "1"}},
+		{"bad preset", []string{"convert", model, "-o", out, "--preset", "slow"}, []string{"--preset", "slow"}},
+		{"bad method", []string{"convert", model, "-o", out, "--method", "zeroq", "--images", "2", "--gen-steps", "1"}, []string{"--method", "zeroq"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := sharpq(t, tc.args...)
+			line := strings.TrimSuffix(stderr, "\n")
+			if code == 0 || strings.Contains(line, "\n") || !strings.HasPrefix(line, "sharpq: error: ") {
+				t.Fatalf("exit %d, stderr %q: want one error line", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("error %q does not mention %q", line, w)
+				}
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("output file left behind")
+			}
+			left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+			if len(left) > 0 {
+				t.Errorf("temporary files left behind: %v", left)
+			}
+		})
+	}
+}

@@ -90,3 +90,14 @@ func Validate(m *Model) error {
 	}
 	return nil
 }
+
+// CheckFinite reports the first float initializer holding a NaN or an infinity: training on
+// such a model can only produce NaN.
+func CheckFinite(g *Graph) error {
+	for _, t := range g.Initializers {
+		if t.HasNonFinite() {
+			return fmt.Errorf("initializer %q holds NaN or infinite values", t.Name)
+		}
+	}
+	return nil
+}
