@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/ir"
@@ -72,7 +73,12 @@ func BenchmarkModel(b *testing.B) {
 				for _, o := range outputs {
 					outs = append(outs, ort.TensorSpec{Name: o, DType: ort.Float32, Shape: m.Graph.ValueInfo[o].Shape})
 				}
-				s, err := orttest.Runtime(b).NewSession(data, ins, outs)
+				// SHARPQ_PROFILE=prefix writes an ONNX Runtime profile of each session.
+				var cfg ort.SessionConfig
+				if p := os.Getenv("SHARPQ_PROFILE"); p != "" {
+					cfg.ProfilePrefix = p + "_" + strings.ReplaceAll(name, "/", "_")
+				}
+				s, err := orttest.Runtime(b).NewSessionWithOptions(data, ins, outs, cfg)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -213,6 +213,9 @@ func convWeightGradIm2col(b *Builder, x, g string, win *window, ws []int64) stri
 	}
 	r, grp := win.r, win.group
 	nb, c, m := xs[0], xs[1], ys[1]
+	if grp == c && m == c {
+		return depthwiseWeightGrad(b, x, g, win, ws)
+	}
 	swap01 := append([]int64{1, 0}, iota64(2, 2+r)...)
 	xt := b.Transpose(x, swap01) // [C, N, H, W]
 	pads := make([]int64, 2*(r+2))
@@ -265,6 +268,56 @@ func convWeightGradIm2col(b *Builder, x, g string, win *window, ws []int64) stri
 	colT := b.Transpose(b.Reshape(col, []int64{grp, cg * kcount, npix}), []int64{0, 2, 1})
 	dw := b.Op("MatMul", []string{b.Reshape(gy, []int64{grp, m / grp, npix}), colT})
 	return b.Reshape(dw, ws)
+}
+
+// depthwiseWeightGrad computes a depthwise Conv's weight gradient in NCHW without gathering
+// patches: for each kernel offset, the strided window of the padded input times dY, summed
+// over batch and space. It avoids the im2col Concat and Transposes, which dominated
+// MobileNetV2's backward pass.
+func depthwiseWeightGrad(b *Builder, x, g string, win *window, ws []int64) string {
+	r := win.r
+	ys := b.Shape(g)
+	pads := make([]int64, 2*(r+2))
+	for i := 0; i < r; i++ {
+		pads[2+i], pads[r+2+2+i] = win.pads[i], win.pads[r+i]
+	}
+	xp := b.Pad(x, pads)
+	ps := b.Shape(xp)
+	if ps == nil {
+		return ""
+	}
+	sumAxes := append([]int64{0}, iota64(2, 2+r)...)
+	c := ws[0]
+	kcount := ir.NumElements(win.kernel)
+	var cols []string
+	offset := make([]int64, r)
+	for k := int64(0); k < kcount; k++ {
+		rem := k
+		for i := r - 1; i >= 0; i-- {
+			offset[i] = rem % win.kernel[i]
+			rem /= win.kernel[i]
+		}
+		starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
+		full := true
+		for i := 0; i < r; i++ {
+			starts[i] = offset[i] * win.dil[i]
+			ends[i] = starts[i] + win.strides[i]*(ys[2+i]-1) + 1
+			steps[i] = win.strides[i]
+			if starts[i] != 0 || ends[i] != ps[2+i] || steps[i] != 1 {
+				full = false
+			}
+		}
+		patch := xp
+		if !full {
+			patch = b.Slice(xp, starts, ends, iota64(2, 2+r), steps)
+		}
+		cols = append(cols, b.Reshape(b.ReduceSum(b.Mul(patch, g), sumAxes, false), []int64{c, 1}))
+	}
+	col := cols[0]
+	if len(cols) > 1 {
+		col = b.Op("Concat", cols, ir.IntAttr("axis", 1)) // [C, K]
+	}
+	return b.Reshape(col, ws)
 }
 
 // convWeightGradSwapped computes dL/dW as a Conv over role-swapped tensors. With X viewed
