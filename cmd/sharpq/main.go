@@ -58,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			quantizeCommand(),
 			convertCommand(),
 			generateCommand(),
+			benchCommand(),
 		},
 		// Usage errors come back as errors, printed once by run.
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {

@@ -257,3 +257,33 @@ func TestQuantizeBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchReportsBothModels(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	fp := writeModel(t, dir, "tiny.onnx", testmodels.TinyResNet(2))
+	q := filepath.Join(dir, "tiny_q.onnx")
+	// The tiny model's 8×8 input: calibrate on random images of that size.
+	cal := filepath.Join(dir, "cal.npy")
+	pix := make([]uint8, 16*8*8)
+	for i := range pix {
+		pix[i] = uint8(i * 37)
+	}
+	if err := calib.SaveNPYUint8(cal, pix, []int{16, 1, 8, 8}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := sharpq(t, "quantize", "--model", fp, "--calib-data", cal, "-o", q, "--iters", "0"); code != 0 {
+		t.Fatalf("quantize: %s", stderr)
+	}
+	code, stdout, stderr := sharpq(t, "bench", "--model", fp, "--quantized", q, "--runs", "3", "--batch", "8", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res []benchResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[1].Bytes <= 0 || res[0].LatencyMs <= 0 || res[1].ImagesPerSec <= 0 {
+		t.Fatalf("bench result %+v", res)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "latency (batch 1) and throughput (batch 64) of a float model and its QDQ model in ONNX Runtime",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "float ONNX model"},
+			&cli.StringFlag{Name: "quantized", Usage: "QDQ model made from it (optional)"},
+			&cli.IntFlag{Name: "runs", Value: 50, Usage: "timed runs per measurement"},
+			&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size of the throughput measurement"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+		}, runtimeFlags()...),
+		Action: runBench,
+	}
+}
+
+// benchResult is one model's measurement; the JSON form of `sharpq bench --json` is a list.
+type benchResult struct {
+	Model        string  `json:"model"`
+	Bytes        int64   `json:"bytes"`
+	LatencyMs    float64 `json:"latency_ms_batch1"` // median
+	ImagesPerSec float64 `json:"images_per_s"`
+	Batch        int     `json:"batch"`
+	Device       string  `json:"device"`
+}
+
+func runBench(c *cli.Context) error {
+	rt, err := openRuntime(c)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	var results []benchResult
+	for _, path := range []string{c.String("model"), c.String("quantized")} {
+		if path == "" {
+			continue
+		}
+		r, err := benchModel(rt, path, c.Int("runs"), c.Int("batch"))
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	if c.Bool("json") {
+		return json.NewEncoder(c.App.Writer).Encode(results)
+	}
+	for _, r := range results {
+		fmt.Fprintf(c.App.Writer, "%s: %d bytes, latency %.2f ms (batch 1, median), %.0f images/s (batch %d), %s\n",
+			r.Model, r.Bytes, r.LatencyMs, r.ImagesPerSec, r.Batch, r.Device)
+	}
+	if len(results) == 2 {
+		a, b := results[0], results[1]
+		fmt.Fprintf(c.App.Writer, "quantized/float: size %.2f×, latency %.2f×, throughput %.2f×\n",
+			float64(b.Bytes)/float64(a.Bytes), b.LatencyMs/a.LatencyMs, b.ImagesPerSec/a.ImagesPerSec)
+	}
+	return nil
+}
+
+func benchModel(rt *ort.Runtime, path string, runs, batch int) (benchResult, error) {
+	if runs <= 0 || batch <= 0 {
+		return benchResult{}, usageError{fmt.Errorf("--runs and --batch must be positive")}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return benchResult{}, err
+	}
+	m, err := onnxio.Read(path)
+	if err != nil {
+		return benchResult{}, err
+	}
+	timeRuns := func(b int) ([]time.Duration, error) {
+		s, err := infer.New(rt, m, b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer s.Close()
+		for i, x := 0, s.Input(); i < len(x); i++ {
+			x[i] = float32(i%17) * 0.1
+		}
+		for i := 0; i < 3; i++ { // warm-up
+			if err := s.Run(); err != nil {
+				return nil, err
+			}
+		}
+		d := make([]time.Duration, runs)
+		for i := range d {
+			t0 := time.Now()
+			if err := s.Run(); err != nil {
+				return nil, err
+			}
+			d[i] = time.Since(t0)
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d, nil
+	}
+	lat, err := timeRuns(1)
+	if err != nil {
+		return benchResult{}, err
+	}
+	thr, err := timeRuns(batch)
+	if err != nil {
+		return benchResult{}, err
+	}
+	var total time.Duration
+	for _, d := range thr {
+		total += d
+	}
+	return benchResult{Model: path, Bytes: fi.Size(), LatencyMs: float64(lat[len(lat)/2].Microseconds()) / 1000,
+		ImagesPerSec: float64(batch*runs) / total.Seconds(), Batch: batch, Device: rt.Device()}, nil
+}
