@@ -90,6 +90,7 @@ type Report struct {
 	Seconds    float64                 `json:"seconds"`
 	GenLoss    []BatchLoss             `json:"generation"`
 	Blocks     []quantizer.BlockResult `json:"blocks"`
+	Layers     []quantizer.LayerReport `json:"layers"`
 	SelfCheck  quantizer.SelfCheck     `json:"self_check"`
 	Quantized  *ir.Model               `json:"-"`
 	Synthetic  *generator.Images       `json:"-"`
@@ -211,7 +212,7 @@ func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	}
 	stage("reconstruct+export", t3)
-	rep.Blocks, rep.SelfCheck = res.Blocks, res.Check
+	rep.Blocks, rep.Layers, rep.SelfCheck = res.Blocks, res.Layers, res.Check
 	rep.Quantized, rep.Simulation = res.QDQ, res.Simulated
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil

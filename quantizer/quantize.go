@@ -58,15 +58,20 @@ type Result struct {
 	Simulated *ir.Model // the fake-quant float model it must reproduce
 	Plan      *Plan
 	Blocks    []BlockResult
+	Layers    []LayerReport
 	Check     SelfCheck
 	Stages    map[string]float64 // seconds per stage
 }
 
-// SelfCheck compares the exported QDQ model in ONNX Runtime with the simulation.
+// SelfCheck compares the exported QDQ model in ONNX Runtime with the simulation, and the
+// quantized outputs with the float model's.
 type SelfCheck struct {
 	Images       int     `json:"images"`
 	Agreement    float64 `json:"top1_agreement"` // fraction of images with the same top-1 class
 	MaxLogitDiff float64 `json:"max_logit_diff"`
+	// FloatAgreement and OutputSQNR compare the QDQ model with the float model.
+	FloatAgreement float64 `json:"float_top1_agreement"`
+	OutputSQNR     float64 `json:"output_sqnr_db"`
 }
 
 // Quantize turns float model m into a QDQ model using calibration images (NCHW, n of them,
@@ -139,7 +144,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
-	check, err := selfCheck(rt, qdq, sim, images[:k*per], k)
+	check, err := selfCheck(rt, qdq, sim, fm, images[:k*per], k)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +154,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if check.Agreement < 0.98 {
 		return nil, fmt.Errorf("quantizer: self-check failed: the exported model agrees with the simulation on only %.1f%% of %d images", 100*check.Agreement, check.Images)
 	}
-	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Check: check, Stages: stages}, nil
+	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Layers: Layers(fm.Graph, p), Check: check, Stages: stages}, nil
 }
 
 // bitsJSON describes the bit widths per layer and activation for the model's metadata.
@@ -172,8 +177,9 @@ func bitsJSON(p *Plan) string {
 	return string(b)
 }
 
-// selfCheck runs both models in ORT on the images and compares their outputs.
-func selfCheck(rt *ort.Runtime, qdq, sim *ir.Model, images []float32, n int) (SelfCheck, error) {
+// selfCheck runs the QDQ, simulated and float models in ORT on the images and compares their
+// outputs.
+func selfCheck(rt *ort.Runtime, qdq, sim, fp *ir.Model, images []float32, n int) (SelfCheck, error) {
 	batch := min(64, n)
 	a, err := infer.New(rt, qdq, batch)
 	if err != nil {
@@ -185,7 +191,14 @@ func selfCheck(rt *ort.Runtime, qdq, sim *ir.Model, images []float32, n int) (Se
 		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
 	}
 	defer b.Close()
+	f, err := infer.New(rt, fp, batch)
+	if err != nil {
+		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
+	}
+	defer f.Close()
 	per := len(images) / n
+	var fpOut, qOut []float32
+	sameFP := 0
 	classes := int(a.OutShape[len(a.OutShape)-1])
 	var c SelfCheck
 	same := 0
@@ -194,17 +207,22 @@ func selfCheck(rt *ort.Runtime, qdq, sim *ir.Model, images []float32, n int) (Se
 		copy(a.Input(), images[i*per:(i+k)*per])
 		clear(a.Input()[k*per:])
 		copy(b.Input(), a.Input())
-		if err := a.Run(); err != nil {
-			return c, err
+		copy(f.Input(), a.Input())
+		for _, s := range []*infer.Session{a, b, f} {
+			if err := s.Run(); err != nil {
+				return c, err
+			}
 		}
-		if err := b.Run(); err != nil {
-			return c, err
-		}
-		ya, yb := a.Output(), b.Output()
+		ya, yb, yf := a.Output(), b.Output(), f.Output()
+		fpOut = append(fpOut, yf[:k*classes]...)
+		qOut = append(qOut, ya[:k*classes]...)
 		for j := 0; j < k; j++ {
 			ra, rb := ya[j*classes:(j+1)*classes], yb[j*classes:(j+1)*classes]
 			if argmax(ra) == argmax(rb) {
 				same++
+			}
+			if argmax(ra) == argmax(yf[j*classes:(j+1)*classes]) {
+				sameFP++
 			}
 			for x := range ra {
 				c.MaxLogitDiff = math.Max(c.MaxLogitDiff, math.Abs(float64(ra[x]-rb[x])))
@@ -213,6 +231,8 @@ func selfCheck(rt *ort.Runtime, qdq, sim *ir.Model, images []float32, n int) (Se
 	}
 	c.Images = n
 	c.Agreement = float64(same) / float64(n)
+	c.FloatAgreement = float64(sameFP) / float64(n)
+	c.OutputSQNR = SQNR(fpOut, qOut)
 	return c, nil
 }
 

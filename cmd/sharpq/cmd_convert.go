@@ -15,6 +15,7 @@ import (
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
+	"github.com/sharpq/sharpq/report"
 )
 
 func convertCommand() *cli.Command {
@@ -84,10 +85,21 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	defer rt.Close()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sharpq: "+format+"\n", args...) }
+	var curves [][]float64
+	progress := genProgress(os.Stderr)
 	rep, err := convert.Run(c.Context, rt, convert.Options{
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"),
 		Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
-		Log: logf, GenProgress: genProgress(os.Stderr), ReconProgress: stagedReconProgress(os.Stderr),
+		Log: logf, ReconProgress: stagedReconProgress(os.Stderr),
+		GenProgress: func(stage string, p generator.Progress) {
+			if stage == "generate" {
+				for len(curves) <= p.Batch {
+					curves = append(curves, nil)
+				}
+				curves[p.Batch] = append(curves[p.Batch], p.BNS)
+			}
+			progress(stage, p)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
@@ -103,6 +115,21 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if err := onnxio.WriteFileAtomic(out, data); err != nil {
 		return err
+	}
+	if dir := c.String("report"); dir != "" {
+		fi, _ := os.Stat(modelPath)
+		var stages []report.Stage
+		for _, st := range rep.Stages {
+			stages = append(stages, report.Stage{Name: st.Name, Seconds: st.Seconds})
+		}
+		settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
+			"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
+		err := report.Write(dir, &report.Report{Command: "convert", Model: modelPath, Output: out, Settings: settings,
+			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck,
+			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves})
+		if err != nil {
+			return err
+		}
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)

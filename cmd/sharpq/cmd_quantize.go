@@ -16,6 +16,7 @@ import (
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
+	"github.com/sharpq/sharpq/report"
 )
 
 func quantizeCommand() *cli.Command {
@@ -56,6 +57,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quantize-input", Usage: "quantize the model input too (at --abits)"},
 		&cli.StringFlag{Name: "layer-bits", Usage: "per-layer weight bits, NODE=BITS[,NODE=BITS…] (node names from sharpq inspect)"},
 		&cli.BoolFlag{Name: "json", Usage: "print a JSON report on stdout"},
+		&cli.StringFlag{Name: "report", Usage: "write report.json, report.md and PNG plots into DIR"},
 	}
 }
 
@@ -190,6 +192,20 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	fi, _ := os.Stat(modelPath)
+	if dir := c.String("report"); dir != "" {
+		var stages []report.Stage
+		for _, k := range []string{"init", "reconstruction", "export"} {
+			if v, ok := res.Stages[k]; ok {
+				stages = append(stages, report.Stage{Name: k, Seconds: v})
+			}
+		}
+		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: out,
+			Settings: metaMap(meta, bits), Stages: stages, Seconds: time.Since(start).Seconds(),
+			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, Bytes: int64(len(data)), FPBytes: fi.Size()})
+		if err != nil {
+			return err
+		}
+	}
 	rep := quantizeReport{Model: modelPath, Output: out, WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
 		Iters: recon.Iters, Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
 		SelfCheck: res.Check, Bytes: len(data), FPBytes: fi.Size()}
@@ -205,6 +221,15 @@ func printQuantize(w io.Writer, r quantizeReport, asJSON bool) error {
 	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s preset (%d steps per block), %.1fs; %d bytes (float: %d, %.1f×smaller)\n",
 		r.Output, r.WBits, r.ABits, r.Preset, r.Iters, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes))
 	return err
+}
+
+// metaMap turns the model metadata and bit widths into report settings.
+func metaMap(meta []ir.KeyValue, b quantizer.Bits) map[string]string {
+	m := map[string]string{"wbits": strconv.Itoa(b.Weight), "abits": strconv.Itoa(b.Activation)}
+	for _, kv := range meta {
+		m[strings.TrimPrefix(kv.Key, "sharpq.")] = kv.Value
+	}
+	return m
 }
 
 func firstN(n int) []int {

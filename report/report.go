@@ -1,0 +1,221 @@
+// Package report writes a run's report: report.json, report.md and PNG plots (gonum/plot) of
+// the generation loss, the per-block reconstruction loss and the per-layer weight SQNR.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+// Report is everything a quantize or convert run reports.
+type Report struct {
+	Command   string                  `json:"command"`
+	Model     string                  `json:"model"`
+	Output    string                  `json:"output"`
+	Settings  map[string]string       `json:"settings"`
+	Stages    []Stage                 `json:"stages"`
+	Seconds   float64                 `json:"seconds"`
+	Blocks    []quantizer.BlockResult `json:"blocks"`
+	Layers    []quantizer.LayerReport `json:"layers"`
+	SelfCheck quantizer.SelfCheck     `json:"self_check"`
+	Bytes     int64                   `json:"bytes"`
+	FPBytes   int64                   `json:"float_bytes"`
+	// Generation holds the BNS loss after every step, one curve per generated batch.
+	Generation [][]float64 `json:"generation_bns,omitempty"`
+}
+
+// Stage is one timed part of a run.
+type Stage struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Write creates dir and writes report.json, report.md and the plots into it.
+func Write(dir string, r *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	var plots []string
+	if len(r.Generation) > 0 {
+		if err := generationPlot(filepath.Join(dir, "generation.png"), r.Generation); err != nil {
+			return err
+		}
+		plots = append(plots, "generation.png")
+	}
+	if len(r.Blocks) > 0 {
+		if err := blockPlot(filepath.Join(dir, "reconstruction.png"), r.Blocks); err != nil {
+			return err
+		}
+		plots = append(plots, "reconstruction.png")
+	}
+	if len(r.Layers) > 0 {
+		if err := sqnrPlot(filepath.Join(dir, "sqnr.png"), r.Layers); err != nil {
+			return err
+		}
+		plots = append(plots, "sqnr.png")
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(r, plots)), 0o644)
+}
+
+func markdown(r *Report, plots []string) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "# sharpq %s report\n\n", r.Command)
+	fmt.Fprintf(&s, "- model: `%s`\n- output: `%s` (%d bytes; float model %d bytes)\n- total time: %.1f s\n",
+		r.Model, r.Output, r.Bytes, r.FPBytes, r.Seconds)
+	for _, k := range sortedKeys(r.Settings) {
+		fmt.Fprintf(&s, "- %s: %s\n", k, r.Settings[k])
+	}
+	fmt.Fprintf(&s, "\n## Stages\n\n| stage | seconds |\n| --- | --- |\n")
+	for _, st := range r.Stages {
+		fmt.Fprintf(&s, "| %s | %.1f |\n", st.Name, st.Seconds)
+	}
+	c := r.SelfCheck
+	fmt.Fprintf(&s, "\n## Self-check (%d calibration images)\n\n", c.Images)
+	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g\n", 100*c.Agreement, c.MaxLogitDiff)
+	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", 100*c.FloatAgreement, c.OutputSQNR)
+	if len(r.Blocks) > 0 {
+		fmt.Fprintf(&s, "\n## Reconstruction\n\n| block | kind | layers | loss (first 5%%) | loss (last 5%%) | seconds |\n| --- | --- | --- | --- | --- | --- |\n")
+		for _, b := range r.Blocks {
+			fmt.Fprintf(&s, "| %s | %s | %d | %.4g | %.4g | %.1f |\n", b.Name, b.Kind, b.Layers, b.LossStart, b.LossEnd, b.Seconds)
+		}
+	}
+	if len(r.Layers) > 0 {
+		fmt.Fprintf(&s, "\n## Layers\n\n| # | layer | weight bits | input bits | weight SQNR (dB) |\n| --- | --- | --- | --- | --- |\n")
+		for i, l := range r.Layers {
+			in := "float"
+			if l.InputBits > 0 {
+				in = fmt.Sprint(l.InputBits)
+			}
+			fmt.Fprintf(&s, "| %d | %s | %d | %s | %.1f |\n", i, l.Node, l.Bits, in, l.WeightSQNR)
+		}
+	}
+	if len(r.Generation) > 0 {
+		fmt.Fprintf(&s, "\n## Generation\n\n| batch | BNS loss, first step | BNS loss, last step |\n| --- | --- | --- |\n")
+		for i, g := range r.Generation {
+			if len(g) > 0 {
+				fmt.Fprintf(&s, "| %d | %.4g | %.4g |\n", i, g[0], g[len(g)-1])
+			}
+		}
+	}
+	if len(plots) > 0 {
+		s.WriteString("\n## Plots\n\n")
+		for _, p := range plots {
+			fmt.Fprintf(&s, "![%s](%s)\n", strings.TrimSuffix(p, ".png"), p)
+		}
+	}
+	return s.String()
+}
+
+func sortedKeys(m map[string]string) []string {
+	k := make([]string, 0, len(m))
+	for key := range m {
+		k = append(k, key)
+	}
+	sort.Strings(k)
+	return k
+}
+
+func save(p *plot.Plot, path string, w vg.Length) error {
+	if err := p.Save(w, 4*vg.Inch, path); err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	return nil
+}
+
+func generationPlot(path string, curves [][]float64) error {
+	p := plot.New()
+	p.Title.Text = "GENIE synthesis: BN-statistics loss"
+	p.X.Label.Text = "step"
+	p.Y.Label.Text = "BNS loss (log10)"
+	var lines []any
+	for i, c := range curves {
+		pts := make(plotter.XYs, 0, len(c))
+		for j, v := range c {
+			if v > 0 && !math.IsInf(v, 0) {
+				pts = append(pts, plotter.XY{X: float64(j + 1), Y: math.Log10(v)})
+			}
+		}
+		lines = append(lines, fmt.Sprintf("batch %d", i), pts)
+	}
+	if err := plotutil.AddLines(p, lines...); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return save(p, path, 6*vg.Inch)
+}
+
+func blockPlot(path string, blocks []quantizer.BlockResult) error {
+	p := plot.New()
+	p.Title.Text = "Block reconstruction loss (log10)"
+	start, end := make(plotter.Values, len(blocks)), make(plotter.Values, len(blocks))
+	names := make([]string, len(blocks))
+	for i, b := range blocks {
+		start[i], end[i] = logOr0(b.LossStart), logOr0(b.LossEnd)
+		names[i] = strings.TrimPrefix(b.Name, "block")
+	}
+	w := vg.Points(6)
+	bs, err := plotter.NewBarChart(start, w)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	be, err := plotter.NewBarChart(end, w)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	bs.Color, be.Color = plotutil.Color(0), plotutil.Color(1)
+	bs.Offset, be.Offset = -w/2, w/2
+	p.Add(bs, be)
+	p.Legend.Add("first 5% of steps", bs)
+	p.Legend.Add("last 5% of steps", be)
+	p.NominalX(names...)
+	p.X.Label.Text = "block"
+	return save(p, path, 8*vg.Inch)
+}
+
+func logOr0(v float64) float64 {
+	if v <= 0 {
+		return 0
+	}
+	return math.Log10(v)
+}
+
+func sqnrPlot(path string, layers []quantizer.LayerReport) error {
+	p := plot.New()
+	p.Title.Text = "Weight SQNR per layer (dB)"
+	v := make(plotter.Values, len(layers))
+	names := make([]string, len(layers))
+	for i, l := range layers {
+		v[i] = l.WeightSQNR
+		if math.IsInf(v[i], 0) {
+			v[i] = 0
+		}
+		names[i] = fmt.Sprint(i)
+	}
+	b, err := plotter.NewBarChart(v, vg.Points(6))
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	b.Color = plotutil.Color(2)
+	p.Add(b)
+	p.NominalX(names...)
+	p.X.Label.Text = "layer (report.md lists them by index)"
+	return save(p, path, 10*vg.Inch)
+}
