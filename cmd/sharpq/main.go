@@ -55,8 +55,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand(),
 			evalCommand(),
-			quantizeCommand(),
-			convertCommand(),
+			withConfig(quantizeCommand()),
+			withConfig(convertCommand()),
 			generateCommand(),
 			benchCommand(),
 		},

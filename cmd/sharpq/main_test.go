@@ -316,3 +316,33 @@ func TestSameSeedSameBytes(t *testing.T) {
 		t.Fatal("seeds 7 and 8 wrote the same model")
 	}
 }
+
+func TestConfigFileEqualsFlags(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	viaFlags := filepath.Join(dir, "flags.onnx")
+	viaFile := filepath.Join(dir, "file.onnx")
+	if code, _, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "32",
+		"--mean", "0.2860", "--std", "0.3530", "--wbits", "3", "--abits", "4", "--iters", "0", "-o", viaFlags); code != 0 {
+		t.Fatal(stderr)
+	}
+	cfg := filepath.Join(dir, "q.yaml")
+	yaml := "model: " + model + "\ncalib-data: " + sub + "\ncalib-images: 32\nmean: \"0.2860\"\nstd: \"0.3530\"\nwbits: 3\nabits: 4\niters: 0\noutput: " + viaFile + "\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := sharpq(t, "quantize", "--config", cfg); code != 0 {
+		t.Fatal(stderr)
+	}
+	a, _ := os.ReadFile(viaFlags)
+	b, _ := os.ReadFile(viaFile)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("config file and flags gave different models (%d vs %d bytes)", len(a), len(b))
+	}
+	code, _, stderr := sharpq(t, "quantize", "--config", filepath.Join(dir, "missing.yaml"))
+	if code == 0 || !strings.Contains(stderr, "missing.yaml") {
+		t.Fatalf("missing config: exit %d, %q", code, stderr)
+	}
+}
