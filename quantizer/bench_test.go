@@ -1,0 +1,90 @@
+package quantizer
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// BenchmarkReconstructionStep times one W2A4 reconstruction step (forward, gradients, Adam)
+// of the first residual block of the bundled ResNet-20 (16 channels at 32×32) at minibatch
+// 32, the unit of the `fast` and `paper` presets' cost. SHARPQ_PROFILE=prefix writes an ONNX
+// Runtime profile.
+func BenchmarkReconstructionStep(b *testing.B) {
+	rt := orttest.Runtime(b)
+	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ir.Canonicalize(m); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := FoldBN(m); err != nil {
+		b.Fatal(err)
+	}
+	if err := ir.InferShapes(m); err != nil {
+		b.Fatal(err)
+	}
+	p, err := NewPlan(m.Graph, DefaultBits(2, 4), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := InitWeights(m.Graph, p); err != nil {
+		b.Fatal(err)
+	}
+	for _, a := range p.Acts {
+		a.Step = 0.1
+	}
+	blocks, err := Partition(m.Graph)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bm, err := blockModel(m, blocks[1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub := p.Subset(bm.Graph)
+	sub.Acts = withoutValue(sub.Acts, blocks[1].Output)
+	o := ReconOptions{Iters: 1}
+	o.defaults()
+	tg, err := buildTrainGraph(bm, sub, 32, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := &train.Group{LR: 1e-3}
+	var params []*train.Param
+	for i, wq := range tg.weights {
+		w := tg.m.Graph.Initializer(wq.Weight)
+		params = append(params, &train.Param{Name: tg.vNames[i], Group: g, Init: initRound(w.F32, wq)},
+			&train.Param{Name: tg.swNames[i], Group: g, Init: wq.Scale})
+	}
+	for i, a := range tg.acts {
+		params = append(params, &train.Param{Name: tg.saNames[i], Group: g, Init: []float32{a.Step}})
+	}
+	var cfg ort.SessionConfig
+	if prefix := os.Getenv("SHARPQ_PROFILE"); prefix != "" {
+		cfg.ProfilePrefix = prefix + "_reconstruction"
+	}
+	tr, err := train.New(rt, tg.m, train.Config{Loss: tg.loss, Params: params,
+		Feeds: append([]string{tg.xq, tg.xfp, tg.yfp, tg.beta, tg.regw}, tg.masks...), Session: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	tr.Feed(tg.beta)[0] = 20
+	if _, err := tr.Step(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
