@@ -72,6 +72,9 @@ type Options struct {
 	Version   string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
+	// Checkpoints, when set, saves progress after every generated batch and reconstructed
+	// block and resumes from what it holds (see Checkpoints.Open).
+	Checkpoints *Checkpoints
 	// GenProgress and ReconProgress, when set, receive fine-grained progress.
 	GenProgress   func(stage string, p generator.Progress)
 	ReconProgress func(stage string, p quantizer.ReconProgress)
@@ -149,6 +152,17 @@ func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if o.GenProgress != nil {
 		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
 	}
+	cp := o.Checkpoints
+	var saved generator.Images
+	if ok, err := cp.Load("generate", &saved); err != nil {
+		return nil, err
+	} else if ok {
+		gen.Resume = &saved
+		logf("generate: resuming after %d finished batches", len(saved.Batches))
+	}
+	if cp != nil {
+		gen.Checkpoint = func(im *generator.Images) error { return cp.Save("generate", im) }
+	}
 	logf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", s.Images, s.GenSteps, s.GenBatch)
 	images, err := generator.Synthesize(ctx, rt, o.Model, gen)
 	if err != nil {
@@ -160,35 +174,62 @@ func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	stage("generate", t0)
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
 
-	recon := func(name string, iters int) quantizer.ReconOptions {
+	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
 		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed}
 		if o.ReconProgress != nil {
 			r.Progress = func(p quantizer.ReconProgress) { o.ReconProgress(name, p) }
 		}
-		return r
+		if cp != nil {
+			var st quantizer.ReconState
+			ok, err := cp.Load(name, &st)
+			if err != nil {
+				return r, err
+			}
+			if ok {
+				r.Resume = &st
+				logf("%s: resuming after %d reconstructed blocks", name, st.Blocks)
+			}
+			r.Checkpoint = func(st quantizer.ReconState) error { return cp.Save(name, st) }
+		}
+		return r, nil
 	}
 	if o.Method == SADAG {
 		t1 := time.Now()
 		logf("warm-up: reconstruction on the GENIE images (%d steps per block)", s.WarmUpIters)
+		ro, err := recon("warmup", s.WarmUpIters)
+		if err != nil {
+			return nil, err
+		}
 		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-			Bits: o.Bits, Symmetric: o.Symmetric, Recon: recon("warm-up", s.WarmUpIters), ActImages: s.ActImages})
+			Bits: o.Bits, Symmetric: o.Symmetric, Recon: ro, ActImages: s.ActImages})
 		if err != nil {
 			return nil, fmt.Errorf("convert: warm-up: %w", err)
 		}
 		stage("warm-up reconstruction", t1)
 		t2 := time.Now()
-		ro := generator.RefinePaper()
-		ro.Steps = s.RefineSteps
-		ro.LRz *= s.RefineLRScale
-		ro.LRg *= s.RefineLRScale
-		ro.ModelName = o.ModelName
+		refineOpts := generator.RefinePaper()
+		refineOpts.Steps = s.RefineSteps
+		refineOpts.LRz *= s.RefineLRScale
+		refineOpts.LRg *= s.RefineLRScale
+		refineOpts.ModelName = o.ModelName
 		if o.GenProgress != nil {
-			ro.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }
+			refineOpts.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }
 		}
-		logf("refine: SADAG, %d steps per batch", s.RefineSteps)
-		images, err = generator.Refine(ctx, rt, o.Model, warm.Simulated, images, ro)
-		if err != nil {
-			return nil, fmt.Errorf("convert: refine: %w", err)
+		var refined generator.Images
+		if ok, err := cp.Load("refine", &refined); err != nil {
+			return nil, err
+		} else if ok {
+			logf("refine: taken from the checkpoint")
+			images = &refined
+		} else {
+			logf("refine: SADAG, %d steps per batch", s.RefineSteps)
+			images, err = generator.Refine(ctx, rt, o.Model, warm.Simulated, images, refineOpts)
+			if err != nil {
+				return nil, fmt.Errorf("convert: refine: %w", err)
+			}
+			if err := cp.Save("refine", images); err != nil {
+				return nil, err
+			}
 		}
 		stage("refine", t2)
 	}
@@ -205,8 +246,12 @@ func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		{Key: "sharpq.seed", Value: strconv.FormatUint(o.Seed, 10)},
 		{Key: "sharpq.synthetic_images", Value: strconv.Itoa(images.N)},
 	}
+	rf, err := recon("reconstruct", s.ReconIters)
+	if err != nil {
+		return nil, err
+	}
 	res, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-		Bits: o.Bits, Symmetric: o.Symmetric, Recon: recon("reconstruct", s.ReconIters), ActImages: s.ActImages,
+		Bits: o.Bits, Symmetric: o.Symmetric, Recon: rf, ActImages: s.ActImages,
 		Metadata: meta, Log: logf})
 	if err != nil {
 		return nil, err

@@ -36,6 +36,11 @@ type Options struct {
 	Progress func(Progress)
 	// Session configures the ONNX Runtime sessions (e.g. ProfilePrefix for a profile).
 	Session ort.SessionConfig
+	// Resume continues a run from the batches a checkpoint holds (the same options and seed).
+	Resume *Images
+	// Checkpoint, when set, is called after every batch with the images so far (the batches
+	// not yet made are zero); an error stops the run.
+	Checkpoint func(*Images) error
 }
 
 // Paper returns the paper's settings: 1024 images in batches of 128, 4000 steps each, swing
@@ -127,7 +132,18 @@ func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Opti
 	}
 	res := &Images{N: opts.Images, C: c, H: h, W: w, Data: make([]float32, opts.Images*c*h*w)}
 	batches := (opts.Images + opts.Batch - 1) / opts.Batch
-	for bi := 0; bi < batches; bi++ {
+	first := 0
+	if r := opts.Resume; r != nil {
+		// Batches have independent random streams (batchRNG), so the finished ones are kept
+		// and the rest continue as an uninterrupted run would.
+		if r.C != c || r.H != h || r.W != w || r.N != opts.Images || len(r.Batches) > batches {
+			return nil, fmt.Errorf("generator: the checkpoint holds %d images of %d×%d×%d, this run makes %d of %d×%d×%d", r.N, r.C, r.H, r.W, opts.Images, c, h, w)
+		}
+		copy(res.Data, r.Data)
+		res.Batches = append(res.Batches, r.Batches...)
+		first = len(r.Batches)
+	}
+	for bi := first; bi < batches; bi++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -139,6 +155,11 @@ func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Opti
 		}
 		br.Start = start
 		res.Batches = append(res.Batches, *br)
+		if opts.Checkpoint != nil {
+			if err := opts.Checkpoint(res); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return res, nil
 }

@@ -36,6 +36,59 @@ type ReconOptions struct {
 	ProgressEvery int
 	// Session configures the training sessions (threads come from the Runtime).
 	Session ort.SessionConfig
+	// Resume continues from a checkpoint: its blocks are not trained again, its plan values
+	// replace p's. Checkpoint, when set, is called after every block; an error stops the run.
+	Resume     *ReconState
+	Checkpoint func(ReconState) error
+}
+
+// ReconState is reconstruction's progress: the blocks done, what they measured, and the plan
+// with their learned values. Every block draws from its own random stream, so a run resumed
+// from a ReconState ends exactly as an uninterrupted one.
+type ReconState struct {
+	Blocks  int
+	Results []BlockResult
+	Plan    Plan
+}
+
+// Snapshot returns a deep copy of p.
+func (p *Plan) Snapshot() Plan {
+	var c Plan
+	for _, w := range p.Weights {
+		x := *w
+		x.Scale = append([]float32(nil), w.Scale...)
+		x.Zero = append([]float32(nil), w.Zero...)
+		x.Round = append([]float32(nil), w.Round...)
+		if w.Round == nil {
+			x.Round = nil
+		}
+		c.Weights = append(c.Weights, &x)
+	}
+	for _, a := range p.Acts {
+		x := *a
+		c.Acts = append(c.Acts, &x)
+	}
+	return c
+}
+
+// restore copies the learned values of s into p, matching quantizers by name.
+func (p *Plan) restore(s *Plan) error {
+	if len(s.Weights) != len(p.Weights) || len(s.Acts) != len(p.Acts) {
+		return fmt.Errorf("quantizer: the checkpoint's plan has %d weight and %d activation quantizers, this run %d and %d", len(s.Weights), len(s.Acts), len(p.Weights), len(p.Acts))
+	}
+	for i, w := range s.Weights {
+		if p.Weights[i].Node != w.Node || p.Weights[i].Bits != w.Bits {
+			return fmt.Errorf("quantizer: the checkpoint quantizes %s at %d bits, this run %s at %d", w.Node, w.Bits, p.Weights[i].Node, p.Weights[i].Bits)
+		}
+		p.Weights[i].Scale, p.Weights[i].Zero, p.Weights[i].Round = w.Scale, w.Zero, w.Round
+	}
+	for i, a := range s.Acts {
+		if p.Acts[i].Value != a.Value || p.Acts[i].Bits != a.Bits {
+			return fmt.Errorf("quantizer: the checkpoint quantizes activation %s at %d bits, this run %s at %d", a.Value, a.Bits, p.Acts[i].Value, p.Acts[i].Bits)
+		}
+		p.Acts[i].Step = a.Step
+	}
+	return nil
 }
 
 // ReconProgress reports reconstruction progress.
@@ -96,8 +149,18 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 	}
 	xfp := images
 	xq := images
-	rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
 	var results []BlockResult
+	done := 0
+	if r := o.Resume; r != nil {
+		if r.Blocks > len(blocks) || len(r.Results) != r.Blocks {
+			return nil, fmt.Errorf("quantizer: the checkpoint has %d blocks done (%d results); the model has %d blocks", r.Blocks, len(r.Results), len(blocks))
+		}
+		if err := p.restore(&r.Plan); err != nil {
+			return nil, err
+		}
+		done = r.Blocks
+		results = append(results, r.Results...)
+	}
 	for bi, b := range blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -114,7 +177,12 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 			return nil, fmt.Errorf("quantizer: block %s (float): %w", b.Name, err)
 		}
 		res := BlockResult{Name: b.Name, Kind: string(b.Kind), Layers: len(b.Layers)}
-		if len(sub.Weights)+len(sub.Acts) > 0 {
+		if bi < done {
+			res = results[bi]
+		} else if len(sub.Weights)+len(sub.Acts) > 0 {
+			// Each block has its own random stream, so a block's result does not depend on how
+			// many random numbers earlier blocks drew (and a resumed run can start at any block).
+			rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15+uint64(bi)))
 			if err := reconstructBlock(ctx, rt, bm, sub, xq, xfp, yfp, n, o, rng, bi, len(blocks), &res); err != nil {
 				return nil, fmt.Errorf("quantizer: block %s: %w", b.Name, err)
 			}
@@ -124,8 +192,16 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 			return nil, fmt.Errorf("quantizer: block %s (quantized): %w", b.Name, err)
 		}
 		xq, xfp = nextQ, yfp
+		if bi < done {
+			continue
+		}
 		res.Seconds = time.Since(start).Seconds()
 		results = append(results, res)
+		if o.Checkpoint != nil {
+			if err := o.Checkpoint(ReconState{Blocks: bi + 1, Results: append([]BlockResult(nil), results...), Plan: p.Snapshot()}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return results, nil
 }

@@ -28,6 +28,7 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", Usage: "synthetic images (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-steps", Usage: "generation steps per batch (overrides the preset)"},
+			&cli.IntFlag{Name: "gen-batch", Usage: "images per generator (overrides the preset's 128)"},
 			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
 			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
@@ -55,6 +56,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if n := c.Int("gen-steps"); n > 0 {
 		sched.GenSteps = n
+	}
+	if n := c.Int("gen-batch"); n > 0 {
+		sched.GenBatch = n
 	}
 	if n := c.Int("iters"); n >= 0 {
 		sched.ReconIters = n
@@ -84,13 +88,18 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return err
 	}
 	defer rt.Close()
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v method=%s schedule=%+v seed=%d",
+		bits, c.Bool("sym"), c.String("method"), sched, c.Uint64("seed")))
+	if err != nil {
+		return err
+	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sharpq: "+format+"\n", args...) }
 	var curves [][]float64
 	progress := genProgress(os.Stderr)
 	rep, err := convert.Run(c.Context, rt, convert.Options{
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"),
 		Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
-		Log: logf, ReconProgress: stagedReconProgress(os.Stderr),
+		Log: logf, ReconProgress: stagedReconProgress(os.Stderr), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {
 				for len(curves) <= p.Batch {

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
@@ -58,7 +59,30 @@ func quantFlags() []cli.Flag {
 		&cli.StringFlag{Name: "layer-bits", Usage: "per-layer weight bits, NODE=BITS[,NODE=BITS…] (node names from sharpq inspect)"},
 		&cli.BoolFlag{Name: "json", Usage: "print a JSON report on stdout"},
 		&cli.StringFlag{Name: "report", Usage: "write report.json, report.md and PNG plots into DIR"},
+		&cli.StringFlag{Name: "work-dir", Usage: "save progress into DIR after every generated batch and reconstructed block"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue the run whose progress --work-dir holds"},
 	}
+}
+
+// checkpoints opens --work-dir for a run of the model at modelPath with the given settings
+// (nil without --work-dir).
+func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoints, error) {
+	dir := c.String("work-dir")
+	if dir == "" {
+		if c.Bool("resume") {
+			return nil, usageError{fmt.Errorf("--resume needs --work-dir")}
+		}
+		return nil, nil
+	}
+	model, err := os.ReadFile(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	cp := &convert.Checkpoints{Dir: dir, Key: convert.RunKey(model, settings)}
+	if err := cp.Open(c.Bool("resume")); err != nil {
+		return nil, err
+	}
+	return cp, nil
 }
 
 func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
@@ -169,6 +193,22 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v recon=%d/%d seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), recon.Iters, recon.Batch, recon.Seed, c.String("calib-data"), d.N, pre))
+	if err != nil {
+		return err
+	}
+	if cp != nil {
+		var st quantizer.ReconState
+		ok, err := cp.Load("reconstruct", &st)
+		if err != nil {
+			return err
+		}
+		if ok {
+			recon.Resume = &st
+		}
+		recon.Checkpoint = func(st quantizer.ReconState) error { return cp.Save("reconstruct", st) }
+	}
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: version},
 		{Key: "sharpq.method", Value: "genie-m (real calibration data)"},
