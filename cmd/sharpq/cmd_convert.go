@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -93,13 +94,14 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sharpq: "+format+"\n", args...) }
+	log := logger(c)
+	logf := logfTo(log)
 	var curves [][]float64
-	progress := genProgress(os.Stderr)
+	progress := genProgress(os.Stderr, log)
 	rep, err := convert.Run(c.Context, rt, convert.Options{
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"),
 		Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
-		Log: logf, ReconProgress: stagedReconProgress(os.Stderr), Checkpoints: cp,
+		Log: logf, ReconProgress: stagedReconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {
 				for len(curves) <= p.Batch {
@@ -167,7 +169,7 @@ func saveImages(dir string, im *generator.Images) error {
 	return generator.SaveGrid(filepath.Join(dir, "grid.png"), im, 16, []float32{0.5}, []float32{0.25})
 }
 
-func genProgress(w *os.File) func(string, generator.Progress) {
+func genProgress(w *os.File, log *slog.Logger) func(string, generator.Progress) {
 	tty := isTerminal(w)
 	last := time.Now()
 	return func(stage string, p generator.Progress) {
@@ -181,12 +183,12 @@ func genProgress(w *os.File) func(string, generator.Progress) {
 		}
 		if done || time.Since(last) > 30*time.Second {
 			last = time.Now()
-			fmt.Fprintf(w, "sharpq: %s: batch %d/%d step %d/%d, loss %.4g, bns %.4g\n", stage, p.Batch+1, p.Batches, p.Step, p.Steps, p.Loss, p.BNS)
+			log.Info("progress", "stage", stage, "batch", p.Batch+1, "batches", p.Batches, "step", p.Step, "steps", p.Steps, "loss", p.Loss, "bns", p.BNS)
 		}
 	}
 }
 
-func stagedReconProgress(w *os.File) func(string, quantizer.ReconProgress) {
-	inner := reconProgress(w)
+func stagedReconProgress(w *os.File, log *slog.Logger) func(string, quantizer.ReconProgress) {
+	inner := reconProgress(w, log)
 	return func(_ string, p quantizer.ReconProgress) { inner(p) }
 }

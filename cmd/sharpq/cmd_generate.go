@@ -54,7 +54,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 		return err
 	}
 	defer rt.Close()
-	progress := genProgress(os.Stderr)
+	progress := genProgress(os.Stderr, logger(c))
 	im, err := generator.Synthesize(c.Context, rt, m, generator.Options{
 		Images: sched.Images, Batch: sched.GenBatch, Steps: sched.GenSteps, Seed: c.Uint64("seed"),
 		Swing: sched.Swing, ModelName: modelPath,

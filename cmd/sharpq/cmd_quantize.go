@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -119,13 +120,13 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		iters = c.Int("iters")
 	}
 	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed")}
-	o.Progress = reconProgress(os.Stderr)
+	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
 }
 
 // reconProgress prints reconstruction progress: a rewritten line on a terminal, a line per
 // block otherwise.
-func reconProgress(w *os.File) func(quantizer.ReconProgress) {
+func reconProgress(w *os.File, log *slog.Logger) func(quantizer.ReconProgress) {
 	tty := isTerminal(w)
 	return func(p quantizer.ReconProgress) {
 		switch {
@@ -135,7 +136,7 @@ func reconProgress(w *os.File) func(quantizer.ReconProgress) {
 				fmt.Fprintln(w)
 			}
 		case p.Step == p.Steps:
-			fmt.Fprintf(w, "sharpq: reconstruct: block %d/%d %s done, loss %.4g\n", p.Block+1, p.Blocks, p.Name, p.Rec)
+			log.Info("reconstructed", "block", p.Block+1, "blocks", p.Blocks, "name", p.Name, "loss", p.Rec, "round", p.Round)
 		}
 	}
 }
@@ -219,7 +220,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
 		Bits: bits, Symmetric: c.Bool("sym"), Recon: recon, Metadata: meta,
-		Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sharpq: "+format+"\n", args...) },
+		Log: logfTo(logger(c)),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)

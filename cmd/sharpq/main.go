@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,6 +53,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "stage and progress log lines on stderr: text or json (log/slog)"},
+		},
+		Before: func(c *cli.Context) error {
+			switch c.String("log-format") {
+			case "text", "json":
+				return nil
+			}
+			return usageError{fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))}
+		},
 		Commands: []*cli.Command{
 			inspectCommand(),
 			evalCommand(),
@@ -90,10 +101,18 @@ func runtimeFlags() []cli.Flag {
 // flagsFirst moves a command's positional arguments after its flags, so that
 // `sharpq convert MODEL -o OUT` works: urfave/cli stops reading flags at the first positional.
 func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 {
+	// Skip the global flags before the command name.
+	at := 1
+	for at < len(args) && strings.HasPrefix(args[at], "-") {
+		if !strings.Contains(args[at], "=") && args[at] != "--help" && args[at] != "-h" && args[at] != "--version" && args[at] != "-v" {
+			at++ // the flag's value
+		}
+		at++
+	}
+	if at >= len(args)-1 {
 		return args
 	}
-	cmd := app.Command(args[1])
+	cmd := app.Command(args[at])
 	if cmd == nil {
 		return args
 	}
@@ -106,7 +125,7 @@ func flagsFirst(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, pos []string
-	rest := args[2:]
+	rest := args[at+1:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -124,6 +143,28 @@ func flagsFirst(app *cli.App, args []string) []string {
 			pos = append(pos, a)
 		}
 	}
-	out := append([]string{args[0], args[1]}, flags...)
+	out := append(append([]string{}, args[:at+1]...), flags...)
 	return append(out, pos...)
+}
+
+// logger returns the slog logger the --log-format flag asks for, writing to stderr.
+func logger(c *cli.Context) *slog.Logger {
+	var h slog.Handler
+	opts := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey && len(groups) == 0 {
+			return slog.Attr{} // progress lines are read by people and CI logs, which stamp time
+		}
+		return a
+	}}
+	if c.String("log-format") == "json" {
+		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
+	} else {
+		h = slog.NewTextHandler(c.App.ErrWriter, opts)
+	}
+	return slog.New(h)
+}
+
+// logfTo adapts a logger to the printf-style stage logs of the library packages.
+func logfTo(l *slog.Logger) func(format string, args ...any) {
+	return func(format string, args ...any) { l.Info(fmt.Sprintf(format, args...)) }
 }
