@@ -118,19 +118,22 @@ func flagsFirst(app *cli.App, args []string) []string {
 	}
 	boolFlag := map[string]bool{"help": true, "h": true}
 	for _, f := range cmd.Flags {
-		if _, ok := f.(*cli.BoolFlag); ok {
+		// Flags that take no value (bool flags, also when wrapped for --config).
+		if tv, ok := f.(interface{ TakesValue() bool }); ok && !tv.TakesValue() {
 			for _, n := range f.Names() {
 				boolFlag[n] = true
 			}
 		}
 	}
 	var flags, pos []string
+	dashes := false
 	rest := args[at+1:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
 		case a == "--":
 			pos = append(pos, rest[i+1:]...)
+			dashes = true
 			i = len(rest)
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			flags = append(flags, a)
@@ -144,6 +147,9 @@ func flagsFirst(app *cli.App, args []string) []string {
 		}
 	}
 	out := append(append([]string{}, args[:at+1]...), flags...)
+	if dashes {
+		out = append(out, "--")
+	}
 	return append(out, pos...)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -344,5 +345,22 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 	code, _, stderr := sharpq(t, "quantize", "--config", filepath.Join(dir, "missing.yaml"))
 	if code == 0 || !strings.Contains(stderr, "missing.yaml") {
 		t.Fatalf("missing config: exit %d, %q", code, stderr)
+	}
+}
+
+func TestFlagsFirst(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	tests := []struct{ in, want []string }{
+		{[]string{"sharpq", "convert", "m.onnx", "-o", "x.onnx", "--json", "--preset", "fast"},
+			[]string{"sharpq", "convert", "-o", "x.onnx", "--json", "--preset", "fast", "m.onnx"}},
+		{[]string{"sharpq", "--log-format", "json", "quantize", "--model", "m", "--json", "--iters", "0", "--sym"},
+			[]string{"sharpq", "--log-format", "json", "quantize", "--model", "m", "--json", "--iters", "0", "--sym"}},
+		{[]string{"sharpq", "inspect", "m.onnx", "--json"}, []string{"sharpq", "inspect", "--json", "m.onnx"}},
+		{[]string{"sharpq", "convert", "--", "-odd.onnx"}, []string{"sharpq", "convert", "--", "-odd.onnx"}},
+	}
+	for _, tc := range tests {
+		if got := flagsFirst(app, tc.in); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("flagsFirst(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
