@@ -1,0 +1,116 @@
+// Command estimate measures the per-step cost of each stage of `sharpq convert` on a model
+// and extrapolates the time of the fast and paper presets on this machine:
+//
+//	go run ./scripts/estimate -model ../shared/models/resnet20_fmnist.onnx [-batch 128] [-steps 3]
+//
+// Each per-step time is the difference between a run of 1+steps steps and a run of 1 step,
+// so session creation and the forward passes around reconstruction are not counted as steps.
+// With -batch below the presets' 128 the generation and refinement steps are scaled linearly
+// to 128 (stated in the output).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+func main() {
+	modelPath := flag.String("model", "", "ONNX model with BatchNormalization statistics")
+	batch := flag.Int("batch", 128, "generation batch to measure at")
+	steps := flag.Int("steps", 3, "extra steps per measurement")
+	threads := flag.Int("threads", 0, "ONNX Runtime intra-op threads")
+	flag.Parse()
+	if *modelPath == "" {
+		log.Fatal("estimate: -model is required")
+	}
+	lib, err := ort.FindLibrary("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rt, err := ort.Open(ort.Options{LibPath: lib, Threads: *threads})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rt.Close()
+	m, err := onnxio.Read(*modelPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	k := *steps
+
+	gen := func(n int) (*generator.Images, time.Duration) {
+		im, err := generator.Synthesize(ctx, rt, m, generator.Options{Images: *batch, Batch: *batch, Steps: n, Swing: true})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return im, im.Batches[0].Elapsed
+	}
+	_, g1 := gen(1)
+	images, gk := gen(1 + k)
+	tGen := (gk - g1).Seconds() / float64(k)
+
+	bits := quantizer.DefaultBits(2, 4)
+	reconN := min(images.N, 64)
+	perBlock := func(iters int) []quantizer.BlockResult {
+		res, err := quantizer.Quantize(ctx, rt, m, images.Data[:reconN*images.C*images.H*images.W], reconN,
+			quantizer.Options{Bits: bits, Recon: quantizer.ReconOptions{Iters: iters, Batch: 32}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return res.Blocks
+	}
+	b1, bk := perBlock(1), perBlock(1+k)
+	var tBlocks float64
+	for i := range b1 {
+		tBlocks += (bk[i].Seconds - b1[i].Seconds) / float64(k)
+	}
+	warm, err := quantizer.Quantize(ctx, rt, m, images.Data, images.N, quantizer.Options{Bits: bits})
+	if err != nil {
+		log.Fatal(err)
+	}
+	refine := func(n int) time.Duration {
+		o := generator.RefinePaper()
+		o.Steps = n
+		t0 := time.Now()
+		if _, err := generator.Refine(ctx, rt, m, warm.Simulated, images, o); err != nil {
+			log.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	r1 := refine(1)
+	rk := refine(1 + k)
+	tRefine := (rk - r1).Seconds() / float64(k)
+
+	scale := 128 / float64(*batch)
+	fmt.Printf("model %s, measured per step: GENIE %.3f s and SADAG refinement %.3f s at batch %d, reconstruction %.3f s summed over %d blocks at minibatch 32\n",
+		*modelPath, tGen, tRefine, *batch, tBlocks, len(b1))
+	if scale != 1 {
+		fmt.Printf("(generation and refinement scaled ×%.0f to batch 128)\n", scale)
+	}
+	fmt.Println("| preset | generation | warm-up | refinement | reconstruction | total (sadag) | total (genie) |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	for _, s := range []convert.Schedule{convert.Fast, convert.Paper} {
+		batches := float64((s.Images + s.GenBatch - 1) / s.GenBatch)
+		g := batches * float64(s.GenSteps) * tGen * scale
+		w := float64(s.WarmUpIters) * tBlocks
+		r := batches * float64(s.RefineSteps) * tRefine * scale
+		rc := float64(s.ReconIters) * tBlocks
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", s.Name, dur(g), dur(w), dur(r), dur(rc), dur(g+w+r+rc), dur(g+rc))
+	}
+	os.Exit(0)
+}
+
+func dur(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+}
