@@ -139,6 +139,7 @@ func Partition(g *ir.Graph) ([]Block, error) {
 		}
 	}
 	flush()
+	out = mergeChains(out)
 	for i := range out {
 		b := &out[i]
 		b.Layers = nil
@@ -150,6 +151,29 @@ func Partition(g *ir.Graph) ([]Block, error) {
 		b.Name = fmt.Sprintf("block%02d", i)
 	}
 	return out, nil
+}
+
+// mergeChains joins runs of consecutive single-layer blocks between the first and the last
+// block into one block: the span between two residual joins, as DESIGN.md has it. In
+// MobileNetV2 that makes each inverted residual without a shortcut (expand, depthwise,
+// project) one block, which reconstruction fits jointly (BRECQ's block granularity) instead
+// of layer by layer. The first layer (float input) and the last stay alone.
+func mergeChains(blocks []Block) []Block {
+	if len(blocks) <= 3 {
+		return blocks
+	}
+	out := []Block{blocks[0]}
+	for i := 1; i < len(blocks)-1; i++ {
+		b := blocks[i]
+		last := &out[len(out)-1]
+		if b.Kind == Single && last.Kind == Single && len(out) > 1 {
+			last.Nodes = append(last.Nodes, b.Nodes...)
+			last.Output = b.Output
+			continue
+		}
+		out = append(out, b)
+	}
+	return append(out, blocks[len(blocks)-1])
 }
 
 // BNState says whether a model still carries BatchNormalization statistics.
