@@ -22,8 +22,8 @@ genie=""
 if grep -q 'func BenchmarkGenieStep' generator/*_test.go 2>/dev/null; then
   go test -c -o "$tmp/gen.test" ./generator
   for b in resnet20_fmnist mobilenetv2_fmnist; do
-    (cd generator && /usr/bin/time -f "GenieStep/$b %M" -a -o "$tmp/mem.txt" \
-      "$tmp/gen.test" -test.run '^$' -test.bench "^BenchmarkGenieStep/$b\$" -test.benchtime 7x) >>"$tmp/ad.txt"
+    (cd generator && /usr/bin/time -f "GenieStep/$b/noswing %M" -a -o "$tmp/mem.txt" \
+      "$tmp/gen.test" -test.run '^$' -test.bench "^BenchmarkGenieStep/$b/noswing\$" -test.benchtime 7x) >>"$tmp/ad.txt"
   done
   genie=yes
 fi
@@ -46,8 +46,8 @@ rows = [("resnet20", "forward", "Model/resnet20_fmnist/forward"),
         ("resnet20", "fwd_bwd", "Model/resnet20_fmnist/forward+backward"),
         ("mobilenetv2", "forward", "Model/mobilenetv2_fmnist/forward"),
         ("mobilenetv2", "fwd_bwd", "Model/mobilenetv2_fmnist/forward+backward"),
-        ("resnet20", "genie_step", "GenieStep/resnet20_fmnist"),
-        ("mobilenetv2", "genie_step", "GenieStep/mobilenetv2_fmnist")]
+        ("resnet20", "genie_step", "GenieStep/resnet20_fmnist/noswing"),
+        ("mobilenetv2", "genie_step", "GenieStep/mobilenetv2_fmnist/noswing")]
 print(f"PyTorch {torch['torch']}, {torch['threads']} threads, batch {torch['batch']}")
 print("| model | step | sharpq (s) | PyTorch (s) | ratio | sharpq peak RSS (MiB) |")
 print("| --- | --- | --- | --- | --- | --- |")
