@@ -39,6 +39,7 @@ type Schedule struct {
 	ActImages     int // images that initialise activation steps
 	Swing         bool
 	RefineLRScale float64 // multiplies the refinement learning rates (1 = paper)
+	RoundWeight   float64 // λ of the rounding regulariser (0 = quantizer's default)
 }
 
 // Presets. Paper is DESIGN.md's schedule (a GPU job). Fast is the schedule peers.md ran
@@ -175,7 +176,7 @@ func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
 
 	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
-		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed}
+		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, RoundWeight: s.RoundWeight}
 		if o.ReconProgress != nil {
 			r.Progress = func(p quantizer.ReconProgress) { o.ReconProgress(name, p) }
 		}

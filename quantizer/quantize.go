@@ -17,6 +17,8 @@ type Preset struct {
 	Name  string
 	Iters int // reconstruction steps per block
 	Batch int // reconstruction minibatch
+	// RoundWeight is λ of the rounding regulariser (0 = ReconOptions' default).
+	RoundWeight float64
 }
 
 // Presets: "paper" is DESIGN.md's schedule (a GPU job); "fast" is the CPU schedule whose

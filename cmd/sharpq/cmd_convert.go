@@ -70,6 +70,11 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if n := c.Int("refine-steps"); n >= 0 {
 		sched.RefineSteps = n
 	}
+	if w := c.Float64("round-weight"); w < 0 {
+		return usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
+	} else if w > 0 {
+		sched.RoundWeight = w
+	}
 	out := c.String("output")
 	if err := checkWritable(out); err != nil {
 		return err

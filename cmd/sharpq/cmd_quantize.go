@@ -52,6 +52,7 @@ func quantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "iters", Value: -1, Usage: "reconstruction steps per block (overrides the preset; 0 = none)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
+		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
 		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
 		&cli.IntFlag{Name: "last-wbits", Value: 8, Usage: "last layer's weight bits (0 = --wbits)"},
@@ -119,7 +120,13 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	if c.Int("iters") >= 0 {
 		iters = c.Int("iters")
 	}
-	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed")}
+	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed"), RoundWeight: preset.RoundWeight}
+	if w := c.Float64("round-weight"); w != 0 {
+		if w < 0 {
+			return preset, o, usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
+		}
+		o.RoundWeight = w
+	}
 	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
 }
