@@ -156,7 +156,11 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if check.Agreement < 0.98 {
 		return nil, fmt.Errorf("quantizer: self-check failed: the exported model agrees with the simulation on only %.1f%% of %d images", 100*check.Agreement, check.Images)
 	}
-	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Layers: Layers(fm.Graph, p), Check: check, Stages: stages}, nil
+	layers := Layers(fm.Graph, p)
+	if err := measureActs(ctx, rt, fm, sim, p, layers, images[:min(k, 64)*per], min(k, 64)); err != nil {
+		return nil, err
+	}
+	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Layers: layers, Check: check, Stages: stages}, nil
 }
 
 // bitsJSON describes the bit widths per layer and activation for the model's metadata.

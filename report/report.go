@@ -1,5 +1,5 @@
 // Package report writes a run's report: report.json, report.md and PNG plots (gonum/plot) of
-// the generation loss, the per-block reconstruction loss and the per-layer weight SQNR.
+// the generation loss, the per-block reconstruction loss and the per-layer weight and activation SQNR.
 package report
 
 import (
@@ -99,13 +99,14 @@ func markdown(r *Report, plots []string) string {
 		}
 	}
 	if len(r.Layers) > 0 {
-		fmt.Fprintf(&s, "\n## Layers\n\n| # | layer | weight bits | input bits | weight SQNR (dB) |\n| --- | --- | --- | --- | --- |\n")
+		fmt.Fprintf(&s, "\n## Layers\n\nSQNR in dB. Input: the input quantizer's own noise on float activations. Output: the layer's output in the quantized model against the float model's (the error of every layer up to it), on up to 64 calibration images.\n\n")
+		fmt.Fprintf(&s, "| # | layer | weight bits | input bits | weight SQNR | input SQNR | output SQNR |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 		for i, l := range r.Layers {
-			in := "float"
+			in, insqnr := "float", "–"
 			if l.InputBits > 0 {
-				in = fmt.Sprint(l.InputBits)
+				in, insqnr = fmt.Sprint(l.InputBits), fmt.Sprintf("%.1f", l.InputSQNR)
 			}
-			fmt.Fprintf(&s, "| %d | %s | %d | %s | %.1f |\n", i, l.Node, l.Bits, in, l.WeightSQNR)
+			fmt.Fprintf(&s, "| %d | %s | %d | %s | %.1f | %s | %.1f |\n", i, l.Node, l.Bits, in, l.WeightSQNR, insqnr, l.OutputSQNR)
 		}
 	}
 	if len(r.Generation) > 0 {
@@ -199,23 +200,37 @@ func logOr0(v float64) float64 {
 
 func sqnrPlot(path string, layers []quantizer.LayerReport) error {
 	p := plot.New()
-	p.Title.Text = "Weight SQNR per layer (dB)"
-	v := make(plotter.Values, len(layers))
+	p.Title.Text = "SQNR per layer (dB)"
+	series := []struct {
+		name string
+		get  func(quantizer.LayerReport) float64
+	}{
+		{"weights", func(l quantizer.LayerReport) float64 { return l.WeightSQNR }},
+		{"input quantizer", func(l quantizer.LayerReport) float64 { return l.InputSQNR }},
+		{"output vs float", func(l quantizer.LayerReport) float64 { return l.OutputSQNR }},
+	}
+	w := vg.Points(3)
 	names := make([]string, len(layers))
-	for i, l := range layers {
-		v[i] = l.WeightSQNR
-		if math.IsInf(v[i], 0) {
-			v[i] = 0
-		}
+	for i := range layers {
 		names[i] = fmt.Sprint(i)
 	}
-	b, err := plotter.NewBarChart(v, vg.Points(6))
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
+	for k, sr := range series {
+		v := make(plotter.Values, len(layers))
+		for i, l := range layers {
+			v[i] = sr.get(l)
+		}
+		b, err := plotter.NewBarChart(v, w)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		b.Color = plotutil.Color(k)
+		b.LineStyle.Width = 0
+		b.Offset = w * vg.Length(k-1)
+		p.Add(b)
+		p.Legend.Add(sr.name, b)
 	}
-	b.Color = plotutil.Color(2)
-	p.Add(b)
+	p.Legend.Top = true
 	p.NominalX(names...)
 	p.X.Label.Text = "layer (report.md lists them by index)"
-	return save(p, path, 10*vg.Inch)
+	return save(p, path, 12*vg.Inch)
 }

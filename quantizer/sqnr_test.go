@@ -1,0 +1,69 @@
+package quantizer_test
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/quantizer"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// TestLayerSQNR quantizes the bundled ResNet-20 at W8A8 and W2A2 (round-to-nearest) and checks
+// the per-layer SQNRs of the report: the last layer's output SQNR is the self-check's logit
+// SQNR measured another way (simulation vs QDQ model in ORT), the first layer (W8, float input
+// in both) is the same in both, and every other layer and quantizer is noisier at 2 bits.
+func TestLayerSQNR(t *testing.T) {
+	rt := orttest.Runtime(t)
+	pre := calib.Preprocess{Mean: []float32{testmodels.FMNISTMean}, Std: []float32{testmodels.FMNISTStd}}
+	d, err := calib.Load("../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	run := func(w, a int) *quantizer.Result {
+		r, err := quantizer.Quantize(context.Background(), rt, m, d.X[:n*d.SampleLen()], n,
+			quantizer.Options{Bits: quantizer.DefaultBits(w, a), ActImages: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	hi, lo := run(8, 8), run(2, 2)
+	for _, r := range []*quantizer.Result{hi, lo} {
+		last := r.Layers[len(r.Layers)-1].OutputSQNR
+		if math.Abs(last-r.Check.OutputSQNR) > 0.1 {
+			t.Errorf("last layer output SQNR %.3f dB, self-check logit SQNR %.3f dB", last, r.Check.OutputSQNR)
+		}
+	}
+	if len(hi.Layers) != len(lo.Layers) || len(hi.Layers) < 20 {
+		t.Fatalf("%d and %d layers", len(hi.Layers), len(lo.Layers))
+	}
+	for i, h := range hi.Layers {
+		l := lo.Layers[i]
+		t.Logf("%-28s W%dA%d: w %5.1f in %5.1f out %5.1f | W%dA%d: w %5.1f in %5.1f out %5.1f", h.Node,
+			h.Bits, h.InputBits, h.WeightSQNR, h.InputSQNR, h.OutputSQNR, l.Bits, l.InputBits, l.WeightSQNR, l.InputSQNR, l.OutputSQNR)
+		if i == 0 {
+			if h.InputBits != 0 || math.Abs(h.OutputSQNR-l.OutputSQNR) > 1e-9 {
+				t.Errorf("first layer: output SQNR %.3f vs %.3f dB, input bits %d: want float input, equal", h.OutputSQNR, l.OutputSQNR, h.InputBits)
+			}
+			continue
+		}
+		if !(h.OutputSQNR > l.OutputSQNR) {
+			t.Errorf("%s: output SQNR %.1f dB at W8A8, %.1f at W2A2", h.Node, h.OutputSQNR, l.OutputSQNR)
+		}
+		if l.InputBits == 2 && !(h.InputSQNR > 30 && l.InputSQNR < 15) {
+			t.Errorf("%s: input SQNR %.1f dB at 8 bits, %.1f at 2", h.Node, h.InputSQNR, l.InputSQNR)
+		}
+		if l.Bits == 2 && !(h.WeightSQNR > 30 && l.WeightSQNR < 15) {
+			t.Errorf("%s: weight SQNR %.1f dB at 8 bits, %.1f at 2", h.Node, h.WeightSQNR, l.WeightSQNR)
+		}
+	}
+}
