@@ -223,6 +223,16 @@ func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			logf("refine: taken from the checkpoint")
 			images = &refined
 		} else {
+			var part generator.RefineState
+			if ok, err := cp.Load("refine-batches", &part); err != nil {
+				return nil, err
+			} else if ok {
+				refineOpts.Resume = &part
+				logf("refine: resuming after %d refined batches", len(part.Images.Batches))
+			}
+			if cp != nil {
+				refineOpts.Checkpoint = func(st *generator.RefineState) error { return cp.Save("refine-batches", st) }
+			}
 			logf("refine: SADAG, %d steps per batch", s.RefineSteps)
 			images, err = generator.Refine(ctx, rt, o.Model, warm.Simulated, images, refineOpts)
 			if err != nil {

@@ -33,6 +33,20 @@ type RefineOptions struct {
 	Progress func(Progress)
 	// Session configures the ONNX Runtime sessions.
 	Session ort.SessionConfig
+	// Resume continues a run (same inputs and options) from the batches a checkpoint holds.
+	Resume *RefineState
+	// Checkpoint, when set, is called after every refined batch; the state is valid only
+	// during the call (save it, do not keep it). An error stops the run.
+	Checkpoint func(*RefineState) error
+}
+
+// RefineState is the refinement's progress: the images with the batches refined so far (the
+// first len(Images.Batches)) and the memory bank of their features, which the diversity loss
+// of later batches needs.
+type RefineState struct {
+	Images                Images
+	MemF, MemG            []float32
+	MemRows, MemDF, MemDG int
 }
 
 // RefinePaper returns SADAG's settings: 500 steps per batch, latents at lr 1e-5, the
@@ -85,7 +99,18 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 	}
 	res := &Images{N: prev.N, C: c, H: h, W: w, Data: make([]float32, len(prev.Data))}
 	var mem memory
+	if r := opts.Resume; r != nil {
+		if r.Images.N != prev.N || len(r.Images.Data) != len(res.Data) || len(r.Images.Batches) > len(prev.Batches) {
+			return nil, fmt.Errorf("generator: refine: the checkpoint holds %d images in %d batches, this run refines %d in %d", r.Images.N, len(r.Images.Batches), prev.N, len(prev.Batches))
+		}
+		copy(res.Data, r.Images.Data)
+		res.Batches = slices.Clone(r.Images.Batches)
+		mem = memory{f: slices.Clone(r.MemF), g: slices.Clone(r.MemG), rows: r.MemRows, df: r.MemDF, dg: r.MemDG}
+	}
 	for bi, pb := range prev.Batches {
+		if bi < len(res.Batches) {
+			continue // refined before the checkpoint
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -100,6 +125,12 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 		}
 		br.Start = pb.Start
 		res.Batches = append(res.Batches, *br)
+		if opts.Checkpoint != nil {
+			st := &RefineState{Images: *res, MemF: mem.f, MemG: mem.g, MemRows: mem.rows, MemDF: mem.df, MemDG: mem.dg}
+			if err := opts.Checkpoint(st); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return res, nil
 }

@@ -1,7 +1,11 @@
 package generator
 
 import (
+	"bytes"
+	"encoding/gob"
+	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/ir"
@@ -153,5 +157,54 @@ func TestRefine(t *testing.T) {
 	}
 	if e := relErr(again, res.Data[8*32*32:]); e > 1e-5 {
 		t.Errorf("images regenerated from the refined generator: relative error %.3g", e)
+	}
+}
+
+// TestRefineResume stops a two-batch refinement after its first batch (through a checkpoint
+// that went through gob, as convert saves it) and resumes it: the images must equal an
+// uninterrupted run's exactly.
+func TestRefineResume(t *testing.T) {
+	rt := orttest.Runtime(t)
+	fp := bundledModel(t)
+	q := fakeQuant(t, 0.5)
+	prev, err := Synthesize(t.Context(), rt, fp, Options{Images: 16, Batch: 8, Steps: 3, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := RefinePaper()
+	opts.Steps, opts.LRz, opts.LRg = 4, 1e-2, 1e-3
+	whole, err := Refine(t.Context(), rt, fp, q, prev, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop after the first batch")
+	var saved []byte
+	cut := opts
+	cut.Checkpoint = func(st *RefineState) error {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+			return err
+		}
+		saved = buf.Bytes()
+		return stop
+	}
+	if _, err := Refine(t.Context(), rt, fp, q, prev, cut); !errors.Is(err, stop) {
+		t.Fatalf("interrupted refinement returned %v", err)
+	}
+	var st RefineState
+	if err := gob.NewDecoder(bytes.NewReader(saved)).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Images.Batches) != 1 || st.MemRows != 8 {
+		t.Fatalf("checkpoint after batch 1 holds %d batches and %d memory rows", len(st.Images.Batches), st.MemRows)
+	}
+	resumed := opts
+	resumed.Resume = &st
+	got, err := Refine(t.Context(), rt, fp, q, prev, resumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Data, whole.Data) {
+		t.Errorf("resumed refinement differs from the uninterrupted one (relative %.3g)", relErr(got.Data, whole.Data))
 	}
 }
