@@ -14,6 +14,7 @@ import (
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -79,6 +80,14 @@ type Options struct {
 	// GenProgress and ReconProgress, when set, receive fine-grained progress.
 	GenProgress   func(stage string, p generator.Progress)
 	ReconProgress func(stage string, p quantizer.ReconProgress)
+
+	// ORTLibrary is the ONNX Runtime shared library; empty searches like the sharpq command
+	// ($SHARPQ_ORT_LIB, .ort/ in this folder or a parent, system folders).
+	ORTLibrary string
+	// Device is the execution provider, "cpu" (default) or "cuda".
+	Device string
+	// Threads is the intra-op threads per ONNX Runtime session (0 = one per core).
+	Threads int
 }
 
 // Report is what Run measured.
@@ -116,12 +125,36 @@ type BatchLoss struct {
 // ErrNoBNStats is returned (wrapped) for models without BatchNormalization statistics.
 var ErrNoBNStats = generator.ErrNoBNStats
 
-// Run converts o.Model. It never writes files: the caller writes Report.Quantized (and the
-// images) where it wants, so a failure or Ctrl-C leaves nothing behind.
-func Run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
+// Run converts o.Model. It never writes files (except checkpoints): the caller writes
+// Report.Quantized (WriteModel) and the images where it wants, so a failure or a cancelled ctx
+// leaves nothing behind.
+func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Model == nil {
 		return nil, errors.New("convert: no model")
 	}
+	lib, err := ort.FindLibrary(o.ORTLibrary)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := ort.Open(ort.Options{LibPath: lib, Device: o.Device, Threads: o.Threads})
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	return run(ctx, rt, o)
+}
+
+// WriteModel writes the quantized model to path, atomically (a temporary file renamed when
+// complete).
+func (r *Report) WriteModel(path string) error {
+	data, err := onnxio.Encode(r.Quantized)
+	if err != nil {
+		return err
+	}
+	return onnxio.WriteFileAtomic(path, data)
+}
+
+func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if o.Method == "" {
 		o.Method = SADAG
 	}

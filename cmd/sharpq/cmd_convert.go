@@ -89,11 +89,6 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
 		return fmt.Errorf("%s: %w", modelPath, generator.ErrNoBNStats)
 	}
-	rt, err := openRuntime(c)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
 	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v method=%s schedule=%+v seed=%d",
 		bits, c.Bool("sym"), c.String("method"), sched, c.Uint64("seed")))
 	if err != nil {
@@ -103,7 +98,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	logf := logfTo(log)
 	var curves [][]float64
 	progress := genProgress(os.Stderr, log)
-	rep, err := convert.Run(c.Context, rt, convert.Options{
+	rep, err := convert.Run(c.Context, convert.Options{
+		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"),
 		Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
 		Log: logf, ReconProgress: stagedReconProgress(os.Stderr, log), Checkpoints: cp,
