@@ -201,8 +201,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v recon=%d/%d seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), recon.Iters, recon.Batch, recon.Seed, c.String("calib-data"), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v recon=%d/%d/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), recon.Iters, recon.Batch, recon.RoundWeight, recon.Seed, c.String("calib-data"), d.N, pre))
 	if err != nil {
 		return err
 	}
