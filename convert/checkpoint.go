@@ -54,7 +54,7 @@ func (c *Checkpoints) Open(resume bool) error {
 			return fmt.Errorf("convert: --resume from %s: %w (another model or other settings); use another --work-dir or run without --resume", c.Dir, ErrOtherRun)
 		}
 	} else {
-		for _, name := range []string{"generate.gob", "warmup.gob", "refine.gob", "reconstruct.gob"} {
+		for _, name := range []string{"generate.gob", "warmup.gob", "refine-batches.gob", "refine.gob", "reconstruct.gob"} {
 			if err := os.Remove(filepath.Join(c.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("convert: --work-dir: %w", err)
 			}
