@@ -34,6 +34,17 @@ type Report struct {
 	FPBytes   int64                   `json:"float_bytes"`
 	// Generation holds the BNS loss after every step, one curve per generated batch.
 	Generation [][]float64 `json:"generation_bns,omitempty"`
+	// Accuracy is measured when the run is given labelled images (--eval-data).
+	Accuracy *Accuracy `json:"accuracy,omitempty"`
+}
+
+// Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.
+type Accuracy struct {
+	Images    int     `json:"images"`
+	Top1      float64 `json:"top1"`
+	Top5      float64 `json:"top5"`
+	FloatTop1 float64 `json:"float_top1"`
+	FloatTop5 float64 `json:"float_top5"`
 }
 
 // Stage is one timed part of a run.
@@ -83,6 +94,10 @@ func markdown(r *Report, plots []string) string {
 		r.Model, r.Output, r.Bytes, r.FPBytes, r.Seconds)
 	for _, k := range sortedKeys(r.Settings) {
 		fmt.Fprintf(&s, "- %s: %s\n", k, r.Settings[k])
+	}
+	if a := r.Accuracy; a != nil {
+		fmt.Fprintf(&s, "\n## Accuracy (%d labelled images)\n\n| model | top-1 (%%) | top-5 (%%) |\n| --- | --- | --- |\n| quantized | %.2f | %.2f |\n| float | %.2f | %.2f |\n",
+			a.Images, a.Top1, a.Top5, a.FloatTop1, a.FloatTop5)
 	}
 	fmt.Fprintf(&s, "\n## Stages\n\n| stage | seconds |\n| --- | --- |\n")
 	for _, st := range r.Stages {

@@ -21,8 +21,10 @@ import (
 
 func convertCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "convert",
-		Usage:     "quantize a float model to low-bit QDQ ONNX without any data (GENIE + SADAG + GENIE-M)",
+		Name:  "convert",
+		Usage: "quantize a float model to low-bit QDQ ONNX without any data (GENIE + SADAG + GENIE-M)",
+		Description: "No real image is read for the quantization. --eval-data (with --mean/--std/--size/--grayscale,\n" +
+			"which apply to it only) measures the float and quantized top-1 before the output is written.",
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
@@ -33,7 +35,7 @@ func convertCommand() *cli.Command {
 			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
 			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
-		}, quantFlags()...), runtimeFlags()...),
+		}, append(append(quantFlags(), evalFlags()...), preprocessFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{fmt.Errorf("convert needs exactly one MODEL.onnx argument")}
@@ -89,6 +91,14 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
 		return fmt.Errorf("%s: %w", modelPath, generator.ErrNoBNStats)
 	}
+	pre, err := preprocessFrom(c)
+	if err != nil {
+		return err
+	}
+	evalData, err := loadEval(c, m, pre)
+	if err != nil {
+		return err
+	}
 	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v method=%s schedule=%+v seed=%d",
 		bits, c.Bool("sym"), c.String("method"), sched, c.Uint64("seed")))
 	if err != nil {
@@ -116,6 +126,18 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
+	var acc *report.Accuracy
+	if evalData != nil {
+		rt, err := openRuntime(c)
+		if err != nil {
+			return err
+		}
+		acc, err = evaluateBoth(c.Context, rt, m, rep.Quantized, evalData, logf)
+		rt.Close()
+		if err != nil {
+			return err
+		}
+	}
 	if dir := c.String("save-images"); dir != "" {
 		if err := saveImages(dir, rep.Synthetic); err != nil {
 			return err
@@ -138,7 +160,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 			"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
 		err := report.Write(dir, &report.Report{Command: "convert", Model: modelPath, Output: out, Settings: settings,
 			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck,
-			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves})
+			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Accuracy: acc})
 		if err != nil {
 			return err
 		}
@@ -148,12 +170,13 @@ func runConvert(c *cli.Context, modelPath string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			*convert.Report
-			Output string `json:"output"`
-			Bytes  int    `json:"bytes"`
-		}{rep, out, len(data)})
+			Output   string           `json:"output"`
+			Bytes    int              `json:"bytes"`
+			Accuracy *report.Accuracy `json:"accuracy,omitempty"`
+		}{rep, out, len(data), acc})
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes\n",
-		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), len(data))
+	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes%s\n",
+		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), len(data), accuracyLine(acc))
 	return err
 }
 

@@ -32,7 +32,7 @@ func quantizeCommand() *cli.Command {
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
 			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0 = all)"},
-		}, preprocessFlags()...), quantFlags()...), runtimeFlags()...),
+		}, preprocessFlags()...), append(quantFlags(), evalFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
 			p, err := preprocessFrom(c)
 			if err != nil {
@@ -163,6 +163,7 @@ type quantizeReport struct {
 	SelfCheck quantizer.SelfCheck     `json:"self_check"`
 	Bytes     int                     `json:"bytes"`
 	FPBytes   int64                   `json:"float_bytes"`
+	Accuracy  *report.Accuracy        `json:"accuracy,omitempty"`
 }
 
 func runQuantize(c *cli.Context, pre calib.Preprocess) error {
@@ -195,6 +196,10 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	if err := calib.CheckInputShape(m, d); err != nil {
 		return fmt.Errorf("%s: %w", c.String("calib-data"), err)
+	}
+	evalData, err := loadEval(c, m, pre)
+	if err != nil {
+		return err
 	}
 	rt, err := openRuntime(c)
 	if err != nil {
@@ -232,6 +237,12 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
+	var acc *report.Accuracy
+	if evalData != nil {
+		if acc, err = evaluateBoth(c.Context, rt, m, res.QDQ, evalData, logfTo(logger(c))); err != nil {
+			return err
+		}
+	}
 	data, err := onnxio.Encode(res.QDQ)
 	if err != nil {
 		return err
@@ -249,14 +260,15 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		}
 		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: out,
 			Settings: metaMap(meta, bits), Stages: stages, Seconds: time.Since(start).Seconds(),
-			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, Bytes: int64(len(data)), FPBytes: fi.Size()})
+			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, Bytes: int64(len(data)), FPBytes: fi.Size(),
+			Accuracy: acc})
 		if err != nil {
 			return err
 		}
 	}
 	rep := quantizeReport{Model: modelPath, Output: out, WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
 		Iters: recon.Iters, Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
-		SelfCheck: res.Check, Bytes: len(data), FPBytes: fi.Size()}
+		SelfCheck: res.Check, Bytes: len(data), FPBytes: fi.Size(), Accuracy: acc}
 	return printQuantize(c.App.Writer, rep, c.Bool("json"))
 }
 
@@ -266,8 +278,8 @@ func printQuantize(w io.Writer, r quantizeReport, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s preset (%d steps per block), %.1fs; %d bytes (float: %d, %.1f×smaller)\n",
-		r.Output, r.WBits, r.ABits, r.Preset, r.Iters, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes))
+	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s preset (%d steps per block), %.1fs; %d bytes (float: %d, %.1f×smaller)%s\n",
+		r.Output, r.WBits, r.ABits, r.Preset, r.Iters, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes), accuracyLine(r.Accuracy))
 	return err
 }
 

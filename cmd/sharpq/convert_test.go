@@ -21,7 +21,9 @@ func TestConvertEndToEnd(t *testing.T) {
 	model := "../../testmodels/" + testmodels.DefaultModel
 	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--wbits", "4", "--abits", "4",
 		"--images", "32", "--gen-steps", "40", "--warmup-iters", "10", "--refine-steps", "3", "--iters", "20",
-		"--save-images", filepath.Join(dir, "images"), "--json")
+		"--save-images", filepath.Join(dir, "images"), "--json", "--report", filepath.Join(dir, "report"),
+		"--eval-data", "../../testmodels/"+testmodels.SubsetImages, "--eval-labels", "../../testmodels/"+testmodels.SubsetLabels,
+		"--mean", "0.2860", "--std", "0.3530")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -35,6 +37,11 @@ func TestConvertEndToEnd(t *testing.T) {
 			First float64 `json:"bns_first"`
 			Last  float64 `json:"bns_last"`
 		} `json:"generation"`
+		Accuracy struct {
+			Images    int     `json:"images"`
+			Top1      float64 `json:"top1"`
+			FloatTop1 float64 `json:"float_top1"`
+		} `json:"accuracy"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("%v: %q", err, stdout)
@@ -65,6 +72,14 @@ func TestConvertEndToEnd(t *testing.T) {
 	// set); even this tiny schedule must stay close to the float 94.6 on the subset.
 	if ev.Top1 < 92 {
 		t.Fatalf("W4A4 data-free top-1 %.1f on the bundled subset, want ≥ 92", ev.Top1)
+	}
+	// --eval-data measured the same model on the same images before writing it.
+	if a := rep.Accuracy; a.Images != 1000 || a.Top1 != ev.Top1 || a.FloatTop1 != 94.6 {
+		t.Errorf("convert --eval-data: %+v; eval of the written model: top-1 %.2f; float: want 94.60", a, ev.Top1)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
+	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") {
+		t.Errorf("report.md lacks the accuracy or the layer SQNRs (%v)", err)
 	}
 	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset", ev.Top1)
 }

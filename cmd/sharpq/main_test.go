@@ -221,6 +221,10 @@ func TestQuantizeBadInput(t *testing.T) {
 	if err := calib.SaveNPYUint8(rgb, make([]uint8, 2*3*32*32), []int{2, 3, 32, 32}); err != nil {
 		t.Fatal(err)
 	}
+	rgbLabels := filepath.Join(dir, "rgb_labels.npy")
+	if err := calib.SaveNPYInt64(rgbLabels, []int64{0, 1}, []int{2}); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out.onnx")
 	tests := []struct {
 		name string
@@ -235,6 +239,9 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"bad bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--wbits", "1"}, []string{"--wbits", "1"}},
 		{"bad preset", []string{"convert", model, "-o", out, "--preset", "slow"}, []string{"--preset", "slow"}},
 		{"bad method", []string{"convert", model, "-o", out, "--method", "zeroq", "--images", "2", "--gen-steps", "1"}, []string{"--method", "zeroq"}},
+		{"eval data of the wrong shape", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels}, []string{"--eval-data", "rgb.npy", "[3 32 32]"}},
+		{"eval labels without data", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-labels", rgbLabels}, []string{"--eval-labels", "--eval-data"}},
+		{"negative round weight", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
