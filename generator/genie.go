@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
@@ -36,6 +37,12 @@ type Options struct {
 	Progress func(Progress)
 	// Session configures the ONNX Runtime sessions (e.g. ProfilePrefix for a profile).
 	Session ort.SessionConfig
+	// Parallel is how many batches are synthesised at once, each session with its share of
+	// the runtime's threads (on a small CPU two one-thread sessions side by side do more than
+	// one two-thread session). 0 means one per runtime thread on CPU, one on CUDA; it never
+	// exceeds the number of batches. The images depend on it only through the thread count of
+	// each session.
+	Parallel int
 	// Resume continues a run from the batches a checkpoint holds (the same options and seed).
 	Resume *Images
 	// Checkpoint, when set, is called after every batch with the images so far (the batches
@@ -143,25 +150,96 @@ func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Opti
 		res.Batches = append(res.Batches, r.Batches...)
 		first = len(r.Batches)
 	}
-	for bi := first; bi < batches; bi++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		start := bi * opts.Batch
-		n := min(opts.Batch, opts.Images-start)
-		br, err := synthesizeBatch(ctx, rt, model, name, opts, bi, batches, n, res.Data[start*c*h*w:(start+n)*c*h*w])
-		if err != nil {
-			return nil, err
-		}
-		br.Start = start
-		res.Batches = append(res.Batches, *br)
-		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint(res); err != nil {
-				return nil, err
-			}
+	workers := opts.Parallel
+	if workers <= 0 {
+		workers = rt.Threads()
+		if rt.Device() == ort.DeviceCUDA {
+			workers = 1
 		}
 	}
+	// The split depends on the whole run, not on what is left to do, so a resumed run gives
+	// every batch the threads an uninterrupted one would.
+	workers = min(workers, batches)
+	if workers > 1 && opts.Session.Threads == 0 {
+		opts.Session.Threads = max(1, rt.Threads()/workers)
+	}
+	if err := synthesizeBatches(ctx, rt, model, name, opts, res, first, batches, workers); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// synthesizeBatches makes batches first … batches−1 of res, workers at a time. Checkpoints
+// follow the batch order: one is saved whenever the finished batches at the front grow.
+func synthesizeBatches(ctx context.Context, rt *ort.Runtime, model *ir.Model, name string, opts Options, res *Images, first, batches, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sz := res.C * res.H * res.W
+	var (
+		mu      sync.Mutex
+		done    = make([]*BatchResult, batches)
+		next    = first // the next batch to start
+		front   = first // batches before it are in res.Batches
+		firstEr error
+	)
+	if progress := opts.Progress; progress != nil && workers > 1 {
+		opts.Progress = func(p Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			progress(p)
+		}
+	}
+	fail := func(err error) {
+		if firstEr == nil {
+			firstEr = err
+		}
+		cancel()
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= batches || firstEr != nil {
+					mu.Unlock()
+					return
+				}
+				bi := next
+				next++
+				mu.Unlock()
+				start := bi * opts.Batch
+				n := min(opts.Batch, opts.Images-start)
+				out := make([]float32, n*sz)
+				br, err := synthesizeBatch(ctx, rt, model, name, opts, bi, batches, n, out)
+				mu.Lock()
+				if err != nil {
+					fail(err)
+					mu.Unlock()
+					return
+				}
+				br.Start = start
+				copy(res.Data[start*sz:], out)
+				done[bi] = br
+				grew := false
+				for front < batches && done[front] != nil {
+					res.Batches = append(res.Batches, *done[front])
+					front++
+					grew = true
+				}
+				if grew && opts.Checkpoint != nil {
+					if err := opts.Checkpoint(res); err != nil {
+						fail(err)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// The first error is the cause: the other workers only saw the cancellation it triggered.
+	return firstEr
 }
 
 // inputShape checks that model has one NCHW float32 input with H and W multiples of 4 and

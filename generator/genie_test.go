@@ -10,6 +10,7 @@ import (
 
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
@@ -98,27 +99,60 @@ func TestSynthesizeDeterministic(t *testing.T) {
 	}
 }
 
-// TestSynthesizeCancel cancels the context during the third step and expects the run to stop
-// there with the context's error.
+// TestSynthesizeParallel makes three batches two at a time and one at a time, every session on
+// one thread in both: the images, batch order and checkpoints must be the same.
+func TestSynthesizeParallel(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := bundledModel(t)
+	run := func(parallel int) (*Images, []int) {
+		var saved []int
+		res, err := Synthesize(t.Context(), rt, m, Options{Images: 20, Batch: 8, Steps: 3, Seed: 2, Swing: true,
+			Parallel: parallel, Session: ort.SessionConfig{Threads: 1},
+			Checkpoint: func(im *Images) error { saved = append(saved, len(im.Batches)); return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, saved
+	}
+	one, savedOne := run(1)
+	two, savedTwo := run(2)
+	if !slices.Equal(one.Data, two.Data) {
+		t.Errorf("two batches at a time gave other images (relative %.3g)", relErr(one.Data, two.Data))
+	}
+	for i, b := range two.Batches {
+		if b.Start != 8*i || b.Len != min(8, 20-8*i) {
+			t.Errorf("batch %d: start %d, %d images", i, b.Start, b.Len)
+		}
+	}
+	if !slices.Equal(savedOne, []int{1, 2, 3}) || savedTwo[len(savedTwo)-1] != 3 || !slices.IsSorted(savedTwo) {
+		t.Errorf("checkpoints after %v batches (one at a time) and %v (two)", savedOne, savedTwo)
+	}
+}
+
+// TestSynthesizeCancel cancels the context during the third step of the first batch and
+// expects the run to stop there with the context's error, one at a time and with two batches
+// at once (where the other batch may finish the step it is in).
 func TestSynthesizeCancel(t *testing.T) {
 	rt := orttest.Runtime(t)
 	m := bundledModel(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var last int
-	opts := Options{Images: 16, Batch: 8, Steps: 100, Seed: 1}
-	opts.Progress = func(p Progress) {
-		last = p.Step
-		if p.Step == 3 {
-			cancel()
+	for _, parallel := range []int{1, 2} {
+		ctx, cancel := context.WithCancel(t.Context())
+		last := map[int]int{}
+		opts := Options{Images: 16, Batch: 8, Steps: 100, Seed: 1, Parallel: parallel}
+		opts.Progress = func(p Progress) {
+			last[p.Batch] = p.Step
+			if p.Batch == 0 && p.Step == 3 {
+				cancel()
+			}
 		}
-	}
-	res, err := Synthesize(ctx, rt, m, opts)
-	if !errors.Is(err, context.Canceled) || res != nil {
-		t.Fatalf("got %v, %v; want nil, context.Canceled", res, err)
-	}
-	if last != 3 {
-		t.Errorf("last step %d, want 3", last)
+		res, err := Synthesize(ctx, rt, m, opts)
+		cancel()
+		if !errors.Is(err, context.Canceled) || res != nil {
+			t.Fatalf("parallel %d: got %v, %v; want nil, context.Canceled", parallel, res, err)
+		}
+		if last[0] != 3 || last[1] > 4 || (parallel == 1 && last[1] != 0) {
+			t.Errorf("parallel %d: last steps %v, want batch 0 at 3", parallel, last)
+		}
 	}
 }
 

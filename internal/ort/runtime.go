@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
@@ -114,6 +115,15 @@ func Open(opts Options) (*Runtime, error) {
 		cudaID:   opts.CUDADeviceID,
 		sessions: make(map[*Session]struct{}),
 	}, nil
+}
+
+// Threads returns the intra-op thread count of sessions: the Options' count, or the number
+// of CPUs when that was 0 (ONNX Runtime's default).
+func (r *Runtime) Threads() int {
+	if r.threads > 0 {
+		return r.threads
+	}
+	return runtime.NumCPU()
 }
 
 // Device returns the execution provider sessions use: "cpu" or "cuda".

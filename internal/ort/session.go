@@ -61,6 +61,9 @@ type SessionConfig struct {
 	Entries map[string]string
 	// OptimizedModelPath, when set, makes ONNX Runtime save the optimized graph there.
 	OptimizedModelPath string
+	// Threads, when positive, replaces the Runtime's intra-op thread count for this session
+	// (e.g. to run two sessions side by side, one thread each).
+	Threads int
 }
 
 // Optimization is a level of ONNX Runtime graph optimization.
@@ -185,7 +188,11 @@ func (r *Runtime) sessionOptions(cfg SessionConfig) (_ *onnxruntime.SessionOptio
 	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("ort: session options: graph optimization level: %w", err)
 	}
-	if err := so.SetIntraOpNumThreads(r.threads); err != nil {
+	threads := r.threads
+	if cfg.Threads > 0 {
+		threads = cfg.Threads
+	}
+	if err := so.SetIntraOpNumThreads(threads); err != nil {
 		return nil, fmt.Errorf("ort: session options: intra-op threads: %w", err)
 	}
 	keys := make([]string, 0, len(cfg.Entries))
