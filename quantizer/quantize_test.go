@@ -10,7 +10,6 @@ import (
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
-	"github.com/sharpq/sharpq/testmodels"
 )
 
 // TestReconstructionBeatsRounding quantizes the bundled ResNet-20 to W2A4, where plain
@@ -19,18 +18,10 @@ import (
 // uses the first 256 images of the bundled subset, evaluation the other 744.
 func TestReconstructionBeatsRounding(t *testing.T) {
 	rt := orttest.Runtime(t)
-	pre := calib.Preprocess{Mean: []float32{testmodels.FMNISTMean}, Std: []float32{testmodels.FMNISTStd}}
-	d, err := calib.Load("../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, m := bundled(t)
 	const ncal = 256
 	cal := d.Subset(seq(0, ncal))
 	test := d.Subset(seq(ncal, d.N))
-	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
-	if err != nil {
-		t.Fatal(err)
-	}
 	top1 := func(o quantizer.Options) (float64, *quantizer.Result) {
 		t.Helper()
 		res, err := quantizer.Quantize(context.Background(), rt, m, cal.X, cal.N, o)

@@ -11,7 +11,6 @@ import (
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
-	"github.com/sharpq/sharpq/testmodels"
 )
 
 // TestExportMatchesSimulation quantizes the bundled ResNet-20 with round-to-nearest (no
@@ -19,15 +18,7 @@ import (
 // fake-quant simulation agree, for several bit widths.
 func TestExportMatchesSimulation(t *testing.T) {
 	rt := orttest.Runtime(t)
-	pre := calib.Preprocess{Mean: []float32{testmodels.FMNISTMean}, Std: []float32{testmodels.FMNISTStd}}
-	d, err := calib.Load("../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, m := bundled(t)
 	fm, err := infer.Static(m, 1)
 	if err != nil {
 		t.Fatal(err)

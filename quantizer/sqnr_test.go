@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
@@ -18,15 +19,7 @@ import (
 // in both) is the same in both, and every other layer and quantizer is noisier at 2 bits.
 func TestLayerSQNR(t *testing.T) {
 	rt := orttest.Runtime(t)
-	pre := calib.Preprocess{Mean: []float32{testmodels.FMNISTMean}, Std: []float32{testmodels.FMNISTStd}}
-	d, err := calib.Load("../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, m := bundled(t)
 	const n = 64
 	run := func(w, a int) *quantizer.Result {
 		r, err := quantizer.Quantize(context.Background(), rt, m, d.X[:n*d.SampleLen()], n,
@@ -66,4 +59,19 @@ func TestLayerSQNR(t *testing.T) {
 			t.Errorf("%s: weight SQNR %.1f dB at 8 bits, %.1f at 2", h.Node, h.WeightSQNR, l.WeightSQNR)
 		}
 	}
+}
+
+// bundled loads the bundled ResNet-20 and its 1000-image test subset, preprocessed.
+func bundled(t *testing.T) (*calib.Dataset, *ir.Model) {
+	t.Helper()
+	pre := calib.Preprocess{Mean: []float32{testmodels.FMNISTMean}, Std: []float32{testmodels.FMNISTStd}}
+	d, err := calib.Load("../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, m
 }
