@@ -16,7 +16,13 @@ func CollectActs(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 		batch = n
 	}
 	var names []string
+	out := map[string][]float32{}
 	for _, a := range p.Acts {
+		if fm.Graph.Input(a.Value) != nil {
+			// The model input (--quantize-input) is the images themselves.
+			out[a.Value] = images[:len(images)/n*n]
+			continue
+		}
 		names = append(names, a.Value)
 	}
 	s, err := infer.NewWithOutputs(rt, fm, batch, names)
@@ -25,7 +31,6 @@ func CollectActs(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 	}
 	defer s.Close()
 	per := len(images) / n
-	out := map[string][]float32{}
 	for start := 0; start < n; start += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -85,7 +85,7 @@ func Simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
 		if a.Step <= 0 {
 			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
 		}
-		lo, hi := a.Grid()
+		lo, hi := a.Centred()
 		s := scalar(g, a.Value+"_step", a.Step)
 		lov, hiv := scalar(g, a.Value+"_qmin", float32(lo)), scalar(g, a.Value+"_qmax", float32(hi))
 		div, rnd, clip, out := g.UniqueName(a.Value+"_div"), g.UniqueName(a.Value+"_round"), g.UniqueName(a.Value+"_clip"), g.UniqueName(a.Value+"_fakequant")
@@ -205,7 +205,7 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 		if a.Step <= 0 {
 			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
 		}
-		lo, hi := a.Grid()
+		lo, hi := a.Centred()
 		dt := container(a.Bits, a.Signed)
 		var nodes []*ir.Node
 		x := a.Value
@@ -218,7 +218,7 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 			x = clip
 		}
 		s := scalar(g, a.Value+"_scale", a.Step)
-		zp := intTensor(g.UniqueName(a.Value+"_zero_point"), dt, []int64{}, []float64{0})
+		zp := intTensor(g.UniqueName(a.Value+"_zero_point"), dt, []int64{}, []float64{float64(a.Zero)})
 		g.AddInitializer(zp)
 		qn, dqn := g.UniqueName(a.Value+"_quantized"), g.UniqueName(a.Value+"_dequantized")
 		nodes = append(nodes,

@@ -88,9 +88,65 @@ func InitActs(p *Plan, samples map[string][]float32) error {
 		if len(x) == 0 {
 			return fmt.Errorf("quantizer: no samples of activation %q", a.Value)
 		}
+		a.Zero = 0
+		if a.Asymmetric {
+			// The weights' search: both ends of the range shrink together, the zero point
+			// follows.
+			a.Step, a.Zero = searchAsymmetric(x, subsample(x), a.Bits)
+			continue
+		}
 		a.Step = searchStep(x, a.Bits, a.Signed)
 	}
 	return nil
+}
+
+// subsample returns at most maxSearchSamples elements of x, drawn at random positions (a
+// regular stride aliases with the image layout): the search needs the distribution, not
+// every element.
+func subsample(x []float32) []float32 {
+	if len(x) <= maxSearchSamples {
+		return x
+	}
+	r := rand.New(rand.NewPCG(uint64(len(x)), 0x5eed))
+	sub := make([]float32, maxSearchSamples)
+	for i := range sub {
+		sub[i] = x[r.IntN(len(x))]
+	}
+	return sub
+}
+
+// searchAsymmetric returns the step and zero point of an unsigned grid for activations: the
+// clipping ratio as searchChannel, and both roundings of the zero point, since the one to
+// nearest can clip the range's low end, where a frequent value (an image's background, a
+// ReLU-free layer's floor) may sit.
+func searchAsymmetric(all, x []float32, bits int) (float32, float32) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range all {
+		lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+	}
+	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+	levels := math.Exp2(float64(bits)) - 1
+	bestErr, bestS, bestZ := math.Inf(1), 1.0, 0.0
+	for i := 0; i < clipSteps; i++ {
+		r := 1 - 0.01*float64(i)
+		s := (hi - lo) * r / levels
+		if s <= 0 {
+			continue
+		}
+		zf := -lo * r / s
+		for _, z := range []float64{math.Floor(zf), math.Ceil(zf)} {
+			z = math.Min(math.Max(z, 0), levels)
+			var e float64
+			for _, v := range x {
+				q := math.Min(math.Max(math.RoundToEven(float64(v)/s)+z, 0), levels)
+				e += math.Pow(math.Abs(float64(v)-s*(q-z)), lpNorm)
+			}
+			if e < bestErr {
+				bestErr, bestS, bestZ = e, s, z
+			}
+		}
+	}
+	return float32(bestS), float32(bestZ)
 }
 
 func searchStep(x []float32, bits int, signed bool) float32 {
@@ -105,16 +161,7 @@ func searchStep(x []float32, bits int, signed bool) float32 {
 	if signed {
 		qlo, qhi = -math.Exp2(float64(bits-1)), math.Exp2(float64(bits-1))-1
 	}
-	// Subsample large tensors (at random positions: a regular stride aliases with the image
-	// layout): the search needs the distribution, not every element.
-	if len(x) > maxSearchSamples {
-		r := rand.New(rand.NewPCG(uint64(len(x)), 0x5eed))
-		sub := make([]float32, maxSearchSamples)
-		for i := range sub {
-			sub[i] = x[r.IntN(len(x))]
-		}
-		x = sub
-	}
+	x = subsample(x)
 	bestErr, best := math.Inf(1), maxAbs/qhi
 	for i := 0; i < clipSteps; i++ {
 		s := maxAbs * (1 - 0.01*float64(i)) / qhi

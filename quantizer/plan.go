@@ -113,13 +113,18 @@ func (q *WeightQuant) Dequantized(w []float32) []float32 {
 	return out
 }
 
-// ActQuant is the quantizer of one activation tensor: per tensor, zero point 0, unsigned
-// ([0, 2^Bits−1]) where the value is non-negative, signed otherwise.
+// ActQuant is the quantizer of one activation tensor, per tensor. A value that is never
+// negative (after ReLU, ReLU6…) gets an unsigned grid [0, 2^Bits−1] with zero point 0. One
+// that can be negative gets a symmetric grid [−2^(Bits−1), 2^(Bits−1)−1] with zero point 0
+// (Signed), or, made Asymmetric (Plan.AsymmetricActs), the unsigned grid with a zero point
+// chosen with the step, as BRECQ's activation quantizers.
 type ActQuant struct {
-	Value  string
-	Bits   int
-	Signed bool
-	Step   float32
+	Value      string
+	Bits       int
+	Signed     bool
+	Asymmetric bool
+	Step       float32
+	Zero       float32 // integer-valued; 0 unless Asymmetric
 }
 
 // Grid returns the smallest and largest integer of the activation grid.
@@ -128,6 +133,30 @@ func (a *ActQuant) Grid() (lo, hi float64) {
 		return -math.Exp2(float64(a.Bits - 1)), math.Exp2(float64(a.Bits-1)) - 1
 	}
 	return 0, math.Exp2(float64(a.Bits)) - 1
+}
+
+// Centred returns the grid's ends minus the zero point: Step·clip(round(x/Step), lo, hi)
+// with them is the quantizer, since the zero point is an integer.
+func (a *ActQuant) Centred() (lo, hi float64) {
+	lo, hi = a.Grid()
+	return lo - float64(a.Zero), hi - float64(a.Zero)
+}
+
+// Quantize returns x after the quantizer: Step·(clip(round(x/Step) + Zero) − Zero).
+func (a *ActQuant) Quantize(x float64) float64 {
+	lo, hi := a.Centred()
+	s := float64(a.Step)
+	return s * math.Max(lo, math.Min(hi, math.RoundToEven(x/s)))
+}
+
+// AsymmetricActs gives every signed activation quantizer of p an unsigned grid with a zero
+// point instead (set before InitActs, which chooses the zero points).
+func (p *Plan) AsymmetricActs() {
+	for _, a := range p.Acts {
+		if a.Signed {
+			a.Signed, a.Asymmetric = false, true
+		}
+	}
 }
 
 // Plan is everything that makes a float model a quantized one.

@@ -43,6 +43,9 @@ func PresetByName(name string) (Preset, error) {
 type Options struct {
 	Bits      Bits
 	Symmetric bool // symmetric per-channel weights (default asymmetric)
+	// AsymmetricActs quantizes activations that can be negative on an unsigned grid with a
+	// zero point (default: a symmetric signed grid).
+	AsymmetricActs bool
 	// Recon sets block reconstruction; Recon.Iters == 0 means round-to-nearest after the
 	// clipping search, without reconstruction.
 	Recon ReconOptions
@@ -109,6 +112,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	}
 	if err := InitWeights(fm.Graph, p); err != nil {
 		return nil, err
+	}
+	if o.AsymmetricActs {
+		p.AsymmetricActs()
 	}
 	k := o.ActImages
 	if k <= 0 || k > n {

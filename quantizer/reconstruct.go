@@ -317,7 +317,7 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		sa := "recon_step_" + a.Value
 		g.Inputs = append(g.Inputs, &ir.Value{Name: sa, DType: ir.Float32, Shape: []int64{1}})
 		g.ValueInfo[sa] = g.Inputs[len(g.Inputs)-1]
-		lo, hi := a.Grid()
+		lo, hi := a.Centred()
 		consumers := g.Consumers()[a.Value]
 		q := b.Mul(b.Op("Clip", []string{b.Node("sharpq", "RoundSTE", []string{b.Div(a.Value, sa)}, 1)[0], b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)}), sa)
 		outv := q

@@ -83,7 +83,7 @@ func measureActs(ctx context.Context, rt *ort.Runtime, fm, sim *ir.Model, p *Pla
 		o := outputOf[l.Node]
 		outs = append(outs, o)
 		fpOuts = append(fpOuts, o)
-		if a := inputOf[l.Node]; a != nil && !seen[a.Value] {
+		if a := inputOf[l.Node]; a != nil && !seen[a.Value] && fm.Graph.Input(a.Value) == nil {
 			seen[a.Value] = true
 			fpOuts = append(fpOuts, a.Value)
 		}
@@ -129,11 +129,12 @@ func measureActs(ctx context.Context, rt *ort.Runtime, fm, sim *ir.Model, p *Pla
 			if a == nil {
 				continue
 			}
-			x = fs.OutputOf(a.Value)
-			lo, hi := a.Grid()
-			s := float64(a.Step)
+			x = fs.Input()
+			if fm.Graph.Input(a.Value) == nil {
+				x = fs.OutputOf(a.Value)
+			}
 			for _, v := range x[:len(x)/batch*k] {
-				d := float64(v) - s*math.Max(lo, math.Min(hi, math.RoundToEven(float64(v)/s)))
+				d := float64(v) - a.Quantize(float64(v))
 				in[i].sig += float64(v) * float64(v)
 				in[i].noise += d * d
 			}
