@@ -36,6 +36,8 @@ type Report struct {
 	Generation [][]float64 `json:"generation_bns,omitempty"`
 	// Accuracy is measured when the run is given labelled images (--eval-data).
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// ImageGrid is a PNG of the synthetic images the caller wrote into the report folder.
+	ImageGrid string `json:"image_grid,omitempty"`
 }
 
 // Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.
@@ -83,6 +85,9 @@ func Write(dir string, r *Report) error {
 			return err
 		}
 		plots = append(plots, "sqnr.png")
+	}
+	if r.ImageGrid != "" {
+		plots = append(plots, r.ImageGrid)
 	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(r, plots)), 0o644)
 }

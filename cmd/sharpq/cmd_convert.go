@@ -158,7 +158,13 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 		settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
 			"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
-		err := report.Write(dir, &report.Report{Command: "convert", Model: modelPath, Output: out, Settings: settings,
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		if err := saveGrid(filepath.Join(dir, "synthetic.png"), rep.Synthetic); err != nil {
+			return err
+		}
+		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: out, Settings: settings,
 			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck,
 			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Accuracy: acc})
 		if err != nil {
@@ -181,8 +187,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 }
 
 // saveImages writes images.npy (normalised NCHW float32, as the model takes them) and
-// grid.png. The model's own normalisation is unknown here, so the grid shows x·0.25 + 0.5:
-// the synthetic images have zero mean and unit spread per channel.
+// grid.png.
 func saveImages(dir string, im *generator.Images) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--save-images: %w", err)
@@ -190,7 +195,14 @@ func saveImages(dir string, im *generator.Images) error {
 	if err := calib.SaveNPYFloat32(filepath.Join(dir, "images.npy"), im.Data, []int{im.N, im.C, im.H, im.W}); err != nil {
 		return err
 	}
-	return generator.SaveGrid(filepath.Join(dir, "grid.png"), im, 16, []float32{0.5}, []float32{0.25})
+	return saveGrid(filepath.Join(dir, "grid.png"), im)
+}
+
+// saveGrid writes a PNG grid of the synthetic images. The model's own normalisation is
+// unknown here, so it shows x·0.25 + 0.5: the images have zero mean and unit spread per
+// channel.
+func saveGrid(path string, im *generator.Images) error {
+	return generator.SaveGrid(path, im, 16, []float32{0.5}, []float32{0.25})
 }
 
 func genProgress(w *os.File, log *slog.Logger) func(string, generator.Progress) {

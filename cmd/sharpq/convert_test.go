@@ -54,7 +54,7 @@ func TestConvertEndToEnd(t *testing.T) {
 			t.Errorf("batch %d: BNS loss %.3g → %.3g, want a 3× drop in 40 steps", i, g.First, g.Last)
 		}
 	}
-	for _, f := range []string{"images/images.npy", "images/grid.png"} {
+	for _, f := range []string{"images/images.npy", "images/grid.png", "report/synthetic.png", "report/sqnr.png", "report/generation.png", "report/reconstruction.png"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
@@ -78,7 +78,7 @@ func TestConvertEndToEnd(t *testing.T) {
 		t.Errorf("convert --eval-data: %+v; eval of the written model: top-1 %.2f; float: want 94.60", a, ev.Top1)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
-	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") {
+	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") {
 		t.Errorf("report.md lacks the accuracy or the layer SQNRs (%v)", err)
 	}
 	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset", ev.Top1)
