@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"time"
 
@@ -29,6 +30,7 @@ func main() {
 	batch := flag.Int("batch", 128, "generation batch to measure at")
 	steps := flag.Int("steps", 3, "extra steps per measurement")
 	threads := flag.Int("threads", 0, "ONNX Runtime intra-op threads")
+	parallel := flag.Int("parallel", 1, "generation batches run side by side (each at -threads; sharpq on 2 cores runs 2 at 1 thread)")
 	flag.Parse()
 	if *modelPath == "" {
 		log.Fatal("estimate: -model is required")
@@ -102,7 +104,8 @@ func main() {
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, s := range []convert.Schedule{convert.Fast, convert.Paper} {
 		batches := float64((s.Images + s.GenBatch - 1) / s.GenBatch)
-		g := batches * float64(s.GenSteps) * tGen * scale
+		// Side-by-side batches finish together when each has its own cores.
+		g := math.Ceil(batches/float64(*parallel)) * float64(s.GenSteps) * tGen * scale
 		w := float64(s.WarmUpIters) * tBlocks
 		r := batches * float64(s.RefineSteps) * tRefine * scale
 		rc := float64(s.ReconIters) * tBlocks
