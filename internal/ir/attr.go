@@ -99,6 +99,7 @@ func (n *Node) AttrInts(name string, def []int64) []int64 {
 	return def
 }
 
+// String formats the attribute as name=value for messages.
 func (a *Attr) String() string {
 	switch a.Type {
 	case AttrFloat:

@@ -17,6 +17,7 @@ type UnsupportedOp struct {
 	OpType, Domain, Node string
 }
 
+// Error lists every unsupported operator type with one node that uses it.
 func (e *UnsupportedOpsError) Error() string {
 	parts := make([]string, len(e.Ops))
 	for i, o := range e.Ops {
