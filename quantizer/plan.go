@@ -58,7 +58,8 @@ func (b Bits) Validate() error {
 
 // WeightQuant is the quantizer of one layer's weight: per output channel, on the unsigned grid
 // [0, 2^Bits−1] with a zero point (asymmetric) or on [−2^(Bits−1), 2^(Bits−1)−1] with zero point
-// 0 (symmetric). q = clip(floor(w/s) + h + z), where h is the rounding decision (1 = up).
+// 0 (symmetric). q = clip(floor(w/s) + h + z), where h is the rounding decision (1 = up) and
+// floor(w/s) is Base once reconstruction has run.
 type WeightQuant struct {
 	Node      string // the Conv/Gemm/MatMul node
 	Weight    string // its weight initializer
@@ -69,6 +70,10 @@ type WeightQuant struct {
 	// Round holds AdaRound's logits V, one per weight element; h = 1 where V ≥ 0. Nil means
 	// round to nearest.
 	Round []float32
+	// Base, when set (with Round), is the integer part floor(w/s₀) taken at the scale s₀
+	// reconstruction started from and then kept (GENIE-M): the learned Scale rescales a fixed
+	// integer grid instead of moving weights across it. Nil means floor(w/Scale).
+	Base []float32
 }
 
 // Grid returns the smallest and largest integer of the weight grid.
@@ -90,6 +95,9 @@ func (q *WeightQuant) Integers(w []float32) []float64 {
 		var x float64
 		if q.Round != nil {
 			x = math.Floor(float64(v) / s)
+			if q.Base != nil {
+				x = float64(q.Base[i])
+			}
 			if q.Round[i] >= 0 {
 				x++
 			}

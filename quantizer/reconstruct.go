@@ -62,6 +62,10 @@ func (p *Plan) Snapshot() Plan {
 		if w.Round == nil {
 			x.Round = nil
 		}
+		x.Base = append([]float32(nil), w.Base...)
+		if w.Base == nil {
+			x.Base = nil
+		}
 		c.Weights = append(c.Weights, &x)
 	}
 	for _, a := range p.Acts {
@@ -80,7 +84,7 @@ func (p *Plan) restore(s *Plan) error {
 		if p.Weights[i].Node != w.Node || p.Weights[i].Bits != w.Bits {
 			return fmt.Errorf("quantizer: the checkpoint quantizes %s at %d bits, this run %s at %d", w.Node, w.Bits, p.Weights[i].Node, p.Weights[i].Bits)
 		}
-		p.Weights[i].Scale, p.Weights[i].Zero, p.Weights[i].Round = w.Scale, w.Zero, w.Round
+		p.Weights[i].Scale, p.Weights[i].Zero, p.Weights[i].Round, p.Weights[i].Base = w.Scale, w.Zero, w.Round, w.Base
 	}
 	for i, a := range s.Acts {
 		if p.Acts[i].Value != a.Value || p.Acts[i].Bits != a.Bits {
@@ -256,6 +260,7 @@ type trainGraph struct {
 	loss, rec, round string
 	weights          []*WeightQuant
 	vNames, swNames  []string
+	bases            [][]float32 // each weight's fixed integer part floor(w/s₀)
 	acts             []*ActQuant
 	saNames          []string
 	masks            []string // QDrop masks, bool inputs
@@ -336,7 +341,9 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		tg.saNames = append(tg.saNames, sa)
 	}
 
-	// Weight quantizers: w → s·(clip(floorSTE(w/s) + h(V) + z, lo, hi) − z).
+	// Weight quantizers: w → s·(clip(B + h(V) + z, lo, hi) − z), with the integer part
+	// B = floor(w/s₀) fixed at the initial scale, as GENIE-M: s then rescales a fixed grid,
+	// and a changing s never moves a weight to another integer behind AdaRound's back.
 	var regs []string
 	for _, wq := range p.Weights {
 		var node *ir.Node
@@ -368,8 +375,10 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		s := b.Reshape(swName, cshape)
 		lo, hi := wq.Grid()
 		h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
-		fl := b.Node("sharpq", "FloorSTE", []string{b.Div(w.Name, s)}, 1)[0]
+		base := floorBase(w.F32, wq.Scale)
+		fl := b.Floats(ir.Float32, w.Shape, float64s(base))
 		qint := b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
+		tg.bases = append(tg.bases, base)
 		wfq := b.Mul(b.Sub(qint, z), s)
 		node.Inputs[1] = wfq
 		if sa, ok := stepOf[node.Input(0)]; ok && node.Input(2) != "" && g.Initializer(node.Input(2)) != nil {
@@ -444,6 +453,24 @@ func sortTopological(g *ir.Graph) error {
 
 // initRound returns AdaRound's initial logits: h(V) equals the fractional part of w/s, so the
 // soft weight starts at the float weight.
+// floorBase returns floor(w/s) per element, s per output channel.
+func floorBase(w, scale []float32) []float32 {
+	per := len(w) / len(scale)
+	out := make([]float32, len(w))
+	for i, x := range w {
+		out[i] = float32(math.Floor(float64(x) / float64(scale[i/per])))
+	}
+	return out
+}
+
+func float64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
 func initRound(w []float32, q *WeightQuant) []float32 {
 	per := len(w) / len(q.Scale)
 	v := make([]float32, len(w))
@@ -543,6 +570,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	res.LossEnd = recSum / float64(window)
 	for i, wq := range tg.weights {
 		wq.Round = append([]float32{}, params[2*i].Data...)
+		wq.Base = tg.bases[i]
 		wq.Scale = append([]float32{}, params[2*i+1].Data...)
 	}
 	for i, a := range tg.acts {
