@@ -516,6 +516,9 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	beta, regw := tr.Feed(tg.beta), tr.Feed(tg.regw)
 	warm := int(o.WarmUp * float64(o.Iters))
 	window := max(1, o.Iters/20)
+	// The step sizes' learning rates anneal to 0 along a cosine, as in GENIE's code; the
+	// rounding logits keep theirs.
+	cosW, cosA := &train.Cosine{Group: gWeight, Steps: o.Iters}, &train.Cosine{Group: gAct, Steps: o.Iters}
 	var recSum float64
 	idx := make([]int, batch)
 	for step := 0; step < o.Iters; step++ {
@@ -547,6 +550,8 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 		if _, err := tr.Step(); err != nil {
 			return err
 		}
+		cosW.After(step + 1)
+		cosA.After(step + 1)
 		rec := float64(tr.Output(tg.rec)[0])
 		if step < window {
 			res.LossStart += rec / float64(window)

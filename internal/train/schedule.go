@@ -53,3 +53,23 @@ func (p *Plateau) Observe(loss float64) {
 		p.bad = 0
 	}
 }
+
+// Cosine anneals a group's learning rate from its initial value to 0 over Steps steps along
+// half a cosine (PyTorch's CosineAnnealingLR with eta_min 0).
+type Cosine struct {
+	Group *Group
+	Steps int
+
+	base float64
+}
+
+// After sets the learning rate for the step after step (1-based).
+func (s *Cosine) After(step int) {
+	if s.base == 0 {
+		s.base = s.Group.LR
+	}
+	if s.Steps <= 0 {
+		return
+	}
+	s.Group.LR = s.base * (1 + math.Cos(math.Pi*float64(min(step, s.Steps))/float64(s.Steps))) / 2
+}

@@ -144,4 +144,13 @@ func TestSchedules(t *testing.T) {
 	if math.Abs(p.Group.LR-0.01) > 1e-12 {
 		t.Errorf("Plateau: lr %v, want 0.01 after three steps without improvement", p.Group.LR)
 	}
+	// Cosine: PyTorch's CosineAnnealingLR(T_max=4) gives 1, 0.8536, 0.5, 0.1464, 0 for the
+	// steps 1 to 5, and stays at 0 after T_max.
+	c := &train.Cosine{Group: &train.Group{LR: 1}, Steps: 4}
+	for step, want := range []float64{0.8536, 0.5, 0.1464, 0, 0} {
+		c.After(step + 1)
+		if math.Abs(c.Group.LR-want) > 1e-4 {
+			t.Errorf("Cosine: lr %.4f after step %d, want %.4f", c.Group.LR, step+1, want)
+		}
+	}
 }
