@@ -70,7 +70,7 @@ func (p *Plan) Subset(g *ir.Graph) *Plan {
 			values[o] = true
 		}
 	}
-	s := &Plan{}
+	s := &Plan{FloatResidual: p.FloatResidual}
 	for _, w := range p.Weights {
 		if nodes[w.Node] {
 			s.Weights = append(s.Weights, w)

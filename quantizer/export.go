@@ -95,7 +95,7 @@ func Simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
 			{Name: clip, OpType: "Clip", Inputs: []string{rnd, lov, hiv}, Outputs: []string{clip}},
 			{Name: out, OpType: "Mul", Inputs: []string{clip, s}, Outputs: []string{out}},
 		}
-		replaceUses(g, a.Value, out, map[*ir.Node]bool{nodes[0]: true})
+		replaceUses(g, a.Value, out, p.skipped(g, nodes[0]))
 		insertAfter(g, a.Value, nodes...)
 	}
 	ir.PruneDead(g)
@@ -224,7 +224,7 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 		nodes = append(nodes,
 			&ir.Node{Name: qn, OpType: "QuantizeLinear", Inputs: []string{x, s, zp.Name}, Outputs: []string{qn}},
 			&ir.Node{Name: dqn, OpType: "DequantizeLinear", Inputs: []string{qn, s, zp.Name}, Outputs: []string{dqn}})
-		replaceUses(g, a.Value, dqn, map[*ir.Node]bool{nodes[0]: true})
+		replaceUses(g, a.Value, dqn, p.skipped(g, nodes[0]))
 		insertAfter(g, a.Value, nodes...)
 	}
 	avoidClipBeforeQuantize(g)

@@ -171,6 +171,10 @@ func (p *Plan) AsymmetricActs() {
 type Plan struct {
 	Weights []*WeightQuant
 	Acts    []*ActQuant
+	// FloatResidual leaves the residual Adds reading the float value of a quantized
+	// activation (the identity shortcut stays float, as in GENIE's code, where only layer
+	// inputs are quantized); by default every consumer reads the quantized value.
+	FloatResidual bool
 }
 
 // Weight returns the weight quantizer of node, or nil.
@@ -287,4 +291,21 @@ func clipMin(g *ir.Graph, n *ir.Node) float64 {
 		return math.Inf(-1)
 	}
 	return math.NaN()
+}
+
+// readsFloat reports whether node n keeps reading the float value of a quantized activation.
+func (p *Plan) readsFloat(n *ir.Node) bool {
+	return p.FloatResidual && (n.OpType == "Add" || n.OpType == "Sum")
+}
+
+// skipped returns the nodes that must keep reading value's float version: the quantizer's
+// own first node, and the residual Adds under FloatResidual.
+func (p *Plan) skipped(g *ir.Graph, first *ir.Node) map[*ir.Node]bool {
+	skip := map[*ir.Node]bool{first: true}
+	for _, n := range g.Nodes {
+		if p.readsFloat(n) {
+			skip[n] = true
+		}
+	}
+	return skip
 }

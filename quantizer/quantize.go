@@ -46,6 +46,8 @@ type Options struct {
 	// AsymmetricActs quantizes activations that can be negative on an unsigned grid with a
 	// zero point (default: a symmetric signed grid).
 	AsymmetricActs bool
+	// FloatResidual keeps the residual Adds on float values (see Plan.FloatResidual).
+	FloatResidual bool
 	// Recon sets block reconstruction; Recon.Iters == 0 means round-to-nearest after the
 	// clipping search, without reconstruction.
 	Recon ReconOptions
@@ -116,6 +118,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if o.AsymmetricActs {
 		p.AsymmetricActs()
 	}
+	p.FloatResidual = o.FloatResidual
 	k := o.ActImages
 	if k <= 0 || k > n {
 		k = min(256, n)

@@ -330,6 +330,9 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 			outv = b.Where(keep(v.Shape), q, a.Value)
 		}
 		for _, c := range consumers {
+			if p.readsFloat(c) {
+				continue
+			}
 			for i, x := range c.Inputs {
 				if x == a.Value {
 					c.Inputs[i] = outv

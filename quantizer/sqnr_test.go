@@ -114,3 +114,53 @@ func TestAsymmetricActs(t *testing.T) {
 		t.Errorf("asymmetric: self-check %+v, last layer output SQNR %.2f", asym.Check, asym.Layers[len(asym.Layers)-1].OutputSQNR)
 	}
 }
+
+// TestFloatResidual quantizes ResNet-20 at W4A4 with and without float residual Adds. With
+// them, every Add of the exported QDQ model reads one float tensor (not a DequantizeLinear),
+// ONNX Runtime still agrees with the simulation, and the logits are closer to the float
+// model's than when the shortcuts carry the 4-bit values; without, every Add input is
+// dequantized or computed from dequantized values only.
+func TestFloatResidual(t *testing.T) {
+	rt := orttest.Runtime(t)
+	d, m := bundled(t)
+	const n = 64
+	run := func(float bool) *quantizer.Result {
+		r, err := quantizer.Quantize(context.Background(), rt, m, d.X[:n*d.SampleLen()], n,
+			quantizer.Options{Bits: quantizer.DefaultBits(4, 4), ActImages: n, FloatResidual: float})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	quant, float := run(false), run(true)
+	floatAdds := func(r *quantizer.Result) (adds, floatInputs int) {
+		producer := map[string]string{}
+		for _, n := range r.QDQ.Graph.Nodes {
+			for _, o := range n.Outputs {
+				producer[o] = n.OpType
+			}
+		}
+		for _, n := range r.QDQ.Graph.Nodes {
+			if n.OpType != "Add" {
+				continue
+			}
+			adds++
+			for _, in := range n.Inputs {
+				if producer[in] == "Relu" {
+					floatInputs++ // a block's ReLU output, not requantized
+				}
+			}
+		}
+		return adds, floatInputs
+	}
+	qa, qf := floatAdds(quant)
+	fa, ff := floatAdds(float)
+	t.Logf("adds %d: float shortcut inputs %d (quantized residual) and %d (float residual); logit SQNR %.2f / %.2f dB",
+		qa, qf, ff, quant.Check.OutputSQNR, float.Check.OutputSQNR)
+	if qa != 9 || fa != 9 || qf != 0 || ff < 6 {
+		t.Errorf("ResNet-20's 9 Adds: %d/%d, float inputs %d (want 0) and %d (want the identity shortcuts, ≥ 6)", qa, fa, qf, ff)
+	}
+	if float.Check.Agreement < 0.99 || !(float.Check.OutputSQNR > quant.Check.OutputSQNR) {
+		t.Errorf("float residual: self-check %+v; logit SQNR %.2f dB against %.2f with quantized shortcuts", float.Check, float.Check.OutputSQNR, quant.Check.OutputSQNR)
+	}
+}

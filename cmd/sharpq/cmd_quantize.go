@@ -52,6 +52,7 @@ func quantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "iters", Value: -1, Usage: "reconstruction steps per block (overrides the preset; 0 = none)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
+		&cli.BoolFlag{Name: "float-residual", Usage: "residual Adds read float values (identity shortcuts stay float, as GENIE's code); default: every consumer reads the quantized value"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
@@ -207,8 +208,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v recon=%d/%d/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), recon.Iters, recon.Batch, recon.RoundWeight, recon.Seed, c.String("calib-data"), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v recon=%d/%d/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), recon.Iters, recon.Batch, recon.RoundWeight, recon.Seed, c.String("calib-data"), d.N, pre))
 	if err != nil {
 		return err
 	}
@@ -232,7 +233,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
-		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), Recon: recon, Metadata: meta,
+		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Recon: recon, Metadata: meta,
 		Log: logfTo(logger(c)),
 	})
 	if err != nil {
