@@ -3,6 +3,7 @@ package generator
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -190,7 +191,7 @@ func TestNoBNStats(t *testing.T) {
 	path := filepath.Join(sharedDir, "models", "resnet20_fmnist_folded.onnx")
 	if m, err := onnxio.Read(path); err == nil {
 		models[path] = m
-	} else if !os.IsNotExist(err) {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
 	for name, m := range models {

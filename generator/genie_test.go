@@ -138,10 +138,12 @@ func TestSynthesizeCancel(t *testing.T) {
 	for _, parallel := range []int{1, 2} {
 		ctx, cancel := context.WithCancel(t.Context())
 		last := map[int]int{}
+		atCancel := -1 // batch 1's step when batch 0 cancelled
 		opts := Options{Images: 16, Batch: 8, Steps: 100, Seed: 1, Parallel: parallel}
 		opts.Progress = func(p Progress) {
 			last[p.Batch] = p.Step
 			if p.Batch == 0 && p.Step == 3 {
+				atCancel = last[1]
 				cancel()
 			}
 		}
@@ -150,8 +152,9 @@ func TestSynthesizeCancel(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || res != nil {
 			t.Fatalf("parallel %d: got %v, %v; want nil, context.Canceled", parallel, res, err)
 		}
-		if last[0] != 3 || last[1] > 4 || (parallel == 1 && last[1] != 0) {
-			t.Errorf("parallel %d: last steps %v, want batch 0 at 3", parallel, last)
+		// The other batch may finish the step it was in, no more.
+		if last[0] != 3 || last[1] > atCancel+1 || (parallel == 1 && last[1] != 0) {
+			t.Errorf("parallel %d: last steps %v (batch 1 at %d when cancelled), want batch 0 at 3", parallel, last, atCancel)
 		}
 	}
 }
