@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -104,12 +105,26 @@ type Report struct {
 	Stages     []Stage                 `json:"stages"`
 	Seconds    float64                 `json:"seconds"`
 	GenLoss    []BatchLoss             `json:"generation"`
+	Refine     []RefineBatch           `json:"refinement,omitempty"`
 	Blocks     []quantizer.BlockResult `json:"blocks"`
 	Layers     []quantizer.LayerReport `json:"layers"`
 	SelfCheck  quantizer.SelfCheck     `json:"self_check"`
 	Quantized  *ir.Model               `json:"-"`
 	Synthetic  *generator.Images       `json:"-"`
 	Simulation *ir.Model               `json:"-"`
+}
+
+// RefineBatch is what SADAG refinement did to one batch: its losses at the first and last
+// step and how far its images moved.
+type RefineBatch struct {
+	FirstLoss float64 `json:"loss_first"`
+	Loss      float64 `json:"loss_last"`
+	BNS       float64 `json:"bns_last"`
+	GM        float64 `json:"gm_last"`
+	Div       float64 `json:"div_last"`
+	// Change is RMS(refined − synthesised) / RMS(synthesised): how much the refinement
+	// altered the batch's images.
+	Change float64 `json:"image_change"`
 }
 
 // Stage is one timed part of the pipeline.
@@ -243,6 +258,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		}
 		stage("warm-up reconstruction", t1)
 		t2 := time.Now()
+		synthesised := images
 		refineOpts := generator.RefinePaper()
 		refineOpts.Steps = s.RefineSteps
 		refineOpts.LRz *= s.RefineLRScale
@@ -277,6 +293,10 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 				return nil, err
 			}
 		}
+		rep.Refine = refineReport(synthesised, images)
+		for i, b := range rep.Refine {
+			logf("refine: batch %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS)", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change)
+		}
 		stage("refine", t2)
 	}
 	rep.Images = images.N
@@ -307,4 +327,25 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	rep.Quantized, rep.Simulation = res.QDQ, res.Simulated
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// refineReport summarises each refined batch against the synthesised images it started from.
+func refineReport(before, after *generator.Images) []RefineBatch {
+	sz := after.C * after.H * after.W
+	var out []RefineBatch
+	for _, b := range after.Batches {
+		lo, hi := b.Start*sz, (b.Start+b.Len)*sz
+		var d2, x2 float64
+		for i := lo; i < hi && i < len(before.Data); i++ {
+			d := float64(after.Data[i]) - float64(before.Data[i])
+			d2 += d * d
+			x2 += float64(before.Data[i]) * float64(before.Data[i])
+		}
+		change := 0.0
+		if x2 > 0 {
+			change = math.Sqrt(d2 / x2)
+		}
+		out = append(out, RefineBatch{FirstLoss: b.FirstLoss, Loss: b.Loss, BNS: b.BNS, GM: b.GM, Div: b.Div, Change: change})
+	}
+	return out
 }

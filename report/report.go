@@ -34,10 +34,22 @@ type Report struct {
 	FPBytes   int64                   `json:"float_bytes"`
 	// Generation holds the BNS loss after every step, one curve per generated batch.
 	Generation [][]float64 `json:"generation_bns,omitempty"`
+	// Refinement is SADAG refinement's outcome per batch (convert --method sadag).
+	Refinement []Refinement `json:"refinement,omitempty"`
 	// Accuracy is measured when the run is given labelled images (--eval-data).
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
 	// ImageGrid is a PNG of the synthetic images the caller wrote into the report folder.
 	ImageGrid string `json:"image_grid,omitempty"`
+}
+
+// Refinement is what SADAG refinement did to one batch of synthetic images.
+type Refinement struct {
+	FirstLoss float64 `json:"loss_first"`
+	Loss      float64 `json:"loss_last"`
+	GM        float64 `json:"gm_last"`
+	Div       float64 `json:"div_last"`
+	// Change is RMS(refined − synthesised) / RMS(synthesised).
+	Change float64 `json:"image_change"`
 }
 
 // Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.
@@ -135,6 +147,12 @@ func markdown(r *Report, plots []string) string {
 			if len(g) > 0 {
 				fmt.Fprintf(&s, "| %d | %.4g | %.4g |\n", i, g[0], g[len(g)-1])
 			}
+		}
+	}
+	if len(r.Refinement) > 0 {
+		fmt.Fprintf(&s, "\n## SADAG refinement\n\nImage change: RMS of (refined − synthesised) over RMS of the synthesised images.\n\n| batch | loss, first step | loss, last step | L_GM | L_div | image change (%%) |\n| --- | --- | --- | --- | --- | --- |\n")
+		for i, b := range r.Refinement {
+			fmt.Fprintf(&s, "| %d | %.4g | %.4g | %.4g | %.4g | %.2f |\n", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change)
 		}
 	}
 	if len(plots) > 0 {

@@ -34,6 +34,7 @@ func convertCommand() *cli.Command {
 			&cli.IntFlag{Name: "gen-batch", Usage: "images per generator (overrides the preset's 128)"},
 			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
 			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
+			&cli.Float64Flag{Name: "refine-lr-scale", Usage: "multiply SADAG refinement's learning rates (latents 1e-5, generator 1e-4) by this (overrides the preset's 1)"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
 		}, append(append(quantFlags(), evalFlags()...), preprocessFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
@@ -71,6 +72,11 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if n := c.Int("refine-steps"); n >= 0 {
 		sched.RefineSteps = n
+	}
+	if f := c.Float64("refine-lr-scale"); f < 0 {
+		return usageError{fmt.Errorf("--refine-lr-scale %g: want a positive factor", f)}
+	} else if f > 0 {
+		sched.RefineLRScale = f
 	}
 	if w := c.Float64("round-weight"); w < 0 {
 		return usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
@@ -158,6 +164,13 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 		settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
 			"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
+		if rep.Method == string(convert.SADAG) {
+			settings["refinement learning rates ×"] = fmt.Sprint(sched.RefineLRScale)
+		}
+		var refinement []report.Refinement
+		for _, b := range rep.Refine {
+			refinement = append(refinement, report.Refinement{FirstLoss: b.FirstLoss, Loss: b.Loss, GM: b.GM, Div: b.Div, Change: b.Change})
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
@@ -166,7 +179,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: out, Settings: settings,
 			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck,
-			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Accuracy: acc})
+			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Refinement: refinement, Accuracy: acc})
 		if err != nil {
 			return err
 		}

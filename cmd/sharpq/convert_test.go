@@ -37,6 +37,11 @@ func TestConvertEndToEnd(t *testing.T) {
 			First float64 `json:"bns_first"`
 			Last  float64 `json:"bns_last"`
 		} `json:"generation"`
+		Refinement []struct {
+			First  float64 `json:"loss_first"`
+			Last   float64 `json:"loss_last"`
+			Change float64 `json:"image_change"`
+		} `json:"refinement"`
 		Accuracy struct {
 			Images    int     `json:"images"`
 			Top1      float64 `json:"top1"`
@@ -53,6 +58,10 @@ func TestConvertEndToEnd(t *testing.T) {
 		if !(g.Last < g.First/3) {
 			t.Errorf("batch %d: BNS loss %.3g → %.3g, want a 3× drop in 40 steps", i, g.First, g.Last)
 		}
+	}
+	// One generator made the 32 images; refinement moved them, but not far (three steps).
+	if len(rep.Refinement) != 1 || !(rep.Refinement[0].Change > 0 && rep.Refinement[0].Change < 0.5) {
+		t.Errorf("refinement report %+v, want one batch whose images changed by 0–50 %%", rep.Refinement)
 	}
 	for _, f := range []string{"images/images.npy", "images/grid.png", "report/synthetic.png", "report/sqnr.png", "report/generation.png", "report/reconstruction.png"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -78,10 +87,10 @@ func TestConvertEndToEnd(t *testing.T) {
 		t.Errorf("convert --eval-data: %+v; eval of the written model: top-1 %.2f; float: want 94.60", a, ev.Top1)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
-	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") {
-		t.Errorf("report.md lacks the accuracy or the layer SQNRs (%v)", err)
+	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") || !strings.Contains(string(md), "## SADAG refinement") {
+		t.Errorf("report.md lacks the accuracy, the layer SQNRs or the refinement (%v)", err)
 	}
-	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset", ev.Top1)
+	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset; refinement changed the images by %.3f %%", ev.Top1, 100*rep.Refinement[0].Change)
 }
 
 func TestConvertRefusesFoldedBN(t *testing.T) {
