@@ -61,7 +61,7 @@ func TestConvertEndToEnd(t *testing.T) {
 	}
 	// One generator made the 32 images; refinement moved them, but not far (three steps).
 	if len(rep.Refinement) != 1 || !(rep.Refinement[0].Change > 0 && rep.Refinement[0].Change < 0.5) {
-		t.Errorf("refinement report %+v, want one batch whose images changed by 0–50 %%", rep.Refinement)
+		t.Fatalf("refinement report %+v, want one batch whose images changed by 0–50 %%", rep.Refinement)
 	}
 	for _, f := range []string{"images/images.npy", "images/grid.png", "report/synthetic.png", "report/sqnr.png", "report/generation.png", "report/reconstruction.png"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
