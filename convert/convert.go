@@ -125,6 +125,9 @@ type RefineBatch struct {
 	// Change is RMS(refined − synthesised) / RMS(synthesised): how much the refinement
 	// altered the batch's images.
 	Change float64 `json:"image_change"`
+	// DirCos is the mean cosine between the neighbour direction each step used (the step
+	// before's latent gradient) and the step's own.
+	DirCos float64 `json:"direction_cosine"`
 }
 
 // Stage is one timed part of the pipeline.
@@ -295,7 +298,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		}
 		rep.Refine = refineReport(synthesised, images)
 		for i, b := range rep.Refine {
-			logf("refine: batch %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS)", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change)
+			logf("refine: batch %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS), direction cosine step to step %.3f", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
 		}
 		stage("refine", t2)
 	}
@@ -345,7 +348,7 @@ func refineReport(before, after *generator.Images) []RefineBatch {
 		if x2 > 0 {
 			change = math.Sqrt(d2 / x2)
 		}
-		out = append(out, RefineBatch{FirstLoss: b.FirstLoss, Loss: b.Loss, BNS: b.BNS, GM: b.GM, Div: b.Div, Change: change})
+		out = append(out, RefineBatch{FirstLoss: b.FirstLoss, Loss: b.Loss, BNS: b.BNS, GM: b.GM, Div: b.Div, Change: change, DirCos: b.DirCos})
 	}
 	return out
 }

@@ -70,6 +70,10 @@ type Progress struct {
 	// parts: the image prior in synthesis, gradient matching and diversity in refinement.
 	Loss, BNS, Prior, GM, Div float64
 	LRz, LRg                  float64 // the learning rates for the next step
+	// DirCos (refinement) is the mean cosine between the neighbours' direction this step used
+	// (the latents' gradient of the step before) and the one the step produced: near 1, the
+	// previous step's direction stands in well for the current one's.
+	DirCos float64
 }
 
 // Images is what Synthesize returns.
@@ -96,7 +100,9 @@ type BatchResult struct {
 	// Loss and its parts BNS, Prior (synthesis), GM and Div (refinement) are those of the
 	// returned images: the generator after the last update, without swing shifts.
 	Loss, BNS, Prior, GM, Div float64
-	Elapsed                   time.Duration
+	// DirCos (refinement) is Progress.DirCos averaged over the batch's steps.
+	DirCos  float64
+	Elapsed time.Duration
 	// Generator is the trained generator and latents, to continue from (SADAG refinement).
 	Generator *Generator
 }

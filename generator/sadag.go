@@ -178,7 +178,8 @@ func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name str
 		if err != nil {
 			return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
 		}
-		r.setDirection()
+		cos := r.setDirection()
+		br.DirCos += cos / float64(opts.Steps)
 		r.decay.After(step)
 		bns, gm, div := r.parts()
 		if step == 1 {
@@ -186,7 +187,7 @@ func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name str
 		}
 		if opts.Progress != nil {
 			opts.Progress(Progress{Batch: bi, Batches: batches, Step: step, Steps: opts.Steps,
-				Loss: loss, BNS: bns, GM: gm, Div: div, LRz: r.gz.LR, LRg: r.gg.LR})
+				Loss: loss, BNS: bns, GM: gm, Div: div, LRz: r.gz.LR, LRg: r.gg.LR, DirCos: cos})
 		}
 	}
 	loss, err := r.tr.Forward()
@@ -218,9 +219,11 @@ func (r *refiner) parts() (bns, gm, div float64) {
 }
 
 // setDirection feeds, as the neighbours' direction, each image's gradient with respect to its
-// latents from the last run, normalised to length 1.
-func (r *refiner) setDirection() {
+// latents from the last run, normalised to length 1. It returns the mean cosine between the
+// old and the new direction.
+func (r *refiner) setDirection() float64 {
 	grad, dir := r.params[0].Grad, r.tr.Feed(r.dir)
+	var sumCos float64
 	for i := 0; i < len(dir); i += ZDim {
 		var ss float64
 		for _, v := range grad[i : i+ZDim] {
@@ -230,10 +233,15 @@ func (r *refiner) setDirection() {
 		if ss > 0 {
 			inv = 1 / math.Sqrt(ss)
 		}
+		var dot float64
 		for j, v := range grad[i : i+ZDim] {
-			dir[i+j] = float32(float64(v) * inv)
+			d := float64(v) * inv
+			dot += d * float64(dir[i+j])
+			dir[i+j] = float32(d)
 		}
+		sumCos += dot
 	}
+	return sumCos / float64(len(dir)/ZDim)
 }
 
 // lastFC returns the input of the last Gemm or MatMul of g that reads an activation.

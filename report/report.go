@@ -50,6 +50,8 @@ type Refinement struct {
 	Div       float64 `json:"div_last"`
 	// Change is RMS(refined − synthesised) / RMS(synthesised).
 	Change float64 `json:"image_change"`
+	// DirCos is the mean cosine between consecutive steps' neighbour directions.
+	DirCos float64 `json:"direction_cosine"`
 }
 
 // Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.
@@ -150,9 +152,9 @@ func markdown(r *Report, plots []string) string {
 		}
 	}
 	if len(r.Refinement) > 0 {
-		fmt.Fprintf(&s, "\n## SADAG refinement\n\nImage change: RMS of (refined − synthesised) over RMS of the synthesised images.\n\n| batch | loss, first step | loss, last step | L_GM | L_div | image change (%%) |\n| --- | --- | --- | --- | --- | --- |\n")
+		fmt.Fprintf(&s, "\n## SADAG refinement\n\nImage change: RMS of (refined − synthesised) over RMS of the synthesised images. Direction cosine: between the neighbour direction a step used (the step before's latent gradient) and its own, averaged over steps.\n\n| batch | loss, first step | loss, last step | L_GM | L_div | image change (%%) | direction cosine |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 		for i, b := range r.Refinement {
-			fmt.Fprintf(&s, "| %d | %.4g | %.4g | %.4g | %.4g | %.2f |\n", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change)
+			fmt.Fprintf(&s, "| %d | %.4g | %.4g | %.4g | %.4g | %.2f | %.3f |\n", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
 		}
 	}
 	if len(plots) > 0 {

@@ -169,7 +169,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 		var refinement []report.Refinement
 		for _, b := range rep.Refine {
-			refinement = append(refinement, report.Refinement{FirstLoss: b.FirstLoss, Loss: b.Loss, GM: b.GM, Div: b.Div, Change: b.Change})
+			refinement = append(refinement, report.Refinement{FirstLoss: b.FirstLoss, Loss: b.Loss, GM: b.GM, Div: b.Div, Change: b.Change, DirCos: b.DirCos})
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--report: %w", err)
