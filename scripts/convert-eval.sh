@@ -20,5 +20,7 @@ r = json.load(open(sys.argv[1])); e = json.loads(sys.argv[2])
 print(json.dumps({"model": sys.argv[3], "w": int(sys.argv[4]), "a": int(sys.argv[5]), "flags": sys.argv[6],
   "method": r["method"], "preset": r["preset"], "images": r["images"], "top1": e["top1"],
   "seconds": round(r["seconds"], 1), "stages": {s["name"]: round(s["seconds"], 1) for s in r["stages"]},
+  "refinement": [{k: round(b[k], 5) for k in ("loss_first", "loss_last", "gm_last", "div_last", "image_change", "direction_cosine")}
+                 for b in r.get("refinement") or []],
   "self_check": r["self_check"]}))
 PY
