@@ -78,6 +78,10 @@ func runConvert(c *cli.Context, modelPath string) error {
 	} else if f > 0 {
 		sched.RefineLRScale = f
 	}
+	sched.LRActStep = c.Float64("act-lr")
+	if sched.LRActStep < 0 {
+		return usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", sched.LRActStep)}
+	}
 	if w := c.Float64("round-weight"); w < 0 {
 		return usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
 	} else if w > 0 {

@@ -55,6 +55,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "float-residual", Usage: "residual Adds read float values (identity shortcuts stay float, as GENIE's code); default: every consumer reads the quantized value"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
+		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
 		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
 		&cli.IntFlag{Name: "last-wbits", Value: 8, Usage: "last layer's weight bits (0 = --wbits)"},
@@ -128,6 +129,10 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 			return preset, o, usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
 		}
 		o.RoundWeight = w
+	}
+	o.LRActStep = c.Float64("act-lr")
+	if o.LRActStep < 0 {
+		return preset, o, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", o.LRActStep)}
 	}
 	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
@@ -208,8 +213,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v recon=%d/%d/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), recon.Iters, recon.Batch, recon.RoundWeight, recon.Seed, c.String("calib-data"), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v recon=%d/%d/%g/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.Seed, c.String("calib-data"), d.N, pre))
 	if err != nil {
 		return err
 	}

@@ -242,6 +242,8 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"eval data of the wrong shape", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels}, []string{"--eval-data", "rgb.npy", "[3 32 32]"}},
 		{"eval labels without data", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-labels", rgbLabels}, []string{"--eval-labels", "--eval-data"}},
 		{"negative round weight", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
+		{"negative activation learning rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-lr", "-1e-4"}, []string{"--act-lr"}},
+		{"negative refinement scale", []string{"convert", model, "-o", out, "--refine-lr-scale", "-2"}, []string{"--refine-lr-scale"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
