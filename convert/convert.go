@@ -41,8 +41,11 @@ type Schedule struct {
 	ActImages     int // images that initialise activation steps
 	Swing         bool
 	RefineLRScale float64 // multiplies the refinement learning rates (1 = paper)
-	RoundWeight   float64 // λ of the rounding regulariser (0 = quantizer's default)
-	LRActStep     float64 // activation steps' learning rate (0 = quantizer's default)
+	// RefineCurrentDirection takes the neighbour direction from a first pass at each step's
+	// parameters (DESIGN.md's reading; twice the refinement's cost) instead of the step before.
+	RefineCurrentDirection bool
+	RoundWeight            float64 // λ of the rounding regulariser (0 = quantizer's default)
+	LRActStep              float64 // activation steps' learning rate (0 = quantizer's default)
 }
 
 // Presets. Paper is DESIGN.md's schedule (a GPU job). Fast is the schedule peers.md ran
@@ -267,6 +270,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		refineOpts.Steps = s.RefineSteps
 		refineOpts.LRz *= s.RefineLRScale
 		refineOpts.LRg *= s.RefineLRScale
+		refineOpts.CurrentDirection = s.RefineCurrentDirection
 		refineOpts.ModelName = o.ModelName
 		if o.GenProgress != nil {
 			refineOpts.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }

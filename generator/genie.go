@@ -72,7 +72,8 @@ type Progress struct {
 	LRz, LRg                  float64 // the learning rates for the next step
 	// DirCos (refinement) is the mean cosine between the neighbours' direction this step used
 	// (the latents' gradient of the step before) and the one the step produced: near 1, the
-	// previous step's direction stands in well for the current one's.
+	// previous step's direction stands in well for the current one's. NaN at a step that
+	// measured none (the first with RefineOptions.CurrentDirection).
 	DirCos float64
 }
 

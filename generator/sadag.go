@@ -24,6 +24,10 @@ type RefineOptions struct {
 	LRz, LRg, Gamma float64
 	// Rho is the latent distance of each image's neighbour; zero means 1.
 	Rho float64
+	// CurrentDirection takes each step's neighbour direction from a first pass at the step's
+	// own parameters (DESIGN.md; about twice the cost of a step). Off, a step reuses the
+	// latent gradient of the step before.
+	CurrentDirection bool
 	// LambdaGM and LambdaDiv weigh the gradient-matching and diversity losses (zero turns a
 	// term off); Zeta is the diversity margin.
 	LambdaGM, LambdaDiv, Zeta float64
@@ -70,7 +74,8 @@ const normEps = 1e-12
 //     the last layer's weights, without forming them.
 //   - The neighbour of image i is G(z_i − ρ·d_i) with d_i the normalised gradient of the loss
 //     with respect to z_i, taken at the previous step (at the first, from a forward pass with
-//     d = 0) and held constant within a step; L_GM = 1 − mean_i sim(i, neighbour(i)).
+//     d = 0), or with CurrentDirection from a first pass at the step's parameters, and held
+//     constant within a step; L_GM = 1 − mean_i sim(i, neighbour(i)).
 //   - L_div = mean_i max_{j≠i} relu(|sim(i, j)| − ζ), with j over this batch and the final,
 //     detached (f, g) of every earlier batch.
 //
@@ -170,16 +175,32 @@ func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name str
 		return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
 	}
 	r.setDirection()
+	var cosSum float64
+	cosN := 0
 	for step := 1; step <= opts.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		cos := math.NaN()
+		if opts.CurrentDirection && step > 1 {
+			// The first step's direction comes from the pass before the loop, at these
+			// parameters already.
+			if _, err := r.tr.Forward(); err != nil {
+				return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
+			}
+			cos = r.setDirection()
 		}
 		loss, err := r.tr.Step()
 		if err != nil {
 			return nil, fmt.Errorf("generator: refine: batch %d: %w", bi, err)
 		}
-		cos := r.setDirection()
-		br.DirCos += cos / float64(opts.Steps)
+		if !opts.CurrentDirection {
+			cos = r.setDirection()
+		}
+		if !math.IsNaN(cos) {
+			cosSum += cos
+			cosN++
+		}
 		r.decay.After(step)
 		bns, gm, div := r.parts()
 		if step == 1 {
@@ -189,6 +210,9 @@ func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name str
 			opts.Progress(Progress{Batch: bi, Batches: batches, Step: step, Steps: opts.Steps,
 				Loss: loss, BNS: bns, GM: gm, Div: div, LRz: r.gz.LR, LRg: r.gg.LR, DirCos: cos})
 		}
+	}
+	if cosN > 0 {
+		br.DirCos = cosSum / float64(cosN)
 	}
 	loss, err := r.tr.Forward()
 	if err != nil {

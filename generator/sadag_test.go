@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -121,8 +122,9 @@ func TestRefineLosses(t *testing.T) {
 	}
 }
 
-// TestRefine runs the refinement end to end on two batches with raised learning rates and
-// checks that the loss falls and the images change.
+// TestRefine runs the refinement end to end on two batches with raised learning rates, with
+// each way of taking the neighbour direction, and checks that the loss falls and the images
+// change.
 func TestRefine(t *testing.T) {
 	rt := orttest.Runtime(t)
 	fp := bundledModel(t)
@@ -131,32 +133,68 @@ func TestRefine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := RefinePaper()
-	opts.Steps, opts.LRz, opts.LRg, opts.Gamma = 10, 1e-2, 1e-3, 1
-	var calls int
-	opts.Progress = func(Progress) { calls++ }
-	res, err := Refine(t.Context(), rt, fp, q, prev, opts)
+	for _, current := range []bool{false, true} {
+		t.Run(fmt.Sprintf("current=%v", current), func(t *testing.T) {
+			opts := RefinePaper()
+			opts.Steps, opts.LRz, opts.LRg, opts.Gamma = 10, 1e-2, 1e-3, 1
+			opts.CurrentDirection = current
+			var calls int
+			opts.Progress = func(Progress) { calls++ }
+			res, err := Refine(t.Context(), rt, fp, q, prev, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != 20 || len(res.Batches) != 2 || len(res.Data) != len(prev.Data) {
+				t.Fatalf("%d progress calls, %d batches, %d values", calls, len(res.Batches), len(res.Data))
+			}
+			for i, b := range res.Batches {
+				t.Logf("batch %d: loss %.4f → %.4f (BNS %.4f → %.4f, GM %.4f, div %.4f), direction cosine %.3f, %v", i, b.FirstLoss, b.Loss, b.FirstBNS, b.BNS, b.GM, b.Div, b.DirCos, b.Elapsed)
+				if b.Loss >= b.FirstLoss {
+					t.Errorf("batch %d: loss %.4g after 10 steps, from %.4g", i, b.Loss, b.FirstLoss)
+				}
+				if !(b.DirCos > -1 && b.DirCos < 1 && b.DirCos != 0) {
+					t.Errorf("batch %d: direction cosine %v", i, b.DirCos)
+				}
+			}
+			if e := relErr(res.Data, prev.Data); e < 1e-3 || e > 1 {
+				t.Errorf("refined images differ from the synthesised ones by %.3g (relative)", e)
+			}
+			again, err := res.Batches[1].Generator.Generate(rt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(again, res.Data[8*32*32:]); e > 1e-5 {
+				t.Errorf("images regenerated from the refined generator: relative error %.3g", e)
+			}
+		})
+	}
+}
+
+// TestRefineDirection checks the two ways of taking the neighbour direction: they agree on
+// the first step (both take it from the pass at the starting parameters) and part after it.
+func TestRefineDirection(t *testing.T) {
+	rt := orttest.Runtime(t)
+	fp := bundledModel(t)
+	q := fakeQuant(t, 0.5)
+	prev, err := Synthesize(t.Context(), rt, fp, Options{Images: 8, Batch: 8, Steps: 3, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls != 20 || len(res.Batches) != 2 || len(res.Data) != len(prev.Data) {
-		t.Fatalf("%d progress calls, %d batches, %d values", calls, len(res.Batches), len(res.Data))
-	}
-	for i, b := range res.Batches {
-		t.Logf("batch %d: loss %.4f → %.4f (BNS %.4f → %.4f, GM %.4f, div %.4f), %v", i, b.FirstLoss, b.Loss, b.FirstBNS, b.BNS, b.GM, b.Div, b.Elapsed)
-		if b.Loss >= b.FirstLoss {
-			t.Errorf("batch %d: loss %.4g after 10 steps, from %.4g", i, b.Loss, b.FirstLoss)
+	run := func(steps int, current bool) []float32 {
+		opts := RefinePaper()
+		opts.Steps, opts.LRz, opts.LRg, opts.Gamma = steps, 1e-2, 1e-3, 1
+		opts.CurrentDirection = current
+		res, err := Refine(t.Context(), rt, fp, q, prev, opts)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return res.Data
 	}
-	if e := relErr(res.Data, prev.Data); e < 1e-3 || e > 1 {
-		t.Errorf("refined images differ from the synthesised ones by %.3g (relative)", e)
+	if e := relErr(run(1, true), run(1, false)); e != 0 {
+		t.Errorf("one step: the two directions give images %.3g apart, want identical", e)
 	}
-	again, err := res.Batches[1].Generator.Generate(rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := relErr(again, res.Data[8*32*32:]); e > 1e-5 {
-		t.Errorf("images regenerated from the refined generator: relative error %.3g", e)
+	if e := relErr(run(3, true), run(3, false)); e < 1e-6 {
+		t.Errorf("three steps: the two directions give images %.3g apart, want different", e)
 	}
 }
 

@@ -35,6 +35,7 @@ func convertCommand() *cli.Command {
 			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
 			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
 			&cli.Float64Flag{Name: "refine-lr-scale", Usage: "multiply SADAG refinement's learning rates (latents 1e-5, generator 1e-4) by this (overrides the preset's 1)"},
+			&cli.StringFlag{Name: "sadag-direction", Value: "previous", Usage: "SADAG neighbour direction: the latent gradient of the step before (previous) or of a first pass at each step (current; twice the refinement's time)"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
 		}, append(append(quantFlags(), evalFlags()...), preprocessFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
@@ -77,6 +78,13 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return usageError{fmt.Errorf("--refine-lr-scale %g: want a positive factor", f)}
 	} else if f > 0 {
 		sched.RefineLRScale = f
+	}
+	switch d := c.String("sadag-direction"); d {
+	case "previous":
+	case "current":
+		sched.RefineCurrentDirection = true
+	default:
+		return usageError{fmt.Errorf("--sadag-direction %q: want previous or current", d)}
 	}
 	sched.LRActStep = c.Float64("act-lr")
 	if sched.LRActStep < 0 {
