@@ -75,10 +75,12 @@ type Options struct {
 	Symmetric bool
 	// AsymmetricActs and FloatResidual: see quantizer.Options.
 	AsymmetricActs, FloatResidual bool
-	Method                        Method
-	Schedule                      Schedule
-	Seed                          uint64
-	Version                       string // sharpq's version, for the metadata
+	// ActClipNorm: see quantizer.Options.
+	ActClipNorm float64
+	Method      Method
+	Schedule    Schedule
+	Seed        uint64
+	Version     string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
 	// Checkpoints, when set, saves progress after every generated batch and reconstructed
@@ -259,7 +261,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			return nil, err
 		}
 		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Recon: ro, ActImages: s.ActImages})
+			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, ActClipNorm: o.ActClipNorm, Recon: ro, ActImages: s.ActImages})
 		if err != nil {
 			return nil, fmt.Errorf("convert: warm-up: %w", err)
 		}
@@ -325,7 +327,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	}
 	res, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Recon: rf, ActImages: s.ActImages,
+		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
 		Metadata: meta, Log: logf})
 	if err != nil {
 		return nil, err

@@ -81,8 +81,14 @@ func searchChannel(w []float32, bits int, symmetric bool) (float32, float32) {
 
 // InitActs sets each activation quantizer's step from samples of its value (any number of
 // images, flattened), searching the clipping ratio of the observed range that minimises
-// Σ|x − q(x)|^2.4.
-func InitActs(p *Plan, samples map[string][]float32) error {
+// Σ|x − q(x)|^norm; norm 0 means the paper's 2.4.
+func InitActs(p *Plan, samples map[string][]float32, norm float64) error {
+	if norm == 0 {
+		norm = lpNorm
+	}
+	if norm < 1 || math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return fmt.Errorf("quantizer: activation clipping norm %g: want a number ≥ 1", norm)
+	}
 	for _, a := range p.Acts {
 		x := samples[a.Value]
 		if len(x) == 0 {
@@ -92,10 +98,10 @@ func InitActs(p *Plan, samples map[string][]float32) error {
 		if a.Asymmetric {
 			// The weights' search: both ends of the range shrink together, the zero point
 			// follows.
-			a.Step, a.Zero = searchAsymmetric(x, subsample(x), a.Bits)
+			a.Step, a.Zero = searchAsymmetric(x, subsample(x), a.Bits, norm)
 			continue
 		}
-		a.Step = searchStep(x, a.Bits, a.Signed)
+		a.Step = searchStep(x, a.Bits, a.Signed, norm)
 	}
 	return nil
 }
@@ -119,7 +125,7 @@ func subsample(x []float32) []float32 {
 // clipping ratio as searchChannel, and both roundings of the zero point, since the one to
 // nearest can clip the range's low end, where a frequent value (an image's background, a
 // ReLU-free layer's floor) may sit.
-func searchAsymmetric(all, x []float32, bits int) (float32, float32) {
+func searchAsymmetric(all, x []float32, bits int, norm float64) (float32, float32) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, v := range all {
 		lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
@@ -139,7 +145,7 @@ func searchAsymmetric(all, x []float32, bits int) (float32, float32) {
 			var e float64
 			for _, v := range x {
 				q := math.Min(math.Max(math.RoundToEven(float64(v)/s)+z, 0), levels)
-				e += math.Pow(math.Abs(float64(v)-s*(q-z)), lpNorm)
+				e += math.Pow(math.Abs(float64(v)-s*(q-z)), norm)
 			}
 			if e < bestErr {
 				bestErr, bestS, bestZ = e, s, z
@@ -149,7 +155,7 @@ func searchAsymmetric(all, x []float32, bits int) (float32, float32) {
 	return float32(bestS), float32(bestZ)
 }
 
-func searchStep(x []float32, bits int, signed bool) float32 {
+func searchStep(x []float32, bits int, signed bool, norm float64) float32 {
 	var maxAbs float64
 	for _, v := range x {
 		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
@@ -169,7 +175,7 @@ func searchStep(x []float32, bits int, signed bool) float32 {
 		for j := range x {
 			v := float64(x[j])
 			q := math.Min(math.Max(math.RoundToEven(v/s), qlo), qhi)
-			e += math.Pow(math.Abs(v-s*q), lpNorm)
+			e += math.Pow(math.Abs(v-s*q), norm)
 		}
 		if e < bestErr {
 			bestErr, best = e, s

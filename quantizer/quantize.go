@@ -53,6 +53,10 @@ type Options struct {
 	Recon ReconOptions
 	// ActImages is how many calibration images initialise the activation steps (default 256).
 	ActImages int
+	// ActClipNorm is the exponent p of the error Σ|x − q(x)|^p the activation clipping search
+	// minimises; 0 means the paper's 2.4. 2 (mean squared error) clips more, which
+	// MobileNetV2's 4-bit activations want (BENCHMARKS.md).
+	ActClipNorm float64
 	// Metadata is added to the exported model (method, preset, seed, version…).
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
@@ -128,7 +132,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
-	if err := InitActs(p, acts); err != nil {
+	if err := InitActs(p, acts, o.ActClipNorm); err != nil {
 		return nil, err
 	}
 	stages["init"] = time.Since(t0).Seconds()

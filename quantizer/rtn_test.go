@@ -52,7 +52,7 @@ func TestExportMatchesSimulation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := quantizer.InitActs(p, acts); err != nil {
+		if err := quantizer.InitActs(p, acts, 0); err != nil {
 			t.Fatal(err)
 		}
 		sim, err := quantizer.Simulate(fm, p)

@@ -164,3 +164,51 @@ func TestFloatResidual(t *testing.T) {
 		t.Errorf("float residual: self-check %+v; logit SQNR %.2f dB against %.2f with quantized shortcuts", float.Check, float.Check.OutputSQNR, quant.Check.OutputSQNR)
 	}
 }
+
+// TestActClipNorm initialises ResNet-20's W4A4 activation steps with the paper's Σ|x−q(x)|^2.4
+// and with mean squared error: MSE weighs the clipped tail less, so it clips more (smaller
+// steps) and, being the quantity SQNR measures, gives the layer inputs a higher SQNR on
+// average. A norm below 1 is refused.
+func TestActClipNorm(t *testing.T) {
+	rt := orttest.Runtime(t)
+	d, m := bundled(t)
+	const n = 64
+	run := func(norm float64) (*quantizer.Result, error) {
+		return quantizer.Quantize(context.Background(), rt, m, d.X[:n*d.SampleLen()], n,
+			quantizer.Options{Bits: quantizer.DefaultBits(4, 4), ActImages: n, ActClipNorm: norm})
+	}
+	paper, err := run(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mse, err := run(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smaller := 0
+	for i, a := range paper.Plan.Acts {
+		if mse.Plan.Acts[i].Step <= a.Step {
+			smaller++
+		}
+	}
+	meanIn := func(r *quantizer.Result) float64 {
+		var s float64
+		k := 0
+		for _, l := range r.Layers[1:] {
+			s += l.InputSQNR
+			k++
+		}
+		return s / float64(k)
+	}
+	t.Logf("MSE steps ≤ paper's on %d of %d quantizers; mean input SQNR %.2f dB (MSE) vs %.2f dB (p=2.4)",
+		smaller, len(paper.Plan.Acts), meanIn(mse), meanIn(paper))
+	if smaller < len(paper.Plan.Acts)*9/10 {
+		t.Errorf("MSE step ≤ the paper's on only %d of %d activation quantizers", smaller, len(paper.Plan.Acts))
+	}
+	if !(meanIn(mse) > meanIn(paper)) {
+		t.Errorf("mean input SQNR %.2f dB with MSE, %.2f dB with p=2.4: want MSE higher", meanIn(mse), meanIn(paper))
+	}
+	if _, err := run(0.5); err == nil {
+		t.Error("norm 0.5 accepted")
+	}
+}

@@ -56,6 +56,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
+		&cli.Float64Flag{Name: "act-clip-norm", Usage: "exponent p of the error Σ|x−q(x)|^p the activations' clipping search minimises (0 = the paper's 2.4; 2 = mean squared error, clips more)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
 		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
 		&cli.IntFlag{Name: "last-wbits", Value: 8, Usage: "last layer's weight bits (0 = --wbits)"},
@@ -133,6 +134,9 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	o.LRActStep = c.Float64("act-lr")
 	if o.LRActStep < 0 {
 		return preset, o, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", o.LRActStep)}
+	}
+	if err := checkClipNorm(c); err != nil {
+		return preset, o, err
 	}
 	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
@@ -213,8 +217,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v recon=%d/%d/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.Seed, c.String("calib-data"), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v clip=%g recon=%d/%d/%g/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.Seed, c.String("calib-data"), d.N, pre))
 	if err != nil {
 		return err
 	}
@@ -238,7 +242,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
-		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Recon: recon, Metadata: meta,
+		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), ActClipNorm: c.Float64("act-clip-norm"), Recon: recon, Metadata: meta,
 		Log: logfTo(logger(c)),
 	})
 	if err != nil {
@@ -319,4 +323,12 @@ func checkWritable(path string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// checkClipNorm refuses an --act-clip-norm that is neither 0 (the paper's) nor an exponent ≥ 1.
+func checkClipNorm(c *cli.Context) error {
+	if p := c.Float64("act-clip-norm"); p != 0 && !(p >= 1 && p <= 16) {
+		return usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
+	}
+	return nil
 }
