@@ -86,18 +86,14 @@ func runConvert(c *cli.Context, modelPath string) error {
 	default:
 		return usageError{fmt.Errorf("--sadag-direction %q: want previous or current", d)}
 	}
-	if err := checkClipNorm(c); err != nil {
+	roundWeight, actLR, err := reconOverrides(c)
+	if err != nil {
 		return err
 	}
-	sched.LRActStep = c.Float64("act-lr")
-	if sched.LRActStep < 0 {
-		return usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", sched.LRActStep)}
+	if roundWeight > 0 {
+		sched.RoundWeight = roundWeight
 	}
-	if w := c.Float64("round-weight"); w < 0 {
-		return usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
-	} else if w > 0 {
-		sched.RoundWeight = w
-	}
+	sched.LRActStep = actLR
 	out := c.String("output")
 	if err := checkWritable(out); err != nil {
 		return err

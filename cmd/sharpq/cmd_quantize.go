@@ -125,19 +125,14 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		iters = c.Int("iters")
 	}
 	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed"), RoundWeight: preset.RoundWeight}
-	if w := c.Float64("round-weight"); w != 0 {
-		if w < 0 {
-			return preset, o, usageError{fmt.Errorf("--round-weight %g: want a positive weight", w)}
-		}
-		o.RoundWeight = w
-	}
-	o.LRActStep = c.Float64("act-lr")
-	if o.LRActStep < 0 {
-		return preset, o, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", o.LRActStep)}
-	}
-	if err := checkClipNorm(c); err != nil {
+	roundWeight, actLR, err := reconOverrides(c)
+	if err != nil {
 		return preset, o, err
 	}
+	if roundWeight > 0 {
+		o.RoundWeight = roundWeight
+	}
+	o.LRActStep = actLR
 	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
 }
@@ -325,10 +320,18 @@ func checkWritable(path string) error {
 	return os.Remove(name)
 }
 
-// checkClipNorm refuses an --act-clip-norm that is neither 0 (the paper's) nor an exponent ≥ 1.
-func checkClipNorm(c *cli.Context) error {
-	if p := c.Float64("act-clip-norm"); p != 0 && !(p >= 1 && p <= 16) {
-		return usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
+// reconOverrides checks the reconstruction flags quantize and convert share and returns
+// --round-weight and --act-lr (0: the preset's); --act-clip-norm is checked here too, since
+// a bad value would otherwise surface only after the calibration images are loaded.
+func reconOverrides(c *cli.Context) (roundWeight, actLR float64, err error) {
+	roundWeight, actLR = c.Float64("round-weight"), c.Float64("act-lr")
+	switch p := c.Float64("act-clip-norm"); {
+	case roundWeight < 0:
+		return 0, 0, usageError{fmt.Errorf("--round-weight %g: want a positive weight", roundWeight)}
+	case actLR < 0:
+		return 0, 0, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", actLR)}
+	case p != 0 && !(p >= 1 && p <= 16):
+		return 0, 0, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
 	}
-	return nil
+	return roundWeight, actLR, nil
 }

@@ -244,6 +244,9 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"negative round weight", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
 		{"negative activation learning rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-lr", "-1e-4"}, []string{"--act-lr"}},
 		{"negative refinement scale", []string{"convert", model, "-o", out, "--refine-lr-scale", "-2"}, []string{"--refine-lr-scale"}},
+		{"clipping norm below 1 (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
+		{"clipping norm below 1 (convert)", []string{"convert", model, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
+		{"negative round weight (convert)", []string{"convert", model, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
