@@ -78,6 +78,8 @@ func Simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
 				bt := ir.NewFloat32(g.UniqueName(n.Input(2)+"_fakequant"), []int64{int64(len(b))}, b)
 				g.AddInitializer(bt)
 				n.Inputs[2] = bt.Name
+			} else {
+				useLearnedBias(g, q, n)
 			}
 		}
 	}
@@ -196,6 +198,8 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 				bout := g.UniqueName(n.Input(2) + "_dequantized")
 				pre = append(pre, &ir.Node{Name: bout, OpType: "DequantizeLinear", Inputs: []string{bq.Name, bs.Name}, Outputs: []string{bout}, Attrs: []ir.Attr{ir.IntAttr("axis", 0)}})
 				n.Inputs[2] = bout
+			} else {
+				useLearnedBias(g, q, n)
 			}
 			g.Nodes = append(g.Nodes[:i], append(pre, g.Nodes[i:]...)...)
 			break
@@ -291,18 +295,40 @@ func feeds4BitQuantize(g *ir.Graph, consumers []*ir.Node) bool {
 // round it the same way. It returns nil when the bias stays float.
 func quantizedBias(g *ir.Graph, p *Plan, q *WeightQuant, n *ir.Node) (scale, ints []float64) {
 	a := p.Act(n.Input(0))
-	b := g.Initializer(n.Input(2))
-	if a == nil || b == nil || b.DType != ir.Float32 || len(b.F32) != len(q.Scale) {
+	b := layerBias(g, q, n)
+	if a == nil || b == nil || len(b) != len(q.Scale) {
 		return nil, nil
 	}
-	scale = make([]float64, len(b.F32))
-	ints = make([]float64, len(b.F32))
-	for c, v := range b.F32 {
+	scale = make([]float64, len(b))
+	ints = make([]float64, len(b))
+	for c, v := range b {
 		// ONNX Runtime computes the scale in float32.
 		scale[c] = float64(a.Step * q.Scale[c])
 		ints[c] = math.Max(math.Min(math.RoundToEven(float64(v)/scale[c]), math.MaxInt32), math.MinInt32)
 	}
 	return scale, ints
+}
+
+// layerBias returns layer n's float bias: the learned one when reconstruction learned it,
+// else the model's; nil when n has none.
+func layerBias(g *ir.Graph, q *WeightQuant, n *ir.Node) []float32 {
+	if q.Bias != nil {
+		return q.Bias
+	}
+	if b := g.Initializer(n.Input(2)); b != nil && b.DType == ir.Float32 {
+		return b.F32
+	}
+	return nil
+}
+
+// useLearnedBias points layer n at its learned float bias, when there is one.
+func useLearnedBias(g *ir.Graph, q *WeightQuant, n *ir.Node) {
+	if q.Bias == nil || n.Input(2) == "" {
+		return
+	}
+	bt := ir.NewFloat32(g.UniqueName(n.Input(2)+"_learned"), []int64{int64(len(q.Bias))}, append([]float32{}, q.Bias...))
+	g.AddInitializer(bt)
+	n.Inputs[2] = bt.Name
 }
 
 func intTensor32(name string, v []float64) *ir.Tensor {

@@ -74,6 +74,10 @@ type WeightQuant struct {
 	// reconstruction started from and then kept (GENIE-M): the learned Scale rescales a fixed
 	// integer grid instead of moving weights across it. Nil means floor(w/Scale).
 	Base []float32
+	// Bias, when set, is the layer's bias as reconstruction learned it (ReconOptions.LRBias);
+	// nil means the model's own. Biases stay float (or int32 at s_x·s_w), so a learned one
+	// costs nothing in the exported model.
+	Bias []float32
 }
 
 // Grid returns the smallest and largest integer of the weight grid.

@@ -23,6 +23,9 @@ type ReconOptions struct {
 	LRWeightStep float64 // weight scales, default 1e-4
 	LRActStep    float64 // activation steps, default 4e-5
 	LRRound      float64 // AdaRound logits V, default 1e-3
+	// LRBias, when positive, learns each layer's bias too (AdaQuant's bias tuning), at this
+	// Adam rate annealed along a cosine. 0 keeps the float model's biases (GENIE-M).
+	LRBias float64
 
 	RoundWeight float64 // λ of the rounding regulariser, default 0.01
 	BetaStart   float64 // default 20
@@ -66,6 +69,10 @@ func (p *Plan) Snapshot() Plan {
 		if w.Base == nil {
 			x.Base = nil
 		}
+		x.Bias = append([]float32(nil), w.Bias...)
+		if w.Bias == nil {
+			x.Bias = nil
+		}
 		c.Weights = append(c.Weights, &x)
 	}
 	for _, a := range p.Acts {
@@ -84,7 +91,7 @@ func (p *Plan) restore(s *Plan) error {
 		if p.Weights[i].Node != w.Node || p.Weights[i].Bits != w.Bits {
 			return fmt.Errorf("quantizer: the checkpoint quantizes %s at %d bits, this run %s at %d", w.Node, w.Bits, p.Weights[i].Node, p.Weights[i].Bits)
 		}
-		p.Weights[i].Scale, p.Weights[i].Zero, p.Weights[i].Round, p.Weights[i].Base = w.Scale, w.Zero, w.Round, w.Base
+		p.Weights[i].Scale, p.Weights[i].Zero, p.Weights[i].Round, p.Weights[i].Base, p.Weights[i].Bias = w.Scale, w.Zero, w.Round, w.Base, w.Bias
 	}
 	for i, a := range s.Acts {
 		if p.Acts[i].Value != a.Value || p.Acts[i].Bits != a.Bits {
@@ -260,6 +267,8 @@ type trainGraph struct {
 	loss, rec, round string
 	weights          []*WeightQuant
 	vNames, swNames  []string
+	biasNames        []string    // per weight: its bias input when biases are learned, else ""
+	biasInit         [][]float32 // per weight: the bias learning starts from
 	bases            [][]float32 // each weight's fixed integer part floor(w/s₀)
 	acts             []*ActQuant
 	saNames          []string
@@ -384,7 +393,22 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		tg.bases = append(tg.bases, base)
 		wfq := b.Mul(b.Sub(qint, z), s)
 		node.Inputs[1] = wfq
-		if sa, ok := stepOf[node.Input(0)]; ok && node.Input(2) != "" && g.Initializer(node.Input(2)) != nil {
+		biasName := ""
+		if bt := g.Initializer(node.Input(2)); o.LRBias > 0 && bt != nil && bt.DType == ir.Float32 {
+			biasName = "recon_bias_" + wq.Node
+			g.Inputs = append(g.Inputs, &ir.Value{Name: biasName, DType: ir.Float32, Shape: append([]int64{}, bt.Shape...)})
+			g.ValueInfo[biasName] = g.Inputs[len(g.Inputs)-1]
+			node.Inputs[2] = biasName
+			init := wq.Bias
+			if init == nil {
+				init = bt.F32
+			}
+			tg.biasInit = append(tg.biasInit, init)
+		} else {
+			tg.biasInit = append(tg.biasInit, nil)
+		}
+		tg.biasNames = append(tg.biasNames, biasName)
+		if sa, ok := stepOf[node.Input(0)]; ok && (biasName != "" || node.Input(2) != "" && g.Initializer(node.Input(2)) != nil) {
 			// The bias becomes int32 with scale s_x·s_w (see quantizedBias).
 			bs := b.Mul(sa, swName)
 			node.Inputs[2] = b.Mul(b.Node("sharpq", "RoundSTE", []string{b.Div(node.Input(2), bs)}, 1)[0], bs)
@@ -494,6 +518,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	gRound := &train.Group{Name: "round", LR: o.LRRound}
 	gWeight := &train.Group{Name: "weight-scale", LR: o.LRWeightStep}
 	gAct := &train.Group{Name: "act-step", LR: o.LRActStep}
+	gBias := &train.Group{Name: "bias", LR: o.LRBias}
 	var params []*train.Param
 	for i, wq := range tg.weights {
 		w := tg.m.Graph.Initializer(wq.Weight)
@@ -503,6 +528,14 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	}
 	for i, a := range tg.acts {
 		params = append(params, &train.Param{Name: tg.saNames[i], Group: gAct, Init: []float32{a.Step}})
+	}
+	biasParams := make([]*train.Param, len(tg.weights))
+	for i := range tg.weights {
+		if tg.biasNames[i] == "" {
+			continue
+		}
+		biasParams[i] = &train.Param{Name: tg.biasNames[i], Group: gBias, Init: append([]float32{}, tg.biasInit[i]...)}
+		params = append(params, biasParams[i])
 	}
 	tr, err := train.New(rt, tg.m, train.Config{
 		Loss: tg.loss, Params: params,
@@ -521,7 +554,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	window := max(1, o.Iters/20)
 	// The step sizes' learning rates anneal to 0 along a cosine, as in GENIE's code; the
 	// rounding logits keep theirs.
-	cosW, cosA := &train.Cosine{Group: gWeight, Steps: o.Iters}, &train.Cosine{Group: gAct, Steps: o.Iters}
+	cosW, cosA, cosB := &train.Cosine{Group: gWeight, Steps: o.Iters}, &train.Cosine{Group: gAct, Steps: o.Iters}, &train.Cosine{Group: gBias, Steps: o.Iters}
 	var recSum float64
 	idx := make([]int, batch)
 	for step := 0; step < o.Iters; step++ {
@@ -555,6 +588,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 		}
 		cosW.After(step + 1)
 		cosA.After(step + 1)
+		cosB.After(step + 1)
 		rec := float64(tr.Output(tg.rec)[0])
 		if step < window {
 			res.LossStart += rec / float64(window)
@@ -583,6 +617,11 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	}
 	for i, a := range tg.acts {
 		a.Step = params[2*len(tg.weights)+i].Data[0]
+	}
+	for i, bp := range biasParams {
+		if bp != nil {
+			tg.weights[i].Bias = append([]float32{}, bp.Data...)
+		}
 	}
 	return nil
 }

@@ -86,14 +86,14 @@ func runConvert(c *cli.Context, modelPath string) error {
 	default:
 		return usageError{fmt.Errorf("--sadag-direction %q: want previous or current", d)}
 	}
-	roundWeight, actLR, err := reconOverrides(c)
+	ov, err := reconOverrides(c)
 	if err != nil {
 		return err
 	}
-	if roundWeight > 0 {
-		sched.RoundWeight = roundWeight
+	if ov.RoundWeight > 0 {
+		sched.RoundWeight = ov.RoundWeight
 	}
-	sched.LRActStep = actLR
+	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
 	out := c.String("output")
 	if err := checkWritable(out); err != nil {
 		return err

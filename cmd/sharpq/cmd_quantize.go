@@ -56,6 +56,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
+		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
 		&cli.Float64Flag{Name: "act-clip-norm", Usage: "exponent p of the error Σ|x−q(x)|^p the activations' clipping search minimises (0 = the paper's 2.4; 2 = mean squared error, clips more)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
 		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
@@ -125,14 +126,14 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		iters = c.Int("iters")
 	}
 	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed"), RoundWeight: preset.RoundWeight}
-	roundWeight, actLR, err := reconOverrides(c)
+	ov, err := reconOverrides(c)
 	if err != nil {
 		return preset, o, err
 	}
-	if roundWeight > 0 {
-		o.RoundWeight = roundWeight
+	if ov.RoundWeight > 0 {
+		o.RoundWeight = ov.RoundWeight
 	}
-	o.LRActStep = actLR
+	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
 	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
 }
@@ -212,8 +213,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v clip=%g recon=%d/%d/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.Seed, c.String("calib-data"), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, c.String("calib-data"), d.N, pre))
 	if err != nil {
 		return err
 	}
@@ -320,18 +321,26 @@ func checkWritable(path string) error {
 	return os.Remove(name)
 }
 
-// reconOverrides checks the reconstruction flags quantize and convert share and returns
-// --round-weight and --act-lr (0: the preset's); --act-clip-norm is checked here too, since
-// a bad value would otherwise surface only after the calibration images are loaded.
-func reconOverrides(c *cli.Context) (roundWeight, actLR float64, err error) {
-	roundWeight, actLR = c.Float64("round-weight"), c.Float64("act-lr")
+// reconFlags are the reconstruction settings quantize and convert share; a zero field means
+// the preset's (or the paper's) value.
+type reconFlags struct {
+	RoundWeight, ActLR, BiasLR float64
+}
+
+// reconOverrides checks the reconstruction flags quantize and convert share
+// (--round-weight, --act-lr, --bias-lr); --act-clip-norm is checked here too, since a bad
+// value would otherwise surface only after the calibration images are loaded.
+func reconOverrides(c *cli.Context) (reconFlags, error) {
+	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr")}
 	switch p := c.Float64("act-clip-norm"); {
-	case roundWeight < 0:
-		return 0, 0, usageError{fmt.Errorf("--round-weight %g: want a positive weight", roundWeight)}
-	case actLR < 0:
-		return 0, 0, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", actLR)}
+	case f.RoundWeight < 0:
+		return f, usageError{fmt.Errorf("--round-weight %g: want a positive weight", f.RoundWeight)}
+	case f.ActLR < 0:
+		return f, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", f.ActLR)}
+	case f.BiasLR < 0:
+		return f, usageError{fmt.Errorf("--bias-lr %g: want a positive learning rate, or 0 to keep the float biases", f.BiasLR)}
 	case p != 0 && !(p >= 1 && p <= 16):
-		return 0, 0, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
+		return f, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
 	}
-	return roundWeight, actLR, nil
+	return f, nil
 }
