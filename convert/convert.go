@@ -76,6 +76,8 @@ type Options struct {
 	Symmetric bool
 	// AsymmetricActs and FloatResidual: see quantizer.Options.
 	AsymmetricActs, FloatResidual bool
+	// Equalize: see quantizer.Options.
+	Equalize bool
 	// ActClipNorm: see quantizer.Options.
 	ActClipNorm float64
 	Method      Method
@@ -262,7 +264,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			return nil, err
 		}
 		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, ActClipNorm: o.ActClipNorm, Recon: ro, ActImages: s.ActImages})
+			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, ActClipNorm: o.ActClipNorm, Recon: ro, ActImages: s.ActImages})
 		if err != nil {
 			return nil, fmt.Errorf("convert: warm-up: %w", err)
 		}
@@ -328,7 +330,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	}
 	res, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
+		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
 		Metadata: meta, Log: logf})
 	if err != nil {
 		return nil, err

@@ -57,6 +57,9 @@ type Options struct {
 	// minimises; 0 means the paper's 2.4. 2 (mean squared error) clips more, which
 	// MobileNetV2's 4-bit activations want (BENCHMARKS.md).
 	ActClipNorm float64
+	// Equalize applies cross-layer equalization (Equalize) after BN folding: MobileNet's
+	// depthwise → 1×1 pairs get even channel ranges before anything is quantized.
+	Equalize bool
 	// Metadata is added to the exported model (method, preset, seed, version…).
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
@@ -108,6 +111,13 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	folded, err := FoldBN(fm)
 	if err != nil {
 		return nil, err
+	}
+	if o.Equalize {
+		pairs, err := Equalize(fm.Graph)
+		if err != nil {
+			return nil, err
+		}
+		logf("cross-layer equalization: %d depthwise/1×1 pairs rescaled", pairs)
 	}
 	if err := ir.InferShapes(fm); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)

@@ -116,8 +116,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v clip=%g method=%s schedule=%+v seed=%d",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed")))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v clip=%g method=%s schedule=%+v seed=%d",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed")))
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	progress := genProgress(os.Stderr, log)
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
-		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), ActClipNorm: c.Float64("act-clip-norm"),
+		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
 		Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
 		Log: logf, ReconProgress: stagedReconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
