@@ -1,7 +1,7 @@
 // Command estimate measures the per-step cost of each stage of `sharpq convert` on a model
 // and extrapolates the time of the fast and paper presets on this machine:
 //
-//	go run ./scripts/estimate -model ../shared/models/resnet20_fmnist.onnx [-batch 128] [-steps 3]
+//	go run ./scripts/estimate -model ../shared/models/resnet20_fmnist.onnx [-batch 128] [-steps 3] [-device cuda]
 //
 // Each per-step time is the difference between a run of 1+steps steps and a run of 1 step,
 // so session creation and the forward passes around reconstruction are not counted as steps.
@@ -31,6 +31,7 @@ func main() {
 	steps := flag.Int("steps", 3, "extra steps per measurement")
 	threads := flag.Int("threads", 0, "ONNX Runtime intra-op threads")
 	parallel := flag.Int("parallel", 1, "generation batches run side by side (each at -threads; sharpq on 2 cores runs 2 at 1 thread)")
+	device := flag.String("device", "cpu", "execution provider: cpu or cuda")
 	flag.Parse()
 	if *modelPath == "" {
 		log.Fatal("estimate: -model is required")
@@ -39,7 +40,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rt, err := ort.Open(ort.Options{LibPath: lib, Threads: *threads})
+	rt, err := ort.Open(ort.Options{LibPath: lib, Device: *device, Threads: *threads})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,6 +96,7 @@ func main() {
 	tRefine := (rk - r1).Seconds() / float64(k)
 
 	scale := 128 / float64(*batch)
+	fmt.Printf("device %s, ", rt.Device())
 	fmt.Printf("model %s, measured per step: GENIE %.3f s and SADAG refinement %.3f s at batch %d, reconstruction %.3f s summed over %d blocks at minibatch 32\n",
 		*modelPath, tGen, tRefine, *batch, tBlocks, len(b1))
 	if scale != 1 {
