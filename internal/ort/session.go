@@ -234,7 +234,11 @@ func (r *Runtime) appendCUDA(so *onnxruntime.SessionOptions) error {
 		return unavailable(err)
 	}
 	defer cuda.Destroy()
-	if err := cuda.Update(map[string]string{"device_id": strconv.Itoa(r.cudaID)}); err != nil {
+	// TF32 rounds convolution inputs to a 10-bit mantissa, enough to move dequantized values
+	// across the next QuantizeLinear's rounding boundaries: a QDQ model would then score
+	// differently on CUDA than on CPU and in the simulation.
+	opts := map[string]string{"device_id": strconv.Itoa(r.cudaID), "use_tf32": "0"}
+	if err := cuda.Update(opts); err != nil {
 		return unavailable(err)
 	}
 	if err := so.AppendExecutionProviderCUDA(cuda); err != nil {
