@@ -65,6 +65,8 @@ func main() {
 			perStep += time.Since(t1).Seconds() / float64(k)
 		}
 	}
+	// Each stage is logged as it starts, so a run stopped by a time limit says where it was.
+	log.Printf("generation: %d steps at batch %d", 1+k, *batch)
 	images, err := generator.Synthesize(ctx, rt, m, generator.Options{Images: *batch, Batch: *batch, Steps: 1 + k, Swing: true,
 		Progress: func(p generator.Progress) { timeSteps(p.Step) }})
 	if err != nil {
@@ -75,6 +77,7 @@ func main() {
 	bits := quantizer.DefaultBits(2, 4)
 	reconN := min(images.N, 64)
 	perStep = 0
+	log.Printf("reconstruction: %d steps per block on %d images", 1+k, reconN)
 	res, err := quantizer.Quantize(ctx, rt, m, images.Data[:reconN*images.C*images.H*images.W], reconN,
 		quantizer.Options{Bits: bits, Recon: quantizer.ReconOptions{Iters: 1 + k, Batch: 32, ProgressEvery: 1,
 			Progress: func(p quantizer.ReconProgress) { timeSteps(p.Step) }}})
@@ -82,6 +85,7 @@ func main() {
 		log.Fatal(err)
 	}
 	tBlocks, nBlocks := perStep, len(res.Blocks)
+	log.Printf("warm-up quantization for refinement (no reconstruction)")
 	warm, err := quantizer.Quantize(ctx, rt, m, images.Data, images.N, quantizer.Options{Bits: bits})
 	if err != nil {
 		log.Fatal(err)
@@ -90,6 +94,7 @@ func main() {
 	o.Steps = 1 + k
 	o.Progress = func(p generator.Progress) { timeSteps(p.Step) }
 	perStep = 0
+	log.Printf("refinement: %d steps at batch %d", 1+k, *batch)
 	if _, err := generator.Refine(ctx, rt, m, warm.Simulated, images, o); err != nil {
 		log.Fatal(err)
 	}
