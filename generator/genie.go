@@ -133,14 +133,7 @@ func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Opti
 	if opts.Images <= 0 || opts.Batch <= 0 || opts.Steps < 0 {
 		return nil, fmt.Errorf("generator: images %d, batch %d and steps %d must be positive", opts.Images, opts.Batch, opts.Steps)
 	}
-	name := opts.ModelName
-	if name == "" {
-		name = fmt.Sprintf("model %q", model.Graph.Name)
-	}
-	if _, err := bnTaps(model, name); err != nil {
-		return nil, err
-	}
-	c, h, w, err := inputShape(model)
+	name, c, h, w, err := checkFP(model, opts.ModelName)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +244,21 @@ func synthesizeBatches(ctx context.Context, rt *ort.Runtime, model *ir.Model, na
 
 // inputShape checks that model has one NCHW float32 input with H and W multiples of 4 and
 // returns C, H and W.
+// checkFP returns the name that errors use for the float model (modelName, or the graph's
+// name when empty) and its input's channels, height and width, or an error when the model has
+// no BatchNormalization statistics to synthesise from.
+func checkFP(model *ir.Model, modelName string) (name string, c, h, w int, err error) {
+	name = modelName
+	if name == "" {
+		name = fmt.Sprintf("model %q", model.Graph.Name)
+	}
+	if _, err := bnTaps(model, name); err != nil {
+		return "", 0, 0, 0, err
+	}
+	c, h, w, err = inputShape(model)
+	return name, c, h, w, err
+}
+
 func inputShape(model *ir.Model) (c, h, w int, err error) {
 	ins := model.Graph.Inputs
 	if len(ins) != 1 {

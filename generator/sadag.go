@@ -88,14 +88,7 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 	if opts.Steps < 0 {
 		return nil, fmt.Errorf("generator: refine: steps %d must not be negative", opts.Steps)
 	}
-	name := opts.ModelName
-	if name == "" {
-		name = fmt.Sprintf("model %q", fp.Graph.Name)
-	}
-	if _, err := bnTaps(fp, name); err != nil {
-		return nil, err
-	}
-	c, h, w, err := inputShape(fp)
+	name, c, h, w, err := checkFP(fp, opts.ModelName)
 	if err != nil {
 		return nil, err
 	}
