@@ -80,10 +80,13 @@ type Options struct {
 	Equalize bool
 	// ActClipNorm: see quantizer.Options.
 	ActClipNorm float64
-	Method      Method
-	Schedule    Schedule
-	Seed        uint64
-	Version     string // sharpq's version, for the metadata
+	// Mirror adds each synthetic image's horizontal mirror to the final reconstruction's
+	// calibration set (for models trained with random flips).
+	Mirror   bool
+	Method   Method
+	Schedule Schedule
+	Seed     uint64
+	Version  string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
 	// Checkpoints, when set, saves progress after every generated batch and reconstructed
@@ -316,7 +319,13 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	rep.Synthetic = images
 
 	t3 := time.Now()
-	logf("reconstruct: %d steps per block on %d synthetic images", s.ReconIters, images.N)
+	calibration := images
+	if o.Mirror {
+		calibration = images.WithMirrors()
+		logf("reconstruct: %d steps per block on %d synthetic images and their mirrors", s.ReconIters, images.N)
+	} else {
+		logf("reconstruct: %d steps per block on %d synthetic images", s.ReconIters, images.N)
+	}
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: o.Version},
 		{Key: "sharpq.method", Value: string(o.Method) + " (data-free)"},
@@ -324,12 +333,13 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		{Key: "sharpq.iters", Value: strconv.Itoa(s.ReconIters)},
 		{Key: "sharpq.seed", Value: strconv.FormatUint(o.Seed, 10)},
 		{Key: "sharpq.synthetic_images", Value: strconv.Itoa(images.N)},
+		{Key: "sharpq.calibration_images", Value: strconv.Itoa(calibration.N)},
 	}
 	rf, err := recon("reconstruct", s.ReconIters)
 	if err != nil {
 		return nil, err
 	}
-	res, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
+	res, err := quantizer.Quantize(ctx, rt, o.Model, calibration.Data, calibration.N, quantizer.Options{
 		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
 		Metadata: meta, Log: logf})
 	if err != nil {

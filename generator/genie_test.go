@@ -235,3 +235,35 @@ func TestGeneratorInit(t *testing.T) {
 		t.Errorf("z shape %v", g.Z.Shape)
 	}
 }
+
+func TestWithMirrors(t *testing.T) {
+	// Two 1×2×3 images: each row reversed in the mirrors, originals first and unchanged.
+	im := &Images{N: 2, C: 1, H: 2, W: 3, Data: []float32{
+		1, 2, 3, 4, 5, 6,
+		7, 8, 9, 10, 11, 12,
+	}, Batches: []BatchResult{{Start: 0, Len: 2}}}
+	orig := append([]float32(nil), im.Data...)
+	got := im.WithMirrors()
+	want := []float32{
+		1, 2, 3, 4, 5, 6,
+		7, 8, 9, 10, 11, 12,
+		3, 2, 1, 6, 5, 4,
+		9, 8, 7, 12, 11, 10,
+	}
+	if got.N != 4 || got.C != 1 || got.H != 2 || got.W != 3 {
+		t.Fatalf("shape %d×%d×%d×%d, want 4×1×2×3", got.N, got.C, got.H, got.W)
+	}
+	for i := range want {
+		if got.Data[i] != want[i] {
+			t.Fatalf("Data = %v, want %v", got.Data, want)
+		}
+	}
+	for i := range orig {
+		if im.Data[i] != orig[i] {
+			t.Fatalf("the original images changed: %v", im.Data)
+		}
+	}
+	if mm := got.WithMirrors(); mm.Image(6)[0] != 1 || mm.Image(7)[0] != 7 {
+		t.Errorf("mirroring twice: images 6, 7 start %v, %v; want the originals 1, 7", mm.Image(6)[0], mm.Image(7)[0])
+	}
+}
