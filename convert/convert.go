@@ -82,15 +82,11 @@ type Options struct {
 	ActClipNorm float64
 	// Mirror adds each synthetic image's horizontal mirror to the final reconstruction's
 	// calibration set (for models trained with random flips).
-	Mirror bool
-	// Shifts adds that many copies of each calibration image (mirrors included), each moved
-	// by a random offset of up to ShiftPixels (default 2) along each axis, border reflected
-	// (for models trained with random crops).
-	Shifts, ShiftPixels int
-	Method              Method
-	Schedule            Schedule
-	Seed                uint64
-	Version             string // sharpq's version, for the metadata
+	Mirror   bool
+	Method   Method
+	Schedule Schedule
+	Seed     uint64
+	Version  string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
 	// Checkpoints, when set, saves progress after every generated batch and reconstructed
@@ -324,20 +320,12 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 
 	t3 := time.Now()
 	calibration := images
-	what := "synthetic images"
 	if o.Mirror {
-		calibration = calibration.WithMirrors()
-		what += " and their mirrors"
+		calibration = images.WithMirrors()
+		logf("reconstruct: %d steps per block on %d synthetic images and their mirrors", s.ReconIters, images.N)
+	} else {
+		logf("reconstruct: %d steps per block on %d synthetic images", s.ReconIters, images.N)
 	}
-	if o.Shifts > 0 {
-		px := o.ShiftPixels
-		if px <= 0 {
-			px = 2
-		}
-		calibration = calibration.WithShifts(o.Shifts, px, o.Seed)
-		what += fmt.Sprintf(", and %d shifted copies of each (up to %d px)", o.Shifts, px)
-	}
-	logf("reconstruct: %d steps per block on %d images: %d %s", s.ReconIters, calibration.N, images.N, what)
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: o.Version},
 		{Key: "sharpq.method", Value: string(o.Method) + " (data-free)"},

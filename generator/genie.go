@@ -92,6 +92,24 @@ func (im *Images) Image(i int) []float32 {
 	return im.Data[i*sz : (i+1)*sz]
 }
 
+// WithMirrors returns the images followed by their horizontal mirrors (2N images, new Data;
+// Batches are left out). A classifier trained with random horizontal flips, as most are,
+// takes a mirrored image as an equally likely input, so the mirrors widen a calibration set
+// at no synthesis cost.
+func (im *Images) WithMirrors() *Images {
+	sz := im.C * im.H * im.W
+	out := &Images{N: 2 * im.N, C: im.C, H: im.H, W: im.W, Data: make([]float32, 2*im.N*sz)}
+	copy(out.Data, im.Data[:im.N*sz])
+	mirrored := out.Data[im.N*sz:]
+	for row := 0; row < im.N*im.C*im.H; row++ {
+		src, dst := im.Data[row*im.W:(row+1)*im.W], mirrored[row*im.W:(row+1)*im.W]
+		for x := range src {
+			dst[im.W-1-x] = src[x]
+		}
+	}
+	return out
+}
+
 // BatchResult describes one batch of synthesised images.
 type BatchResult struct {
 	Start, Len int // the batch holds images Start … Start+Len−1

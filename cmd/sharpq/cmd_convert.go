@@ -37,8 +37,6 @@ func convertCommand() *cli.Command {
 			&cli.Float64Flag{Name: "refine-lr-scale", Usage: "multiply SADAG refinement's learning rates (latents 1e-5, generator 1e-4) by this (overrides the preset's 1)"},
 			&cli.StringFlag{Name: "sadag-direction", Value: "previous", Usage: "SADAG neighbour direction: the latent gradient of the step before (previous) or of a first pass at each step (current; twice the refinement's time)"},
 			&cli.BoolFlag{Name: "mirror", Usage: "calibrate on each synthetic image and its horizontal mirror (for models trained with random flips, as most image classifiers are)"},
-			&cli.IntFlag{Name: "shifts", Usage: "add K copies of each calibration image (mirrors included) moved by up to --shift-pixels along each axis, border reflected (for models trained with random crops)"},
-			&cli.IntFlag{Name: "shift-pixels", Value: 2, Usage: "largest shift of --shifts, in pixels"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
 		}, append(append(quantFlags(), evalFlags()...), preprocessFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
@@ -58,9 +56,6 @@ func runConvert(c *cli.Context, modelPath string) error {
 	sched, err := convert.ScheduleByName(c.String("preset"))
 	if err != nil {
 		return usageError{err}
-	}
-	if c.Int("shifts") < 0 || c.Int("shift-pixels") < 1 {
-		return usageError{fmt.Errorf("--shifts %d --shift-pixels %d: want shifts ≥ 0 and pixels ≥ 1", c.Int("shifts"), c.Int("shift-pixels"))}
 	}
 	if n := c.Int("images"); n > 0 {
 		sched.Images = n
@@ -122,12 +117,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	settings := fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v clip=%g method=%s schedule=%+v seed=%d mirror=%v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"))
-	if c.Int("shifts") > 0 { // appended only when used, so that earlier work folders still resume
-		settings += fmt.Sprintf(" shifts=%d/%d", c.Int("shifts"), c.Int("shift-pixels"))
-	}
-	cp, err := checkpoints(c, modelPath, settings)
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v clip=%g method=%s schedule=%+v seed=%d mirror=%v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror")))
 	if err != nil {
 		return err
 	}
@@ -138,7 +129,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
-		Mirror: c.Bool("mirror"), Shifts: c.Int("shifts"), ShiftPixels: c.Int("shift-pixels"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
+		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
 		Log: logf, ReconProgress: stagedReconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {

@@ -248,8 +248,6 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"negative refinement scale", []string{"convert", model, "-o", out, "--refine-lr-scale", "-2"}, []string{"--refine-lr-scale"}},
 		{"clipping norm below 1 (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
 		{"clipping norm below 1 (convert)", []string{"convert", model, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
-		{"negative shifts", []string{"convert", model, "-o", out, "--shifts", "-1"}, []string{"--shifts", "-1"}},
-		{"zero shift pixels", []string{"convert", model, "-o", out, "--shifts", "2", "--shift-pixels", "0"}, []string{"--shift-pixels", "0"}},
 		{"negative round weight (convert)", []string{"convert", model, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
 	}
 	for _, tc := range tests {
