@@ -156,11 +156,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 			return nil, err
 		}
 		stages["reconstruction"] = time.Since(t1).Seconds()
-		if o.Recon.NetworkIters > 0 {
-			logf("reconstructed %d blocks and tuned the network in %.1fs", len(blocks)-1, stages["reconstruction"])
-		} else {
-			logf("reconstructed %d blocks in %.1fs", len(blocks), stages["reconstruction"])
-		}
+		logf("reconstructed %d blocks in %.1fs", len(blocks), stages["reconstruction"])
 	}
 
 	t2 := time.Now()
