@@ -89,10 +89,6 @@ type Options struct {
 	Version  string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
-	// NetworkIters, when positive, tunes the whole quantized model for this many steps after
-	// the final reconstruction (quantizer.ReconOptions.NetworkIters). It is not part of a
-	// checkpoint's key: a finished run's work folder can be resumed with another value.
-	NetworkIters int
 	// Checkpoints, when set, saves progress after every generated batch and reconstructed
 	// block and resumes from what it holds (see Checkpoints.Open).
 	Checkpoints *Checkpoints
@@ -343,7 +339,6 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rf.NetworkIters = o.NetworkIters
 	res, err := quantizer.Quantize(ctx, rt, o.Model, calibration.Data, calibration.N, quantizer.Options{
 		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
 		Metadata: meta, Log: logf})

@@ -33,16 +33,6 @@ type ReconOptions struct {
 	WarmUp      float64 // fraction of steps without the regulariser, default 0.2
 	QDrop       float64 // probability of keeping an activation quantized, default 0.5
 
-	// NetworkIters, when positive, adds network-wise tuning after the blocks: this many Adam
-	// steps on the whole quantized model against the float model's logits, with every
-	// activation quantized and the rounding fixed, learning the weight scales, activation
-	// steps (and biases, with LRBias) at the same rates. Block reconstruction matches each
-	// block's output; this stage corrects the errors that the blocks pass on to each other.
-	NetworkIters int
-
-	// fixedRounding keeps each weight's integers as the plan holds them (network tuning).
-	fixedRounding bool
-
 	Seed uint64
 	// Progress, when set, is called every ProgressEvery steps and at the end of each block.
 	Progress      func(p ReconProgress)
@@ -224,54 +214,7 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 			}
 		}
 	}
-	if o.NetworkIters > 0 {
-		res, err := tuneNetwork(ctx, rt, fm, p, images, n, o, len(blocks))
-		if err != nil {
-			return nil, fmt.Errorf("quantizer: network tuning: %w", err)
-		}
-		results = append(results, res)
-	}
 	return results, nil
-}
-
-// Network is the kind of the whole-model stage that follows the blocks (ReconOptions.NetworkIters).
-const Network BlockKind = "network"
-
-// tuneNetwork trains the whole fake-quantized model against the float model's logits on the
-// calibration images, with the rounding that block reconstruction chose kept fixed.
-func tuneNetwork(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int, o ReconOptions, nb int) (BlockResult, error) {
-	start := time.Now()
-	g := fm.Graph
-	b := Block{Name: "network", Kind: Network, Input: g.Inputs[0].Name, Output: g.Outputs[0].Name, Nodes: g.Nodes}
-	for _, l := range g.Nodes {
-		if IsQuantizable(g, l) {
-			b.Layers = append(b.Layers, l)
-		}
-	}
-	res := BlockResult{Name: b.Name, Kind: string(b.Kind), Layers: len(b.Layers)}
-	bm, err := blockModel(fm, b)
-	if err != nil {
-		return res, err
-	}
-	sub := p.Subset(bm.Graph)
-	sub.Acts = withoutValue(sub.Acts, b.Output)
-	for _, wq := range sub.Weights {
-		if wq.Round == nil {
-			pinRounding(wq, g.Initializer(wq.Weight).F32)
-		}
-	}
-	yfp, err := runBlock(rt, bm, nil, images, n)
-	if err != nil {
-		return res, err
-	}
-	no := o
-	no.Iters, no.QDrop, no.fixedRounding = o.NetworkIters, 1, true
-	rng := rand.New(rand.NewPCG(o.Seed, 0x6a09e667f3bcc909))
-	if err := reconstructBlock(ctx, rt, bm, sub, images, images, yfp, n, no, rng, nb, nb+1, &res); err != nil {
-		return res, err
-	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
 }
 
 func withoutValue(acts []*ActQuant, value string) []*ActQuant {
@@ -431,11 +374,10 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		}
 		cshape[0] = w.Shape[0]
 		vName, swName := "recon_round_"+wq.Node, "recon_scale_"+wq.Node
-		if !o.fixedRounding {
-			g.Inputs = append(g.Inputs, &ir.Value{Name: vName, DType: ir.Float32, Shape: append([]int64{}, w.Shape...)})
-			g.ValueInfo[vName] = g.Inputs[len(g.Inputs)-1]
-		}
-		g.Inputs = append(g.Inputs, &ir.Value{Name: swName, DType: ir.Float32, Shape: []int64{w.Shape[0]}})
+		g.Inputs = append(g.Inputs,
+			&ir.Value{Name: vName, DType: ir.Float32, Shape: append([]int64{}, w.Shape...)},
+			&ir.Value{Name: swName, DType: ir.Float32, Shape: []int64{w.Shape[0]}})
+		g.ValueInfo[vName] = g.Inputs[len(g.Inputs)-2]
 		g.ValueInfo[swName] = g.Inputs[len(g.Inputs)-1]
 		zero := make([]float64, len(wq.Zero))
 		for i, z := range wq.Zero {
@@ -443,24 +385,13 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		}
 		z := b.Floats(ir.Float32, cshape, zero)
 		s := b.Reshape(swName, cshape)
-		var wfq string
-		if o.fixedRounding {
-			// The integers stay as chosen; only the scale moves.
-			vName = ""
-			tg.bases = append(tg.bases, nil)
-			wfq = b.Mul(b.Sub(b.Floats(ir.Float32, w.Shape, wq.Integers(w.F32)), z), s)
-		} else {
-			lo, hi := wq.Grid()
-			h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
-			base := floorBase(w.F32, wq.Scale)
-			fl := b.Floats(ir.Float32, w.Shape, float64s(base))
-			qint := b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
-			tg.bases = append(tg.bases, base)
-			wfq = b.Mul(b.Sub(qint, z), s)
-			// Σ(1 − |2h − 1|^β)
-			t := b.Op("Pow", []string{b.Op("Abs", []string{b.Add(b.Scale(h, 2), b.Scalar(ir.Float32, -1))}), tg.beta})
-			regs = append(regs, b.ReduceSum(b.Sub(b.Scalar(ir.Float32, 1), t), nil, false))
-		}
+		lo, hi := wq.Grid()
+		h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
+		base := floorBase(w.F32, wq.Scale)
+		fl := b.Floats(ir.Float32, w.Shape, float64s(base))
+		qint := b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
+		tg.bases = append(tg.bases, base)
+		wfq := b.Mul(b.Sub(qint, z), s)
 		node.Inputs[1] = wfq
 		biasName := ""
 		if bt := g.Initializer(node.Input(2)); o.LRBias > 0 && bt != nil && bt.DType == ir.Float32 {
@@ -482,6 +413,9 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 			bs := b.Mul(sa, swName)
 			node.Inputs[2] = b.Mul(b.Node("sharpq", "RoundSTE", []string{b.Div(node.Input(2), bs)}, 1)[0], bs)
 		}
+		// Σ(1 − |2h − 1|^β)
+		t := b.Op("Pow", []string{b.Op("Abs", []string{b.Add(b.Scale(h, 2), b.Scalar(ir.Float32, -1))}), tg.beta})
+		regs = append(regs, b.ReduceSum(b.Sub(b.Scalar(ir.Float32, 1), t), nil, false))
 		tg.weights = append(tg.weights, wq)
 		tg.vNames = append(tg.vNames, vName)
 		tg.swNames = append(tg.swNames, swName)
@@ -544,23 +478,6 @@ func sortTopological(g *ir.Graph) error {
 	return nil
 }
 
-// pinRounding records q's round-to-nearest integers of w as Base and Round, so that they stay
-// put when the scale is learned afterwards.
-func pinRounding(q *WeightQuant, w []float32) {
-	per := len(w) / len(q.Scale)
-	q.Base = make([]float32, len(w))
-	q.Round = make([]float32, len(w))
-	for i, v := range w {
-		s := float64(q.Scale[i/per])
-		fl := math.Floor(float64(v) / s)
-		q.Base[i] = float32(fl)
-		q.Round[i] = -1
-		if math.RoundToEven(float64(v)/s) > fl {
-			q.Round[i] = 1
-		}
-	}
-}
-
 // initRound returns AdaRound's initial logits: h(V) equals the fractional part of w/s, so the
 // soft weight starts at the float weight.
 // floorBase returns floor(w/s) per element, s per output channel.
@@ -603,21 +520,14 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	gAct := &train.Group{Name: "act-step", LR: o.LRActStep}
 	gBias := &train.Group{Name: "bias", LR: o.LRBias}
 	var params []*train.Param
-	roundParams := make([]*train.Param, len(tg.weights))
-	scaleParams := make([]*train.Param, len(tg.weights))
-	actParams := make([]*train.Param, len(tg.acts))
 	for i, wq := range tg.weights {
-		if tg.vNames[i] != "" {
-			w := tg.m.Graph.Initializer(wq.Weight)
-			roundParams[i] = &train.Param{Name: tg.vNames[i], Group: gRound, Init: initRound(w.F32, wq)}
-			params = append(params, roundParams[i])
-		}
-		scaleParams[i] = &train.Param{Name: tg.swNames[i], Group: gWeight, Init: append([]float32{}, wq.Scale...)}
-		params = append(params, scaleParams[i])
+		w := tg.m.Graph.Initializer(wq.Weight)
+		params = append(params,
+			&train.Param{Name: tg.vNames[i], Group: gRound, Init: initRound(w.F32, wq)},
+			&train.Param{Name: tg.swNames[i], Group: gWeight, Init: append([]float32{}, wq.Scale...)})
 	}
 	for i, a := range tg.acts {
-		actParams[i] = &train.Param{Name: tg.saNames[i], Group: gAct, Init: []float32{a.Step}}
-		params = append(params, actParams[i])
+		params = append(params, &train.Param{Name: tg.saNames[i], Group: gAct, Init: []float32{a.Step}})
 	}
 	biasParams := make([]*train.Param, len(tg.weights))
 	for i := range tg.weights {
@@ -701,14 +611,12 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	}
 	res.LossEnd = recSum / float64(window)
 	for i, wq := range tg.weights {
-		if roundParams[i] != nil {
-			wq.Round = append([]float32{}, roundParams[i].Data...)
-			wq.Base = tg.bases[i]
-		}
-		wq.Scale = append([]float32{}, scaleParams[i].Data...)
+		wq.Round = append([]float32{}, params[2*i].Data...)
+		wq.Base = tg.bases[i]
+		wq.Scale = append([]float32{}, params[2*i+1].Data...)
 	}
 	for i, a := range tg.acts {
-		a.Step = actParams[i].Data[0]
+		a.Step = params[2*len(tg.weights)+i].Data[0]
 	}
 	for i, bp := range biasParams {
 		if bp != nil {

@@ -58,7 +58,6 @@ func quantFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
 		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
-		&cli.IntFlag{Name: "network-iters", Usage: "after the blocks, tune the whole quantized model against the float model's logits for this many steps (rounding fixed; scales, steps and learned biases move)"},
 		&cli.Float64Flag{Name: "act-clip-norm", Usage: "exponent p of the error Σ|x−q(x)|^p the activations' clipping search minimises (0 = the paper's 2.4; 2 = mean squared error, clips more)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
 		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
@@ -135,7 +134,7 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	if ov.RoundWeight > 0 {
 		o.RoundWeight = ov.RoundWeight
 	}
-	o.LRActStep, o.LRBias, o.NetworkIters = ov.ActLR, ov.BiasLR, ov.NetworkIters
+	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
 	o.Progress = reconProgress(os.Stderr, logger(c))
 	return preset, o, nil
 }
@@ -327,21 +326,18 @@ func checkWritable(path string) error {
 // the preset's (or the paper's) value.
 type reconFlags struct {
 	RoundWeight, ActLR, BiasLR float64
-	NetworkIters               int
 }
 
 // reconOverrides checks the reconstruction flags quantize and convert share
 // (--round-weight, --act-lr, --bias-lr); --act-clip-norm is checked here too, since a bad
 // value would otherwise surface only after the calibration images are loaded.
 func reconOverrides(c *cli.Context) (reconFlags, error) {
-	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr"), NetworkIters: c.Int("network-iters")}
+	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr")}
 	switch p := c.Float64("act-clip-norm"); {
 	case f.RoundWeight < 0:
 		return f, usageError{fmt.Errorf("--round-weight %g: want a positive weight", f.RoundWeight)}
 	case f.ActLR < 0:
 		return f, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", f.ActLR)}
-	case f.NetworkIters < 0:
-		return f, usageError{fmt.Errorf("--network-iters %d: want a number of steps, or 0 for none", f.NetworkIters)}
 	case f.BiasLR < 0:
 		return f, usageError{fmt.Errorf("--bias-lr %g: want a positive learning rate, or 0 to keep the float biases", f.BiasLR)}
 	case p != 0 && !(p >= 1 && p <= 16):
