@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,6 +94,14 @@ func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoin
 		return nil, err
 	}
 	return cp, nil
+}
+
+// dataKey identifies calibration images by their content, so a work folder resumes whatever
+// path names the file.
+func dataKey(x []float32) string {
+	h := sha256.New()
+	binary.Write(h, binary.LittleEndian, x) // a hash.Hash never fails to write
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
@@ -215,7 +226,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	defer rt.Close()
 	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, c.String("calib-data"), d.N, pre))
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre))
 	if err != nil {
 		return err
 	}

@@ -378,3 +378,49 @@ func TestFlagsFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeResumeKeysOnContent resumes a finished quantize from its work folder with the
+// same calibration images under another path (same model written), and refuses other images.
+func TestQuantizeResumeKeysOnContent(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	data, err := os.ReadFile(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(dir, "copy.npy")
+	if err := os.WriteFile(copied, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "zeros.npy")
+	if err := calib.SaveNPYUint8(other, make([]uint8, 64*32*32), []int{64, 1, 32, 32}); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(dir, "work")
+	run := func(out, images string, resume bool) (int, string) {
+		args := []string{"quantize", "--model", model, "--calib-data", images, "--calib-images", "64",
+			"--mean", "0.2860", "--std", "0.3530", "--wbits", "2", "--abits", "4", "--iters", "10", "--work-dir", work, "-o", filepath.Join(dir, out)}
+		if resume {
+			args = append(args, "--resume")
+		}
+		code, _, stderr := sharpq(t, args...)
+		return code, stderr
+	}
+	if code, stderr := run("a.onnx", sub, false); code != 0 {
+		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	if code, stderr := run("b.onnx", copied, true); code != 0 {
+		t.Fatalf("resume with the same images under another path: exit %d: %s", code, stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "a.onnx"))
+	b, _ := os.ReadFile(filepath.Join(dir, "b.onnx"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("the resumed run wrote another model")
+	}
+	code, stderr := run("c.onnx", other, true)
+	if code == 0 || !strings.Contains(stderr, "another") {
+		t.Errorf("resume with other images: exit %d, stderr %q; want a refusal naming another run", code, stderr)
+	}
+}
