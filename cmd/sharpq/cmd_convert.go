@@ -94,7 +94,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if ov.RoundWeight > 0 {
 		sched.RoundWeight = ov.RoundWeight
 	}
-	sched.LRActStep, sched.LRBias, sched.QDrop = ov.ActLR, ov.BiasLR, ov.QDrop
+	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
 	out := c.String("output")
 	if err := checkWritable(out); err != nil {
 		return err
