@@ -16,7 +16,8 @@ import (
 
 // Checkpoints is a work folder where a long run saves its progress after every generated
 // batch and every reconstructed block, so that a stopped run (Ctrl-C, a crash, a preempted
-// machine) can continue with Resume and end exactly as an uninterrupted run would.
+// machine) can continue with Resume and end exactly as an uninterrupted run would. Its errors
+// name the folder and the flag, not the command: convert and quantize both use it.
 type Checkpoints struct {
 	Dir string
 	// Key identifies the run (model and every setting that changes the result); a folder
@@ -40,7 +41,7 @@ func RunKey(model []byte, settings string) string {
 // it clears any state a previous run left.
 func (c *Checkpoints) Open(resume bool) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("convert: --work-dir: %w", err)
+		return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
 	}
 	keyPath := filepath.Join(c.Dir, "run.key")
 	if resume {
@@ -49,19 +50,19 @@ func (c *Checkpoints) Open(resume bool) error {
 		case errors.Is(err, fs.ErrNotExist):
 			// Nothing to resume: start, as a plain run would.
 		case err != nil:
-			return fmt.Errorf("convert: --resume: %w", err)
+			return fmt.Errorf("--resume from %s: %w", c.Dir, err)
 		case string(b) != c.Key:
-			return fmt.Errorf("convert: --resume from %s: %w (another model or other settings); use another --work-dir or run without --resume", c.Dir, ErrOtherRun)
+			return fmt.Errorf("--resume from %s: %w (another model or other settings); use another --work-dir or run without --resume", c.Dir, ErrOtherRun)
 		}
 	} else {
 		for _, name := range []string{"generate.gob", "warmup.gob", "refine-batches.gob", "refine.gob", "reconstruct.gob"} {
 			if err := os.Remove(filepath.Join(c.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("convert: --work-dir: %w", err)
+				return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
 			}
 		}
 	}
 	if err := onnxio.WriteFileAtomic(keyPath, []byte(c.Key)); err != nil {
-		return fmt.Errorf("convert: --work-dir: %w", err)
+		return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
 	}
 	return nil
 }
@@ -73,10 +74,10 @@ func (c *Checkpoints) Save(name string, v any) error {
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
-		return fmt.Errorf("convert: checkpoint %s: %w", name, err)
+		return fmt.Errorf("checkpoint %s in %s: %w", name, c.Dir, err)
 	}
 	if err := onnxio.WriteFileAtomic(filepath.Join(c.Dir, name+".gob"), buf.Bytes()); err != nil {
-		return fmt.Errorf("convert: checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s in %s: %w", name, c.Dir, err)
 	}
 	return nil
 }
@@ -91,10 +92,10 @@ func (c *Checkpoints) Load(name string, v any) (ok bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("convert: checkpoint %s: %w", name, err)
+		return false, fmt.Errorf("checkpoint %s in %s: %w", name, c.Dir, err)
 	}
 	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(v); err != nil {
-		return false, fmt.Errorf("convert: checkpoint %s is damaged: %w", name, err)
+		return false, fmt.Errorf("checkpoint %s in %s is damaged: %w", name, c.Dir, err)
 	}
 	return true, nil
 }
