@@ -126,7 +126,14 @@ func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
 		}
 		ins = append(ins, s)
 	}
+	// A value may be asked for twice (the loss may also be one of its reported parts); ORT
+	// takes each output name once and both readers share its buffer.
+	seen := map[string]bool{}
 	for _, name := range outNames {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		s, err := spec(name)
 		if err != nil {
 			return nil, err

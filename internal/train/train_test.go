@@ -154,3 +154,32 @@ func TestSchedules(t *testing.T) {
 		}
 	}
 }
+
+// TestLossAlsoAnOutput checks that the loss can be one of the extra outputs too (a loss made
+// of one part is that part): the session opens and the output reads the step's loss.
+func TestLossAlsoAnOutput(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := regression(t, false)
+	b := autodiff.NewBuilder(m)
+	loss := b.Reshape(m.Graph.Outputs[0].Name, []int64{1})
+	if b.Err() != nil {
+		t.Fatal(b.Err())
+	}
+	m.Graph.Outputs = nil
+	w := &train.Param{Name: "w", Group: &train.Group{Name: "all", LR: 0.05}, Init: []float32{1, 2, 3}}
+	tr, err := train.New(rt, m, train.Config{Loss: loss, Params: []*train.Param{w}, Feeds: []string{"x", "t", "b"}, Outputs: []string{loss}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for i, x := range tr.Feed("x") {
+		tr.Feed("x")[i] = x + float32(i%5)
+	}
+	got, err := tr.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := tr.Output(loss); len(out) != 1 || float64(out[0]) != got || got == 0 {
+		t.Errorf("Output(loss) = %v, Step returned %v; want the same non-zero value", out, got)
+	}
+}
