@@ -41,8 +41,6 @@ type Schedule struct {
 	ActImages     int // images that initialise activation steps
 	Swing         bool
 	RefineLRScale float64 // multiplies the refinement learning rates (1 = paper)
-	ClassWeight   float64 // weight of the generation's class loss (0 = paper: none)
-	PriorWeight   float64 // weight of the image prior (0 = paper's 1, negative = none)
 	// RefineCurrentDirection takes the neighbour direction from a first pass at each step's
 	// parameters (DESIGN.md's reading; twice the refinement's cost) instead of the step before.
 	RefineCurrentDirection bool
@@ -216,7 +214,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 
 	t0 := time.Now()
-	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ClassWeight: s.ClassWeight, PriorWeight: s.PriorWeight, ModelName: o.ModelName}
+	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName}
 	if o.GenProgress != nil {
 		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
 	}

@@ -37,7 +37,7 @@ func BenchmarkGenieStep(b *testing.B) {
 					opts.Session.ProfilePrefix = p + "_" + arch
 				}
 				t0 := time.Now()
-				s, err := newSynth(orttest.Runtime(b), m, arch, 128, 0, opts, rand.New(rand.NewPCG(1, 1)))
+				s, err := newSynth(orttest.Runtime(b), m, arch, 128, opts, rand.New(rand.NewPCG(1, 1)))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -135,27 +135,3 @@ func addImagePrior(b *autodiff.Builder, img string) string {
 	stdTerm := b.ReduceSumSquare(b.Sub(std, b.Scalar(b.DType(img), 1)), nil, false)
 	return b.Reshape(b.Scale(b.Add(meanTerm, stdTerm), 1/float64(xs[0]*xs[1])), []int64{1})
 }
-
-// addClassLoss appends the mean cross-entropy of logits [N, K] against assigned classes,
-// image i getting class (first+i) mod K, and returns its name (shape [1]).
-func addClassLoss(b *autodiff.Builder, logits string, first int) string {
-	s := b.Shape(logits)
-	if s == nil {
-		return ""
-	}
-	if len(s) != 2 || s[1] < 2 {
-		b.Fail(fmt.Errorf("generator: output %q has shape %v, want [N K] logits for the class loss", logits, s))
-		return ""
-	}
-	n, k := s[0], s[1]
-	onehot := make([]float64, n*k)
-	for i := range n {
-		onehot[i*k+(int64(first)+i)%k] = 1
-	}
-	dt := b.DType(logits)
-	// log Σ exp(z) − z_class, with the row maximum taken out so that exp cannot overflow.
-	mx := b.ReduceMax(logits, []int64{1}, true)
-	lse := b.Add(b.Op("Log", []string{b.ReduceSum(b.Op("Exp", []string{b.Sub(logits, mx)}), []int64{1}, true)}), mx)
-	picked := b.ReduceSum(b.Mul(logits, b.Floats(dt, []int64{n, k}, onehot)), []int64{1}, true)
-	return b.Reshape(b.ReduceMean(b.Sub(lse, picked), nil, false), []int64{1})
-}

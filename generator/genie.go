@@ -31,15 +31,6 @@ type Options struct {
 	// Swing shifts the input of every strided convolution by a random 0–2 pixels at every
 	// step (see swing.go).
 	Swing bool
-	// PriorWeight scales the image prior, which pulls each image's per-channel mean to 0 and
-	// standard deviation to 1: 0 means the paper's 1, a negative weight leaves the prior out
-	// (the generator's last BatchNormalization still normalises the batch as a whole).
-	PriorWeight float64
-	// ClassWeight, when positive, adds ClassWeight × the float model's cross-entropy against
-	// an assigned class, image i of the run getting class i mod K, so that every class has its
-	// share of the images. 0 is the paper's loss (BNS and image prior only), under which the
-	// classes come out as the generator finds them.
-	ClassWeight float64
 	// ModelName names the model in error messages (e.g. its path); empty means the graph's name.
 	ModelName string
 	// Progress, when set, is called after every step.
@@ -312,7 +303,7 @@ func batchRNG(seed uint64, bi int) *rand.Rand {
 func synthesizeBatch(ctx context.Context, rt *ort.Runtime, model *ir.Model, name string, opts Options, bi, batches, n int, out []float32) (*BatchResult, error) {
 	t0 := time.Now()
 	rng := batchRNG(opts.Seed, bi)
-	s, err := newSynth(rt, model, name, n, bi*opts.Batch, opts, rng)
+	s, err := newSynth(rt, model, name, n, opts, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -360,9 +351,8 @@ type synth struct {
 	bns, prior, img string
 }
 
-// newSynth builds the synthesis graph for batch images, the first of which is image first of
-// the run, and opens its trainer.
-func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch, first int, opts Options, rng *rand.Rand) (*synth, error) {
+// newSynth builds the synthesis graph for batch images and opens its trainer.
+func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Options, rng *rand.Rand) (*synth, error) {
 	m, err := infer.Static(model, batch)
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
@@ -377,7 +367,6 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch, first int, o
 	}
 	g := m.Graph
 	input := g.Inputs[0].Name
-	logits := g.Outputs[0].Name
 	g.Inputs = nil
 	g.Outputs = nil // only the loss, its parts and the gradients are computed
 	fpNodes := append([]*ir.Node{}, g.Nodes...)
@@ -397,16 +386,7 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch, first int, o
 	g.AddNode(&ir.Node{Name: genPrefix + "image", OpType: "Identity", Inputs: []string{img}, Outputs: []string{input}})
 	bns := addBNSLoss(b, taps)
 	prior := addImagePrior(b, img)
-	loss := bns
-	switch w := opts.PriorWeight; {
-	case w == 0:
-		loss = b.Add(loss, prior)
-	case w > 0:
-		loss = b.Add(loss, b.Scale(prior, w))
-	}
-	if opts.ClassWeight > 0 {
-		loss = b.Add(loss, b.Scale(addClassLoss(b, logits, first), opts.ClassWeight))
-	}
+	loss := b.Add(bns, prior)
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}

@@ -3,14 +3,12 @@ package generator
 import (
 	"context"
 	"errors"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
@@ -268,96 +266,4 @@ func TestWithMirrors(t *testing.T) {
 	if mm := got.WithMirrors(); mm.Image(6)[0] != 1 || mm.Image(7)[0] != 7 {
 		t.Errorf("mirroring twice: images 6, 7 start %v, %v; want the originals 1, 7", mm.Image(6)[0], mm.Image(7)[0])
 	}
-}
-
-// TestSynthesizeClassWeight checks the class loss: with it, the float model puts most images
-// in their assigned class (image i in class i mod 10, counted across batches of 8, so the
-// second batch starts at class 8); without it,
-// about as many as chance.
-func TestSynthesizeClassWeight(t *testing.T) {
-	rt := orttest.Runtime(t)
-	m := bundledModel(t)
-	agreement := func(weight float64) float64 {
-		res, err := Synthesize(t.Context(), rt, m, Options{Images: 16, Batch: 8, Steps: 40, Seed: 3, Swing: true, ClassWeight: weight})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := infer.New(rt, m, res.N)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		copy(s.Input(), res.Data)
-		if err := s.Run(); err != nil {
-			t.Fatal(err)
-		}
-		logits := s.Output()
-		k := len(logits) / res.N
-		hit := 0
-		for i := range res.N {
-			row := logits[i*k : (i+1)*k]
-			if slices.Index(row, slices.Max(row)) == i%k {
-				hit++
-			}
-		}
-		return float64(hit) / float64(res.N)
-	}
-	without, with := agreement(0), agreement(1)
-	t.Logf("images in their assigned class: %.0f%% without the class loss, %.0f%% with it", 100*without, 100*with)
-	if with < 0.8 || with < without+0.4 {
-		t.Errorf("class loss: %.0f%% of the images in their assigned class (%.0f%% without it), want ≥ 80%%", 100*with, 100*without)
-	}
-}
-
-// TestSynthesizePriorWeight checks the image prior's weight: with the paper's prior every
-// image's mean is pulled to 0 and its standard deviation to 1; without it images keep their
-// own brightness and contrast (the generator's last BatchNormalization still centres the
-// batch as a whole).
-func TestSynthesizePriorWeight(t *testing.T) {
-	rt := orttest.Runtime(t)
-	m := bundledModel(t)
-	// spread returns the standard deviation over images of each image's mean and of its
-	// standard deviation.
-	spread := func(weight float64) (float64, float64) {
-		res, err := Synthesize(t.Context(), rt, m, Options{Images: 16, Batch: 16, Steps: 60, Seed: 5, Swing: true, PriorWeight: weight})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sz := res.C * res.H * res.W
-		means, stds := make([]float64, res.N), make([]float64, res.N)
-		for i := range res.N {
-			means[i], stds[i] = meanStd(res.Data[i*sz : (i+1)*sz])
-		}
-		_, a := meanStd64(means)
-		_, b := meanStd64(stds)
-		return a, b
-	}
-	pm, ps := spread(0)
-	fm, fs := spread(-1)
-	t.Logf("spread over images of their mean / std: %.3f / %.3f with the prior, %.3f / %.3f without", pm, ps, fm, fs)
-	if pm > 0.1 || ps > 0.1 {
-		t.Errorf("with the prior, images' means and stds spread by %.3f and %.3f, want ≤ 0.1", pm, ps)
-	}
-	if fm < 2*pm || fs < 2*ps {
-		t.Errorf("without the prior, images' means and stds spread by %.3f and %.3f, want at least twice %.3f and %.3f", fm, fs, pm, ps)
-	}
-}
-
-func meanStd(x []float32) (float64, float64) {
-	v := make([]float64, len(x))
-	for i, f := range x {
-		v[i] = float64(f)
-	}
-	return meanStd64(v)
-}
-
-func meanStd64(x []float64) (mean, std float64) {
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
-	for _, v := range x {
-		std += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(x)))
 }

@@ -32,8 +32,6 @@ func convertCommand() *cli.Command {
 			&cli.IntFlag{Name: "images", Usage: "synthetic images (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-steps", Usage: "generation steps per batch (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-batch", Usage: "images per generator (overrides the preset's 128)"},
-			priorWeightFlag(),
-			classWeightFlag(),
 			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
 			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
 			&cli.Float64Flag{Name: "refine-lr-scale", Usage: "multiply SADAG refinement's learning rates (latents 1e-5, generator 1e-4) by this (overrides the preset's 1)"},
@@ -76,12 +74,6 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if n := c.Int("refine-steps"); n >= 0 {
 		sched.RefineSteps = n
-	}
-	if sched.ClassWeight, err = classWeight(c); err != nil {
-		return err
-	}
-	if sched.PriorWeight, err = priorWeight(c); err != nil {
-		return err
 	}
 	if f := c.Float64("refine-lr-scale"); f < 0 {
 		return usageError{fmt.Errorf("--refine-lr-scale %g: want a positive factor", f)}

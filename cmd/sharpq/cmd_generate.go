@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -24,8 +23,6 @@ func generateCommand() *cli.Command {
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps) or paper (1024 × 4000)"},
 			&cli.IntFlag{Name: "images", Usage: "images to synthesise (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-steps", Usage: "steps per batch (overrides the preset)"},
-			priorWeightFlag(),
-			classWeightFlag(),
 			&cli.Uint64Flag{Name: "seed", Usage: "random seed"},
 		}, runtimeFlags()...),
 		Action: func(c *cli.Context) error {
@@ -48,12 +45,6 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if n := c.Int("gen-steps"); n > 0 {
 		sched.GenSteps = n
 	}
-	if sched.ClassWeight, err = classWeight(c); err != nil {
-		return err
-	}
-	if sched.PriorWeight, err = priorWeight(c); err != nil {
-		return err
-	}
 	m, err := onnxio.Read(modelPath)
 	if err != nil {
 		return err
@@ -66,7 +57,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	progress := genProgress(os.Stderr, logger(c))
 	im, err := generator.Synthesize(c.Context, rt, m, generator.Options{
 		Images: sched.Images, Batch: sched.GenBatch, Steps: sched.GenSteps, Seed: c.Uint64("seed"),
-		Swing: sched.Swing, ClassWeight: sched.ClassWeight, PriorWeight: sched.PriorWeight, ModelName: modelPath,
+		Swing: sched.Swing, ModelName: modelPath,
 		Progress: func(p generator.Progress) { progress("generate", p) },
 	})
 	if err != nil {
@@ -77,37 +68,4 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	}
 	_, err = fmt.Fprintf(c.App.Writer, "%s: %d images %dx%dx%d (images.npy, grid.png)\n", c.String("output"), im.N, im.C, im.H, im.W)
 	return err
-}
-
-// priorWeightFlag is --prior-weight, shared by generate and convert.
-func priorWeightFlag() cli.Flag {
-	return &cli.Float64Flag{Name: "prior-weight", Value: 1, Usage: "weight of the image prior that pulls each synthetic image's mean to 0 and standard deviation to 1 (1 = the paper's; 0 leaves it out, so images differ in brightness and contrast as real ones do)"}
-}
-
-// priorWeight reads --prior-weight as generator.Options.PriorWeight (negative = off).
-func priorWeight(c *cli.Context) (float64, error) {
-	w := c.Float64("prior-weight")
-	switch {
-	case w < 0 || math.IsNaN(w) || math.IsInf(w, 0):
-		return 0, usageError{fmt.Errorf("--prior-weight %g: want a weight ≥ 0", w)}
-	case w == 0:
-		return -1, nil
-	case w == 1:
-		return 0, nil // the paper's: the same graph and run key as before the flag existed
-	}
-	return w, nil
-}
-
-// classWeightFlag is --class-weight, shared by generate and convert.
-func classWeightFlag() cli.Flag {
-	return &cli.Float64Flag{Name: "class-weight", Usage: "add this weight × the float model's cross-entropy against an assigned class (image i gets class i mod K) to the generation loss, so every class gets its share of the images (0 = the paper's loss: BNS and image prior only)"}
-}
-
-// classWeight reads --class-weight.
-func classWeight(c *cli.Context) (float64, error) {
-	w := c.Float64("class-weight")
-	if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-		return 0, usageError{fmt.Errorf("--class-weight %g: want a weight ≥ 0", w)}
-	}
-	return w, nil
 }

@@ -285,12 +285,6 @@ func (b *Builder) ReduceMean(x string, axes []int64, keep bool) string {
 	return b.reduce("ReduceMean", x, axes, keep, 18)
 }
 
-// ReduceMax takes the maximum of x over axes (all when nil), keeping reduced axes as 1 when
-// keep.
-func (b *Builder) ReduceMax(x string, axes []int64, keep bool) string {
-	return b.reduce("ReduceMax", x, axes, keep, 18)
-}
-
 // ReduceSumSquare sums x² over axes (all when nil), keeping reduced axes as 1 when keep.
 func (b *Builder) ReduceSumSquare(x string, axes []int64, keep bool) string {
 	return b.reduce("ReduceSumSquare", x, axes, keep, 18)
