@@ -10,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"codeberg.org/sbinet/npyio"
-
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/internal/train"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
@@ -27,30 +26,6 @@ const sharedDir = "../../shared"
 // (the bound internal/autodiff's reference tests use; float32 sums in another order differ by
 // about 1e-6 here).
 const refTol = 1e-3
-
-func readNPY(t *testing.T, path string) []float32 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var v []float32
-	if err := npyio.Read(f, &v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
-}
-
-func relErr(got, want []float32) float64 {
-	var d, n float64
-	for i := range want {
-		e := float64(got[i]) - float64(want[i])
-		d += e * e
-		n += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(d / n)
-}
 
 // TestBNSReference compares the BNS loss (no image prior) and its gradient with respect to
 // the input with PyTorch's values in shared/reference (batch of 8, made by
@@ -101,7 +76,7 @@ func TestBNSReference(t *testing.T) {
 			if err := b.Err(); err != nil {
 				t.Fatal(err)
 			}
-			x := &train.Param{Name: input, Group: &train.Group{}, Init: readNPY(t, filepath.Join(dir, man.Input))}
+			x := &train.Param{Name: input, Group: &train.Group{}, Init: reftest.ReadNPY(t, filepath.Join(dir, man.Input))}
 			tr, err := train.New(orttest.Runtime(t), m, train.Config{Loss: loss, Params: []*train.Param{x}})
 			if err != nil {
 				t.Fatal(err)
@@ -114,7 +89,7 @@ func TestBNSReference(t *testing.T) {
 			if math.Abs(got-ref.Loss) > refTol*ref.Loss {
 				t.Errorf("BNS loss %.6g, PyTorch %.6g", got, ref.Loss)
 			}
-			e := relErr(x.Grad, readNPY(t, filepath.Join(dir, man.GradBNS)))
+			e := reftest.RelErr(x.Grad, reftest.ReadNPY(t, filepath.Join(dir, man.GradBNS)))
 			if e > refTol {
 				t.Errorf("d BNS/d input: relative error %.3g", e)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
 )
@@ -94,7 +95,7 @@ func TestSynthesizeDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := relErr(again, a.Data); e > 1e-5 {
+	if e := reftest.RelErr(again, a.Data); e > 1e-5 {
 		t.Errorf("images regenerated from the saved generator: relative error %.3g", e)
 	}
 }
@@ -117,7 +118,7 @@ func TestSynthesizeParallel(t *testing.T) {
 	one, savedOne := run(1)
 	two, savedTwo := run(2)
 	if !slices.Equal(one.Data, two.Data) {
-		t.Errorf("two batches at a time gave other images (relative %.3g)", relErr(one.Data, two.Data))
+		t.Errorf("two batches at a time gave other images (relative %.3g)", reftest.RelErr(one.Data, two.Data))
 	}
 	for i, b := range two.Batches {
 		if b.Start != 8*i || b.Len != min(8, 20-8*i) {

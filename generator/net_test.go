@@ -8,6 +8,7 @@ import (
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/internal/train"
 )
 
@@ -79,7 +80,7 @@ func TestUpConv(t *testing.T) {
 		t.Errorf("Σ y·R = %.7g, direct form %.7g", gotLoss, wantLoss)
 	}
 	for i, name := range []string{"x", "w", "b"} {
-		if e := relErr(got[i], want[i]); e > tol {
+		if e := reftest.RelErr(got[i], want[i]); e > tol {
 			t.Errorf("gradient w.r.t. %s: relative error %.3g", name, e)
 		}
 	}

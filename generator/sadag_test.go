@@ -11,6 +11,7 @@ import (
 
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 )
 
 // fakeQuant returns the bundled model with its last fully-connected layer reading its input rounded to
@@ -156,14 +157,14 @@ func TestRefine(t *testing.T) {
 					t.Errorf("batch %d: direction cosine %v", i, b.DirCos)
 				}
 			}
-			if e := relErr(res.Data, prev.Data); e < 1e-3 || e > 1 {
+			if e := reftest.RelErr(res.Data, prev.Data); e < 1e-3 || e > 1 {
 				t.Errorf("refined images differ from the synthesised ones by %.3g (relative)", e)
 			}
 			again, err := res.Batches[1].Generator.Generate(rt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relErr(again, res.Data[8*32*32:]); e > 1e-5 {
+			if e := reftest.RelErr(again, res.Data[8*32*32:]); e > 1e-5 {
 				t.Errorf("images regenerated from the refined generator: relative error %.3g", e)
 			}
 		})
@@ -190,10 +191,10 @@ func TestRefineDirection(t *testing.T) {
 		}
 		return res.Data
 	}
-	if e := relErr(run(1, true), run(1, false)); e != 0 {
+	if e := reftest.RelErr(run(1, true), run(1, false)); e != 0 {
 		t.Errorf("one step: the two directions give images %.3g apart, want identical", e)
 	}
-	if e := relErr(run(3, true), run(3, false)); e < 1e-6 {
+	if e := reftest.RelErr(run(3, true), run(3, false)); e < 1e-6 {
 		t.Errorf("three steps: the two directions give images %.3g apart, want different", e)
 	}
 }
@@ -243,6 +244,6 @@ func TestRefineResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got.Data, whole.Data) {
-		t.Errorf("resumed refinement differs from the uninterrupted one (relative %.3g)", relErr(got.Data, whole.Data))
+		t.Errorf("resumed refinement differs from the uninterrupted one (relative %.3g)", reftest.RelErr(got.Data, whole.Data))
 	}
 }

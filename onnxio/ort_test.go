@@ -2,31 +2,15 @@ package onnxio_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"codeberg.org/sbinet/npyio"
-
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/onnxio"
 )
-
-func readNPY(t *testing.T, path string) []float32 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var v []float32
-	if err := npyio.Read(f, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
 
 // TestRoundTripLogitsMatchPyTorch writes each model back, runs the written bytes in ONNX
 // Runtime, and compares with the logits PyTorch computed (../shared/reference).
@@ -51,8 +35,8 @@ func TestRoundTripLogitsMatchPyTorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := readNPY(t, ref+"/input.npy")
-			want := readNPY(t, ref+"/logits.npy")
+			x := reftest.ReadNPY(t, ref+"/input.npy")
+			want := reftest.ReadNPY(t, ref+"/logits.npy")
 			s, err := infer.New(rt, written, 8)
 			if err != nil {
 				t.Fatal(err)

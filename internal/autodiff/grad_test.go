@@ -193,35 +193,46 @@ func TestSTE(t *testing.T) {
 	}
 }
 
-// run runs a float64 model once.
-func run(t *testing.T, m *ir.Model, feeds map[string][]float64, outputs []string) map[string][]float64 {
+// run runs a model once in ONNX Runtime, its inputs and outputs all of element type T, and
+// returns copies of the outputs.
+func run[T float32 | float64](t *testing.T, m *ir.Model, feeds map[string][]T, outputs []string) map[string][]T {
 	t.Helper()
 	rt := orttest.Runtime(t)
 	data, err := onnxio.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	dtype := ort.Float32
+	if _, ok := any(T(0)).(float64); ok {
+		dtype = ort.Float64
+	}
 	var ins, outs []ort.TensorSpec
 	for _, v := range m.Graph.Inputs {
-		ins = append(ins, ort.TensorSpec{Name: v.Name, DType: ort.Float64, Shape: v.Shape})
+		ins = append(ins, ort.TensorSpec{Name: v.Name, DType: dtype, Shape: v.Shape})
 	}
 	for _, name := range outputs {
-		outs = append(outs, ort.TensorSpec{Name: name, DType: ort.Float64, Shape: m.Graph.ValueInfo[name].Shape})
+		outs = append(outs, ort.TensorSpec{Name: name, DType: dtype, Shape: m.Graph.ValueInfo[name].Shape})
 	}
 	s, err := rt.NewSession(data, ins, outs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	buffer := func(name string) []T {
+		if dtype == ort.Float64 {
+			return any(s.Float64(name)).([]T)
+		}
+		return any(s.Float32(name)).([]T)
+	}
 	for _, v := range m.Graph.Inputs {
-		copy(s.Float64(v.Name), feeds[v.Name])
+		copy(buffer(v.Name), feeds[v.Name])
 	}
 	if err := s.Run(); err != nil {
 		t.Fatal(err)
 	}
-	res := map[string][]float64{}
+	res := map[string][]T{}
 	for _, name := range outputs {
-		res[name] = append([]float64{}, s.Float64(name)...)
+		res[name] = append([]T{}, buffer(name)...)
 	}
 	return res
 }

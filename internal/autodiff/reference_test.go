@@ -8,11 +8,8 @@ import (
 	"sort"
 	"testing"
 
-	"codeberg.org/sbinet/npyio"
-
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/onnxio"
 )
 
@@ -32,30 +29,6 @@ type manifest struct {
 	LossValue  float64           `json:"loss_value"`
 	BNS        string            `json:"bns"`
 	GradBNS    string            `json:"grad_input_bns"`
-}
-
-func readNPY(t *testing.T, path string) []float32 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var v []float32
-	if err := npyio.Read(f, &v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
-}
-
-func relErr(got, want []float32) float64 {
-	var d, n float64
-	for i := range want {
-		e := float64(got[i]) - float64(want[i])
-		d += e * e
-		n += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(d / n)
 }
 
 // refModel loads one reference case with its batch fixed to the reference batch (8).
@@ -81,41 +54,6 @@ func refModel(t *testing.T, arch string) (*ir.Model, manifest, string) {
 		t.Fatal(err)
 	}
 	return m, man, dir
-}
-
-// runGrad builds a session over m for the given inputs (values by name) and outputs, runs it
-// once and returns the outputs.
-func runGrad(t *testing.T, m *ir.Model, feeds map[string][]float32, outputs []string) map[string][]float32 {
-	t.Helper()
-	rt := orttest.Runtime(t)
-	data, err := onnxio.Encode(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ins, outs []ort.TensorSpec
-	for _, v := range m.Graph.Inputs {
-		ins = append(ins, ort.TensorSpec{Name: v.Name, DType: ort.Float32, Shape: v.Shape})
-	}
-	for _, name := range outputs {
-		v := m.Graph.ValueInfo[name]
-		outs = append(outs, ort.TensorSpec{Name: name, DType: ort.Float32, Shape: v.Shape})
-	}
-	s, err := rt.NewSession(data, ins, outs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, v := range m.Graph.Inputs {
-		copy(s.Float32(v.Name), feeds[v.Name])
-	}
-	if err := s.Run(); err != nil {
-		t.Fatal(err)
-	}
-	res := map[string][]float32{}
-	for _, name := range outputs {
-		res[name] = append([]float32{}, s.Float32(name)...)
-	}
-	return res
 }
 
 // TestReferenceGradients differentiates 0.5·Σlogits²/N (BatchNormalization with running
@@ -146,12 +84,12 @@ func TestReferenceGradients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			feeds := map[string][]float32{input: readNPY(t, filepath.Join(dir, man.Input))}
+			feeds := map[string][]float32{input: reftest.ReadNPY(t, filepath.Join(dir, man.Input))}
 			for _, w := range weights {
 				feeds[w.Name] = w.F32
 			}
-			res := runGrad(t, m, feeds, append([]string{logits, loss}, grads...))
-			if e := relErr(res[logits], readNPY(t, filepath.Join(dir, man.Logits))); e > refTol {
+			res := run(t, m, feeds, append([]string{logits, loss}, grads...))
+			if e := reftest.RelErr(res[logits], reftest.ReadNPY(t, filepath.Join(dir, man.Logits))); e > refTol {
 				t.Errorf("logits: relative error %.3g", e)
 			}
 			if got := float64(res[loss][0]); math.Abs(got-man.LossValue) > refTol*man.LossValue {
@@ -163,7 +101,7 @@ func TestReferenceGradients(t *testing.T) {
 				if i > 0 {
 					file = man.GradParams[name]
 				}
-				e := relErr(res[grads[i]], readNPY(t, filepath.Join(dir, file)))
+				e := reftest.RelErr(res[grads[i]], reftest.ReadNPY(t, filepath.Join(dir, file)))
 				if e > refTol {
 					t.Errorf("d loss/d %s: relative error %.3g", name, e)
 				}
@@ -223,12 +161,12 @@ func TestReferenceBNSGradient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			feeds := map[string][]float32{input: readNPY(t, filepath.Join(dir, man.Input))}
-			res := runGrad(t, m, feeds, []string{loss, grads[0]})
+			feeds := map[string][]float32{input: reftest.ReadNPY(t, filepath.Join(dir, man.Input))}
+			res := run(t, m, feeds, []string{loss, grads[0]})
 			if got := float64(res[loss][0]); math.Abs(got-bns.Loss) > refTol*bns.Loss {
 				t.Errorf("BNS loss %.6g, PyTorch %.6g", got, bns.Loss)
 			}
-			e := relErr(res[grads[0]], readNPY(t, filepath.Join(dir, man.GradBNS)))
+			e := reftest.RelErr(res[grads[0]], reftest.ReadNPY(t, filepath.Join(dir, man.GradBNS)))
 			if e > refTol {
 				t.Errorf("d BNS/d input: relative error %.3g", e)
 			}
