@@ -1,24 +1,39 @@
 #!/usr/bin/python3
-"""Widen a saved synthetic set for `sharpq quantize --calib-data`: the images, their horizontal
-mirrors, then SHIFTS rounds of a random ±2 px shift of each (not 0, 0), padded with a black
-Fashion-MNIST pixel's normalised value as training's pad-2 crops were. A benchmark helper
-(BENCHMARKS.md, mobilenetv2 W4A4), not part of sharpq.
+"""Widen a saved synthetic set for `sharpq quantize --calib-data`: the images and their
+horizontal mirrors, then, each with its own random generator seeded SEED:
+  SHIFTS rounds of a random ±2 px shift of each (not 0, 0), padded with a black Fashion-MNIST
+    pixel's normalised value as training's pad-2 crops were;
+  --mixup K: K convex mixtures l·a + (1 − l)·b of random pairs, l uniform in [0, 1];
+  --contrast A,B --rounds R: R copies of the set, each image's contrast about black scaled by a
+    factor uniform in [A, B], clipped to the normalised pixel range [(0 − mean)/std, (1 − mean)/std].
+A benchmark helper (BENCHMARKS.md, mobilenetv2 W4A4), not part of sharpq.
 
-usage: scripts/augment-calib.py IMAGES.npy OUT.npy SHIFTS SEED
+usage: scripts/augment-calib.py IMAGES.npy OUT.npy SHIFTS SEED [--mixup K] [--contrast A,B [--rounds R]]
 """
-import sys
+import argparse
 
 import numpy as np
 
-src, dst, shifts, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-pad = (0 - 0.2860) / 0.3530
-a = np.load(src)
+MEAN, STD = 0.2860, 0.3530
+LO, HI = (0 - MEAN) / STD, (1 - MEAN) / STD
+
+ap = argparse.ArgumentParser(usage=__doc__)
+ap.add_argument("src")
+ap.add_argument("dst")
+ap.add_argument("shifts", type=int)
+ap.add_argument("seed", type=int)
+ap.add_argument("--mixup", type=int, default=0)
+ap.add_argument("--contrast", default="")
+ap.add_argument("--rounds", type=int, default=1)
+args = ap.parse_args()
+
+a = np.load(args.src)
 a = np.concatenate([a, a[..., ::-1]])
-rng = np.random.default_rng(seed)
 n, c, h, w = a.shape
 out = [a]
-for _ in range(shifts):
-    p = np.pad(a, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=pad)
+rng = np.random.default_rng(args.seed)
+for _ in range(args.shifts):
+    p = np.pad(a, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=LO)
     b = np.empty_like(a)
     for i in range(n):
         dy = dx = 0
@@ -26,6 +41,17 @@ for _ in range(shifts):
             dy, dx = rng.integers(-2, 3, 2)
         b[i] = p[i, :, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
     out.append(b)
+if args.mixup:
+    rng = np.random.default_rng(args.seed)
+    i, j = rng.integers(0, n, args.mixup), rng.integers(0, n, args.mixup)
+    lam = rng.uniform(0, 1, args.mixup).astype(np.float32)[:, None, None, None]
+    out.append(lam * a[i] + (1 - lam) * a[j])
+if args.contrast:
+    lo, hi = (float(v) for v in args.contrast.split(","))
+    rng = np.random.default_rng(args.seed)
+    for _ in range(args.rounds):
+        f = rng.uniform(lo, hi, n).astype(np.float32)[:, None, None, None]
+        out.append(np.clip(LO + f * (a - LO), LO, HI))
 o = np.ascontiguousarray(np.concatenate(out).astype(np.float32))
-np.save(dst, o)
+np.save(args.dst, o)
 print(o.shape)
