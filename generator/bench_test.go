@@ -3,12 +3,11 @@ package generator
 import (
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/ort/orttest"
-	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/internal/reftest"
 )
 
 // BenchmarkGenieStep times one GENIE synthesis step at batch 128 (generator forward, model
@@ -24,14 +23,7 @@ func BenchmarkGenieStep(b *testing.B) {
 				name = arch + "/swing"
 			}
 			b.Run(name, func(b *testing.B) {
-				path := filepath.Join(sharedDir, "models", arch+".onnx")
-				if _, err := os.Stat(path); err != nil {
-					b.Skipf("skipping: %v", err)
-				}
-				m, err := onnxio.Read(path)
-				if err != nil {
-					b.Fatal(err)
-				}
+				m := reftest.Model(b, sharedDir, arch)
 				opts := Options{Swing: swing}
 				if p := os.Getenv("SHARPQ_PROFILE"); p != "" {
 					opts.Session.ProfilePrefix = p + "_" + arch

@@ -33,22 +33,8 @@ const refTol = 1e-3
 func TestBNSReference(t *testing.T) {
 	for _, arch := range []string{"resnet20", "mobilenetv2", "resnet18w16"} {
 		t.Run(arch, func(t *testing.T) {
-			dir := filepath.Join(sharedDir, "reference", arch)
-			raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-			if err != nil {
-				if os.IsNotExist(err) {
-					t.Skipf("skipping: no reference values at %s", dir)
-				}
-				t.Fatal(err)
-			}
-			var man struct {
-				Model, Input, BNS string
-				GradBNS           string `json:"grad_input_bns"`
-			}
-			if err := json.Unmarshal(raw, &man); err != nil {
-				t.Fatal(err)
-			}
-			raw, err = os.ReadFile(filepath.Join(dir, man.BNS))
+			m, man, dir := reftest.Case(t, sharedDir, arch)
+			raw, err := os.ReadFile(filepath.Join(dir, man.BNS))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,13 +42,6 @@ func TestBNSReference(t *testing.T) {
 				Loss float64 `json:"bns_loss"`
 			}
 			if err := json.Unmarshal(raw, &ref); err != nil {
-				t.Fatal(err)
-			}
-			m, err := onnxio.Read(filepath.Join(sharedDir, "models", man.Model))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ir.FixBatch(m, 8); err != nil {
 				t.Fatal(err)
 			}
 			taps, err := bnTaps(m, arch)

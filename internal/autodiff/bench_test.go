@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/onnxio"
 )
 
@@ -28,14 +28,7 @@ func BenchmarkModel(b *testing.B) {
 				name = arch + "/forward+backward"
 			}
 			b.Run(name, func(b *testing.B) {
-				path := filepath.Join(sharedDir, "models", arch+".onnx")
-				if _, err := os.Stat(path); err != nil {
-					b.Skipf("skipping: %v", err)
-				}
-				m, err := onnxio.Read(path)
-				if err != nil {
-					b.Fatal(err)
-				}
+				m := reftest.Model(b, sharedDir, arch)
 				if err := ir.FixBatch(m, benchBatch); err != nil {
 					b.Fatal(err)
 				}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/reftest"
-	"github.com/sharpq/sharpq/onnxio"
 )
 
 // sharedDir holds the project's shared models and PyTorch reference values.
@@ -20,49 +19,13 @@ const sharedDir = "../../../shared"
 // float32 kernels that sum in another order differ by about 1e-6 here).
 const refTol = 1e-3
 
-type manifest struct {
-	Model      string            `json:"model"`
-	Input      string            `json:"input"`
-	Logits     string            `json:"logits"`
-	GradInput  string            `json:"grad_input"`
-	GradParams map[string]string `json:"grad_params"`
-	LossValue  float64           `json:"loss_value"`
-	BNS        string            `json:"bns"`
-	GradBNS    string            `json:"grad_input_bns"`
-}
-
-// refModel loads one reference case with its batch fixed to the reference batch (8).
-func refModel(t *testing.T, arch string) (*ir.Model, manifest, string) {
-	t.Helper()
-	dir := filepath.Join(sharedDir, "reference", arch)
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		if os.IsNotExist(err) {
-			t.Skipf("skipping: no reference values at %s", dir)
-		}
-		t.Fatal(err)
-	}
-	var man manifest
-	if err := json.Unmarshal(raw, &man); err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnxio.Read(filepath.Join(sharedDir, "models", man.Model))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ir.FixBatch(m, 8); err != nil {
-		t.Fatal(err)
-	}
-	return m, man, dir
-}
-
 // TestReferenceGradients differentiates 0.5·Σlogits²/N (BatchNormalization with running
 // statistics) with respect to the input and every conv/fc weight of the shared models, and
 // compares with PyTorch's gradients (shared/reference, made by shared/models/make_reference.py).
 func TestReferenceGradients(t *testing.T) {
 	for _, arch := range []string{"resnet20", "resnet18w16", "mobilenetv2"} {
 		t.Run(arch, func(t *testing.T) {
-			m, man, dir := refModel(t, arch)
+			m, man, dir := reftest.Case(t, sharedDir, arch)
 			var params []string
 			for p := range man.GradParams {
 				params = append(params, p)
@@ -125,7 +88,7 @@ func TestReferenceGradients(t *testing.T) {
 func TestReferenceBNSGradient(t *testing.T) {
 	for _, arch := range []string{"resnet20", "resnet18w16", "mobilenetv2"} {
 		t.Run(arch, func(t *testing.T) {
-			m, man, dir := refModel(t, arch)
+			m, man, dir := reftest.Case(t, sharedDir, arch)
 			raw, err := os.ReadFile(filepath.Join(dir, man.BNS))
 			if err != nil {
 				t.Fatal(err)

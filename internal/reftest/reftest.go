@@ -1,15 +1,62 @@
 // Package reftest holds what tests share when they compare sharpq with the PyTorch reference
-// values in ../shared/reference: reading an .npy array and measuring the relative error
-// between two arrays.
+// values in ../shared/reference: loading a reference case, reading an .npy array and
+// measuring the relative error between two arrays.
 package reftest
 
 import (
+	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"codeberg.org/sbinet/npyio"
+
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/onnxio"
 )
+
+// Batch is the batch size of every reference case (shared/models/make_reference.py).
+const Batch = 8
+
+// Manifest describes one reference case: the model and the .npy/.json files, relative to the
+// case's folder, that hold PyTorch's values.
+type Manifest struct {
+	Model      string            `json:"model"`
+	Input      string            `json:"input"`
+	Logits     string            `json:"logits"`
+	GradInput  string            `json:"grad_input"`
+	GradParams map[string]string `json:"grad_params"`
+	LossValue  float64           `json:"loss_value"`
+	BNS        string            `json:"bns"`
+	GradBNS    string            `json:"grad_input_bns"`
+}
+
+// Case loads the reference case of arch under shared (shared/reference/ARCH): its model with
+// the batch fixed to Batch, its manifest and its folder. It skips tb when the case is absent.
+func Case(tb testing.TB, shared, arch string) (*ir.Model, Manifest, string) {
+	tb.Helper()
+	dir := filepath.Join(shared, "reference", arch)
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		if os.IsNotExist(err) {
+			tb.Skipf("skipping: no reference values at %s", dir)
+		}
+		tb.Fatal(err)
+	}
+	var man Manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		tb.Fatalf("%s: %v", dir, err)
+	}
+	m, err := onnxio.Read(filepath.Join(shared, "models", man.Model))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ir.FixBatch(m, Batch); err != nil {
+		tb.Fatal(err)
+	}
+	return m, man, dir
+}
 
 // ReadNPY reads a float32 .npy file, failing tb with the file's name if it cannot.
 func ReadNPY(tb testing.TB, path string) []float32 {
@@ -35,4 +82,18 @@ func RelErr(got, want []float32) float64 {
 		n += float64(want[i]) * float64(want[i])
 	}
 	return math.Sqrt(d / n)
+}
+
+// Model reads shared/models/NAME.onnx, skipping tb when the file is absent.
+func Model(tb testing.TB, shared, name string) *ir.Model {
+	tb.Helper()
+	path := filepath.Join(shared, "models", name+".onnx")
+	if _, err := os.Stat(path); err != nil {
+		tb.Skipf("skipping: %v", err)
+	}
+	m, err := onnxio.Read(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
