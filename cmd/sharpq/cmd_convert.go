@@ -156,6 +156,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 			return err
 		}
 	}
+	if err := checkMaxDrop(c, acc, out); err != nil {
+		return err
+	}
 	if dir := c.String("save-images"); dir != "" {
 		if err := saveImages(dir, rep.Synthetic); err != nil {
 			return err

@@ -30,6 +30,7 @@ func evalCommand() *cli.Command {
 				&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per run"},
 				&cli.IntFlag{Name: "limit", Usage: "evaluate only the first N images (0 = all)"},
 				&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+				&cli.Float64Flag{Name: "min-top1", DefaultText: "off", Usage: "quality gate: after printing the result, exit with status 3 when top-1 (in %) is below this"},
 			}, runtimeFlags()...)...),
 		Action: func(c *cli.Context) error {
 			p, err := preprocessFrom(c)
@@ -90,6 +91,9 @@ type evalReport struct {
 
 func runEval(c *cli.Context, p calib.Preprocess) error {
 	modelPath := c.String("model")
+	if minTop1 := c.Float64("min-top1"); minTop1 < 0 || minTop1 > 100 {
+		return usageError{fmt.Errorf("--min-top1 %g: want a top-1 in %% between 0 and 100", minTop1)}
+	}
 	m, err := onnxio.Read(modelPath)
 	if err != nil {
 		return err
@@ -124,7 +128,13 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	rep := evalReport{Model: modelPath, Top1: res.Top1, Top5: res.Top5, Images: res.Images, ImagesPerSec: res.ImagesPerSec, Device: rt.Device(), Batch: opts.Batch}
-	return printEval(c.App.Writer, rep, c.Bool("json"))
+	if err := printEval(c.App.Writer, rep, c.Bool("json")); err != nil {
+		return err
+	}
+	if c.IsSet("min-top1") && rep.Top1 < c.Float64("min-top1") {
+		return gateError{fmt.Errorf("--min-top1 %g: %s has top-1 %.2f %% on %d images", c.Float64("min-top1"), modelPath, rep.Top1, rep.Images)}
+	}
+	return nil
 }
 
 func printEval(w io.Writer, r evalReport, asJSON bool) error {

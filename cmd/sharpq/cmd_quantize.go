@@ -262,6 +262,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 			return err
 		}
 	}
+	if err := checkMaxDrop(c, acc, out); err != nil {
+		return err
+	}
 	data, err := onnxio.Encode(res.QDQ)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,16 +19,49 @@ func evalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "eval-data", Usage: "labelled test images (.npy with --eval-labels, or a folder of class subfolders): report the float and quantized top-1 on them"},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels .npy (int) for an .npy --eval-data"},
+		&cli.Float64Flag{Name: "max-drop", DefaultText: "off", Usage: "quality gate: fail with exit status 3 and write nothing when the quantized top-1 on --eval-data is more than this many points below the float model's"},
 	}
+}
+
+// gateError marks a run that worked but whose model missed the accuracy the user asked for
+// (exit status 3), so that a pipeline can tell a rejected model from a failed run.
+type gateError struct{ error }
+
+func (e gateError) Unwrap() error { return e.error }
+
+// checkMaxDrop applies --max-drop to acc (measured on --eval-data) before out is written.
+func checkMaxDrop(c *cli.Context, acc *report.Accuracy, out string) error {
+	if !c.IsSet("max-drop") || acc == nil {
+		return nil
+	}
+	// Top-1 figures are counts over the images in percent; compare at a precision far below
+	// one image so that a drop of exactly --max-drop passes.
+	drop := math.Round((acc.FloatTop1-acc.Top1)*1e6) / 1e6
+	limit := c.Float64("max-drop")
+	if drop <= limit {
+		return nil
+	}
+	hint := ""
+	if c.String("work-dir") != "" {
+		hint = "; --resume with the same --work-dir exports again without recomputing"
+	}
+	return gateError{fmt.Errorf("--max-drop %g: quantized top-1 %.2f %% is %.2f points below the float model's %.2f %% on %d images; %s not written%s",
+		limit, acc.Top1, drop, acc.FloatTop1, acc.Images, out, hint)}
 }
 
 // loadEval loads --eval-data (nil without it) and checks it fits model m, so that a mistake
 // shows before the long work, not after.
 func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset, error) {
 	path := c.String("eval-data")
+	if c.IsSet("max-drop") && !(c.Float64("max-drop") >= 0) {
+		return nil, usageError{fmt.Errorf("--max-drop %g: want a number of top-1 points ≥ 0", c.Float64("max-drop"))}
+	}
 	if path == "" {
 		if c.String("eval-labels") != "" {
 			return nil, usageError{fmt.Errorf("--eval-labels needs --eval-data")}
+		}
+		if c.IsSet("max-drop") {
+			return nil, usageError{fmt.Errorf("--max-drop needs --eval-data (labelled images to measure the drop on)")}
 		}
 		return nil, nil
 	}

@@ -1,7 +1,8 @@
 // Command sharpq quantizes float ONNX CNNs to low-bit QDQ ONNX without real data.
 //
 // Every command prints errors as one line on stderr prefixed "sharpq: error:" and exits with
-// status 1; usage errors exit with status 2.
+// status 1; usage errors exit with status 2, a model that misses a quality gate (--max-drop,
+// --min-top1) with status 3, and an interrupted run with 130.
 package main
 
 import (
@@ -35,6 +36,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &usage) {
 			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
 			return 2
+		}
+		var gate gateError
+		if errors.As(err, &gate) {
+			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
+			return 3
 		}
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "sharpq: interrupted")

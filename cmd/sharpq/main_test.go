@@ -340,11 +340,11 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 	viaFlags := filepath.Join(dir, "flags.onnx")
 	viaFile := filepath.Join(dir, "file.onnx")
 	if code, _, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "32",
-		"--mean", "0.2860", "--std", "0.3530", "--wbits", "3", "--abits", "4", "--iters", "0", "-o", viaFlags); code != 0 {
+		"--mean", "0.2860", "--std", "0.3530", "--wbits", "3", "--abits", "4", "--iters", "0", "--act-clip-norm", "2", "-o", viaFlags); code != 0 {
 		t.Fatal(stderr)
 	}
 	cfg := filepath.Join(dir, "q.yaml")
-	yaml := "model: " + model + "\ncalib-data: " + sub + "\ncalib-images: 32\nmean: \"0.2860\"\nstd: \"0.3530\"\nwbits: 3\nabits: 4\niters: 0\noutput: " + viaFile + "\n"
+	yaml := "model: " + model + "\ncalib-data: " + sub + "\ncalib-images: 32\nmean: \"0.2860\"\nstd: \"0.3530\"\nwbits: 3\nabits: 4\niters: 0\nact-clip-norm: 2\noutput: " + viaFile + "\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +359,15 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 	code, _, stderr := sharpq(t, "quantize", "--config", filepath.Join(dir, "missing.yaml"))
 	if code == 0 || !strings.Contains(stderr, "missing.yaml") {
 		t.Fatalf("missing config: exit %d, %q", code, stderr)
+	}
+	// A misspelt key is refused, not dropped.
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte(yaml+"wbit: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = sharpq(t, "quantize", "--config", typo)
+	if code != 2 || !strings.Contains(stderr, "typo.yaml") || !strings.Contains(stderr, `"wbit"`) {
+		t.Fatalf("config with an unknown key: exit %d, %q", code, stderr)
 	}
 }
 
@@ -422,5 +431,63 @@ func TestQuantizeResumeKeysOnContent(t *testing.T) {
 	code, stderr := run("c.onnx", other, true)
 	if code == 0 || !strings.Contains(stderr, "another") {
 		t.Errorf("resume with other images: exit %d, stderr %q; want a refusal naming another run", code, stderr)
+	}
+}
+
+// TestQualityGates checks --max-drop (quantize, convert) and --min-top1 (eval): a model that
+// misses the gate exits with status 3 and, for the quantizers, is not written.
+func TestQualityGates(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	labels := "../../testmodels/" + testmodels.SubsetLabels
+	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
+	quantize := func(out string, extra ...string) []string {
+		args := []string{"quantize", "--model", model, "--calib-data", sub, "--calib-images", "32", "--iters", "0",
+			"--eval-data", sub, "--eval-labels", labels, "-o", out}
+		return append(append(args, norm...), extra...)
+	}
+	eval := func(extra ...string) []string {
+		return append(append([]string{"eval", "--model", model, "--data", sub, "--labels", labels}, norm...), extra...)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		out     string // the output file, "" for eval
+		code    int
+		written bool
+		want    []string // in the error line
+	}{
+		// Round-to-nearest W2A4 loses tens of points on this model, W8A8 a few tenths at most.
+		{"W2A4 round-to-nearest misses a 1-point gate", quantize(filepath.Join(dir, "w2.onnx"), "--wbits", "2", "--abits", "4", "--max-drop", "1"), filepath.Join(dir, "w2.onnx"), 3, false, []string{"--max-drop 1", "below the float model's 94.60 %", "w2.onnx not written"}},
+		{"W8A8 round-to-nearest passes it", quantize(filepath.Join(dir, "w8.onnx"), "--wbits", "8", "--abits", "8", "--max-drop", "1"), filepath.Join(dir, "w8.onnx"), 0, true, nil},
+		{"--max-drop without --eval-data", []string{"convert", model, "-o", filepath.Join(dir, "c.onnx"), "--max-drop", "1"}, filepath.Join(dir, "c.onnx"), 2, false, []string{"--max-drop", "--eval-data"}},
+		{"negative --max-drop", quantize(filepath.Join(dir, "n.onnx"), "--max-drop", "-1"), filepath.Join(dir, "n.onnx"), 2, false, []string{"--max-drop -1"}},
+		{"eval under --min-top1", eval("--min-top1", "95"), "", 3, false, []string{"--min-top1 95", "top-1 94.60 %", "1000 images"}},
+		{"eval over --min-top1", eval("--min-top1", "94.6"), "", 0, false, nil},
+		{"--min-top1 over 100", eval("--min-top1", "101"), "", 2, false, []string{"--min-top1 101"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := sharpq(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			last := lines[len(lines)-1]
+			for _, w := range tc.want {
+				if !strings.HasPrefix(last, "sharpq: error: ") || !strings.Contains(last, w) {
+					t.Errorf("last line of stderr %q: want the error, mentioning %q", last, w)
+				}
+			}
+			if tc.out != "" {
+				if _, err := os.Stat(tc.out); (err == nil) != tc.written {
+					t.Errorf("output written: %v, want %v", err == nil, tc.written)
+				}
+			} else if tc.code != 2 && !strings.Contains(stdout, "top-1 94.60%") {
+				t.Errorf("eval printed %q, want its result also when the gate fails", stdout)
+			}
+		})
 	}
 }
