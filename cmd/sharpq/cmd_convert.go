@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -130,7 +129,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
 		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
-		Log: logf, ReconProgress: stagedReconProgress(os.Stderr, log), Checkpoints: cp,
+		Log: logf, ReconProgress: reconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {
 				for len(curves) <= p.Batch {
@@ -231,28 +230,4 @@ func saveImages(dir string, im *generator.Images) error {
 // channel.
 func saveGrid(path string, im *generator.Images) error {
 	return generator.SaveGrid(path, im, 16, []float32{0.5}, []float32{0.25})
-}
-
-func genProgress(w *os.File, log *slog.Logger) func(string, generator.Progress) {
-	tty := isTerminal(w)
-	last := time.Now()
-	return func(stage string, p generator.Progress) {
-		done := p.Step == p.Steps
-		if tty {
-			fmt.Fprintf(w, "\r%s: batch %d/%d step %4d/%d  loss %.4g  bns %.4g ", stage, p.Batch+1, p.Batches, p.Step, p.Steps, p.Loss, p.BNS)
-			if done {
-				fmt.Fprintln(w)
-			}
-			return
-		}
-		if done || time.Since(last) > 30*time.Second {
-			last = time.Now()
-			log.Info("progress", "stage", stage, "batch", p.Batch+1, "batches", p.Batches, "step", p.Step, "steps", p.Steps, "loss", p.Loss, "bns", p.BNS)
-		}
-	}
-}
-
-func stagedReconProgress(w *os.File, log *slog.Logger) func(string, quantizer.ReconProgress) {
-	inner := reconProgress(w, log)
-	return func(_ string, p quantizer.ReconProgress) { inner(p) }
 }

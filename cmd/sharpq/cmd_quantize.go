@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,25 +145,9 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		o.RoundWeight = ov.RoundWeight
 	}
 	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
-	o.Progress = reconProgress(os.Stderr, logger(c))
+	progress := reconProgress(os.Stderr, logger(c))
+	o.Progress = func(p quantizer.ReconProgress) { progress("reconstruct", p) }
 	return preset, o, nil
-}
-
-// reconProgress prints reconstruction progress: a rewritten line on a terminal, a line per
-// block otherwise.
-func reconProgress(w *os.File, log *slog.Logger) func(quantizer.ReconProgress) {
-	tty := isTerminal(w)
-	return func(p quantizer.ReconProgress) {
-		switch {
-		case tty:
-			fmt.Fprintf(w, "\rreconstruct: block %d/%d %-8s step %5d/%d  loss %.4g  round %.4g ", p.Block+1, p.Blocks, p.Name, p.Step, p.Steps, p.Rec, p.Round)
-			if p.Step == p.Steps {
-				fmt.Fprintln(w)
-			}
-		case p.Step == p.Steps:
-			log.Info("reconstructed", "block", p.Block+1, "blocks", p.Blocks, "name", p.Name, "loss", p.Rec, "round", p.Round)
-		}
-	}
 }
 
 // quantizeReport is the JSON form of `sharpq quantize --json`.
