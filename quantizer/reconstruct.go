@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
@@ -134,9 +132,6 @@ func (o *ReconOptions) defaults() {
 		o.Batch = 32
 	}
 	def(&o.LRWeightStep, 1e-4)
-	if v := os.Getenv("SHARPQ_X_LRW"); v != "" {
-		o.LRWeightStep, _ = strconv.ParseFloat(v, 64)
-	}
 	def(&o.LRActStep, 4e-5)
 	def(&o.LRRound, 1e-3)
 	def(&o.RoundWeight, 0.01)
