@@ -72,6 +72,10 @@ func TestLearnedBias(t *testing.T) {
 	if !(lossLearned < lossFixed) {
 		t.Errorf("summed final block loss %.4g with learned biases, %.4g without: want lower", lossLearned, lossFixed)
 	}
+	// Learned biases are exported as int32 at s_x·s_w; the simulation rounds them the same way.
+	if d := learned.Check.UnoptimizedMaxLogitDiff; d > 1e-4 {
+		t.Errorf("learned biases: unoptimized ONNX Runtime QDQ and simulation differ by up to %.3g, want ≤ 1e-4", d)
+	}
 	if learned.Check.Agreement < 0.99 {
 		t.Errorf("self-check agreement %.3f with learned biases", learned.Check.Agreement)
 	}

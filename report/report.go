@@ -124,7 +124,7 @@ func markdown(r *Report, plots []string) string {
 	}
 	c := r.SelfCheck
 	fmt.Fprintf(&s, "\n## Self-check (%d calibration images)\n\n", c.Images)
-	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g\n", 100*c.Agreement, c.MaxLogitDiff)
+	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", 100*c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
 	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", 100*c.FloatAgreement, c.OutputSQNR)
 	if len(r.Blocks) > 0 {
 		fmt.Fprintf(&s, "\n## Reconstruction\n\n| block | kind | layers | loss (first 5%%) | loss (last 5%%) | seconds |\n| --- | --- | --- | --- | --- | --- |\n")

@@ -1,0 +1,56 @@
+package quantizer
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// TestUnoptimizedSelfCheckCatchesExportErrors checks the self-check's exact comparison: the
+// exported model matches the simulation to float rounding when both run without graph
+// optimizations, and one activation scale off by 2 % shows as a logit difference far above it.
+func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := calib.LoadNPY("../testmodels/"+testmodels.SubsetImages, "", calib.Preprocess{Mean: []float32{0.2860}, Std: []float32{0.3530}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	x := d.X[:n*d.SampleLen()]
+	r, err := Quantize(context.Background(), rt, m, x, n, Options{Bits: DefaultBits(4, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Check.UnoptimizedMaxLogitDiff; got > 1e-4 {
+		t.Fatalf("exported model vs simulation without optimizations: %.3g, want ≤ 1e-4", got)
+	}
+	changed := ""
+	for _, init := range r.QDQ.Graph.Initializers {
+		// An activation scale in the fifth residual block (scalar float, named after its tensor).
+		if strings.HasSuffix(init.Name, "_scale_1") && len(init.Shape) == 0 && strings.Contains(init.Name, "layers.4/") {
+			init.F32[0] *= 1.02
+			changed = init.Name
+			break
+		}
+	}
+	if changed == "" {
+		t.Fatal("no activation scale of layers.4 in the exported model")
+	}
+	bad, err := unoptimizedDiff(rt, r.QDQ, r.Simulated, x, n, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad < 1e-2 {
+		t.Errorf("%s scaled by 1.02: logits differ by only %.3g, want ≥ 1e-2", changed, bad)
+	}
+	t.Logf("unoptimized QDQ vs simulation: %.3g as exported, %.3g with %s off by 2 %%", r.Check.UnoptimizedMaxLogitDiff, bad, changed)
+}
