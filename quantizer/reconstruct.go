@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
@@ -132,9 +130,6 @@ func (o *ReconOptions) defaults() {
 	}
 	if o.Batch == 0 {
 		o.Batch = 32
-	}
-	if v := os.Getenv("SHARPQ_X_BATCH"); v != "" {
-		o.Batch, _ = strconv.Atoi(v)
 	}
 	def(&o.LRWeightStep, 1e-4)
 	def(&o.LRActStep, 4e-5)
