@@ -146,6 +146,11 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The 4-bit types need opset 21: operators whose form changed since the model's opset
+	// (Reduce* axes, for one) are rewritten first.
+	if err := ir.UpgradeOpset(m, QDQOpset); err != nil {
+		return nil, fmt.Errorf("quantizer: export: %w", err)
+	}
 	g := m.Graph
 	for _, q := range p.Weights {
 		w := g.Initializer(q.Weight)
@@ -233,7 +238,6 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 	}
 	avoidClipBeforeQuantize(g)
 	ir.PruneDead(g)
-	m.SetOpset("", QDQOpset)
 	if m.IRVersion < qdqIRVersion {
 		m.IRVersion = qdqIRVersion
 	}

@@ -102,3 +102,60 @@ func DynamicSpatial(seed uint64) *ir.Model {
 	m.Graph.Inputs[0].DimNames = []string{"batch", "", "height", "width"}
 	return m
 }
+
+// AsOldExport rewrites m (opset 13 or later, as exported by PyTorch) into the form an exporter
+// writes at opset: Clip's bounds become attributes below opset 11,
+// BatchNormalization gains opset 7–8's spatial attribute, GlobalAveragePool → Flatten becomes
+// ReduceMean over the spatial axes (as `x.mean([2, 3])` exports), and the IR version drops to 3.
+// It computes the same function; the tests of opset upgrading run real models through it.
+func AsOldExport(m *ir.Model, opset int64) *ir.Model {
+	g := m.Graph
+	var nodes []*ir.Node
+	pooled := map[string]string{} // GlobalAveragePool output → its input
+	consts := map[string]*ir.Tensor{}
+	for _, t := range g.Initializers {
+		consts[t.Name] = t
+	}
+	for _, n := range g.Nodes {
+		switch n.OpType {
+		case "Constant":
+			if t, err := ir.ConstantValue(n); err == nil {
+				consts[n.Outputs[0]] = t
+			}
+		case "Clip":
+			if opset >= 11 {
+				break
+			}
+			var attrs []ir.Attr
+			for i, name := range []string{"min", "max"} {
+				if t := consts[n.Input(1+i)]; t != nil {
+					attrs = append(attrs, ir.FloatAttr(name, t.F32[0]))
+				}
+			}
+			n.Inputs, n.Attrs = n.Inputs[:1], append(n.Attrs, attrs...)
+		case "BatchNormalization":
+			if opset < 9 {
+				n.SetAttr(ir.IntAttr("spatial", 1))
+			}
+		case "GlobalAveragePool":
+			pooled[n.Outputs[0]] = n.Inputs[0]
+			continue
+		case "Flatten":
+			if x, ok := pooled[n.Input(0)]; ok {
+				n = &ir.Node{Name: n.Name + "_mean", OpType: "ReduceMean", Inputs: []string{x}, Outputs: n.Outputs,
+					Attrs: []ir.Attr{ir.IntsAttr("axes", 2, 3), ir.IntAttr("keepdims", 0)}}
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	g.Nodes = nodes
+	for name := range g.ValueInfo {
+		if g.Initializer(name) == nil && g.Input(name) == nil && !g.IsOutput(name) {
+			delete(g.ValueInfo, name)
+		}
+	}
+	ir.PruneDead(g)
+	m.SetOpset("", opset)
+	m.IRVersion = 3
+	return m
+}

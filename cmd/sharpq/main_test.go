@@ -158,6 +158,12 @@ func TestBadInput(t *testing.T) {
 	unsupported := writeModel(t, dir, "unsupported.onnx", testmodels.WithOps(1, "NonMaxSuppression", "If", "NonMaxSuppression"))
 	dynamic := writeModel(t, dir, "dynamic.onnx", testmodels.DynamicSpatial(1))
 	tiny := writeModel(t, dir, "tiny.onnx", testmodels.TinyResNet(1))
+	opset6, err := onnxio.Read(filepath.Join("../../testmodels", testmodels.DefaultModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opset6.SetOpset("", 6)
+	tooOld := writeModel(t, dir, "opset6.onnx", opset6)
 	rgb := filepath.Join(dir, "rgb.npy")
 	if err := calib.SaveNPYUint8(rgb, make([]uint8, 2*3*32*32), []int{2, 3, 32, 32}); err != nil {
 		t.Fatal(err)
@@ -182,6 +188,8 @@ func TestBadInput(t *testing.T) {
 		{"dynamic spatial dim", []string{"eval", "--model", dynamic, "--data", sub, "--labels", lab}, []string{"dimension 2", "height", "dynamic"}},
 		{"wrong input shape", []string{"eval", "--model", model, "--data", rgb, "--labels", labels2}, []string{"[3 32 32]", "[1 32 32]"}},
 		{"tiny model wrong size", []string{"eval", "--model", tiny, "--data", sub, "--labels", lab}, []string{"[1 32 32]", "[1 8 8]"}},
+		{"opset too old (eval)", []string{"eval", "--model", tooOld, "--data", sub, "--labels", lab}, []string{"opset6.onnx", "opset 6", "opset 7 or later"}},
+		{"opset too old (quantize)", []string{"quantize", "--model", tooOld, "--calib-data", sub, "-o", filepath.Join(dir, "q.onnx")}, []string{"opset6.onnx", "opset 6", "opset 7 or later"}},
 		{"labels mismatch", []string{"eval", "--model", model, "--data", sub, "--labels", labels2}, []string{"labels2.npy", "1000", "2"}},
 		{"missing ORT library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, []string{"libonnxruntime.so", "--ort-lib"}},
 		{"mean count", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.1,0.2", "--std", "0.3"}, []string{"--mean"}},

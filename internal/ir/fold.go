@@ -9,9 +9,13 @@ import (
 const maxFoldElements = 1 << 16
 
 // Canonicalize rewrites the graph into the form the rest of sharpq expects, without changing
-// what it computes: Constant nodes become initializers, Identity and Dropout (inference) are
-// bypassed, and nodes whose outputs nobody uses are dropped.
+// what it computes: an older default-domain opset is raised to BaseOpset (UpgradeOpset),
+// Constant nodes become initializers, Identity and Dropout (inference) are bypassed, and nodes
+// whose outputs nobody uses are dropped.
 func Canonicalize(m *Model) error {
+	if err := UpgradeOpset(m, BaseOpset); err != nil {
+		return err
+	}
 	g := m.Graph
 	g.Index()
 	kept := g.Nodes[:0]
