@@ -106,7 +106,9 @@ func DynamicSpatial(seed uint64) *ir.Model {
 // AsOldExport rewrites m (opset 13 or later, as exported by PyTorch) into the form an exporter
 // writes at opset: Clip's bounds become attributes below opset 11,
 // BatchNormalization gains opset 7–8's spatial attribute, GlobalAveragePool → Flatten becomes
-// ReduceMean over the spatial axes (as `x.mean([2, 3])` exports), and the IR version drops to 3.
+// what `x.mean([2, 3], keepdim=True).view(x.size(0), -1)` exports (ReduceMean with its axes
+// as an attribute, then Shape → Gather → Unsqueeze → Concat → Reshape, Unsqueeze's axes an
+// attribute below opset 13), and the IR version drops to 3.
 // It computes the same function; the tests of opset upgrading run real models through it.
 func AsOldExport(m *ir.Model, opset int64) *ir.Model {
 	g := m.Graph
@@ -142,8 +144,27 @@ func AsOldExport(m *ir.Model, opset int64) *ir.Model {
 			continue
 		case "Flatten":
 			if x, ok := pooled[n.Input(0)]; ok {
-				n = &ir.Node{Name: n.Name + "_mean", OpType: "ReduceMean", Inputs: []string{x}, Outputs: n.Outputs,
-					Attrs: []ir.Attr{ir.IntsAttr("axes", 2, 3), ir.IntAttr("keepdims", 0)}}
+				// x.mean([2, 3], keepdim=True).view(x.size(0), -1)
+				p, y := n.Name+"_mean", n.Outputs[0]
+				g.AddInitializer(ir.NewInt64(n.Name+"_zero", []int64{}, []int64{0}))
+				g.AddInitializer(ir.NewInt64(n.Name+"_rest", []int64{1}, []int64{-1}))
+				unsq := &ir.Node{Name: n.Name + "_unsqueeze", OpType: "Unsqueeze", Inputs: []string{n.Name + "_n"}, Outputs: []string{n.Name + "_n1"}}
+				if opset < 13 {
+					unsq.Attrs = []ir.Attr{ir.IntsAttr("axes", 0)}
+				} else {
+					g.AddInitializer(ir.NewInt64(n.Name+"_axes", []int64{1}, []int64{0}))
+					unsq.Inputs = append(unsq.Inputs, n.Name+"_axes")
+				}
+				nodes = append(nodes,
+					&ir.Node{Name: p, OpType: "ReduceMean", Inputs: []string{x}, Outputs: []string{p},
+						Attrs: []ir.Attr{ir.IntsAttr("axes", 2, 3), ir.IntAttr("keepdims", 1)}},
+					&ir.Node{Name: n.Name + "_shape", OpType: "Shape", Inputs: []string{p}, Outputs: []string{n.Name + "_shape"}},
+					&ir.Node{Name: n.Name + "_gather", OpType: "Gather", Inputs: []string{n.Name + "_shape", n.Name + "_zero"}, Outputs: []string{n.Name + "_n"}},
+					unsq,
+					&ir.Node{Name: n.Name + "_concat", OpType: "Concat", Inputs: []string{n.Name + "_n1", n.Name + "_rest"}, Outputs: []string{n.Name + "_target"},
+						Attrs: []ir.Attr{ir.IntAttr("axis", 0)}},
+					&ir.Node{Name: n.Name + "_view", OpType: "Reshape", Inputs: []string{p, n.Name + "_target"}, Outputs: []string{y}})
+				continue
 			}
 		}
 		nodes = append(nodes, n)
