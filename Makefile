@@ -10,8 +10,11 @@ ort: $(ORT_LIB)
 $(ORT_LIB):
 	scripts/fetch-ort.sh
 
+# VERSION names the build in `sharpq --version` and in every exported model's metadata.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	go build -o bin/sharpq ./cmd/sharpq
+	go build -ldflags "-X main.version=$(VERSION)" -o bin/sharpq ./cmd/sharpq
 
 test: ort
 	@unformatted="$$(gofmt -l .)"; \

@@ -128,7 +128,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
-		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: version,
+		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		Log: logf, ReconProgress: reconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {

@@ -225,7 +225,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		recon.Checkpoint = func(st quantizer.ReconState) error { return cp.Save("reconstruct", st) }
 	}
 	meta := []ir.KeyValue{
-		{Key: "sharpq.version", Value: version},
+		{Key: "sharpq.version", Value: sharpqVersion()},
 		{Key: "sharpq.method", Value: "genie-m (real calibration data)"},
 		{Key: "sharpq.preset", Value: preset.Name},
 		{Key: "sharpq.iters", Value: strconv.Itoa(recon.Iters)},

@@ -13,14 +13,30 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version may be set at build time with -ldflags "-X main.version=…"; otherwise sharpqVersion
+// takes what the Go toolchain stamped into the binary.
+var version = ""
+
+// sharpqVersion names this build for --version and the exported models' metadata: the
+// -ldflags version, else the module version (`go install …@v1.2.3`), else the pseudo-version
+// `go build` derives from the checkout's commit (with +dirty for uncommitted changes), else
+// "dev" (`go run`, tests).
+func sharpqVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
@@ -56,7 +72,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "sharpq",
 		Usage:     "data-free low-bit quantization of ONNX CNNs",
-		Version:   version,
+		Version:   sharpqVersion(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
