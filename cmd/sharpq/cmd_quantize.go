@@ -283,8 +283,12 @@ func printQuantize(w io.Writer, r quantizeReport, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s preset (%d steps per block), %.1fs; %d bytes (float: %d, %.1f×smaller)%s\n",
-		r.Output, r.WBits, r.ABits, r.Preset, r.Iters, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes), accuracyLine(r.Accuracy))
+	schedule := fmt.Sprintf("%s preset (%d steps per block)", r.Preset, r.Iters)
+	if r.Iters == 0 {
+		schedule = "round-to-nearest (no reconstruction)"
+	}
+	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s, %.1fs; %d bytes (float: %d, %.1f×smaller)%s\n",
+		r.Output, r.WBits, r.ABits, schedule, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes), accuracyLine(r.Accuracy))
 	return err
 }
 
