@@ -180,3 +180,15 @@ func AsOldExport(m *ir.Model, opset int64) *ir.Model {
 	m.IRVersion = 3
 	return m
 }
+
+// WithSoftmax appends a Softmax over the classes to m's output, as many exported classifiers
+// end: the graph output becomes probabilities instead of logits.
+func WithSoftmax(m *ir.Model) *ir.Model {
+	g := m.Graph
+	out := g.Outputs[0]
+	probs := &ir.Value{Name: "probabilities", DType: out.DType, Shape: append([]int64{}, out.Shape...), DimNames: append([]string{}, out.DimNames...)}
+	g.AddNode(&ir.Node{Name: "softmax", OpType: "Softmax", Inputs: []string{out.Name}, Outputs: []string{probs.Name}, Attrs: []ir.Attr{ir.IntAttr("axis", 1)}})
+	g.Outputs = []*ir.Value{probs}
+	g.ValueInfo[probs.Name] = probs
+	return m
+}

@@ -85,3 +85,34 @@ func TestOldOpsetExports(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxOutput quantizes, with reconstruction, a real model whose output is Softmax
+// probabilities (the last block's reconstruction differentiates through the Softmax).
+func TestSoftmaxOutput(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	m, err := onnxio.Read("../../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := writeModel(t, dir, "softmax.onnx", testmodels.WithSoftmax(m))
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	out := filepath.Join(dir, "q.onnx")
+	code, _, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "64",
+		"--mean", "0.2860", "--std", "0.3530", "--wbits", "4", "--abits", "4", "--iters", "20", "-o", out)
+	if code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := sharpq(t, "eval", "--model", out, "--data", sub, "--labels", lab, "--mean", "0.2860", "--std", "0.3530", "--json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// The float model scores 94.6 % on this subset; W4A4 round-to-nearest 92.8 %.
+	if rep.Top1 < 92 {
+		t.Errorf("W4A4 top-1 %.2f", rep.Top1)
+	}
+}

@@ -113,3 +113,48 @@ func BatchNormTrain(b *Builder, x, scale, bias string, eps float64) string {
 	}
 	return y
 }
+
+// softmaxAxes returns the axes a Softmax or LogSoftmax node normalises over: its axis alone
+// from opset 13 (default −1), every axis from it on before (default 1; the input is
+// flattened to 2-D there).
+func softmaxAxes(b *Builder, n *ir.Node, rank int) ([]int64, error) {
+	def := int64(-1)
+	if b.opset < 13 {
+		def = 1
+	}
+	a := n.AttrInt("axis", def)
+	if a < 0 {
+		a += int64(rank)
+	}
+	if a < 0 || a >= int64(rank) {
+		return nil, fmt.Errorf("axis %d out of range for rank %d", n.AttrInt("axis", def), rank)
+	}
+	if b.opset >= 13 {
+		return []int64{a}, nil
+	}
+	var axes []int64
+	for i := a; i < int64(rank); i++ {
+		axes = append(axes, i)
+	}
+	return axes, nil
+}
+
+// gradSoftmax: y·(dy − Σ dy·y) over the normalised axes.
+func gradSoftmax(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	y := n.Outputs[0]
+	axes, err := softmaxAxes(b, n, len(b.Shape(y)))
+	if err != nil {
+		return nil, err
+	}
+	return unaryGrad(b.Mul(y, b.Sub(dy[0], b.ReduceSum(b.Mul(dy[0], y), axes, true)))), nil
+}
+
+// gradLogSoftmax: dy − exp(y)·Σ dy over the normalised axes.
+func gradLogSoftmax(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	y := n.Outputs[0]
+	axes, err := softmaxAxes(b, n, len(b.Shape(y)))
+	if err != nil {
+		return nil, err
+	}
+	return unaryGrad(b.Sub(dy[0], b.Mul(b.Op("Exp", []string{y}), b.ReduceSum(dy[0], axes, true)))), nil
+}

@@ -67,3 +67,25 @@ func TestMomentsGrad(t *testing.T) {
 	}
 	checkGrad(t, tg, y, smoothFD)
 }
+
+func TestSoftmaxGrad(t *testing.T) {
+	cases := []struct {
+		name  string
+		op    string
+		opset int64
+		attrs []ir.Attr
+	}{
+		{"Softmax default axis", "Softmax", 13, nil},
+		{"Softmax axis 1", "Softmax", 13, []ir.Attr{ir.IntAttr("axis", 1)}},
+		{"LogSoftmax axis -2", "LogSoftmax", 13, []ir.Attr{ir.IntAttr("axis", -2)}},
+		{"Softmax opset 11, flattened from axis 1", "Softmax", 11, nil},
+		{"LogSoftmax opset 11, flattened from axis 2", "LogSoftmax", 11, []ir.Attr{ir.IntAttr("axis", 2)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newGraph(ir.Float64, c.opset)
+			y := tg.op(c.op, []string{tg.in("x", 2, 3, 4)}, c.attrs...)
+			checkGrad(t, tg, y, smoothFD)
+		})
+	}
+}

@@ -22,6 +22,8 @@ var rules = map[opKey]Rule{
 	{"", "GlobalAveragePool"}: gradGlobalAveragePool,
 	// norm.go
 	{"", "BatchNormalization"}: gradBatchNorm,
+	{"", "Softmax"}:            gradSoftmax,
+	{"", "LogSoftmax"}:         gradLogSoftmax,
 	// matmul.go
 	{"", "Gemm"}:   gradGemm,
 	{"", "MatMul"}: gradMatMul,
