@@ -206,6 +206,9 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err := ir.CheckFinite(o.Model.Graph); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
+	if err := quantizer.CheckTrainable(o.Model); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
 	s := o.Schedule
 	rep := &Report{Model: o.ModelName, Method: string(o.Method), Preset: s.Name, WBits: o.Bits.Weight, ABits: o.Bits.Activation, Seed: o.Seed}
 	start := time.Now()

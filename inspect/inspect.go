@@ -24,9 +24,12 @@ type Report struct {
 	BNNodes    int       `json:"batchnorm_nodes"`
 	BNFolded   bool      `json:"batchnorm_folded"`
 	BNStatus   string    `json:"batchnorm_status"`
-	Layers     []Layer   `json:"quantizable_layers"`
-	Blocks     []Block   `json:"blocks"`
-	Residual   int       `json:"residual_blocks"`
+	// Training says whether synthesis and reconstruction can differentiate the model: "ok",
+	// or why not (the first node without a gradient rule).
+	Training string  `json:"training"`
+	Layers   []Layer `json:"quantizable_layers"`
+	Blocks   []Block `json:"blocks"`
+	Residual int     `json:"residual_blocks"`
 }
 
 // Tensor is a graph input or output; a dimension of -1 is dynamic (named in DimNames).
@@ -98,6 +101,10 @@ func Model(m *ir.Model, canonical *ir.Model) (*Report, error) {
 		r.BNStatus = "none: BatchNormalization was folded into Conv at export, so data-free synthesis has no statistics to match (re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False)"
 	default:
 		r.BNStatus = "none: the model has no BatchNormalization"
+	}
+	r.Training = "ok: every operator between input and output has a gradient rule"
+	if err := quantizer.CheckTrainable(m); err != nil {
+		r.Training = "no: " + err.Error() + " (convert, and quantize with reconstruction, refuse it; quantize --iters 0 runs it)"
 	}
 	cg := canonical.Graph
 	for _, n := range cg.Nodes {

@@ -106,6 +106,11 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
+	if o.Recon.Iters > 0 {
+		if err := CheckTrainable(m); err != nil {
+			return nil, err
+		}
+	}
 	stages := map[string]float64{}
 	t0 := time.Now()
 	fm, err := cloneModel(m)

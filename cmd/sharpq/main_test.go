@@ -97,12 +97,16 @@ func TestInspectTellsBNFromFolded(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			var rep struct {
-				BNNodes  int   `json:"batchnorm_nodes"`
-				BNFolded bool  `json:"batchnorm_folded"`
-				Layers   []any `json:"quantizable_layers"`
+				BNNodes  int    `json:"batchnorm_nodes"`
+				BNFolded bool   `json:"batchnorm_folded"`
+				Layers   []any  `json:"quantizable_layers"`
+				Training string `json:"training"`
 			}
 			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 				t.Fatal(err)
+			}
+			if !strings.HasPrefix(rep.Training, "ok") {
+				t.Errorf("training: %q, want ok", rep.Training)
 			}
 			if rep.BNNodes != tc.bnNodes || rep.BNFolded != tc.folded {
 				t.Fatalf("batchnorm %d nodes, folded %v; want %d, %v", rep.BNNodes, rep.BNFolded, tc.bnNodes, tc.folded)
@@ -225,6 +229,16 @@ func TestQuantizeBadInput(t *testing.T) {
 	nan := testmodels.TinyResNet(1)
 	nan.Graph.Initializer("block.c1.weight").F32[3] = float32(math.NaN())
 	nanPath := writeModel(t, dir, "nan.onnx", nan)
+	maxPooled, err := onnxio.Read(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range maxPooled.Graph.Nodes {
+		if n.OpType == "GlobalAveragePool" {
+			n.OpType = "GlobalMaxPool" // runs in ONNX Runtime, has no gradient rule
+		}
+	}
+	gmp := writeModel(t, dir, "gmp.onnx", maxPooled)
 	rgb := filepath.Join(dir, "rgb.npy")
 	if err := calib.SaveNPYUint8(rgb, make([]uint8, 2*3*32*32), []int{2, 3, 32, 32}); err != nil {
 		t.Fatal(err)
@@ -244,6 +258,8 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"calibration data of the wrong shape", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out}, []string{"rgb.npy", "[3 32 32]", "[1 32 32]"}},
 		{"NaN weights (quantize)", []string{"quantize", "--model", nanPath, "--calib-data", sub, "-o", out, "--iters", "0"}, []string{"block.c1.weight", "NaN"}},
 		{"NaN weights (convert)", []string{"convert", nanPath, "-o", out}, []string{"block.c1.weight", "NaN"}},
+		{"no gradient rule (quantize)", []string{"quantize", "--model", gmp, "--calib-data", sub, "-o", out, "--iters", "5"}, []string{"gmp.onnx", "GlobalMaxPool", "no gradient rule"}},
+		{"no gradient rule (convert)", []string{"convert", gmp, "-o", out}, []string{"gmp.onnx", "GlobalMaxPool", "no gradient rule"}},
 		{"bad bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--wbits", "1"}, []string{"--wbits", "1"}},
 		{"bad preset", []string{"convert", model, "-o", out, "--preset", "slow"}, []string{"--preset", "slow"}},
 		{"bad method", []string{"convert", model, "-o", out, "--method", "zeroq", "--images", "2", "--gen-steps", "1"}, []string{"--method", "zeroq"}},
