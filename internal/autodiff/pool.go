@@ -112,6 +112,18 @@ func gradAveragePool(b *Builder, n *ir.Node, dy []string, need []bool) ([]string
 }
 
 // gradGlobalAveragePool spreads dY/(H·W) over the spatial axes.
+// gradGlobalMaxPool: dy goes to each position that holds its channel's maximum (every one,
+// should several tie).
+func gradGlobalMaxPool(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x := n.Inputs[0]
+	xs := b.Shape(x)
+	if xs == nil {
+		return nil, b.Err()
+	}
+	at := b.Op("Equal", []string{x, n.Outputs[0]})
+	return []string{b.Mask(at, b.Expand(dy[0], xs))}, nil
+}
+
 func gradGlobalAveragePool(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
 	xs := b.Shape(n.Inputs[0])
 	if xs == nil {

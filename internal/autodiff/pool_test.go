@@ -34,6 +34,13 @@ func TestMaxPoolGrad(t *testing.T) {
 			checkGrad(t, tg, y, fdOpts{eps: 1e-6, tol: 1e-6})
 		})
 	}
+	// GlobalMaxPool runs in float32 only; the drawn inputs' largest two values per channel lie
+	// further apart than the step, and the function is linear on either side of a tie.
+	t.Run("global", func(t *testing.T) {
+		tg := newGraph(ir.Float32, 13)
+		y := tg.op("GlobalMaxPool", []string{tg.in("x", 2, 3, 5, 4)})
+		checkGrad(t, tg, y, fdOpts{eps: 1e-3, tol: 1e-3})
+	})
 }
 
 // AveragePool and GlobalAveragePool run in float32 only on the CPU provider; they are linear,

@@ -20,6 +20,7 @@ var rules = map[opKey]Rule{
 	{"", "MaxPool"}:           gradMaxPool,
 	{"", "AveragePool"}:       gradAveragePool,
 	{"", "GlobalAveragePool"}: gradGlobalAveragePool,
+	{"", "GlobalMaxPool"}:     gradGlobalMaxPool,
 	// norm.go
 	{"", "BatchNormalization"}: gradBatchNorm,
 	{"", "Softmax"}:            gradSoftmax,
