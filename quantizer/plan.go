@@ -240,7 +240,7 @@ func NewPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
 		p.Weights = append(p.Weights, &WeightQuant{Node: n.Name, Weight: w.Name, Bits: wb, Symmetric: symmetric})
 
 		in := n.Input(0)
-		if i == 0 && !b.QuantizeInput && g.Input(in) != nil {
+		if i == 0 && !b.QuantizeInput && isModelInput(g, producers, in) {
 			continue
 		}
 		ab := b.Activation
@@ -259,6 +259,40 @@ func NewPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
 		p.Acts = append(p.Acts, &ActQuant{Value: in, Bits: ab, Signed: !nonNegative(g, producers, in)})
 	}
 	return p, nil
+}
+
+// isModelInput reports whether value is the graph input, or computed from it alone by
+// preprocessing baked into the model (adding, subtracting, multiplying or dividing by
+// constants: (x − mean)/std): either way the first layer reads the image, which stays float.
+func isModelInput(g *ir.Graph, producers map[string]*ir.Node, value string) bool {
+	for {
+		if g.Input(value) != nil {
+			return true
+		}
+		n := producers[value]
+		if n == nil || n.Domain != "" {
+			return false
+		}
+		switch n.OpType {
+		case "Sub", "Add", "Mul", "Div":
+		default:
+			return false
+		}
+		next := ""
+		for _, x := range n.Inputs {
+			if g.Initializer(x) != nil {
+				continue
+			}
+			if next != "" {
+				return false // two computed operands: not a constant affine map
+			}
+			next = x
+		}
+		if next == "" {
+			return false
+		}
+		value = next
+	}
 }
 
 // nonNegative reports whether value is produced by an op whose output is never negative,

@@ -10,6 +10,7 @@ import (
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
+	"github.com/sharpq/sharpq/testmodels"
 )
 
 // TestReconstructionBeatsRounding quantizes the bundled ResNet-20 to W2A4, where plain
@@ -95,4 +96,55 @@ func seq(from, to int) []int {
 		idx = append(idx, i)
 	}
 	return idx
+}
+
+// TestPreprocessingKeepsFirstInputFloat: normalisation baked into the model ((x − mean)/std
+// before the first Conv) does not make the first layer's input a quantized activation; a
+// first layer reading a computed feature map does get one.
+func TestPreprocessingKeepsFirstInputFloat(t *testing.T) {
+	plain, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre = testmodels.WithPreprocessing(pre, testmodels.FMNISTMean, testmodels.FMNISTStd)
+	squared, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	squared = testmodels.WithPreprocessing(squared, 0, 1)
+	squared.Graph.Nodes[1].OpType, squared.Graph.Nodes[1].Inputs = "Mul", []string{"centred", "centred"}
+	tests := []struct {
+		name   string
+		m      *ir.Model
+		quantA bool // whether the first Conv's input gets an activation quantizer
+	}{
+		{"graph input", plain, false},
+		{"(x − mean)/std", pre, false},
+		{"x·x", squared, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := ir.InferShapes(tc.m); err != nil {
+				t.Fatal(err)
+			}
+			p, err := quantizer.NewPlan(tc.m.Graph, quantizer.DefaultBits(4, 4), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first *ir.Node
+			for _, n := range tc.m.Graph.Nodes {
+				if n.OpType == "Conv" {
+					first = n
+					break
+				}
+			}
+			if got := p.Act(first.Input(0)) != nil; got != tc.quantA {
+				t.Errorf("first Conv input %q quantized: %v, want %v", first.Input(0), got, tc.quantA)
+			}
+		})
+	}
 }

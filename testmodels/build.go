@@ -192,3 +192,25 @@ func WithSoftmax(m *ir.Model) *ir.Model {
 	g.ValueInfo[probs.Name] = probs
 	return m
 }
+
+// WithPreprocessing bakes input normalisation into m, as exports of complete pipelines do:
+// the graph input becomes raw pixels x and the first node computes (x − mean)/std.
+func WithPreprocessing(m *ir.Model, mean, std float32) *ir.Model {
+	g := m.Graph
+	in := g.Inputs[0].Name
+	g.AddInitializer(ir.NewFloat32("preprocess_mean", []int64{}, []float32{mean}))
+	g.AddInitializer(ir.NewFloat32("preprocess_std", []int64{}, []float32{std}))
+	for _, n := range g.Nodes {
+		for i, x := range n.Inputs {
+			if x == in {
+				n.Inputs[i] = "preprocessed"
+			}
+		}
+	}
+	g.Nodes = append([]*ir.Node{
+		{Name: "preprocess_sub", OpType: "Sub", Inputs: []string{in, "preprocess_mean"}, Outputs: []string{"centred"}},
+		{Name: "preprocess_div", OpType: "Div", Inputs: []string{"centred", "preprocess_std"}, Outputs: []string{"preprocessed"}},
+	}, g.Nodes...)
+	g.Index()
+	return m
+}
