@@ -365,6 +365,7 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	pre := findInputNorm(m, c)
 	g := m.Graph
 	input := g.Inputs[0].Name
 	g.Inputs = nil
@@ -383,7 +384,11 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	g.AddNode(&ir.Node{Name: genPrefix + "image", OpType: "Identity", Inputs: []string{img}, Outputs: []string{input}})
+	x := img
+	if pre != nil {
+		x = pre.toInput(b, img)
+	}
+	g.AddNode(&ir.Node{Name: genPrefix + "image", OpType: "Identity", Inputs: []string{x}, Outputs: []string{input}})
 	bns := addBNSLoss(b, taps)
 	prior := addImagePrior(b, img)
 	loss := b.Add(bns, prior)
@@ -401,7 +406,7 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	if lrg == 0 {
 		lrg = 0.01
 	}
-	s := &synth{gen: gen, rng: rng, bns: bns, prior: prior, img: img,
+	s := &synth{gen: gen, rng: rng, bns: bns, prior: prior, img: x,
 		gz: &train.Group{Name: "z", LR: lrz}, gg: &train.Group{Name: "generator", LR: lrg}}
 	s.plateau = &train.Plateau{Group: s.gz, Patience: zPatience, MinLR: zMinLR}
 	s.decay = &train.StepDecay{Group: s.gg, Every: genEvery, Gamma: genGamma}
@@ -415,7 +420,7 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	}
 	s.tr, err = train.New(rt, m, train.Config{
 		Loss: loss, Params: s.params, Feeds: feeds,
-		Outputs: []string{bns, prior, img}, Session: opts.Session,
+		Outputs: []string{bns, prior, x}, Session: opts.Session,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)

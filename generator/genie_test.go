@@ -3,6 +3,7 @@ package generator
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -266,5 +267,34 @@ func TestWithMirrors(t *testing.T) {
 	}
 	if mm := got.WithMirrors(); mm.Image(6)[0] != 1 || mm.Image(7)[0] != 7 {
 		t.Errorf("mirroring twice: images 6, 7 start %v, %v; want the originals 1, 7", mm.Image(6)[0], mm.Image(7)[0])
+	}
+}
+
+// TestSynthesizeBakedNormalisation: a model with (x − mean)/std baked in before its first
+// layer gets the same images as the model without it, mapped back to raw pixels (x = y·std +
+// mean), since it sees them after its own normalisation. One step: Adam's first updates are
+// nearly sign(gradient), so float rounding differences grow over later steps (2e-4 after two,
+// 5e-3 after three), while a wrong mapping shows at once.
+func TestSynthesizeBakedNormalisation(t *testing.T) {
+	rt := orttest.Runtime(t)
+	const mean, std = 0.2860, 0.3530
+	opts := Options{Images: 8, Batch: 8, Steps: 1, Seed: 3}
+	plain, err := Synthesize(t.Context(), rt, bundledModel(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baked, err := Synthesize(t.Context(), rt, testmodels.WithPreprocessing(bundledModel(t), mean, std), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, len(plain.Data))
+	for i, v := range plain.Data {
+		want[i] = v*std + mean
+	}
+	if e := reftest.RelErr(baked.Data, want); e > 1e-4 {
+		t.Errorf("images of the model with baked normalisation: relative error %.3g against the plain model's, denormalised", e)
+	}
+	if p, b := plain.Batches[0].BNS, baked.Batches[0].BNS; math.Abs(p-b) > 1e-4*p {
+		t.Errorf("BNS loss %.6g with baked normalisation, %.6g without", b, p)
 	}
 }

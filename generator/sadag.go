@@ -296,6 +296,7 @@ func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, m
 	if err != nil {
 		return nil, err
 	}
+	pre := findInputNorm(m, int(m.Graph.Inputs[0].Shape[1]))
 	feat, err := lastFC(qm.Graph)
 	if err != nil {
 		return nil, err
@@ -343,6 +344,9 @@ func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, m
 	r.img = applyGenerator(b, gen, gin.z, gin.params, genPrefix)
 	zN := b.Sub(gin.z, b.Scale(r.dir, rho))
 	xN := applyGenerator(b, gen, zN, gin.params, genPrefix+"neighbours/")
+	if pre != nil {
+		r.img, xN = pre.toInput(b, r.img), pre.toInput(b, xN)
+	}
 	g.AddNode(&ir.Node{Name: genPrefix + "image", OpType: "Identity", Inputs: []string{r.img}, Outputs: []string{in.Name}})
 	g.AddNode(&ir.Node{Name: genPrefix + "neighbours", OpType: "Identity", Inputs: []string{xN}, Outputs: []string{neighbours}})
 
