@@ -116,3 +116,34 @@ func TestSoftmaxOutput(t *testing.T) {
 		t.Errorf("W4A4 top-1 %.2f", rep.Top1)
 	}
 }
+
+// TestBakedNormalisation converts the bundled ResNet-20 with (x − mean)/std baked into the
+// graph, evaluated on raw pixels: the first layer's input must stay float as it does for the
+// plain model (quantized at 4 bits it scores 92.8 % on this subset, against 94.3 %).
+func TestBakedNormalisation(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	m, err := onnxio.Read("../../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := writeModel(t, dir, "baked.onnx", testmodels.WithPreprocessing(m, testmodels.FMNISTMean, testmodels.FMNISTStd))
+	out := filepath.Join(dir, "q.onnx")
+	code, _, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-batch", "16", "--gen-steps", "5",
+		"--warmup-iters", "2", "--refine-steps", "1", "--iters", "2")
+	if code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr)
+	}
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	code, stdout, stderr := sharpq(t, "eval", "--model", out, "--data", sub, "--labels", lab, "--json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Top1 < 93.5 {
+		t.Errorf("W4A4 top-1 %.2f on raw pixels", rep.Top1)
+	}
+}
