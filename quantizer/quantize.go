@@ -124,6 +124,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
+	if _, err := CanonicalLinear(fm.Graph); err != nil {
+		return nil, err
+	}
 	if o.Equalize {
 		pairs, err := Equalize(fm.Graph)
 		if err != nil {

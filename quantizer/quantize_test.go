@@ -2,6 +2,7 @@ package quantizer_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 
@@ -144,6 +145,39 @@ func TestPreprocessingKeepsFirstInputFloat(t *testing.T) {
 			}
 			if got := p.Act(first.Input(0)) != nil; got != tc.quantA {
 				t.Errorf("first Conv input %q quantized: %v, want %v", first.Input(0), got, tc.quantA)
+			}
+		})
+	}
+}
+
+// TestLinearForms quantizes the bundled ResNet-20 with its classifier written as TensorFlow
+// converters write it (MatMul then Add) and as Gemm with transB=0 and alpha=2: both become
+// PyTorch's Gemm form and quantize, with a short reconstruction, to the same accuracy as the
+// model as exported.
+func TestLinearForms(t *testing.T) {
+	rt := orttest.Runtime(t)
+	d, _ := bundled(t)
+	cal, test := d.Subset(seq(0, 64)), d.Subset(seq(64, d.N))
+	top1 := func(t *testing.T, m *ir.Model) float64 {
+		t.Helper()
+		res, err := quantizer.Quantize(t.Context(), rt, m, cal.X, cal.N, quantizer.Options{Bits: quantizer.DefaultBits(4, 4),
+			Recon: quantizer.ReconOptions{Iters: 5, Seed: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := calib.Evaluate(t.Context(), rt, res.QDQ, test, calib.EvalOptions{Batch: 124})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Top1
+	}
+	_, plain := bundled(t)
+	want := top1(t, plain)
+	for _, form := range []string{"matmul", "gemm"} {
+		t.Run(form, func(t *testing.T) {
+			_, m := bundled(t)
+			if got := top1(t, testmodels.WithLinearAs(m, form)); math.Abs(got-want) > 0.3 {
+				t.Errorf("W4A4 top-1 %.2f, %.2f with PyTorch's Gemm", got, want)
 			}
 		})
 	}

@@ -214,3 +214,44 @@ func WithPreprocessing(m *ir.Model, mean, std float32) *ir.Model {
 	g.Index()
 	return m
 }
+
+// WithLinearAs rewrites m's PyTorch Linear layers (Gemm with transB=1) in another exporter's
+// form: "matmul" is MatMul(x, Wᵀ) then Add(b), as TensorFlow converters write Dense layers;
+// "gemm" is Gemm(x, Wᵀ/2, b) with transB=0 and alpha=2. The function stays the same.
+func WithLinearAs(m *ir.Model, form string) *ir.Model {
+	g := m.Graph
+	var nodes []*ir.Node
+	for _, n := range g.Nodes {
+		if n.OpType != "Gemm" || n.AttrInt("transB", 0) != 1 {
+			nodes = append(nodes, n)
+			continue
+		}
+		w := g.Initializer(n.Input(1))
+		rows, cols := int(w.Shape[0]), int(w.Shape[1])
+		scale := float32(1)
+		if form == "gemm" {
+			scale = 0.5
+		}
+		t := make([]float32, len(w.F32))
+		for i := range rows {
+			for j := range cols {
+				t[j*rows+i] = scale * w.F32[i*cols+j]
+			}
+		}
+		wt := ir.NewFloat32(w.Name+"_in_out", []int64{int64(cols), int64(rows)}, t)
+		g.AddInitializer(wt)
+		switch form {
+		case "matmul":
+			mm := n.Name + "_matmul"
+			nodes = append(nodes,
+				&ir.Node{Name: mm, OpType: "MatMul", Inputs: []string{n.Input(0), wt.Name}, Outputs: []string{mm}},
+				&ir.Node{Name: n.Name + "_bias", OpType: "Add", Inputs: []string{mm, n.Input(2)}, Outputs: n.Outputs})
+		default:
+			nodes = append(nodes, &ir.Node{Name: n.Name, OpType: "Gemm", Inputs: []string{n.Input(0), wt.Name, n.Input(2)}, Outputs: n.Outputs,
+				Attrs: []ir.Attr{ir.FloatAttr("alpha", 2)}})
+		}
+	}
+	g.Nodes = nodes
+	ir.PruneDead(g)
+	return m
+}
