@@ -263,7 +263,8 @@ func NewPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
 
 // isModelInput reports whether value is the graph input, or computed from it alone by
 // preprocessing baked into the model (adding, subtracting, multiplying or dividing by
-// constants: (x − mean)/std): either way the first layer reads the image, which stays float.
+// constants, as (x − mean)/std, or padding, transposing or reshaping it): either way the first
+// layer reads the image, which stays float.
 func isModelInput(g *ir.Graph, producers map[string]*ir.Node, value string) bool {
 	for {
 		if g.Input(value) != nil {
@@ -274,13 +275,13 @@ func isModelInput(g *ir.Graph, producers map[string]*ir.Node, value string) bool
 			return false
 		}
 		switch n.OpType {
-		case "Sub", "Add", "Mul", "Div":
+		case "Sub", "Add", "Mul", "Div", "Pad", "Transpose", "Reshape", "Cast":
 		default:
 			return false
 		}
 		next := ""
 		for _, x := range n.Inputs {
-			if g.Initializer(x) != nil {
+			if x == "" || g.Initializer(x) != nil {
 				continue
 			}
 			if next != "" {

@@ -118,6 +118,19 @@ func TestPreprocessingKeepsFirstInputFloat(t *testing.T) {
 	}
 	squared = testmodels.WithPreprocessing(squared, 0, 1)
 	squared.Graph.Nodes[1].OpType, squared.Graph.Nodes[1].Inputs = "Mul", []string{"centred", "centred"}
+	padded, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded = testmodels.WithPreprocessing(padded, 0, 1)
+	padded.Graph.AddInitializer(ir.NewInt64("pads", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 1, 1}))
+	padded.Graph.Nodes[1].OpType, padded.Graph.Nodes[1].Inputs = "Pad", []string{"centred", "pads"}
+	for _, n := range padded.Graph.Nodes {
+		if n.OpType == "Conv" {
+			n.SetAttr(ir.IntsAttr("pads", 0, 0, 0, 0)) // the explicit Pad does it, as TensorFlow's converters write SAME padding
+			break
+		}
+	}
 	tests := []struct {
 		name   string
 		m      *ir.Model
@@ -125,6 +138,7 @@ func TestPreprocessingKeepsFirstInputFloat(t *testing.T) {
 	}{
 		{"graph input", plain, false},
 		{"(x − mean)/std", pre, false},
+		{"x − mean, padded", padded, false},
 		{"x·x", squared, true},
 	}
 	for _, tc := range tests {
