@@ -53,8 +53,57 @@ func Canonicalize(m *Model) error {
 		kept = append(kept, n)
 	}
 	g.Nodes = kept
+	flattenBatchViews(g)
 	PruneDead(g)
 	return nil
+}
+
+// flattenBatchViews rewrites PyTorch's x.view(x.size(0), -1) as Flatten(x, axis=1). Exported,
+// it is a Reshape whose target is computed from x's own shape (Shape → Gather(0) → Unsqueeze
+// → Concat with [-1]); with a dynamic batch no static shape rule can tell the second dimension,
+// while Flatten's is known. The shape chain is left for PruneDead.
+func flattenBatchViews(g *Graph) {
+	producers := g.Producers()
+	constIs := func(name string, want ...int64) bool {
+		t := g.Initializer(name)
+		if t == nil {
+			return false
+		}
+		v, err := t.Int64s()
+		return err == nil && len(v) == len(want) && (len(want) == 0 || v[0] == want[0])
+	}
+	for _, n := range g.Nodes {
+		if n.OpType != "Reshape" || n.Domain != "" || n.AttrInt("allowzero", 0) != 0 {
+			continue
+		}
+		x := n.Input(0)
+		cat := producers[n.Input(1)]
+		if cat == nil || cat.OpType != "Concat" || len(cat.Inputs) != 2 || !constIs(cat.Inputs[1], -1) {
+			continue
+		}
+		unsq := producers[cat.Inputs[0]]
+		if unsq == nil || unsq.OpType != "Unsqueeze" {
+			continue
+		}
+		axes := unsq.AttrInts("axes", nil)
+		if axes == nil {
+			if t := g.Initializer(unsq.Input(1)); t != nil {
+				axes, _ = t.Int64s()
+			}
+		}
+		if len(axes) != 1 || axes[0] != 0 {
+			continue
+		}
+		gather := producers[unsq.Input(0)]
+		if gather == nil || gather.OpType != "Gather" || gather.AttrInt("axis", 0) != 0 || !constIs(gather.Input(1), 0) {
+			continue
+		}
+		shape := producers[gather.Input(0)]
+		if shape == nil || shape.OpType != "Shape" || shape.Input(0) != x || shape.Attr("start") != nil || shape.Attr("end") != nil {
+			continue
+		}
+		n.OpType, n.Inputs, n.Attrs = "Flatten", []string{x}, []Attr{IntAttr("axis", 1)}
+	}
 }
 
 // renameProducedValue renames a value produced by a node (and all its uses) to new.

@@ -211,3 +211,36 @@ func TestUpgradeOpsetRealModel(t *testing.T) {
 		}
 	}
 }
+
+// TestFlattenBatchView: x.view(x.size(0), -1), exported as a shape chain, becomes a Flatten
+// whose second dimension shape inference knows although the batch is dynamic.
+func TestFlattenBatchView(t *testing.T) {
+	for _, opset := range []int64{11, 13} {
+		m, err := onnxio.Read(filepath.Join("../../testmodels", testmodels.DefaultModel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = testmodels.AsOldExport(m, opset)
+		if err := ir.Canonicalize(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := ir.InferShapes(m); err != nil {
+			t.Fatal(err)
+		}
+		var flat *ir.Node
+		for _, n := range m.Graph.Nodes {
+			switch n.OpType {
+			case "Reshape", "Shape", "Gather", "Concat", "Unsqueeze":
+				t.Errorf("opset %d: %s left after canonicalization", opset, n)
+			case "Flatten":
+				flat = n
+			}
+		}
+		if flat == nil {
+			t.Fatalf("opset %d: no Flatten", opset)
+		}
+		if v := m.Graph.ValueInfo[flat.Outputs[0]]; v == nil || len(v.Shape) != 2 || v.Shape[1] != 64 {
+			t.Errorf("opset %d: Flatten output %v, want [batch 64]", opset, v)
+		}
+	}
+}
