@@ -128,3 +128,22 @@ func (p *inputNorm) toInput(b *autodiff.Builder, y string) string {
 	shape := []int64{1, c, 1, 1}
 	return b.Add(b.Mul(y, b.Floats(ir.Float32, shape, scale)), b.Floats(ir.Float32, shape, shift))
 }
+
+// InputNormalisation reports normalisation baked into m (canonical, with a static input
+// shape): per channel the model computes (x − mean)/std before its first layer, and synthesis
+// gives it raw images. ok is false when the graph input goes straight into a layer.
+func InputNormalisation(m *ir.Model) (mean, std []float32, ok bool) {
+	in := m.Graph.Inputs
+	if len(in) != 1 || len(in[0].Shape) != 4 || in[0].Shape[1] <= 0 {
+		return nil, nil, false
+	}
+	p := findInputNorm(m, int(in[0].Shape[1]))
+	if p == nil {
+		return nil, nil, false
+	}
+	mean, std = make([]float32, len(p.a)), make([]float32, len(p.a))
+	for i := range p.a {
+		mean[i], std[i] = -p.b[i]/p.a[i], 1/p.a[i]
+	}
+	return mean, std, true
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/quantizer"
 )
@@ -24,6 +25,8 @@ type Report struct {
 	BNNodes    int       `json:"batchnorm_nodes"`
 	BNFolded   bool      `json:"batchnorm_folded"`
 	BNStatus   string    `json:"batchnorm_status"`
+	// Normalisation is the input normalisation baked into the model ("" when none).
+	Normalisation string `json:"input_normalisation,omitempty"`
 	// Training says whether synthesis and reconstruction can differentiate the model: "ok",
 	// or why not (the first node without a gradient rule).
 	Training string  `json:"training"`
@@ -101,6 +104,9 @@ func Model(m *ir.Model, canonical *ir.Model) (*Report, error) {
 		r.BNStatus = "none: BatchNormalization was folded into Conv at export, so data-free synthesis has no statistics to match (re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False)"
 	default:
 		r.BNStatus = "none: the model has no BatchNormalization"
+	}
+	if mean, std, ok := generator.InputNormalisation(canonical); ok {
+		r.Normalisation = fmt.Sprintf("(x − %s)/%s per channel, baked into the model: feed it raw inputs (eval and quantize without --mean/--std)", floats(mean), floats(std))
 	}
 	r.Training = "ok: every operator between input and output has a gradient rule"
 	if err := quantizer.CheckTrainable(m); err != nil {
@@ -183,4 +189,16 @@ func parameters(g *ir.Graph) int64 {
 		}
 	}
 	return total
+}
+
+// floats formats per-channel values, one when they are all equal.
+func floats(v []float32) string {
+	same := true
+	for _, x := range v {
+		same = same && x == v[0]
+	}
+	if same {
+		return fmt.Sprintf("%.4g", v[0])
+	}
+	return fmt.Sprintf("%.4g", v)
 }

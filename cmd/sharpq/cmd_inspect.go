@@ -67,6 +67,9 @@ func runInspect(w io.Writer, path string, asJSON bool) error {
 	}
 	fmt.Fprintf(tw, "operators\t%d nodes: %s\n", r.Nodes, strings.Join(ops, ", "))
 	fmt.Fprintf(tw, "batchnorm\t%s\n", r.BNStatus)
+	if r.Normalisation != "" {
+		fmt.Fprintf(tw, "normalise\t%s\n", r.Normalisation)
+	}
 	fmt.Fprintf(tw, "training\t%s\n", r.Training)
 	fmt.Fprintf(tw, "layers\t%d quantizable\n", len(r.Layers))
 	fmt.Fprintf(tw, "blocks\t%d (%d residual)\n", len(r.Blocks), r.Residual)

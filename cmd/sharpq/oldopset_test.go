@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/ort/orttest"
@@ -130,6 +131,21 @@ func TestBakedNormalisation(t *testing.T) {
 		t.Fatal(err)
 	}
 	model := writeModel(t, dir, "baked.onnx", testmodels.WithPreprocessing(m, testmodels.FMNISTMean, testmodels.FMNISTStd))
+	for path, want := range map[string]string{model: "(x − 0.286)/0.353", "../../testmodels/" + testmodels.DefaultModel: ""} {
+		code, stdout, stderr := sharpq(t, "inspect", "--json", path)
+		if code != 0 {
+			t.Fatalf("inspect: exit %d: %s", code, stderr)
+		}
+		var rep struct {
+			Normalisation string `json:"input_normalisation"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(rep.Normalisation, want) || (want == "") != (rep.Normalisation == "") {
+			t.Errorf("%s: input normalisation %q, want %q", path, rep.Normalisation, want)
+		}
+	}
 	out := filepath.Join(dir, "q.onnx")
 	code, _, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-batch", "16", "--gen-steps", "5",
 		"--warmup-iters", "2", "--refine-steps", "1", "--iters", "2")
