@@ -12,6 +12,7 @@ import (
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
@@ -159,7 +160,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return err
 	}
 	if dir := c.String("save-images"); dir != "" {
-		if err := saveImages(dir, rep.Synthetic); err != nil {
+		if err := saveImages(dir, m, rep.Synthetic); err != nil {
 			return err
 		}
 	}
@@ -188,7 +189,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
-		if err := saveGrid(filepath.Join(dir, "synthetic.png"), rep.Synthetic); err != nil {
+		if err := saveGrid(filepath.Join(dir, "synthetic.png"), m, rep.Synthetic); err != nil {
 			return err
 		}
 		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: out, Settings: settings,
@@ -213,21 +214,26 @@ func runConvert(c *cli.Context, modelPath string) error {
 	return err
 }
 
-// saveImages writes images.npy (normalised NCHW float32, as the model takes them) and
-// grid.png.
-func saveImages(dir string, im *generator.Images) error {
+// saveImages writes images.npy (NCHW float32, as model m takes them) and grid.png.
+func saveImages(dir string, m *ir.Model, im *generator.Images) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--save-images: %w", err)
 	}
 	if err := calib.SaveNPYFloat32(filepath.Join(dir, "images.npy"), im.Data, []int{im.N, im.C, im.H, im.W}); err != nil {
 		return err
 	}
-	return saveGrid(filepath.Join(dir, "grid.png"), im)
+	return saveGrid(filepath.Join(dir, "grid.png"), m, im)
 }
 
-// saveGrid writes a PNG grid of the synthetic images. The model's own normalisation is
-// unknown here, so it shows x·0.25 + 0.5: the images have zero mean and unit spread per
-// channel.
-func saveGrid(path string, im *generator.Images) error {
-	return generator.SaveGrid(path, im, 16, []float32{0.5}, []float32{0.25})
+// saveGrid writes a PNG grid of the synthetic images of model m. The images are normalised
+// (zero mean and unit spread per channel; the grid shows x·0.25 + 0.5), unless m has its
+// normalisation baked in: then they are raw inputs, shown as they are.
+func saveGrid(path string, m *ir.Model, im *generator.Images) error {
+	mean, std := []float32{0.5}, []float32{0.25}
+	if c, err := infer.Static(m, 1); err == nil {
+		if _, _, raw := generator.InputNormalisation(c); raw {
+			mean, std = []float32{0}, []float32{1}
+		}
+	}
+	return generator.SaveGrid(path, im, 16, mean, std)
 }

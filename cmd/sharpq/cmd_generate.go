@@ -63,7 +63,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := saveImages(c.String("output"), im); err != nil {
+	if err := saveImages(c.String("output"), m, im); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(c.App.Writer, "%s: %d images %dx%dx%d (images.npy, grid.png)\n", c.String("output"), im.N, im.C, im.H, im.W)
