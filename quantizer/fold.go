@@ -7,8 +7,9 @@ import (
 	"github.com/sharpq/sharpq/internal/ir"
 )
 
-// FoldBN folds every BatchNormalization that directly follows a Conv (and is that Conv's only
-// consumer) into the Conv's weight and bias, the form a model is deployed in:
+// FoldBN folds every BatchNormalization that directly follows a Conv or a fully-connected layer
+// in PyTorch's form (Gemm with transB=1, see CanonicalLinear; BatchNorm1d after Linear), and is
+// its only consumer, into that layer's weight and bias, the form a model is deployed in:
 //
 //	W' = W · γ/√(σ²+ε) (per output channel),  b' = (b − μ) · γ/√(σ²+ε) + β
 //
@@ -26,8 +27,8 @@ func FoldBN(m *ir.Model) (int, error) {
 			continue
 		}
 		conv := producers[n.Input(0)]
-		if conv == nil || conv.OpType != "Conv" || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
-			return folded, fmt.Errorf("quantizer: node %s does not follow a Conv it could be folded into", n)
+		if conv == nil || (conv.OpType != "Conv" && !isPlainLinear(g, conv)) || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
+			return folded, fmt.Errorf("quantizer: node %s does not follow a Conv or fully-connected layer it could be folded into", n)
 		}
 		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			return folded, fmt.Errorf("quantizer: node %s is in training mode", n)
@@ -56,6 +57,9 @@ func FoldBN(m *ir.Model) (int, error) {
 		nw.Name = g.UniqueName(w.Name + "_folded")
 		bias := make([]float32, cout)
 		if b := g.Initializer(conv.Input(2)); b != nil {
+			if len(b.F32) != cout {
+				return folded, fmt.Errorf("quantizer: node %s: bias %q has %d values for %d channels", conv, b.Name, len(b.F32), cout)
+			}
 			copy(bias, b.F32)
 		}
 		for c := 0; c < cout; c++ {
@@ -77,4 +81,15 @@ func FoldBN(m *ir.Model) (int, error) {
 	g.Nodes = kept
 	ir.PruneDead(g)
 	return folded, nil
+}
+
+// isPlainLinear reports whether n is Gemm(x, W[, B]) with transB=1, no transA, alpha = beta = 1
+// and a constant float32 weight: a fully-connected layer whose output channels are W's rows.
+func isPlainLinear(g *ir.Graph, n *ir.Node) bool {
+	if n.OpType != "Gemm" || n.Domain != "" || n.AttrInt("transB", 0) != 1 || n.AttrInt("transA", 0) != 0 ||
+		n.AttrFloat("alpha", 1) != 1 || n.AttrFloat("beta", 1) != 1 {
+		return false
+	}
+	w := g.Initializer(n.Input(1))
+	return w != nil && w.DType == ir.Float32 && len(w.Shape) == 2
 }

@@ -21,6 +21,29 @@ func TestFoldBNKeepsOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// BatchNorm1d after the classifier, as some heads have it.
+	head, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := head.Graph
+	for _, n := range g.Nodes {
+		if n.OpType == "Gemm" {
+			logits := n.Outputs[0]
+			n.Outputs[0] = "fc"
+			stats := func(name string, base, step float32) string {
+				v := make([]float32, 10)
+				for i := range v {
+					v[i] = base + step*float32(i)
+				}
+				g.AddInitializer(ir.NewFloat32(name, []int64{10}, v))
+				return name
+			}
+			g.AddNode(&ir.Node{Name: "head_bn", OpType: "BatchNormalization", Outputs: []string{logits},
+				Inputs: []string{"fc", stats("bn_gamma", 0.5, 0.1), stats("bn_beta", -0.3, 0.07), stats("bn_mean", 0.2, -0.05), stats("bn_var", 0.8, 0.3)}})
+		}
+	}
+	g.Index()
 	tests := []struct {
 		name  string
 		m     *ir.Model
@@ -28,6 +51,7 @@ func TestFoldBNKeepsOutputs(t *testing.T) {
 	}{
 		{"tiny", tiny, 3},
 		{"resnet20", real, 21},
+		{"resnet20 with BatchNorm1d after the classifier", head, 22},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

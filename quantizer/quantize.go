@@ -120,11 +120,11 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := ir.Canonicalize(fm); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
-	folded, err := FoldBN(fm)
-	if err != nil {
+	if _, err := CanonicalLinear(fm.Graph); err != nil {
 		return nil, err
 	}
-	if _, err := CanonicalLinear(fm.Graph); err != nil {
+	folded, err := FoldBN(fm)
+	if err != nil {
 		return nil, err
 	}
 	if o.Equalize {
