@@ -11,7 +11,6 @@ import (
 
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/onnxio"
 )
 
 func benchCommand() *cli.Command {
@@ -50,7 +49,7 @@ func runBench(c *cli.Context) error {
 		if path == "" {
 			continue
 		}
-		r, err := benchModel(rt, path, c.Int("runs"), c.Int("batch"))
+		r, err := benchModel(rt, path, c.String("input-shape"), c.Int("runs"), c.Int("batch"))
 		if err != nil {
 			return err
 		}
@@ -71,7 +70,7 @@ func runBench(c *cli.Context) error {
 	return nil
 }
 
-func benchModel(rt *ort.Runtime, path string, runs, batch int) (benchResult, error) {
+func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResult, error) {
 	if runs <= 0 || batch <= 0 {
 		return benchResult{}, usageError{fmt.Errorf("--runs and --batch must be positive")}
 	}
@@ -79,7 +78,7 @@ func benchModel(rt *ort.Runtime, path string, runs, batch int) (benchResult, err
 	if err != nil {
 		return benchResult{}, err
 	}
-	m, err := onnxio.Read(path)
+	m, err := readModel(path, shape, true)
 	if err != nil {
 		return benchResult{}, err
 	}

@@ -99,7 +99,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err := checkWritable(out); err != nil {
 		return err
 	}
-	m, err := onnxio.Read(modelPath)
+	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/calib"
-	"github.com/sharpq/sharpq/onnxio"
 )
 
 func evalCommand() *cli.Command {
@@ -94,7 +93,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if minTop1 := c.Float64("min-top1"); minTop1 < 0 || minTop1 > 100 {
 		return usageError{fmt.Errorf("--min-top1 %g: want a top-1 in %% between 0 and 100", minTop1)}
 	}
-	m, err := onnxio.Read(modelPath)
+	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
-	"github.com/sharpq/sharpq/onnxio"
 )
 
 func generateCommand() *cli.Command {
@@ -45,7 +44,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if n := c.Int("gen-steps"); n > 0 {
 		sched.GenSteps = n
 	}
-	m, err := onnxio.Read(modelPath)
+	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}

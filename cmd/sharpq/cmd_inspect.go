@@ -11,7 +11,6 @@ import (
 
 	"github.com/sharpq/sharpq/inspect"
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/onnxio"
 )
 
 func inspectCommand() *cli.Command {
@@ -21,22 +20,23 @@ func inspectCommand() *cli.Command {
 		ArgsUsage: "MODEL.onnx",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{fmt.Errorf("inspect needs exactly one MODEL.onnx argument")}
 			}
-			return runInspect(c.App.Writer, c.Args().First(), c.Bool("json"))
+			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), c.Bool("json"))
 		},
 	}
 }
 
-func runInspect(w io.Writer, path string, asJSON bool) error {
-	m, err := onnxio.Read(path)
+func runInspect(w io.Writer, path, shape string, asJSON bool) error {
+	m, err := readModel(path, shape, false)
 	if err != nil {
 		return err
 	}
-	canonical, err := onnxio.Read(path)
+	canonical, err := readModel(path, shape, false)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,9 @@ func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoin
 	if err != nil {
 		return nil, err
 	}
+	if shape := c.String("input-shape"); shape != "" {
+		settings += " input-shape=" + shape // the model the run works on is the file plus this
+	}
 	cp := &convert.Checkpoints{Dir: dir, Key: convert.RunKey(model, settings)}
 	if err := cp.Open(c.Bool("resume")); err != nil {
 		return nil, err
@@ -182,7 +185,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := checkWritable(out); err != nil {
 		return err
 	}
-	m, err := onnxio.Read(modelPath)
+	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}

@@ -111,12 +111,14 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
-// runtimeFlags are the ONNX Runtime flags every command that runs a model shares.
+// runtimeFlags are the flags every command that runs a model shares: ONNX Runtime's, and the
+// input shape of a model exported with dynamic dimensions.
 func runtimeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library (default: $SHARPQ_ORT_LIB, ./.ort, system folders)", EnvVars: []string{"SHARPQ_ORT_LIB"}},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu or cuda"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0 = ONNX Runtime's default, one per core)"},
+		&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
 	}
 }
 

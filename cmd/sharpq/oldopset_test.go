@@ -165,3 +165,36 @@ func TestBakedNormalisation(t *testing.T) {
 		t.Errorf("W4A4 top-1 %.2f on raw pixels", rep.Top1)
 	}
 }
+
+// TestInputShape evaluates and quantizes the bundled ResNet-20 exported with a dynamic height
+// and width, which --input-shape fixes.
+func TestInputShape(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	m, err := onnxio.Read("../../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := m.Graph.Inputs[0]
+	in.Shape[2], in.Shape[3] = -1, -1
+	in.DimNames = []string{"batch", "", "height", "width"}
+	model := writeModel(t, dir, "dynamic.onnx", m)
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	code, stdout, stderr := sharpq(t, "eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.2860", "--std", "0.3530",
+		"--input-shape", "1x32x32", "--json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(rep.Top1-94.6) > 0.01 {
+		t.Errorf("top-1 %.2f with --input-shape, want the static model's 94.60", rep.Top1)
+	}
+	code, _, stderr = sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "32", "--mean", "0.2860", "--std", "0.3530",
+		"--iters", "0", "--input-shape", "1x32x32", "-o", filepath.Join(dir, "q.onnx"))
+	if code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/onnxio"
+)
+
+// inputShapeUsage is the --input-shape flag's help.
+const inputShapeUsage = "C×H×W of the model's input (e.g. 3x224x224), for a model exported with dynamic channels, height or width"
+
+// readModel reads the model at path and fixes its dynamic input dimensions from --input-shape
+// (shape; "" for none). With check, a dimension other than the batch that is still dynamic is
+// an error that names the flag.
+func readModel(path, shape string, check bool) (*ir.Model, error) {
+	m, err := onnxio.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	if shape != "" {
+		if err := setInputShape(m, shape); err != nil {
+			return nil, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
+		}
+	}
+	if check {
+		if err := ir.CheckStaticInputs(m.Graph); err != nil {
+			return nil, fmt.Errorf("%s: %w (give them with --input-shape C×H×W)", path, err)
+		}
+	}
+	return m, nil
+}
+
+// setInputShape sets the dynamic dimensions 1–3 of m's single NCHW input to shape ("CxHxW");
+// a static dimension must already have the given size.
+func setInputShape(m *ir.Model, shape string) error {
+	parts := strings.FieldsFunc(shape, func(r rune) bool { return r == 'x' || r == '×' || r == ',' })
+	if len(parts) != 3 {
+		return fmt.Errorf("want C×H×W, three sizes")
+	}
+	dims := make([]int64, 3)
+	for i, p := range parts {
+		d, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("size %q is not a positive integer", p)
+		}
+		dims[i] = d
+	}
+	if len(m.Graph.Inputs) != 1 || len(m.Graph.Inputs[0].Shape) != 4 {
+		return fmt.Errorf("the model needs one input of rank 4 (N C H W)")
+	}
+	v := m.Graph.Inputs[0]
+	for i, d := range dims {
+		switch cur := v.Shape[i+1]; {
+		case cur < 0:
+			v.Shape[i+1] = d
+			if i+1 < len(v.DimNames) {
+				v.DimNames[i+1] = ""
+			}
+		case cur != d:
+			return fmt.Errorf("input %q has %d in dimension %d, not %d", v.Name, cur, i+1, d)
+		}
+	}
+	return nil
+}
