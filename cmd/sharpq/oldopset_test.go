@@ -21,23 +21,14 @@ import (
 func TestOldOpsetExports(t *testing.T) {
 	orttest.LibPath(t)
 	dir := t.TempDir()
-	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	sub := "../../testmodels/" + testmodels.SubsetImages
 	models := []string{"../../testmodels/" + testmodels.DefaultModel}
 	if _, err := os.Stat(sharedDir + "/models"); err == nil {
 		models = append(models, sharedDir+"/models/mobilenetv2_fmnist.onnx")
 	}
 	top1 := func(t *testing.T, model string) float64 {
 		t.Helper()
-		code, stdout, stderr := sharpq(t, "eval", "--model", model, "--data", sub, "--labels", lab,
-			"--mean", "0.2860", "--std", "0.3530", "--json")
-		if code != 0 {
-			t.Fatalf("eval %s: exit %d: %s", model, code, stderr)
-		}
-		var rep evalReport
-		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-			t.Fatal(err)
-		}
-		return rep.Top1
+		return subsetTop1(t, model, "--mean", "0.2860", "--std", "0.3530")
 	}
 	quantize := func(t *testing.T, model, out string) {
 		t.Helper()
@@ -99,24 +90,16 @@ func TestSoftmaxOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	model := writeModel(t, dir, "softmax.onnx", testmodels.WithSoftmax(m))
-	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	sub := "../../testmodels/" + testmodels.SubsetImages
 	out := filepath.Join(dir, "q.onnx")
 	code, _, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "64",
 		"--mean", "0.2860", "--std", "0.3530", "--wbits", "4", "--abits", "4", "--iters", "20", "-o", out)
 	if code != 0 {
 		t.Fatalf("quantize: exit %d: %s", code, stderr)
 	}
-	code, stdout, stderr := sharpq(t, "eval", "--model", out, "--data", sub, "--labels", lab, "--mean", "0.2860", "--std", "0.3530", "--json")
-	if code != 0 {
-		t.Fatalf("eval: exit %d: %s", code, stderr)
-	}
-	var rep evalReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
 	// The float model scores 94.6 % on this subset; W4A4 round-to-nearest 92.8 %.
-	if rep.Top1 < 92 {
-		t.Errorf("W4A4 top-1 %.2f", rep.Top1)
+	if top1 := subsetTop1(t, out, "--mean", "0.2860", "--std", "0.3530"); top1 < 92 {
+		t.Errorf("W4A4 top-1 %.2f", top1)
 	}
 }
 
@@ -152,17 +135,8 @@ func TestBakedNormalisation(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("convert: exit %d: %s", code, stderr)
 	}
-	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
-	code, stdout, stderr := sharpq(t, "eval", "--model", out, "--data", sub, "--labels", lab, "--json")
-	if code != 0 {
-		t.Fatalf("eval: exit %d: %s", code, stderr)
-	}
-	var rep evalReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Top1 < 93.5 {
-		t.Errorf("W4A4 top-1 %.2f on raw pixels", rep.Top1)
+	if top1 := subsetTop1(t, out); top1 < 93.5 {
+		t.Errorf("W4A4 top-1 %.2f on raw pixels", top1)
 	}
 }
 
@@ -179,22 +153,30 @@ func TestInputShape(t *testing.T) {
 	in.Shape[2], in.Shape[3] = -1, -1
 	in.DimNames = []string{"batch", "", "height", "width"}
 	model := writeModel(t, dir, "dynamic.onnx", m)
-	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
-	code, stdout, stderr := sharpq(t, "eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.2860", "--std", "0.3530",
-		"--input-shape", "1x32x32", "--json")
+	if top1 := subsetTop1(t, model, "--mean", "0.2860", "--std", "0.3530", "--input-shape", "1x32x32"); math.Abs(top1-94.6) > 0.01 {
+		t.Errorf("top-1 %.2f with --input-shape, want the static model's 94.60", top1)
+	}
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	code, _, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "32", "--mean", "0.2860", "--std", "0.3530",
+		"--iters", "0", "--input-shape", "1x32x32", "-o", filepath.Join(dir, "q.onnx"))
 	if code != 0 {
-		t.Fatalf("eval: exit %d: %s", code, stderr)
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+}
+
+// subsetTop1 evaluates model on the bundled 1000-image subset (extra: eval flags such as
+// --mean/--std) and returns its top-1 in %.
+func subsetTop1(t *testing.T, model string, extra ...string) float64 {
+	t.Helper()
+	args := append([]string{"eval", "--model", model, "--data", "../../testmodels/" + testmodels.SubsetImages,
+		"--labels", "../../testmodels/" + testmodels.SubsetLabels, "--json"}, extra...)
+	code, stdout, stderr := sharpq(t, args...)
+	if code != 0 {
+		t.Fatalf("eval %s: exit %d: %s", model, code, stderr)
 	}
 	var rep evalReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(rep.Top1-94.6) > 0.01 {
-		t.Errorf("top-1 %.2f with --input-shape, want the static model's 94.60", rep.Top1)
-	}
-	code, _, stderr = sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--calib-images", "32", "--mean", "0.2860", "--std", "0.3530",
-		"--iters", "0", "--input-shape", "1x32x32", "-o", filepath.Join(dir, "q.onnx"))
-	if code != 0 {
-		t.Fatalf("quantize: exit %d: %s", code, stderr)
-	}
+	return rep.Top1
 }
