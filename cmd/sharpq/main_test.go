@@ -231,17 +231,17 @@ func TestQuantizeBadInput(t *testing.T) {
 	nan := testmodels.TinyResNet(1)
 	nan.Graph.Initializer("block.c1.weight").F32[3] = float32(math.NaN())
 	nanPath := writeModel(t, dir, "nan.onnx", nan)
-	withErf, err := onnxio.Read(model)
+	withSign, err := onnxio.Read(model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range withErf.Graph.Nodes {
+	for _, n := range withSign.Graph.Nodes {
 		if n.OpType == "Relu" {
-			n.OpType = "Erf" // runs in ONNX Runtime, has no gradient rule
+			n.OpType = "Sign" // runs in ONNX Runtime, has no gradient rule
 			break
 		}
 	}
-	erf := writeModel(t, dir, "erf.onnx", withErf)
+	sign := writeModel(t, dir, "sign.onnx", withSign)
 	rgb := filepath.Join(dir, "rgb.npy")
 	if err := calib.SaveNPYUint8(rgb, make([]uint8, 2*3*32*32), []int{2, 3, 32, 32}); err != nil {
 		t.Fatal(err)
@@ -261,8 +261,8 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"calibration data of the wrong shape", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out}, []string{"rgb.npy", "[3 32 32]", "[1 32 32]"}},
 		{"NaN weights (quantize)", []string{"quantize", "--model", nanPath, "--calib-data", sub, "-o", out, "--iters", "0"}, []string{"block.c1.weight", "NaN"}},
 		{"NaN weights (convert)", []string{"convert", nanPath, "-o", out}, []string{"block.c1.weight", "NaN"}},
-		{"no gradient rule (quantize)", []string{"quantize", "--model", erf, "--calib-data", sub, "-o", out, "--iters", "5"}, []string{"erf.onnx", "(Erf)", "no gradient rule"}},
-		{"no gradient rule (convert)", []string{"convert", erf, "-o", out}, []string{"erf.onnx", "(Erf)", "no gradient rule"}},
+		{"no gradient rule (quantize)", []string{"quantize", "--model", sign, "--calib-data", sub, "-o", out, "--iters", "5"}, []string{"sign.onnx", "(Sign)", "no gradient rule"}},
+		{"no gradient rule (convert)", []string{"convert", sign, "-o", out}, []string{"sign.onnx", "(Sign)", "no gradient rule"}},
 		{"bad bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--wbits", "1"}, []string{"--wbits", "1"}},
 		{"bad preset", []string{"convert", model, "-o", out, "--preset", "slow"}, []string{"--preset", "slow"}},
 		{"bad method", []string{"convert", model, "-o", out, "--method", "zeroq", "--images", "2", "--gen-steps", "1"}, []string{"--method", "zeroq"}},

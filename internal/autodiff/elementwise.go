@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sharpq/sharpq/internal/ir"
 )
@@ -242,6 +243,13 @@ func gradSqrt(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error
 // gradExp: dy·y.
 func gradExp(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
 	return unaryGrad(b.Mul(dy[0], n.Outputs[0])), nil
+}
+
+// gradErf: dy·2/√π·exp(−x²) (GELU's exact form uses Erf).
+func gradErf(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x := n.Inputs[0]
+	e := b.Op("Exp", []string{b.Neg(b.Mul(x, x))})
+	return unaryGrad(b.Mul(dy[0], b.Scale(e, 2/math.Sqrt(math.Pi)))), nil
 }
 
 // gradLog: dy/x.

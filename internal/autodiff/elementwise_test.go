@@ -92,8 +92,8 @@ func TestUnaryGrad(t *testing.T) {
 	}
 }
 
-// LeakyRelu, HardSigmoid and HardSwish have only float32 kernels on the CPU provider. They
-// are piecewise smooth; inputs keep 0.05 from the kinks, a step of 1e-3 keeps float32
+// LeakyRelu, HardSigmoid, HardSwish and Erf have only float32 kernels on the CPU provider. They
+// are (piecewise) smooth; inputs keep 0.05 from the kinks, a step of 1e-3 keeps float32
 // rounding of the loss (~1e-6) small next to the differences, and the curvature of
 // HardSwish's middle piece cancels in central differences.
 func TestUnaryGradFloat32(t *testing.T) {
@@ -108,6 +108,7 @@ func TestUnaryGradFloat32(t *testing.T) {
 		{op: "HardSigmoid", kinks: []float64{-2.5, 2.5}},
 		{op: "HardSigmoid", attrs: []ir.Attr{ir.FloatAttr("alpha", 0.5), ir.FloatAttr("beta", 0.25)}, kinks: []float64{-0.5, 1.5}},
 		{op: "HardSwish", kinks: []float64{-3, 3}, opset: 14},
+		{op: "Erf"},
 	}
 	for _, c := range cases {
 		t.Run(c.op, func(t *testing.T) {

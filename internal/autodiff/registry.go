@@ -47,6 +47,7 @@ var rules = map[opKey]Rule{
 	{"", "Tanh"}:        gradTanh,
 	{"", "Sqrt"}:        gradSqrt,
 	{"", "Exp"}:         gradExp,
+	{"", "Erf"}:         gradErf,
 	{"", "Log"}:         gradLog,
 	{"", "Neg"}:         gradNeg,
 	{"", "Abs"}:         gradAbs,
