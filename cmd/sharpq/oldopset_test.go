@@ -50,6 +50,9 @@ func TestOldOpsetExports(t *testing.T) {
 					t.Fatal(err)
 				}
 				old := writeModel(t, dir, "old_"+name, testmodels.AsOldExport(m, opset))
+				if code, text, _ := sharpq(t, "inspect", old); code != 0 || strings.Contains(text, "is raised to 13") != (opset < 13) {
+					t.Errorf("inspect (exit %d) says whether opset %d is raised: %q", code, opset, text)
+				}
 				if got := top1(t, old); math.Abs(got-floatTop1) > 0.1+1e-9 {
 					t.Errorf("float top-1 %.2f as exported at opset %d, %.2f at opset 13", got, opset, floatTop1)
 				}
