@@ -86,7 +86,10 @@ type Options struct {
 	Method   Method
 	Schedule Schedule
 	Seed     uint64
-	Version  string // sharpq's version, for the metadata
+	// GenParallel is how many generation batches run at once (generator.Options.Parallel;
+	// 0 = its default: one per thread on CPU, one on CUDA).
+	GenParallel int
+	Version     string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
 	// Checkpoints, when set, saves progress after every generated batch and reconstructed
@@ -95,6 +98,10 @@ type Options struct {
 	// GenProgress and ReconProgress, when set, receive fine-grained progress.
 	GenProgress   func(stage string, p generator.Progress)
 	ReconProgress func(stage string, p quantizer.ReconProgress)
+	// ImagesReady, when set, receives the calibration images (before mirrors) as soon as
+	// they are final, before the reconstruction: a long run's images can be looked at, or
+	// taken elsewhere, while it goes on. An error stops the run.
+	ImagesReady func(*generator.Images) error
 
 	// ORTLibrary is the ONNX Runtime shared library; empty searches like the sharpq command
 	// ($SHARPQ_ORT_LIB, .ort/ in this folder or a parent, system folders).
@@ -217,7 +224,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 
 	t0 := time.Now()
-	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName}
+	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName, Parallel: o.GenParallel}
 	if o.GenProgress != nil {
 		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
 	}
@@ -320,6 +327,11 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	rep.Images = images.N
 	rep.Synthetic = images
+	if o.ImagesReady != nil {
+		if err := o.ImagesReady(images); err != nil {
+			return nil, err
+		}
+	}
 
 	t3 := time.Now()
 	calibration := images

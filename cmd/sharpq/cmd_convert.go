@@ -32,6 +32,7 @@ func convertCommand() *cli.Command {
 			&cli.IntFlag{Name: "images", Usage: "synthetic images (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-steps", Usage: "generation steps per batch (overrides the preset)"},
 			&cli.IntFlag{Name: "gen-batch", Usage: "images per generator (overrides the preset's 128)"},
+			genParallelFlag(),
 			&cli.IntFlag{Name: "warmup-iters", Value: -1, Usage: "SADAG warm-up reconstruction steps per block (overrides the preset)"},
 			&cli.IntFlag{Name: "refine-steps", Value: -1, Usage: "SADAG refinement steps per batch (overrides the preset)"},
 			&cli.Float64Flag{Name: "refine-lr-scale", Usage: "multiply SADAG refinement's learning rates (latents 1e-5, generator 1e-4) by this (overrides the preset's 1)"},
@@ -87,6 +88,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 	default:
 		return usageError{fmt.Errorf("--sadag-direction %q: want previous or current", d)}
 	}
+	if err := checkGenParallel(c); err != nil {
+		return err
+	}
 	ov, err := reconOverrides(c)
 	if err != nil {
 		return err
@@ -117,19 +121,32 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v clip=%g method=%s schedule=%+v seed=%d mirror=%v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror")))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v clip=%g method=%s schedule=%+v seed=%d mirror=%v parallel=%d",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("gen-parallel")))
 	if err != nil {
 		return err
 	}
 	log := logger(c)
 	logf := logfTo(log)
+	var imagesReady func(*generator.Images) error
+	if dir := c.String("save-images"); dir != "" {
+		// Written before the reconstruction, so a long run's images are there to look at
+		// (or to calibrate elsewhere with quantize --calib-data) while it goes on.
+		imagesReady = func(im *generator.Images) error {
+			if err := saveImages(dir, m, im); err != nil {
+				return err
+			}
+			logf("save-images: %d images in %s", im.N, dir)
+			return nil
+		}
+	}
 	var curves [][]float64
 	progress := genProgress(os.Stderr, log)
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
 		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
+		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,
 		Log: logf, ReconProgress: reconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {
@@ -158,11 +175,6 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if err := checkMaxDrop(c, acc, out); err != nil {
 		return err
-	}
-	if dir := c.String("save-images"); dir != "" {
-		if err := saveImages(dir, m, rep.Synthetic); err != nil {
-			return err
-		}
 	}
 	data, err := onnxio.Encode(rep.Quantized)
 	if err != nil {
