@@ -103,6 +103,11 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err := checkWritable(out); err != nil {
 		return err
 	}
+	for _, flag := range []string{"--save-images", "--report"} {
+		if err := checkFolderWritable(flag, c.String(flag[2:])); err != nil {
+			return err
+		}
+	}
 	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err

@@ -67,6 +67,9 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if err := checkGenParallel(c); err != nil {
 		return err
 	}
+	if err := checkFolderWritable("--output", c.String("output")); err != nil {
+		return err
+	}
 	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err

@@ -185,6 +185,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := checkWritable(out); err != nil {
 		return err
 	}
+	if err := checkFolderWritable("--report", c.String("report")); err != nil {
+		return err
+	}
 	m, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
@@ -320,6 +323,38 @@ func checkWritable(path string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".sharpq-write-test-*")
 	if err != nil {
 		return fmt.Errorf("--output %s: cannot write there: %w", path, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// checkFolderWritable checks, before any work, that the folder a flag names is one sharpq can
+// create or write into, so that a long run does not fail at its end. It creates nothing: the
+// test file goes into the nearest folder that exists.
+func checkFolderWritable(flag, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	p := dir
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s %s: %s is a file, not a folder", flag, dir, p)
+			}
+			break
+		}
+		// Not there (or under a file, ENOTDIR): look at the folder above.
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	f, err := os.CreateTemp(p, ".sharpq-write-test-*")
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot write there: %w", flag, dir, err)
 	}
 	name := f.Name()
 	f.Close()

@@ -258,6 +258,11 @@ func TestQuantizeBadInput(t *testing.T) {
 	}{
 		{"unwritable output", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "/proc/sharpq/out.onnx"}, []string{"--output", "/proc/sharpq/out.onnx"}},
 		{"output is a folder", []string{"quantize", "--model", model, "--calib-data", sub, "-o", dir}, []string{"--output", "folder"}},
+		{"report folder under a file", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--report", sub + "/r"}, []string{"--report", "is a file"}},
+		{"unwritable report folder", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--report", "/proc/sharpq/r"}, []string{"--report", "/proc/sharpq/r"}},
+		{"image folder under a file (convert)", []string{"convert", model, "-o", out, "--save-images", sub + "/img"}, []string{"--save-images", "is a file"}},
+		{"unwritable report folder (convert)", []string{"convert", model, "-o", out, "--report", "/proc/sharpq/r"}, []string{"--report", "/proc/sharpq/r"}},
+		{"image folder under a file (generate)", []string{"generate", model, "-o", sub + "/img"}, []string{"--output", "is a file"}},
 		{"calibration data of the wrong shape", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out}, []string{"rgb.npy", "[3 32 32]", "[1 32 32]"}},
 		{"NaN weights (quantize)", []string{"quantize", "--model", nanPath, "--calib-data", sub, "-o", out, "--iters", "0"}, []string{"block.c1.weight", "NaN"}},
 		{"NaN weights (convert)", []string{"convert", nanPath, "-o", out}, []string{"block.c1.weight", "NaN"}},
