@@ -82,6 +82,17 @@ func (c *Checkpoints) Save(name string, v any) error {
 	return nil
 }
 
+// Remove deletes the state called name, if there is one.
+func (c *Checkpoints) Remove(name string) error {
+	if c == nil {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(c.Dir, name+".gob")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("checkpoint %s in %s: %w", name, c.Dir, err)
+	}
+	return nil
+}
+
 // Load reads the state called name into v; ok is false when there is none.
 func (c *Checkpoints) Load(name string, v any) (ok bool, err error) {
 	if c == nil {

@@ -249,6 +249,12 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	stage("generate", t0)
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
+	if o.Method == GENIE && cp != nil {
+		// GENIE's images are final: the generators are not needed again.
+		if err := cp.Save("generate", images.WithoutGenerators()); err != nil {
+			return nil, err
+		}
+	}
 
 	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
 		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
@@ -315,7 +321,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			if err != nil {
 				return nil, fmt.Errorf("convert: refine: %w", err)
 			}
-			if err := cp.Save("refine", images); err != nil {
+			if err := keepImagesOnly(cp, synthesised, images); err != nil {
 				return nil, err
 			}
 		}
@@ -365,6 +371,21 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	rep.Quantized, rep.Simulation = res.QDQ, res.Simulated
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// keepImagesOnly saves the refined images and drops the generators from the work folder: only
+// refinement continues from them, and the paper preset's eight generators take about 100 MB
+// in each of the generation and refinement states, too much to carry a GPU run's folder to
+// another machine. The refined state is written first, so a folder is consistent whenever
+// the run stops.
+func keepImagesOnly(cp *Checkpoints, synthesised, refined *generator.Images) error {
+	if err := cp.Save("refine", refined.WithoutGenerators()); err != nil {
+		return err
+	}
+	if err := cp.Save("generate", synthesised.WithoutGenerators()); err != nil {
+		return err
+	}
+	return cp.Remove("refine-batches")
 }
 
 // refineReport summarises each refined batch against the synthesised images it started from.

@@ -110,6 +110,19 @@ func (im *Images) WithMirrors() *Images {
 	return out
 }
 
+// WithoutGenerators returns the images and their batch reports without the trained generators
+// (which only SADAG refinement continues from): what a checkpoint needs to keep once the
+// images are final. Data is shared, not copied.
+func (im *Images) WithoutGenerators() *Images {
+	out := *im
+	out.Batches = make([]BatchResult, len(im.Batches))
+	for i, b := range im.Batches {
+		b.Generator = nil
+		out.Batches[i] = b
+	}
+	return &out
+}
+
 // BatchResult describes one batch of synthesised images.
 type BatchResult struct {
 	Start, Len int // the batch holds images Start … Start+Len−1

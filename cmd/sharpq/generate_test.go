@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/gob"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/testmodels"
 )
@@ -39,24 +41,32 @@ func TestGenerateParallel(t *testing.T) {
 	}
 }
 
-// TestConvertSavesImagesBeforeReconstruction interrupts a convert during its reconstruction:
-// --save-images has already written the final (refined) images, so a run stopped there, or
-// still going, has its calibration set on disk.
-func TestConvertSavesImagesBeforeReconstruction(t *testing.T) {
+// TestConvertStopsAfterRefinement interrupts a convert as its reconstruction starts: by then
+// --save-images has written the final (refined) images, and the work folder holds images
+// alone, no generators (they are only needed to refine, and would make a paper-preset
+// folder too large to carry between machines). Resuming ends exactly as an uninterrupted run.
+func TestConvertStopsAfterRefinement(t *testing.T) {
 	orttest.LibPath(t)
 	dir := t.TempDir()
 	model := "../../testmodels/" + testmodels.DefaultModel
-	imagesDir := filepath.Join(dir, "images")
-	out := filepath.Join(dir, "q.onnx")
-	cmd := exec.Command(os.Args[0], "convert", model, "-o", out, "--images", "16", "--gen-batch", "8", "--gen-steps", "10",
-		"--warmup-iters", "2", "--refine-steps", "2", "--iters", "100000", "--save-images", imagesDir)
+	imagesDir, work := filepath.Join(dir, "images"), filepath.Join(dir, "work")
+	args := func(out string) []string {
+		return []string{"convert", model, "-o", out, "--images", "16", "--gen-batch", "8", "--gen-steps", "10",
+			"--warmup-iters", "2", "--refine-steps", "2", "--iters", "60", "--seed", "4"}
+	}
+	whole := filepath.Join(dir, "whole.onnx")
+	if code, _, stderr := sharpq(t, args(whole)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d: %s", code, stderr)
+	}
+
+	resumed := filepath.Join(dir, "resumed.onnx")
+	cmd := exec.Command(os.Args[0], append(args(resumed), "--save-images", imagesDir, "--work-dir", work)...)
 	cmd.Env = append(os.Environ(), "SHARPQ_TEST_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	npy := filepath.Join(imagesDir, "images.npy")
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		if _, err := os.Stat(filepath.Join(imagesDir, "grid.png")); err == nil {
@@ -75,14 +85,41 @@ func TestConvertSavesImagesBeforeReconstruction(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 130 {
 		t.Fatalf("exit %d, want 130 (interrupted in the reconstruction): %s", code, stderr.String())
 	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
+	if _, err := os.Stat(resumed); !os.IsNotExist(err) {
 		t.Fatal("an interrupted run left an output file")
 	}
-	set, err := calib.LoadNPY(npy, "", calib.Preprocess{})
+	set, err := calib.LoadNPY(filepath.Join(imagesDir, "images.npy"), "", calib.Preprocess{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if set.N != 16 {
 		t.Fatalf("images.npy holds %d images, want 16", set.N)
+	}
+	for _, state := range []string{"generate", "refine"} {
+		f, err := os.Open(filepath.Join(work, state+".gob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var im generator.Images
+		err = gob.NewDecoder(f).Decode(&im)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s.gob: %v", state, err)
+		}
+		if len(im.Batches) != 2 || im.Batches[0].Generator != nil || im.Batches[1].Generator != nil {
+			t.Errorf("%s.gob: %d batches, generators kept: want 2 batches without them", state, len(im.Batches))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "refine-batches.gob")); !os.IsNotExist(err) {
+		t.Error("the partial refinement state is still in the work folder")
+	}
+
+	if code, _, stderr := sharpq(t, append(args(resumed), "--work-dir", work, "--resume")...); code != 0 {
+		t.Fatalf("resumed run: exit %d: %s", code, stderr)
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(resumed)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("resumed output (%d bytes) differs from the uninterrupted one (%d bytes)", len(b), len(a))
 	}
 }
