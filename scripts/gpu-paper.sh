@@ -1,48 +1,90 @@
 #!/bin/bash
 # Issue 5's GPU check: `sharpq convert --preset paper` of resnet20_fmnist W4A4 on CUDA, its
-# generation batches side by side (--gen-parallel 8), cut at LIMIT seconds. The refined images
-# land in $OUT/img (written before the reconstruction), the log, every line stamped with the
-# seconds since the start, in $OUT/convert.err; the model and its report if it finishes; the
-# work folder, xz-packed in 15 MiB parts ($OUT/work.tar.xz.00, …), for another machine to
-# finish the run with the same flags plus `--work-dir DIR --resume` (after refinement the
-# folder holds images, not generators: about 17 MB for the preset's 1024 images).
+# generation batches side by side (--gen-parallel 8). The preset (≈ 28 minutes on an H100 or
+# H200) outlasts one device command (10 minutes), so the run can span calls:
 #
-#   scripts/gpu-paper.sh DIR
+#   scripts/gpu-paper.sh start DIR      unpack sharpq, start the convert in its own session
+#                                       (setsid: it outlives the call) and return
+#   scripts/gpu-paper.sh collect WAIT   wait up to WAIT seconds for it to end, else interrupt
+#                                       it (it exits 130 with its progress saved), and put the
+#                                       results into $OUT
+#   scripts/gpu-paper.sh run DIR        both in one call, WAIT = LIMIT
 #
-# DIR holds sharpq.xz (a linux/amd64 build, xz-compressed, `-ldflags "-s -w"` keeps it small
+# Results in $OUT: gpu.txt (machine, exit status, seconds), convert.err (the log, each line
+# stamped with the seconds since the start), img/ (the refined images, written before the
+# reconstruction), the model and convert.json if it finished, and the work folder xz-packed in
+# 15 MiB parts (work.tar.xz.00, …; unpack with `cat work.tar.xz.* | xz -dc | tar -xf -`): after
+# refinement it holds images, not generators (about 17 MB), so another machine finishes the
+# run with the same flags plus `--work-dir work --resume` (checkpoints do not depend on the
+# device; every reconstructed block is kept).
+#
+# DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
 # enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
 # fmnist_test_u8.npy, xz-compressed) and fmnist_test_labels.npy. Run it in the repository root
-# after `source /tmp/ortgpu/env.sh` (../shared/gpu). Env: OUT (results), LIMIT (seconds, 500),
+# after `source /tmp/ortgpu/env.sh` (../shared/gpu). Env: LIMIT (seconds for `run`, 500),
 # DEVICE (cuda; cpu for a dry run), EXTRA (more flags, e.g. a tiny schedule for the dry run).
 set -u
-m=$1 w=/tmp/sharpq-gpu
-mkdir -p $w || exit 1
-xz -dc $m/sharpq.xz > $w/sharpq && chmod +x $w/sharpq || exit 1
-xz -dc $m/test_u8.npy.xz > $w/test_u8.npy || exit 1
-{ date -u; nproc; nvidia-smi -L 2>/dev/null; $w/sharpq --version; } > $OUT/gpu.txt
-stamp() { # prefix each line with the seconds since the script started
-	local l
-	while IFS= read -r l; do printf '%5ds %s\n' "$SECONDS" "$l"; done
+w=/tmp/sharpq-gpu
+stamp() { # prefix each line with the seconds since the run started
+	local l t0
+	t0=$(cat $w/t0)
+	while IFS= read -r l; do printf '%5ds %s\n' "$(($(date +%s) - t0))" "$l"; done
 }
-run() { # run PARALLEL LIMIT
-	local t0=$SECONDS
-	# shellcheck disable=SC2086
-	timeout "$2" $w/sharpq convert testmodels/resnet20_fmnist.onnx -o $OUT/r20_w4a4_paper.onnx \
+convert() { # convert PARALLEL: the run itself, in the background session
+	local t0=$SECONDS m
+	m=$(cat $w/dir)
+	# shellcheck disable=SC2086 # EXTRA is a list of flags
+	$w/sharpq convert testmodels/resnet20_fmnist.onnx -o $w/out/r20_w4a4_paper.onnx \
 		--device "${DEVICE:-cuda}" --preset paper --wbits 4 --abits 4 --gen-parallel "$1" \
-		--save-images $OUT/img --work-dir $w/work --eval-data $w/test_u8.npy --eval-labels $m/fmnist_test_labels.npy \
-		--mean 0.2860 --std 0.3530 --json ${EXTRA:-} > $OUT/convert.json 2> >(stamp > $OUT/convert.err)
+		--save-images $w/out/img --work-dir $w/work --eval-data $w/test_u8.npy --eval-labels "$m"/fmnist_test_labels.npy \
+		--mean 0.2860 --std 0.3530 --json ${EXTRA:-} >$w/out/convert.json 2> >(stamp >>$w/out/convert.err)
 	local rc=$?
-	sleep 1 # let stamp finish the log
-	echo "convert --gen-parallel $1: rc=$rc $((SECONDS - t0))s" | tee -a $OUT/gpu.txt
+	echo "convert --gen-parallel $1: rc=$rc $((SECONDS - t0))s" >>$w/out/gpu.txt
 	return $rc
 }
-run 8 "${LIMIT:-500}"
-rc=$?
-# A start that fails at once (e.g. side-by-side CUDA sessions refused) gets one serial try.
-if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $SECONDS -lt 90 ]; then
-	cp $OUT/convert.err $OUT/convert-parallel.err
-	run 1 $(( ${LIMIT:-500} - SECONDS ))
-fi
-(cd $w && tar -cf - work | xz -T0 -1 | split -b 15M -d - $OUT/work.tar.xz.)
-grep -v '"progress"' $OUT/convert.err | grep -v 'msg=progress' | tail -40
-ls -l $OUT $OUT/img 2>/dev/null
+case ${1:-} in
+start | run)
+	m=$(cd "$2" && pwd) || exit 1
+	rm -rf $w && mkdir -p $w/out || exit 1
+	xz -dc "$m"/sharpq.xz >$w/sharpq && chmod +x $w/sharpq || exit 1
+	xz -dc "$m"/test_u8.npy.xz >$w/test_u8.npy || exit 1
+	echo "$m" >$w/dir
+	date +%s >$w/t0
+	{ date -u; nproc; nvidia-smi -L 2>/dev/null; $w/sharpq --version; } >$w/out/gpu.txt
+	setsid "$0" _convert </dev/null >/dev/null 2>&1 &
+	echo $! >$w/pid
+	echo "started: pid $(cat $w/pid)"
+	[ "$1" = start ] && exit 0
+	set -- collect "${LIMIT:-500}"
+	;;
+esac
+case $1 in
+_convert)
+	convert 8
+	rc=$?
+	# A start that fails at once (e.g. side-by-side CUDA sessions refused) gets one serial try.
+	if [ $rc -ne 0 ] && [ $rc -ne 130 ] && [ $SECONDS -lt 90 ]; then
+		cp $w/out/convert.err $w/out/convert-parallel.err
+		convert 1
+	fi
+	;;
+collect)
+	pid=$(cat $w/pid) || exit 1
+	end=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 2; done
+	if kill -0 "$pid" 2>/dev/null; then
+		pkill -INT -f "$w/sharpq convert" # saves nothing new: every finished block is kept already
+		while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+	fi
+	sleep 1 # let stamp finish the log
+	cp -r $w/out/. "$OUT"/
+	(cd $w && tar -cf - work | xz -T0 -1 | split -b 15M -d - "$OUT"/work.tar.xz.)
+	grep -v 'msg=progress' "$OUT"/convert.err | tail -40
+	cat "$OUT"/gpu.txt
+	ls -l "$OUT"
+	;;
+*)
+	echo "usage: $0 start DIR | collect WAIT | run DIR" >&2
+	exit 2
+	;;
+esac
