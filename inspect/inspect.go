@@ -25,6 +25,9 @@ type Report struct {
 	BNNodes    int       `json:"batchnorm_nodes"`
 	BNFolded   bool      `json:"batchnorm_folded"`
 	BNStatus   string    `json:"batchnorm_status"`
+	// ChannelsLast says the model's input is channels-last with a Transpose to channels-first
+	// (ir.ChannelsFirstInput), which sharpq reads channels-first; Inputs show it so.
+	ChannelsLast bool `json:"channels_last,omitempty"`
 	// Normalisation is the input normalisation baked into the model ("" when none).
 	Normalisation string `json:"input_normalisation,omitempty"`
 	// Training says whether synthesis and reconstruction can differentiate the model: "ok",

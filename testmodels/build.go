@@ -215,6 +215,26 @@ func WithPreprocessing(m *ir.Model, mean, std float32) *ir.Model {
 	return m
 }
 
+// WithNHWCInput gives m a channels-last input ([N, H, W, C]) and a Transpose to the
+// channels-first layout its first layer reads, as TensorFlow converters export Keras models.
+func WithNHWCInput(m *ir.Model) *ir.Model {
+	g := m.Graph
+	in := g.Inputs[0]
+	s := in.Shape
+	for _, n := range g.Nodes {
+		for i, x := range n.Inputs {
+			if x == in.Name {
+				n.Inputs[i] = "input_nchw"
+			}
+		}
+	}
+	in.Shape = []int64{s[0], s[2], s[3], s[1]}
+	g.Nodes = append([]*ir.Node{{Name: "input_to_nchw", OpType: "Transpose", Inputs: []string{in.Name}, Outputs: []string{"input_nchw"},
+		Attrs: []ir.Attr{ir.IntsAttr("perm", 0, 3, 1, 2)}}}, g.Nodes...)
+	g.Index()
+	return m
+}
+
 // WithLinearAs rewrites m's PyTorch Linear layers (Gemm with transB=1) in another exporter's
 // form: "matmul" is MatMul(x, Wᵀ) then Add(b), as TensorFlow converters write Dense layers;
 // "gemm" is Gemm(x, Wᵀ/2, b) with transB=0 and alpha=2. The function stays the same.

@@ -78,7 +78,7 @@ func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResu
 	if err != nil {
 		return benchResult{}, err
 	}
-	m, err := readModel(path, shape, true)
+	m, _, err := readModel(path, shape, true)
 	if err != nil {
 		return benchResult{}, err
 	}

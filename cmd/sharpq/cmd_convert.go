@@ -108,7 +108,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 			return err
 		}
 	}
-	m, err := readModel(modelPath, c.String("input-shape"), true)
+	m, channelsLast, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}
@@ -179,6 +179,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 	}
 	if err := checkMaxDrop(c, acc, out); err != nil {
+		return err
+	}
+	if err := restoreLayout(rep.Quantized, channelsLast); err != nil {
 		return err
 	}
 	data, err := onnxio.Encode(rep.Quantized)

@@ -93,7 +93,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if minTop1 := c.Float64("min-top1"); minTop1 < 0 || minTop1 > 100 {
 		return usageError{fmt.Errorf("--min-top1 %g: want a top-1 in %% between 0 and 100", minTop1)}
 	}
-	m, err := readModel(modelPath, c.String("input-shape"), true)
+	m, _, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}

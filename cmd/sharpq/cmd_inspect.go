@@ -33,11 +33,11 @@ func inspectCommand() *cli.Command {
 }
 
 func runInspect(w io.Writer, path, shape string, asJSON bool) error {
-	m, err := readModel(path, shape, false)
+	m, channelsLast, err := readModel(path, shape, false)
 	if err != nil {
 		return err
 	}
-	canonical, err := readModel(path, shape, false)
+	canonical, _, err := readModel(path, shape, false)
 	if err != nil {
 		return err
 	}
@@ -48,6 +48,7 @@ func runInspect(w io.Writer, path, shape string, asJSON bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	r.ChannelsLast = channelsLast
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -63,6 +64,9 @@ func runInspect(w io.Writer, path, shape string, asJSON bool) error {
 	}
 	for _, t := range r.Outputs {
 		fmt.Fprintf(tw, "output\t%s %s %s\n", t.Name, t.DType, t.ShapeString())
+	}
+	if r.ChannelsLast {
+		fmt.Fprintf(tw, "layout\tchannels-last input with a Transpose to channels-first: shown, synthesised and evaluated channels-first (data as N×C×H×W); quantized models keep the channels-last input\n")
 	}
 	fmt.Fprintf(tw, "parameters\t%d\n", r.Parameters)
 	var ops []string

@@ -188,7 +188,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := checkFolderWritable("--report", c.String("report")); err != nil {
 		return err
 	}
-	m, err := readModel(modelPath, c.String("input-shape"), true)
+	m, channelsLast, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}
@@ -252,6 +252,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		}
 	}
 	if err := checkMaxDrop(c, acc, out); err != nil {
+		return err
+	}
+	if err := restoreLayout(res.QDQ, channelsLast); err != nil {
 		return err
 	}
 	data, err := onnxio.Encode(res.QDQ)

@@ -15,22 +15,33 @@ const inputShapeUsage = "C×H×W of the model's input (e.g. 3x224x224), for a mo
 // readModel reads the model at path and fixes its dynamic input dimensions from --input-shape
 // (shape; "" for none). With check, a dimension other than the batch that is still dynamic is
 // an error that names the flag.
-func readModel(path, shape string, check bool) (*ir.Model, error) {
-	m, err := onnxio.Read(path)
+func readModel(path, shape string, check bool) (m *ir.Model, channelsLast bool, err error) {
+	m, err = onnxio.Read(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	// Every command works channels-first (data included); a channels-last model gets its
+	// interface back when it is written (restoreLayout).
+	channelsLast = ir.ChannelsFirstInput(m)
 	if shape != "" {
 		if err := setInputShape(m, shape); err != nil {
-			return nil, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
+			return nil, false, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
 		}
 	}
 	if check {
 		if err := ir.CheckStaticInputs(m.Graph); err != nil {
-			return nil, fmt.Errorf("%s: %w (give them with --input-shape C×H×W)", path, err)
+			return nil, false, fmt.Errorf("%s: %w (give them with --input-shape C×H×W)", path, err)
 		}
 	}
-	return m, nil
+	return m, channelsLast, nil
+}
+
+// restoreLayout gives a model made from a channels-last one (readModel) that interface back.
+func restoreLayout(m *ir.Model, channelsLast bool) error {
+	if !channelsLast {
+		return nil
+	}
+	return ir.ChannelsLastInput(m)
 }
 
 // setInputShape sets the dynamic dimensions 1–3 of m's single NCHW input to shape ("CxHxW");

@@ -5,6 +5,7 @@
 //	                 and Reduce/Unsqueeze axes as attributes, BN's spatial, IR 3)
 //	-normalise M,S   with (x − M)/S baked in before the first layer (testmodels.WithPreprocessing)
 //	-softmax         with a final Softmax (testmodels.WithSoftmax)
+//	-nhwc            with a channels-last input and a Transpose (testmodels.WithNHWCInput)
 //
 //	go run ./scripts/modelvariant -opset 9 -o M_opset9.onnx M.onnx
 package main
@@ -24,10 +25,11 @@ func main() {
 	opset := flag.Int64("opset", 0, "write as an exporter at this opset (7–17; 0: keep)")
 	normalise := flag.String("normalise", "", "bake (x − MEAN)/STD in, as MEAN,STD")
 	softmax := flag.Bool("softmax", false, "append a Softmax over the classes")
+	nhwc := flag.Bool("nhwc", false, "take channels-last input, as TensorFlow converters write")
 	out := flag.String("o", "", "where to write the result")
 	flag.Parse()
 	if flag.NArg() != 1 || *out == "" || *opset != 0 && (*opset < 7 || *opset > 17) {
-		log.Fatal("usage: modelvariant [-opset N] [-normalise MEAN,STD] [-softmax] -o OUT.onnx MODEL.onnx (7 ≤ N ≤ 17)")
+		log.Fatal("usage: modelvariant [-opset N] [-normalise MEAN,STD] [-softmax] [-nhwc] -o OUT.onnx MODEL.onnx (7 ≤ N ≤ 17)")
 	}
 	m, err := onnxio.Read(flag.Arg(0))
 	if err != nil {
@@ -47,6 +49,9 @@ func main() {
 	}
 	if *softmax {
 		m = testmodels.WithSoftmax(m)
+	}
+	if *nhwc {
+		m = testmodels.WithNHWCInput(m)
 	}
 	if *opset != 0 {
 		m = testmodels.AsOldExport(m, *opset)

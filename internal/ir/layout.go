@@ -1,0 +1,83 @@
+package ir
+
+import (
+	"fmt"
+	"slices"
+)
+
+// toChannelsFirst is the Transpose permutation from [N, H, W, C] to [N, C, H, W].
+var toChannelsFirst = []int64{0, 3, 1, 2}
+
+// ChannelsFirstInput rewrites a model whose single input is channels-last ([N, H, W, C]) and
+// read only by Transposes to channels-first, as TensorFlow converters export Keras models,
+// into the same function of a channels-first input ([N, C, H, W]) without those Transposes.
+// sharpq synthesises, calibrates and evaluates channels-first; ChannelsLastInput puts the
+// original interface back on a model made from the result (the quantized one). It reports
+// whether the model had such an input; any other model is left as it is.
+func ChannelsFirstInput(m *Model) bool {
+	g := m.Graph
+	if len(g.Inputs) != 1 || len(g.Inputs[0].Shape) != 4 {
+		return false
+	}
+	in := g.Inputs[0]
+	readers := g.Consumers()[in.Name]
+	if len(readers) == 0 || g.IsOutput(in.Name) {
+		return false
+	}
+	for _, n := range readers {
+		if n.OpType != "Transpose" || n.Domain != "" || len(n.Outputs) != 1 || g.IsOutput(n.Outputs[0]) ||
+			!slices.Equal(n.AttrInts("perm", nil), toChannelsFirst) {
+			return false
+		}
+	}
+	var nodes []*Node
+	for _, n := range g.Nodes {
+		if slices.Contains(readers, n) {
+			delete(g.ValueInfo, n.Outputs[0])
+			continue
+		}
+		nodes = append(nodes, n)
+	}
+	g.Nodes = nodes
+	for _, n := range readers {
+		g.Rename(n.Outputs[0], in.Name)
+	}
+	in.Shape = permute(in.Shape, toChannelsFirst)
+	in.DimNames = permute(in.DimNames, toChannelsFirst)
+	g.ValueInfo[in.Name] = in
+	return true
+}
+
+// ChannelsLastInput gives m's single channels-first input ([N, C, H, W]) a channels-last
+// interface ([N, H, W, C]) and a Transpose to channels-first: the inverse of
+// ChannelsFirstInput, for the model written from one it rewrote.
+func ChannelsLastInput(m *Model) error {
+	g := m.Graph
+	if len(g.Inputs) != 1 || len(g.Inputs[0].Shape) != 4 {
+		return fmt.Errorf("ir: a channels-last input needs one input of rank 4, the model has %d inputs", len(g.Inputs))
+	}
+	in := g.Inputs[0]
+	inner := g.UniqueName(in.Name + "_nchw")
+	g.Rename(in.Name, inner)
+	g.ValueInfo[inner] = &Value{Name: inner, DType: in.DType, Shape: slices.Clone(in.Shape), DimNames: slices.Clone(in.DimNames)}
+	toLast := []int64{0, 2, 3, 1}
+	in.Shape = permute(in.Shape, toLast)
+	in.DimNames = permute(in.DimNames, toLast)
+	g.ValueInfo[in.Name] = in
+	g.Nodes = append([]*Node{{Name: g.UniqueName("input_to_nchw"), OpType: "Transpose", Inputs: []string{in.Name}, Outputs: []string{inner},
+		Attrs: []Attr{IntsAttr("perm", toChannelsFirst...)}}}, g.Nodes...)
+	return nil
+}
+
+// permute returns x's elements in the order perm gives (x itself when it is not rank 4, as
+// DimNames may be empty).
+func permute[T any](x []T, perm []int64) []T {
+	if len(x) != len(perm) {
+		return x
+	}
+	out := make([]T, len(x))
+	for i, p := range perm {
+		out[i] = x[p]
+	}
+	return out
+}
