@@ -11,7 +11,7 @@ type BlockKind string
 
 // Block kinds.
 const (
-	Residual BlockKind = "residual" // from a branch point to a residual join (and its activation)
+	Residual BlockKind = "residual" // from a branch point to the join (Add, Concat) where the branches meet, and its activation
 	Single   BlockKind = "layer"    // one quantizable layer with the nodes that follow it
 )
 
@@ -39,72 +39,28 @@ func IsQuantizable(g *ir.Graph, n *ir.Node) bool {
 // activations are the ops a residual block takes along after its join.
 var activations = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true, "HardSwish": true, "Sigmoid": true, "Tanh": true}
 
-// Partition splits the graph into reconstruction blocks, in graph order: residual blocks
-// found from the graph (the span from the value that feeds both branches to the Add that
-// joins them, with a following activation), and every other quantizable layer alone with the
-// non-quantizable nodes that follow it.
-func Partition(g *ir.Graph) ([]Block, error) {
-	producer := map[string]int{}
-	for i, n := range g.Nodes {
-		for _, o := range n.Outputs {
-			producer[o] = i
-		}
-	}
-	pos := func(v string) int {
-		if i, ok := producer[v]; ok {
-			return i
-		}
-		return -1 // graph input or initializer
-	}
-	consumers := g.Consumers()
-	ancestors := func(v string) map[string]bool {
-		seen := map[string]bool{}
-		stack := []string{v}
-		for len(stack) > 0 {
-			x := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if seen[x] || g.Initializer(x) != nil {
-				continue
-			}
-			seen[x] = true
-			if i, ok := producer[x]; ok {
-				stack = append(stack, g.Nodes[i].Inputs...)
-			}
-		}
-		return seen
-	}
+// joins are the operators that end a multi-branch span as a block of its own: residual sums
+// (ResNet, MobileNetV2) and concatenations (DenseNet, SqueezeNet's fire modules, ShuffleNet).
+// A gating Mul (squeeze-and-excitation) is not one: such a span stays in the chain around it,
+// so an inverted residual with SE is reconstructed whole.
+var joins = map[string]bool{"Add": true, "Sum": true, "Concat": true}
 
+// Partition splits the graph into reconstruction blocks, in graph order: multi-branch blocks
+// found from the graph (the span from a value that every path passes through to the join
+// where the branches meet again, with a following activation), and every other quantizable
+// layer alone with the non-quantizable nodes that follow it. The graph's nodes must be in
+// topological order.
+func Partition(g *ir.Graph) ([]Block, error) {
 	owner := make([]int, len(g.Nodes)) // block index+1 per node; 0 = unassigned
 	var blocks []Block
-	for j, n := range g.Nodes {
-		if n.OpType != "Add" || len(n.Inputs) != 2 || g.Initializer(n.Inputs[0]) != nil || g.Initializer(n.Inputs[1]) != nil {
-			continue
+	for _, sp := range branchedSpans(g) {
+		end := sp.end
+		n := g.Nodes[end]
+		if cs := g.Consumers()[n.Outputs[0]]; len(cs) == 1 && activations[cs[0].OpType] && !g.IsOutput(n.Outputs[0]) && end+1 < len(g.Nodes) && g.Nodes[end+1] == cs[0] {
+			end++
 		}
-		a, b := ancestors(n.Inputs[0]), ancestors(n.Inputs[1])
-		branch, bpos := "", -2
-		for v := range a {
-			if b[v] && pos(v) > bpos {
-				branch, bpos = v, pos(v)
-			}
-		}
-		if branch == "" {
-			continue
-		}
-		end := j
-		if cs := consumers[n.Outputs[0]]; len(cs) == 1 && activations[cs[0].OpType] && !g.IsOutput(n.Outputs[0]) {
-			end = producer[cs[0].Outputs[0]]
-		}
-		clash := false
-		for k := bpos + 1; k <= end; k++ {
-			if owner[k] != 0 {
-				clash = true
-			}
-		}
-		if clash {
-			continue // nested or overlapping joins stay with the first block
-		}
-		blk := Block{Kind: Residual, Input: branch, Output: g.Nodes[end].Outputs[0]}
-		for k := bpos + 1; k <= end; k++ {
+		blk := Block{Kind: Residual, Input: sp.input, Output: g.Nodes[end].Outputs[0]}
+		for k := sp.start; k <= end; k++ {
 			owner[k] = len(blocks) + 1
 			blk.Nodes = append(blk.Nodes, g.Nodes[k])
 		}
@@ -139,7 +95,7 @@ func Partition(g *ir.Graph) ([]Block, error) {
 		}
 	}
 	flush()
-	out = mergeChains(out)
+	out = closeBlocks(g, mergeChains(appendLayerless(g, out)))
 	for i := range out {
 		b := &out[i]
 		b.Layers = nil
@@ -151,6 +107,59 @@ func Partition(g *ir.Graph) ([]Block, error) {
 		b.Name = fmt.Sprintf("block%02d", i)
 	}
 	return out, nil
+}
+
+// closeBlocks merges each block that reads a value computed outside it, other than its
+// input, into the block before it, until every block has one input (a gating Mul right
+// after the first layer, say, reads the first layer's output past the pooling that feeds it).
+func closeBlocks(g *ir.Graph, blocks []Block) []Block {
+	var out []Block
+	for _, b := range blocks {
+		out = append(out, b)
+		for len(out) > 1 && !closed(g, &out[len(out)-1]) {
+			last, prev := out[len(out)-1], &out[len(out)-2]
+			prev.Nodes = append(prev.Nodes, last.Nodes...)
+			prev.Output = last.Output
+			if prev.Kind != last.Kind {
+				prev.Kind = Residual
+			}
+			out = out[:len(out)-1]
+		}
+	}
+	return out
+}
+
+// closed reports whether every value b's nodes read is b's input, an initializer, a graph
+// input that is b's input, or computed inside b.
+func closed(g *ir.Graph, b *Block) bool {
+	inside := map[string]bool{b.Input: true}
+	for _, n := range b.Nodes {
+		for _, in := range n.Inputs {
+			if in != "" && !inside[in] && g.Initializer(in) == nil {
+				return false
+			}
+		}
+		for _, o := range n.Outputs {
+			inside[o] = true
+		}
+	}
+	return true
+}
+
+// appendLayerless moves the nodes of a block without a quantizable layer (ShuffleNet's channel
+// shuffle after its join, say) into the block before it: alone it would have nothing to learn.
+func appendLayerless(g *ir.Graph, blocks []Block) []Block {
+	var out []Block
+	for _, b := range blocks {
+		if len(out) > 0 && !hasLayer(g, b.Nodes) {
+			last := &out[len(out)-1]
+			last.Nodes = append(last.Nodes, b.Nodes...)
+			last.Output = b.Output
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // mergeChains joins runs of consecutive single-layer blocks between the first and the last
@@ -200,4 +209,93 @@ func InspectBN(g *ir.Graph) BNState {
 	}
 	s.FoldedLike = s.Nodes == 0 && convs > 0 && biased == convs
 	return s
+}
+
+// span is a range of node indices [start, end] whose only input from earlier nodes is input.
+type span struct {
+	start, end int
+	input      string
+}
+
+// branchedSpans returns the spans between consecutive cut values (values that every path from
+// the graph's input to its output passes through: when one is computed, no earlier value is
+// still waiting for a consumer) that hold more than one node, end in a join and contain a
+// quantizable layer. Inside a plain chain every value is a cut, so chains yield no span.
+func branchedSpans(g *ir.Graph) []span {
+	pos := map[string]int{}
+	for _, v := range g.Inputs {
+		pos[v.Name] = -1
+	}
+	for i, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			pos[o] = i
+		}
+	}
+	// lastUse[i+1] is the index of the last node that reads an output of node i (i = −1: the
+	// graph inputs); graph outputs count as read after the last node.
+	lastUse := make([]int, len(g.Nodes)+1)
+	for i := range lastUse {
+		lastUse[i] = i - 1
+	}
+	for j, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if p, ok := pos[in]; ok && in != "" {
+				lastUse[p+1] = max(lastUse[p+1], j)
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		if p, ok := pos[o.Name]; ok {
+			lastUse[p+1] = len(g.Nodes)
+		}
+	}
+	cutValue := func(i int) string { // the one value of node i (or the inputs, i = −1) read later, or ""
+		var outs []string
+		if i < 0 {
+			for _, v := range g.Inputs {
+				outs = append(outs, v.Name)
+			}
+		} else {
+			outs = g.Nodes[i].Outputs
+		}
+		val := ""
+		for _, o := range outs {
+			if o == "" || g.Initializer(o) != nil {
+				continue
+			}
+			if len(g.Consumers()[o]) > 0 || g.IsOutput(o) {
+				if val != "" {
+					return ""
+				}
+				val = o
+			}
+		}
+		return val
+	}
+	var spans []span
+	reach := lastUse[0] // the furthest reader of any value computed before node i
+	prev, prevValue := -1, cutValue(-1)
+	for i, n := range g.Nodes {
+		cut := reach <= i
+		reach = max(reach, lastUse[i+1])
+		v := cutValue(i)
+		if !cut || v == "" {
+			continue
+		}
+		// Node i's output is the only value still waiting for a reader: a cut.
+		if prevValue != "" && i-prev > 1 && joins[n.OpType] && n.Domain == "" && hasLayer(g, g.Nodes[prev+1:i+1]) {
+			spans = append(spans, span{start: prev + 1, end: i, input: prevValue})
+		}
+		prev, prevValue = i, v
+	}
+	return spans
+}
+
+func hasLayer(g *ir.Graph, nodes []*ir.Node) bool {
+	for _, n := range nodes {
+		if IsQuantizable(g, n) {
+			return true
+		}
+	}
+	return false
 }

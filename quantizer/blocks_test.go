@@ -1,6 +1,7 @@
 package quantizer_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/ir"
@@ -65,6 +66,127 @@ func TestPartitionRealModels(t *testing.T) {
 			bn := quantizer.InspectBN(m.Graph)
 			if bn.Nodes != tc.bnNodes || bn.FoldedLike != tc.folded {
 				t.Errorf("BN state %+v, want %d nodes, folded %v", bn, tc.bnNodes, tc.folded)
+			}
+		})
+	}
+}
+
+// graphBuilder writes small graphs for partition tests: every conv is 1×1 with c channels.
+type graphBuilder struct {
+	g *ir.Graph
+	c int64
+}
+
+func newGraphBuilder(c int64) *graphBuilder {
+	g := ir.NewGraph("partition")
+	g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{1, c, 4, 4}}}
+	return &graphBuilder{g: g, c: c}
+}
+
+func (b *graphBuilder) node(op, out string, ins ...string) string {
+	b.g.AddNode(&ir.Node{Name: out, OpType: op, Inputs: ins, Outputs: []string{out}})
+	return out
+}
+
+func (b *graphBuilder) conv(out, in string, cin int64) string {
+	w := out + ".w"
+	b.g.AddInitializer(ir.NewFloat32(w, []int64{b.c, cin, 1, 1}, make([]float32, b.c*cin)))
+	return b.node("Conv", out, in, w)
+}
+
+// head ends the graph with GlobalAveragePool → Flatten → Gemm and returns it.
+func (b *graphBuilder) head(in string, cin int64) *ir.Graph {
+	b.node("GlobalAveragePool", "pool", in)
+	b.node("Flatten", "flat", "pool")
+	b.g.AddInitializer(ir.NewFloat32("fc.w", []int64{3, cin}, make([]float32, 3*cin)))
+	b.node("Gemm", "logits", "flat", "fc.w")
+	b.g.Nodes[len(b.g.Nodes)-1].Attrs = []ir.Attr{ir.IntAttr("transB", 1)}
+	b.g.Outputs = []*ir.Value{{Name: "logits", DType: ir.Float32}}
+	return b.g
+}
+
+// TestPartitionBranches: spans that branch and join again form one block each, whatever the
+// join (Add, Concat); a gating Mul stays inside its chain; no block reads a value from
+// outside it other than its input.
+func TestPartitionBranches(t *testing.T) {
+	type want struct {
+		kind   quantizer.BlockKind
+		layers int
+	}
+	tests := []struct {
+		name  string
+		build func() *ir.Graph
+		want  []want
+	}{
+		{"residual add", func() *ir.Graph {
+			b := newGraphBuilder(4)
+			b.node("Relu", "r0", b.conv("c0", "x", 4))
+			b.node("Add", "sum", b.conv("c2", b.conv("c1", "r0", 4), 4), "r0")
+			return b.head(b.node("Relu", "r1", "sum"), 4)
+		}, []want{{quantizer.Single, 1}, {quantizer.Residual, 2}, {quantizer.Single, 1}}},
+		{"fire module (concat)", func() *ir.Graph {
+			b := newGraphBuilder(4)
+			b.conv("c0", "x", 4)
+			sq := b.node("Relu", "sq", b.conv("squeeze", "c0", 4))
+			cat := b.node("Concat", "cat", b.conv("e1", sq, 4), b.conv("e3", sq, 4))
+			b.g.Nodes[len(b.g.Nodes)-1].Attrs = []ir.Attr{ir.IntAttr("axis", 1)}
+			return b.head(cat, 8)
+		}, []want{{quantizer.Single, 1}, {quantizer.Single, 1}, {quantizer.Residual, 2}, {quantizer.Single, 1}}},
+		{"dense block then transition", func() *ir.Graph {
+			b := newGraphBuilder(4)
+			a := b.conv("c0", "x", 4)
+			c1 := b.node("Concat", "cat1", a, b.conv("d1", a, 4))
+			b.g.Nodes[len(b.g.Nodes)-1].Attrs = []ir.Attr{ir.IntAttr("axis", 1)}
+			c2 := b.node("Concat", "cat2", a, "d1", b.conv("d2", c1, 8))
+			b.g.Nodes[len(b.g.Nodes)-1].Attrs = []ir.Attr{ir.IntAttr("axis", 1)}
+			return b.head(b.node("Relu", "tr", b.conv("trans", c2, 12)), 4)
+		}, []want{{quantizer.Single, 1}, {quantizer.Residual, 2}, {quantizer.Single, 1}, {quantizer.Single, 1}}},
+		{"squeeze-and-excitation in a chain", func() *ir.Graph {
+			b := newGraphBuilder(4)
+			x := b.node("Relu", "r0", b.conv("c1", b.conv("c0", "x", 4), 4))
+			s := b.node("Sigmoid", "s", b.conv("fc2", b.node("Relu", "r1", b.conv("fc1", b.node("GlobalAveragePool", "sp", x), 4)), 4))
+			return b.head(b.conv("c2", b.node("Mul", "gated", x, s), 4), 4)
+		}, []want{{quantizer.Single, 1}, {quantizer.Single, 4}, {quantizer.Single, 1}}},
+		{"gating right after the first layer", func() *ir.Graph {
+			b := newGraphBuilder(4)
+			x := b.conv("c0", "x", 4)
+			s := b.node("Sigmoid", "s", b.conv("se", b.node("GlobalAveragePool", "sp", x), 4))
+			return b.head(b.conv("c1", b.node("Mul", "gated", x, s), 4), 4)
+		}, []want{{quantizer.Single, 3}, {quantizer.Single, 1}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.build()
+			m := &ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+			if err := ir.InferShapes(m); err != nil {
+				t.Fatal(err)
+			}
+			blocks, err := quantizer.Partition(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []want
+			nodes := 0
+			for _, b := range blocks {
+				got = append(got, want{b.Kind, len(b.Layers)})
+				nodes += len(b.Nodes)
+				inside := map[string]bool{b.Input: true}
+				for _, n := range b.Nodes {
+					for _, in := range n.Inputs {
+						if in != "" && !inside[in] && g.Initializer(in) == nil {
+							t.Errorf("%s reads %q from outside (input %q)", b.Name, in, b.Input)
+						}
+					}
+					for _, o := range n.Outputs {
+						inside[o] = true
+					}
+				}
+			}
+			if nodes != len(g.Nodes) {
+				t.Errorf("blocks cover %d nodes, graph has %d", nodes, len(g.Nodes))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("blocks (kind, layers) %v, want %v", got, tc.want)
 			}
 		})
 	}

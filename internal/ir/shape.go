@@ -9,6 +9,9 @@ type inferCtx struct {
 	g     *Graph
 	n     *Node
 	opset int64
+	// consts holds the values of Constant nodes: shape inputs (axes, shapes, pads) may come
+	// from them before Canonicalize turns them into initializers.
+	consts map[string]*Tensor
 }
 
 // in returns the type of input i, or nil when the input is absent or unknown.
@@ -29,13 +32,17 @@ func (c *inferCtx) shape(i int) ([]int64, error) {
 	return v.Shape, nil
 }
 
-// constInts returns input i as int64s when it is an initializer, else ok=false.
+// constInts returns input i as int64s when it is an initializer or a Constant node's output,
+// else ok=false.
 func (c *inferCtx) constInts(i int) ([]int64, bool) {
 	name := c.n.Input(i)
 	if name == "" {
 		return nil, false
 	}
 	t := c.g.Initializer(name)
+	if t == nil {
+		t = c.consts[name]
+	}
 	if t == nil {
 		return nil, false
 	}
@@ -72,12 +79,18 @@ func InferShapes(m *Model) error {
 		g.ValueInfo[t.Name] = &Value{Name: t.Name, DType: t.DType, Shape: append([]int64{}, t.Shape...)}
 	}
 	opset := m.Opset("")
+	consts := map[string]*Tensor{}
 	for _, n := range g.Nodes {
 		def, ok := lookupOp(n.Domain, n.OpType)
 		if !ok {
 			return &UnsupportedOpsError{Ops: []UnsupportedOp{{OpType: n.OpType, Domain: n.Domain, Node: n.Name}}}
 		}
-		c := &inferCtx{g: g, n: n, opset: opset}
+		if n.OpType == "Constant" && n.Domain == "" && len(n.Outputs) == 1 {
+			if t, err := ConstantValue(n); err == nil {
+				consts[n.Outputs[0]] = t
+			}
+		}
+		c := &inferCtx{g: g, n: n, opset: opset, consts: consts}
 		if err := def.infer(c); err != nil {
 			return err
 		}

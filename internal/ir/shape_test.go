@@ -448,3 +448,29 @@ func TestOpsetForms(t *testing.T) {
 		})
 	}
 }
+
+// TestInferConstantNodeInputs: shape inputs that come from Constant nodes (PyTorch exports
+// without constant folding write Unsqueeze axes and Reshape targets this way) infer before
+// Canonicalize has turned the Constant nodes into initializers.
+func TestInferConstantNodeInputs(t *testing.T) {
+	g := ir.NewGraph("constant_inputs")
+	g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{2, 6}}}
+	constant := func(out string, v ...int64) *ir.Node {
+		return &ir.Node{Name: out, OpType: "Constant", Outputs: []string{out},
+			Attrs: []ir.Attr{ir.TensorAttr("value", ir.NewInt64("", []int64{int64(len(v))}, v))}}
+	}
+	g.AddNode(constant("axes", 1))
+	g.AddNode(&ir.Node{Name: "unsq", OpType: "Unsqueeze", Inputs: []string{"x", "axes"}, Outputs: []string{"u"}})
+	g.AddNode(constant("target", 2, 3, 2))
+	g.AddNode(&ir.Node{Name: "reshape", OpType: "Reshape", Inputs: []string{"u", "target"}, Outputs: []string{"y"}})
+	g.Outputs = []*ir.Value{{Name: "y"}}
+	m := &ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+	if err := ir.InferShapes(m); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]int64{"u": {2, 1, 6}, "y": {2, 3, 2}} {
+		if got := g.ValueInfo[name].Shape; !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+}
