@@ -13,8 +13,8 @@ import (
 //
 //	W' = W · γ/√(σ²+ε) (per output channel),  b' = (b − μ) · γ/√(σ²+ε) + β
 //
-// It returns how many were folded. A BatchNormalization that does not follow a Conv is an
-// error: sharpq has no layer to fold it into.
+// It returns how many were folded. A BatchNormalization that does not follow such a layer
+// stays in the graph: ONNX Runtime runs it in float between the quantized layers.
 func FoldBN(m *ir.Model) (int, error) {
 	g := m.Graph
 	producers := g.Producers()
@@ -26,12 +26,15 @@ func FoldBN(m *ir.Model) (int, error) {
 			kept = append(kept, n)
 			continue
 		}
-		conv := producers[n.Input(0)]
-		if conv == nil || (conv.OpType != "Conv" && !isPlainLinear(g, conv)) || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
-			return folded, fmt.Errorf("quantizer: node %s does not follow a Conv or fully-connected layer it could be folded into", n)
-		}
 		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			return folded, fmt.Errorf("quantizer: node %s is in training mode", n)
+		}
+		conv := producers[n.Input(0)]
+		if conv == nil || (conv.OpType != "Conv" && !isPlainLinear(g, conv)) || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
+			// Pre-activation BN (DenseNet, ResNet v2: BN → ReLU → Conv) or BN on the input: no
+			// layer to fold it into, so it stays, a float per-channel affine map.
+			kept = append(kept, n)
+			continue
 		}
 		w := g.Initializer(conv.Input(1))
 		params := make([][]float32, 4)

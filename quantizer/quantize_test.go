@@ -196,3 +196,37 @@ func TestLinearForms(t *testing.T) {
 		})
 	}
 }
+
+// TestShuffleAndPreActivationBN quantizes, with a short reconstruction, TinyResNet with a
+// ShuffleNet channel shuffle exported for a dynamic batch (Reshape targets computed from
+// Shape) and a BatchNormalization that follows no layer (DenseNet's BN → ReLU → Conv). The
+// shuffle's shapes must be known to cut the model into blocks; the BN stays float. The
+// exported model must load in ONNX Runtime and match the simulation.
+func TestShuffleAndPreActivationBN(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.WithPreActivationBN(testmodels.WithChannelShuffle(testmodels.TinyResNet(5)))
+	const n = 16
+	x := make([]float32, n*64)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.73) * 1.5)
+	}
+	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: quantizer.ReconOptions{Iters: 20, Batch: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
+		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
+	}
+	bn := 0
+	for _, nd := range res.QDQ.Graph.Nodes {
+		if nd.OpType == "BatchNormalization" {
+			bn++
+		}
+	}
+	if bn != 1 {
+		t.Errorf("exported model has %d BatchNormalization nodes, want the pre-activation one", bn)
+	}
+	if len(res.Blocks) < 2 {
+		t.Errorf("%d blocks reconstructed", len(res.Blocks))
+	}
+}

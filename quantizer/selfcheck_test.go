@@ -30,6 +30,9 @@ func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.Check.UnoptimizedAgreement != 1 {
+		t.Errorf("top-1 agreement without optimizations %.3f, want 1", r.Check.UnoptimizedAgreement)
+	}
 	if got := r.Check.UnoptimizedMaxLogitDiff; got > 1e-4 {
 		t.Fatalf("exported model vs simulation without optimizations: %.3g, want ≤ 1e-4", got)
 	}
@@ -45,7 +48,7 @@ func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
 	if changed == "" {
 		t.Fatal("no activation scale of layers.4 in the exported model")
 	}
-	bad, err := unoptimizedDiff(rt, r.QDQ, r.Simulated, x, n, n)
+	bad, _, err := unoptimizedDiff(rt, r.QDQ, r.Simulated, x, n, n)
 	if err != nil {
 		t.Fatal(err)
 	}

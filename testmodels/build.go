@@ -275,3 +275,101 @@ func WithLinearAs(m *ir.Model, form string) *ir.Model {
 	ir.PruneDead(g)
 	return m
 }
+
+// rewire makes every node reading value v, and the graph outputs, read to instead.
+func rewire(g *ir.Graph, v, to string) {
+	for _, n := range g.Nodes {
+		for i, x := range n.Inputs {
+			if x == v {
+				n.Inputs[i] = to
+			}
+		}
+	}
+}
+
+// insertAfter puts nodes right after the producer of value v; the last node's output takes v's
+// place for v's former readers.
+func insertAfter(g *ir.Graph, v string, nodes ...*ir.Node) {
+	out := nodes[len(nodes)-1].Outputs[0]
+	rewire(g, v, out)
+	nodes[0].Inputs[0] = v
+	var all []*ir.Node
+	for _, n := range g.Nodes {
+		all = append(all, n)
+		for _, o := range n.Outputs {
+			if o == v {
+				all = append(all, nodes...)
+			}
+		}
+	}
+	g.Nodes = all
+	g.Index()
+}
+
+// WithChannelShuffle puts ShuffleNet's channel shuffle (groups of 2) after TinyResNet's stem,
+// as PyTorch exports x.view(n, 2, c/2, h, w).transpose(1, 2).reshape(n, -1, h, w) with a dynamic
+// batch: targets computed from Shape, Unsqueeze axes from Constant nodes.
+func WithChannelShuffle(m *ir.Model) *ir.Model {
+	g := m.Graph
+	constant := func(out string, v ...int64) *ir.Node {
+		return &ir.Node{Name: out, OpType: "Constant", Outputs: []string{out},
+			Attrs: []ir.Attr{ir.TensorAttr("value", ir.NewInt64("", []int64{int64(len(v))}, v))}}
+	}
+	scalar := func(out string, v int64) *ir.Node {
+		return &ir.Node{Name: out, OpType: "Constant", Outputs: []string{out},
+			Attrs: []ir.Attr{ir.TensorAttr("value", ir.NewInt64("", []int64{}, []int64{v}))}}
+	}
+	node := func(op, out string, ins ...string) *ir.Node {
+		return &ir.Node{Name: "shuffle." + out, OpType: op, Inputs: ins, Outputs: []string{out}}
+	}
+	dim := func(i int64) []*ir.Node { // Unsqueeze(Gather(Shape(x), i), 0)
+		s := "sh.dim" + string(rune('0'+i))
+		return []*ir.Node{scalar(s+".i", i), node("Gather", s+".g", "sh.shape", s+".i"), node("Unsqueeze", s, s+".g", "sh.axes")}
+	}
+	nodes := []*ir.Node{node("Shape", "sh.shape", ""), constant("sh.axes", 0)}
+	for i := int64(0); i < 4; i++ {
+		nodes = append(nodes, dim(i)...)
+	}
+	nodes = append(nodes, constant("sh.groups", 2), scalar("sh.two", 2), node("Div", "sh.per", "sh.dim1.g", "sh.two"), node("Unsqueeze", "sh.per1", "sh.per", "sh.axes"),
+		constant("sh.minus1", -1),
+		node("Concat", "sh.target5", "sh.dim0", "sh.groups", "sh.per1", "sh.dim2", "sh.dim3"),
+		node("Reshape", "sh.split", "sh.x", "sh.target5"),
+		node("Transpose", "sh.swapped", "sh.split"),
+		node("Concat", "sh.target4", "sh.dim0", "sh.minus1", "sh.dim2", "sh.dim3"),
+		node("Reshape", "sh.out", "sh.swapped", "sh.target4"))
+	for _, n := range nodes {
+		switch n.OpType {
+		case "Concat":
+			n.Attrs = []ir.Attr{ir.IntAttr("axis", 0)}
+		case "Transpose":
+			n.Attrs = []ir.Attr{ir.IntsAttr("perm", 0, 2, 1, 3, 4)}
+		case "Gather":
+			n.Attrs = []ir.Attr{ir.IntAttr("axis", 0)}
+		}
+	}
+	// Both the shape chain and the first Reshape read the stem's output.
+	insertAfter(g, "s3", append([]*ir.Node{node("Identity", "sh.x", "")}, nodes...)...)
+	for _, n := range nodes {
+		if n.OpType == "Shape" {
+			n.Inputs[0] = "sh.x"
+		}
+	}
+	return m
+}
+
+// WithPreActivationBN puts a BatchNormalization right after TinyResNet's stem ReLU, where no
+// Conv precedes it (DenseNet's and pre-activation ResNets' BN → ReLU → Conv order).
+func WithPreActivationBN(m *ir.Model) *ir.Model {
+	g := m.Graph
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, name := range []string{"pre.weight", "pre.running_var"} {
+		g.AddInitializer(positive(r, name, tinyChannels))
+	}
+	for _, name := range []string{"pre.bias", "pre.running_mean"} {
+		g.AddInitializer(randTensor(r, name, 0.1, tinyChannels))
+	}
+	insertAfter(g, "s3", &ir.Node{Name: "pre.bn", OpType: "BatchNormalization",
+		Inputs:  []string{"", "pre.weight", "pre.bias", "pre.running_mean", "pre.running_var"},
+		Outputs: []string{"pre.out"}, Attrs: []ir.Attr{ir.FloatAttr("epsilon", 1e-5)}})
+	return m
+}

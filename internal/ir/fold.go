@@ -2,6 +2,7 @@ package ir
 
 import (
 	"fmt"
+	"slices"
 )
 
 // maxFoldElements bounds what constant folding materialises: it exists for shape arithmetic,
@@ -531,4 +532,105 @@ func CheckStaticInputs(g *Graph) error {
 		}
 	}
 	return nil
+}
+
+// InferBatchShapes infers m's shapes as InferShapes does, then fills in the dimensions a
+// dynamic batch hides from the shape rules: a Reshape whose target is computed from Shape (a
+// channel shuffle's x.view(x.size(0), g, -1, h, w), say) has unknown dimensions until the
+// batch is known. It infers copies of m at batch 1 and 2: a dimension equal in both is
+// static, and axis 0 going from 1 to 2 is the batch (-1). m's nodes are not changed.
+func InferBatchShapes(m *Model) error {
+	if err := InferShapes(m); err != nil {
+		return err
+	}
+	hidden := func(v *Value) bool {
+		if v.Shape == nil {
+			return true
+		}
+		for d, n := range v.Shape {
+			if n < 0 && d > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	missing := false
+	for _, n := range m.Graph.Nodes {
+		for _, o := range n.Outputs {
+			if v := m.Graph.ValueInfo[o]; o != "" && (v == nil || hidden(v)) {
+				missing = true
+			}
+		}
+	}
+	if !missing {
+		return nil
+	}
+	var at [2]map[string][]int64
+	for i, batch := range []int64{1, 2} {
+		c := copyForInference(m)
+		if err := FixBatch(c, batch); err != nil {
+			return nil // the shapes stay as the rules left them; callers report what they need
+		}
+		at[i] = map[string][]int64{}
+		for name, v := range c.Graph.ValueInfo {
+			at[i][name] = v.Shape
+		}
+	}
+	for _, n := range m.Graph.Nodes {
+		for _, o := range n.Outputs {
+			v := m.Graph.ValueInfo[o]
+			if o == "" || v != nil && !hidden(v) {
+				continue
+			}
+			a, b := at[0][o], at[1][o]
+			if a == nil || len(a) != len(b) {
+				continue
+			}
+			shape := make([]int64, len(a))
+			ok := true
+			for d := range a {
+				switch {
+				case a[d] == b[d]:
+					shape[d] = a[d]
+				case d == 0 && a[d] == 1 && b[d] == 2:
+					shape[d] = -1
+				default:
+					ok = false
+				}
+			}
+			if !ok {
+				continue
+			}
+			nv := &Value{Name: o, Shape: shape}
+			if v != nil {
+				nv.DType, nv.DimNames = v.DType, v.DimNames
+			}
+			m.Graph.ValueInfo[o] = nv
+		}
+	}
+	return nil
+}
+
+// copyForInference copies m deeply enough for FixBatch: nodes, graph inputs and outputs and
+// the initializer list are m's own copies; tensors are shared (FixBatch adds, never edits).
+func copyForInference(m *Model) *Model {
+	g := m.Graph.shallowCopy()
+	for i, n := range g.Nodes {
+		g.Nodes[i] = n.clone()
+	}
+	g.Inputs = make([]*Value, len(m.Graph.Inputs))
+	for i, v := range m.Graph.Inputs {
+		c := *v
+		c.Shape = slices.Clone(v.Shape)
+		g.Inputs[i] = &c
+	}
+	g.Outputs = make([]*Value, len(m.Graph.Outputs))
+	for i, v := range m.Graph.Outputs {
+		c := *v
+		g.Outputs[i] = &c
+	}
+	c := *m
+	c.Opsets = slices.Clone(m.Opsets)
+	c.Graph = g
+	return &c
 }
