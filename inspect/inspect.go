@@ -103,6 +103,9 @@ func Model(m *ir.Model, canonical *ir.Model) (*Report, error) {
 	switch {
 	case bn.Nodes > 0:
 		r.BNStatus = fmt.Sprintf("%d BatchNormalization nodes with running statistics: ready for data-free synthesis", bn.Nodes)
+		if k := quantizer.UnfoldableBN(canonical.Graph); k > 0 {
+			r.BNStatus += fmt.Sprintf("; %d follow no Conv or Gemm to fold into (pre-activation BN) and stay float in the quantized model", k)
+		}
 	case bn.FoldedLike:
 		r.BNStatus = "none: BatchNormalization was folded into Conv at export, so data-free synthesis has no statistics to match (re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False)"
 	default:

@@ -29,8 +29,8 @@ func FoldBN(m *ir.Model) (int, error) {
 		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			return folded, fmt.Errorf("quantizer: node %s is in training mode", n)
 		}
-		conv := producers[n.Input(0)]
-		if conv == nil || (conv.OpType != "Conv" && !isPlainLinear(g, conv)) || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
+		conv := foldTarget(g, producers, consumers, n)
+		if conv == nil {
 			// Pre-activation BN (DenseNet, ResNet v2: BN → ReLU → Conv) or BN on the input: no
 			// layer to fold it into, so it stays, a float per-channel affine map.
 			kept = append(kept, n)
@@ -84,6 +84,29 @@ func FoldBN(m *ir.Model) (int, error) {
 	g.Nodes = kept
 	ir.PruneDead(g)
 	return folded, nil
+}
+
+// foldTarget returns the layer BatchNormalization node n folds into: a Conv or plain
+// fully-connected layer whose output only n reads; nil when there is none.
+func foldTarget(g *ir.Graph, producers map[string]*ir.Node, consumers map[string][]*ir.Node, n *ir.Node) *ir.Node {
+	conv := producers[n.Input(0)]
+	if conv == nil || (conv.OpType != "Conv" && !isPlainLinear(g, conv)) || len(consumers[conv.Outputs[0]]) != 1 || g.IsOutput(conv.Outputs[0]) {
+		return nil
+	}
+	return conv
+}
+
+// UnfoldableBN counts the BatchNormalization nodes of g that follow no layer FoldBN could fold
+// them into (pre-activation BN, BN on the input): they stay float in the quantized model.
+func UnfoldableBN(g *ir.Graph) int {
+	producers, consumers := g.Producers(), g.Consumers()
+	n := 0
+	for _, nd := range g.Nodes {
+		if nd.OpType == "BatchNormalization" && foldTarget(g, producers, consumers, nd) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // isPlainLinear reports whether n is Gemm(x, W[, B]) with transB=1, no transA, alpha = beta = 1
