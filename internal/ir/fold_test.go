@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/testmodels"
 )
 
 // constNode returns a Constant node producing a 0-D (dims nil) or 1-D int64 tensor.
@@ -304,5 +305,33 @@ func TestValidateRejectsNodeWithoutOutputs(t *testing.T) {
 	err := ir.Validate(&ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g})
 	if err == nil || !strings.Contains(err.Error(), `node "sink" (Relu) has no outputs`) {
 		t.Fatalf("error %v, want one saying node \"sink\" has no outputs", err)
+	}
+}
+
+// TestInferBatchShapes: a channel shuffle exported for a dynamic batch computes its Reshape
+// targets from Shape, so the plain rules leave its outputs' channels unknown; inferring at two
+// batch sizes finds them, with the batch left dynamic. The nodes stay as they were.
+func TestInferBatchShapes(t *testing.T) {
+	m := testmodels.WithChannelShuffle(testmodels.TinyResNet(1))
+	if err := ir.Canonicalize(m); err != nil {
+		t.Fatal(err)
+	}
+	nodes := len(m.Graph.Nodes)
+	if err := ir.InferShapes(m); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Graph.ValueInfo["sh.out"].Shape; len(s) == 4 && s[1] > 0 {
+		t.Fatalf("plain inference already knows %v: the test model does not need InferBatchShapes", s)
+	}
+	if err := ir.InferBatchShapes(m); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]int64{"sh.split": {-1, 2, 2, 8, 8}, "sh.swapped": {-1, 2, 2, 8, 8}, "sh.out": {-1, 4, 8, 8}} {
+		if got := m.Graph.ValueInfo[name].Shape; !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+	if len(m.Graph.Nodes) != nodes {
+		t.Errorf("%d nodes after inference, %d before", len(m.Graph.Nodes), nodes)
 	}
 }
