@@ -53,10 +53,11 @@ var joins = map[string]bool{"Add": true, "Sum": true, "Concat": true}
 func Partition(g *ir.Graph) ([]Block, error) {
 	owner := make([]int, len(g.Nodes)) // block index+1 per node; 0 = unassigned
 	var blocks []Block
-	for _, sp := range branchedSpans(g) {
+	consumers := g.Consumers()
+	for _, sp := range branchedSpans(g, consumers) {
 		end := sp.end
 		n := g.Nodes[end]
-		if cs := g.Consumers()[n.Outputs[0]]; len(cs) == 1 && activations[cs[0].OpType] && !g.IsOutput(n.Outputs[0]) && end+1 < len(g.Nodes) && g.Nodes[end+1] == cs[0] {
+		if cs := consumers[n.Outputs[0]]; len(cs) == 1 && activations[cs[0].OpType] && !g.IsOutput(n.Outputs[0]) && end+1 < len(g.Nodes) && g.Nodes[end+1] == cs[0] {
 			end++
 		}
 		blk := Block{Kind: Residual, Input: sp.input, Output: g.Nodes[end].Outputs[0]}
@@ -221,7 +222,7 @@ type span struct {
 // the graph's input to its output passes through: when one is computed, no earlier value is
 // still waiting for a consumer) that hold more than one node, end in a join and contain a
 // quantizable layer. Inside a plain chain every value is a cut, so chains yield no span.
-func branchedSpans(g *ir.Graph) []span {
+func branchedSpans(g *ir.Graph, consumers map[string][]*ir.Node) []span {
 	pos := map[string]int{}
 	for _, v := range g.Inputs {
 		pos[v.Name] = -1
@@ -263,7 +264,7 @@ func branchedSpans(g *ir.Graph) []span {
 			if o == "" || g.Initializer(o) != nil {
 				continue
 			}
-			if len(g.Consumers()[o]) > 0 || g.IsOutput(o) {
+			if len(consumers[o]) > 0 || g.IsOutput(o) {
 				if val != "" {
 					return ""
 				}
@@ -291,6 +292,7 @@ func branchedSpans(g *ir.Graph) []span {
 	return spans
 }
 
+// hasLayer reports whether any of nodes is a quantizable layer.
 func hasLayer(g *ir.Graph, nodes []*ir.Node) bool {
 	for _, n := range nodes {
 		if IsQuantizable(g, n) {
