@@ -191,3 +191,42 @@ func TestPartitionBranches(t *testing.T) {
 		})
 	}
 }
+
+// TestConcatOfReLUsIsUnsigned: a concatenation of non-negative values (SqueezeNet's expand
+// ReLUs) is non-negative, so the layer reading it gets an unsigned activation grid; one signed
+// input makes it signed.
+func TestConcatOfReLUsIsUnsigned(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		secondReLU bool
+		wantSigned bool
+	}{{"both inputs ReLU", true, false}, {"one input signed", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newGraphBuilder(4)
+			sq := b.node("Relu", "sq", b.conv("c0", "x", 4))
+			e1 := b.node("Relu", "e1r", b.conv("e1", sq, 4))
+			e3 := b.conv("e3", sq, 4)
+			if tc.secondReLU {
+				e3 = b.node("Relu", "e3r", e3)
+			}
+			cat := b.node("Concat", "cat", e1, e3)
+			b.g.Nodes[len(b.g.Nodes)-1].Attrs = []ir.Attr{ir.IntAttr("axis", 1)}
+			g := b.head(b.conv("c2", cat, 8), 4)
+			m := &ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+			if err := ir.InferShapes(m); err != nil {
+				t.Fatal(err)
+			}
+			p, err := quantizer.NewPlan(g, quantizer.DefaultBits(4, 4), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := p.Act("cat")
+			if a == nil {
+				t.Fatal("no activation quantizer on the concatenation")
+			}
+			if a.Signed != tc.wantSigned {
+				t.Errorf("signed %v, want %v", a.Signed, tc.wantSigned)
+			}
+		})
+	}
+}

@@ -297,7 +297,7 @@ func isModelInput(g *ir.Graph, producers map[string]*ir.Node, value string) bool
 }
 
 // nonNegative reports whether value is produced by an op whose output is never negative,
-// looking through shape-only ops.
+// looking through shape-only ops and concatenations.
 func nonNegative(g *ir.Graph, producers map[string]*ir.Node, value string) bool {
 	n := producers[value]
 	for n != nil {
@@ -309,6 +309,14 @@ func nonNegative(g *ir.Graph, producers map[string]*ir.Node, value string) bool 
 			return !math.IsNaN(lo) && lo >= 0
 		case "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose":
 			n = producers[n.Input(0)]
+		case "Concat":
+			// DenseNet's and SqueezeNet's concatenations of ReLU outputs.
+			for _, in := range n.Inputs {
+				if !nonNegative(g, producers, in) {
+					return false
+				}
+			}
+			return len(n.Inputs) > 0
 		default:
 			return false
 		}
