@@ -210,15 +210,20 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 			break
 		}
 	}
+	producers, consumers := g.Producers(), g.Consumers()
 	for _, a := range p.Acts {
 		if a.Step <= 0 {
 			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
 		}
 		lo, hi := a.Centred()
-		dt := container(a.Bits, a.Signed)
+		stored := a.Bits
+		if stored <= 4 && besideMaxPool(a.Value, producers, consumers) {
+			stored = 8
+		}
+		dt := container(stored, a.Signed)
 		var nodes []*ir.Node
 		x := a.Value
-		if a.Bits != 4 && a.Bits != 8 {
+		if a.Bits != 4 && a.Bits != 8 || stored != a.Bits {
 			// The container is wider than the grid: clip to the grid first.
 			lov := scalar(g, a.Value+"_clip_min", float32(lo)*a.Step)
 			hiv := scalar(g, a.Value+"_clip_max", float32(hi)*a.Step)
@@ -245,6 +250,23 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 		m.SetMetadata(kv.Key, kv.Value)
 	}
 	return m, nil
+}
+
+// besideMaxPool reports whether a MaxPool produces or reads value. ONNX Runtime 1.30's QDQ
+// propagation moves a QuantizeLinear/DequantizeLinear pair across a MaxPool and then lets the
+// MaxPool run on the integers, and it has no 4-bit MaxPool kernel: the session fails to load
+// ("Type 'tensor(uint4)' of input parameter … of operator (MaxPool) … is invalid"). Such a
+// 4-bit grid is stored in an 8-bit QuantizeLinear behind a Clip to the grid: the same values.
+func besideMaxPool(value string, producers map[string]*ir.Node, consumers map[string][]*ir.Node) bool {
+	if n := producers[value]; n != nil && n.OpType == "MaxPool" {
+		return true
+	}
+	for _, n := range consumers[value] {
+		if n.OpType == "MaxPool" {
+			return true
+		}
+	}
+	return false
 }
 
 // avoidClipBeforeQuantize rewrites a Clip that feeds a 4-bit QuantizeLinear as Max then Min.

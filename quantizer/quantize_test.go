@@ -230,3 +230,23 @@ func TestShuffleAndPreActivationBN(t *testing.T) {
 		t.Errorf("%d blocks reconstructed", len(res.Blocks))
 	}
 }
+
+// TestMaxPoolBeforeLayerLoads: a 4-bit activation produced by a MaxPool must give a QDQ model
+// that ONNX Runtime loads (its QDQ propagation would make the MaxPool read uint4, for which it
+// has no kernel) and that matches the simulation.
+func TestMaxPoolBeforeLayerLoads(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.WithMaxPool(testmodels.TinyResNet(2))
+	const n = 8
+	x := make([]float32, n*64)
+	for i := range x {
+		x[i] = float32(math.Cos(float64(i)*0.41) * 1.3)
+	}
+	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
+		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
+	}
+}

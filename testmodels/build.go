@@ -373,3 +373,12 @@ func WithPreActivationBN(m *ir.Model) *ir.Model {
 		Outputs: []string{"pre.out"}, Attrs: []ir.Attr{ir.FloatAttr("epsilon", 1e-5)}})
 	return m
 }
+
+// WithMaxPool puts a 3×3 MaxPool (stride 1, same size) between the residual block's first ReLU
+// and its second Conv, so that a MaxPool's output feeds a quantized layer and nothing else (as
+// in VGG or SqueezeNet).
+func WithMaxPool(m *ir.Model) *ir.Model {
+	insertAfter(m.Graph, "b3", &ir.Node{Name: "block.pool", OpType: "MaxPool", Inputs: []string{""}, Outputs: []string{"b3pool"},
+		Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1)}})
+	return m
+}
