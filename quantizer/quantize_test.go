@@ -3,10 +3,12 @@ package quantizer_test
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
@@ -248,5 +250,48 @@ func TestMaxPoolBeforeLayerLoads(t *testing.T) {
 	}
 	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
 		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
+	}
+}
+
+// TestExplicitPadsQuantizeLikeConvPadding: a model whose convolutions read TensorFlow-style
+// explicit zero Pads quantizes to the same QDQ model as the one with the padding in its Convs:
+// the same quantizers, no Pad left, and the same logits in ONNX Runtime.
+func TestExplicitPadsQuantizeLikeConvPadding(t *testing.T) {
+	rt := orttest.Runtime(t)
+	const n = 8
+	x := make([]float32, n*64)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.29) * 1.4)
+	}
+	opts := quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: quantizer.ReconOptions{Iters: 10, Batch: 4}}
+	logits := func(m *ir.Model) (*quantizer.Result, []float32) {
+		t.Helper()
+		res, err := quantizer.Quantize(context.Background(), rt, m, x, n, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := infer.New(rt, res.QDQ, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		copy(s.Input(), x)
+		if err := s.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return res, append([]float32{}, s.Output()...)
+	}
+	ref, want := logits(testmodels.TinyResNet(3))
+	got, have := logits(testmodels.WithExplicitPads(testmodels.TinyResNet(3)))
+	if len(got.Plan.Acts) != len(ref.Plan.Acts) || len(got.Plan.Weights) != len(ref.Plan.Weights) {
+		t.Errorf("%d activation and %d weight quantizers, want %d and %d", len(got.Plan.Acts), len(got.Plan.Weights), len(ref.Plan.Acts), len(ref.Plan.Weights))
+	}
+	for _, nd := range got.QDQ.Graph.Nodes {
+		if nd.OpType == "Pad" {
+			t.Errorf("exported model keeps Pad node %s", nd.Name)
+		}
+	}
+	if !slices.Equal(have, want) {
+		t.Errorf("logits differ from the Conv-padded model's: %v vs %v", have[:6], want[:6])
 	}
 }

@@ -2,6 +2,7 @@ package testmodels
 
 import (
 	"math/rand/v2"
+	"slices"
 
 	"github.com/sharpq/sharpq/internal/ir"
 )
@@ -380,5 +381,67 @@ func WithPreActivationBN(m *ir.Model) *ir.Model {
 func WithMaxPool(m *ir.Model) *ir.Model {
 	insertAfter(m.Graph, "b3", &ir.Node{Name: "block.pool", OpType: "MaxPool", Inputs: []string{""}, Outputs: []string{"b3pool"},
 		Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1)}})
+	return m
+}
+
+// WithExplicitPads moves TinyResNet's convolution padding into Pad nodes, as TensorFlow's
+// exporters write ZeroPadding2D and "same" padding: the stem Conv keeps an end padding of 1 and
+// reads a Pad of 1 at the beginning (its pads from a Constant node), the residual block's first
+// Conv reads a Pad of 1 on every side and pads nothing itself. What the model computes is
+// unchanged.
+func WithExplicitPads(m *ir.Model) *ir.Model {
+	g := m.Graph
+	for _, n := range g.Nodes {
+		switch n.Name {
+		case "stem.conv":
+			n.SetAttr(ir.IntsAttr("pads", 0, 0, 1, 1))
+		case "block.c1":
+			n.SetAttr(ir.IntsAttr("pads", 0, 0, 0, 0))
+		}
+	}
+	g.AddInitializer(ir.NewInt64("block.pad.pads", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 1, 1}))
+	insertAfter(g, "s3", &ir.Node{Name: "block.pad", OpType: "Pad", Inputs: []string{"", "block.pad.pads"}, Outputs: []string{"s3pad"}})
+	// The residual shortcut still reads the unpadded s3.
+	for _, n := range g.Nodes {
+		if n.Name == "block.add" {
+			n.Inputs[1] = "s3"
+		}
+	}
+	stem := []*ir.Node{
+		{Name: "stem.pads", OpType: "Constant", Outputs: []string{"stem.pads"},
+			Attrs: []ir.Attr{ir.TensorAttr("value", ir.NewInt64("", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 0, 0}))}},
+		{Name: "stem.pad", OpType: "Pad", Inputs: []string{"input", "stem.pads"}, Outputs: []string{"input.padded"}},
+	}
+	rewire(g, "input", "input.padded")
+	stem[1].Inputs[0] = "input"
+	g.Nodes = append(stem, g.Nodes...)
+	g.Index()
+	return m
+}
+
+// WithPadNodes moves the padding of every padded Conv of m into a zero Pad node before it, as
+// TensorFlow's exporters write Keras models. What the model computes is unchanged.
+func WithPadNodes(m *ir.Model) *ir.Model {
+	g := m.Graph
+	var nodes []*ir.Node
+	for _, n := range g.Nodes {
+		pads := n.AttrInts("pads", nil)
+		if n.OpType != "Conv" || !slices.ContainsFunc(pads, func(p int64) bool { return p != 0 }) {
+			nodes = append(nodes, n)
+			continue
+		}
+		r := len(pads) / 2
+		all := make([]int64, 2*(r+2))
+		copy(all[2:], pads[:r])
+		copy(all[r+4:], pads[r:])
+		name := n.Outputs[0] + ".pad"
+		g.AddInitializer(ir.NewInt64(name+".pads", []int64{int64(len(all))}, all))
+		nodes = append(nodes, &ir.Node{Name: name, OpType: "Pad", Inputs: []string{n.Inputs[0], name + ".pads"}, Outputs: []string{name + ".out"}})
+		n.Inputs[0] = name + ".out"
+		n.SetAttr(ir.IntsAttr("pads", make([]int64, 2*r)...))
+		nodes = append(nodes, n)
+	}
+	g.Nodes = nodes
+	g.Index()
 	return m
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/report"
 )
@@ -54,18 +54,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	sched, err := convert.ScheduleByName(c.String("preset"))
+	sched, err := generationSchedule(c)
 	if err != nil {
-		return usageError{err}
-	}
-	if n := c.Int("images"); n > 0 {
-		sched.Images = n
-	}
-	if n := c.Int("gen-steps"); n > 0 {
-		sched.GenSteps = n
-	}
-	if n := c.Int("gen-batch"); n > 0 {
-		sched.GenBatch = n
+		return err
 	}
 	if n := c.Int("iters"); n >= 0 {
 		sched.ReconIters = n
@@ -166,29 +157,15 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	var acc *report.Accuracy
-	if evalData != nil {
+	open := func() (*ort.Runtime, func(), error) {
 		rt, err := openRuntime(c)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		acc, err = evaluateBoth(c.Context, rt, m, rep.Quantized, evalData, logf)
-		rt.Close()
-		if err != nil {
-			return err
-		}
+		return rt, func() { rt.Close() }, nil
 	}
-	if err := checkMaxDrop(c, acc, out); err != nil {
-		return err
-	}
-	if err := restoreLayout(rep.Quantized, channelsLast); err != nil {
-		return err
-	}
-	data, err := onnxio.Encode(rep.Quantized)
+	acc, data, err := gateAndWrite(c, open, m, rep.Quantized, evalData, channelsLast, out, logf)
 	if err != nil {
-		return err
-	}
-	if err := onnxio.WriteFileAtomic(out, data); err != nil {
 		return err
 	}
 	if dir := c.String("report"); dir != "" {

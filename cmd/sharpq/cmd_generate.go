@@ -42,18 +42,12 @@ func genParallelFlag() cli.Flag {
 	return &cli.IntFlag{Name: "gen-parallel", Usage: "generator batches synthesised at once (0 = one per thread on CPU, one on CUDA)"}
 }
 
-// checkGenParallel refuses a negative --gen-parallel.
-func checkGenParallel(c *cli.Context) error {
-	if n := c.Int("gen-parallel"); n < 0 {
-		return usageError{fmt.Errorf("--gen-parallel %d: want 0 or more batches", n)}
-	}
-	return nil
-}
-
-func runGenerate(c *cli.Context, modelPath string) error {
+// generationSchedule is --preset's schedule with the synthesis flags that generate and convert
+// share (--images, --gen-steps, --gen-batch) applied.
+func generationSchedule(c *cli.Context) (convert.Schedule, error) {
 	sched, err := convert.ScheduleByName(c.String("preset"))
 	if err != nil {
-		return usageError{err}
+		return sched, usageError{err}
 	}
 	if n := c.Int("images"); n > 0 {
 		sched.Images = n
@@ -63,6 +57,22 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	}
 	if n := c.Int("gen-batch"); n > 0 {
 		sched.GenBatch = n
+	}
+	return sched, nil
+}
+
+// checkGenParallel refuses a negative --gen-parallel.
+func checkGenParallel(c *cli.Context) error {
+	if n := c.Int("gen-parallel"); n < 0 {
+		return usageError{fmt.Errorf("--gen-parallel %d: want 0 or more batches", n)}
+	}
+	return nil
+}
+
+func runGenerate(c *cli.Context, modelPath string) error {
+	sched, err := generationSchedule(c)
+	if err != nil {
+		return err
 	}
 	if err := checkGenParallel(c); err != nil {
 		return err

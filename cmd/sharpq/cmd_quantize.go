@@ -18,7 +18,7 @@ import (
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/report"
 )
@@ -245,23 +245,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	var acc *report.Accuracy
-	if evalData != nil {
-		if acc, err = evaluateBoth(c.Context, rt, m, res.QDQ, evalData, logfTo(logger(c))); err != nil {
-			return err
-		}
-	}
-	if err := checkMaxDrop(c, acc, out); err != nil {
-		return err
-	}
-	if err := restoreLayout(res.QDQ, channelsLast); err != nil {
-		return err
-	}
-	data, err := onnxio.Encode(res.QDQ)
+	open := func() (*ort.Runtime, func(), error) { return rt, func() {}, nil }
+	acc, data, err := gateAndWrite(c, open, m, res.QDQ, evalData, channelsLast, out, logfTo(logger(c)))
 	if err != nil {
-		return err
-	}
-	if err := onnxio.WriteFileAtomic(out, data); err != nil {
 		return err
 	}
 	fi, _ := os.Stat(modelPath)

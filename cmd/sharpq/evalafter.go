@@ -10,6 +10,7 @@ import (
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/report"
 )
 
@@ -100,4 +101,38 @@ func accuracyLine(a *report.Accuracy) string {
 		return ""
 	}
 	return fmt.Sprintf("; top-1 %.2f %% (float %.2f %%) on %d images", a.Top1, a.FloatTop1, a.Images)
+}
+
+// gateAndWrite is the end every quantizing command shares: it measures q beside the float
+// model m on evalData (when given; open supplies the runtime then), applies --max-drop, puts
+// back a channels-last input and writes q to out atomically. It returns the accuracy (nil
+// without evalData) and the bytes written.
+func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, evalData *calib.Dataset,
+	channelsLast bool, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
+	var acc *report.Accuracy
+	if evalData != nil {
+		rt, done, err := open()
+		if err != nil {
+			return nil, nil, err
+		}
+		acc, err = evaluateBoth(c.Context, rt, m, q, evalData, log)
+		done()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := checkMaxDrop(c, acc, out); err != nil {
+		return nil, nil, err
+	}
+	if err := restoreLayout(q, channelsLast); err != nil {
+		return nil, nil, err
+	}
+	data, err := onnxio.Encode(q)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := onnxio.WriteFileAtomic(out, data); err != nil {
+		return nil, nil, err
+	}
+	return acc, data, nil
 }

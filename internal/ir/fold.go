@@ -11,8 +11,9 @@ const maxFoldElements = 1 << 16
 
 // Canonicalize rewrites the graph into the form the rest of sharpq expects, without changing
 // what it computes: an older default-domain opset is raised to BaseOpset (UpgradeOpset),
-// Constant nodes become initializers, Identity and Dropout (inference) are bypassed, and nodes
-// whose outputs nobody uses are dropped.
+// Constant nodes become initializers, Identity and Dropout (inference) are bypassed, an
+// explicit zero Pad before a Conv becomes the Conv's padding, and nodes whose outputs nobody
+// uses are dropped.
 func Canonicalize(m *Model) error {
 	if err := UpgradeOpset(m, BaseOpset); err != nil {
 		return err
@@ -55,6 +56,7 @@ func Canonicalize(m *Model) error {
 	}
 	g.Nodes = kept
 	flattenBatchViews(g)
+	foldPadsIntoConvs(g)
 	PruneDead(g)
 	return nil
 }

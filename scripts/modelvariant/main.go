@@ -6,6 +6,7 @@
 //	-normalise M,S   with (x − M)/S baked in before the first layer (testmodels.WithPreprocessing)
 //	-softmax         with a final Softmax (testmodels.WithSoftmax)
 //	-nhwc            with a channels-last input and a Transpose (testmodels.WithNHWCInput)
+//	-pad-nodes       with every Conv's padding in a zero Pad node before it (testmodels.WithPadNodes)
 //
 //	go run ./scripts/modelvariant -opset 9 -o M_opset9.onnx M.onnx
 package main
@@ -26,10 +27,11 @@ func main() {
 	normalise := flag.String("normalise", "", "bake (x − MEAN)/STD in, as MEAN,STD")
 	softmax := flag.Bool("softmax", false, "append a Softmax over the classes")
 	nhwc := flag.Bool("nhwc", false, "take channels-last input, as TensorFlow converters write")
+	padNodes := flag.Bool("pad-nodes", false, "move convolution padding into Pad nodes, as TensorFlow converters write")
 	out := flag.String("o", "", "where to write the result")
 	flag.Parse()
 	if flag.NArg() != 1 || *out == "" || *opset != 0 && (*opset < 7 || *opset > 17) {
-		log.Fatal("usage: modelvariant [-opset N] [-normalise MEAN,STD] [-softmax] [-nhwc] -o OUT.onnx MODEL.onnx (7 ≤ N ≤ 17)")
+		log.Fatal("usage: modelvariant [-opset N] [-normalise MEAN,STD] [-softmax] [-nhwc] [-pad-nodes] -o OUT.onnx MODEL.onnx (7 ≤ N ≤ 17)")
 	}
 	m, err := onnxio.Read(flag.Arg(0))
 	if err != nil {
@@ -52,6 +54,9 @@ func main() {
 	}
 	if *nhwc {
 		m = testmodels.WithNHWCInput(m)
+	}
+	if *padNodes {
+		m = testmodels.WithPadNodes(m)
 	}
 	if *opset != 0 {
 		m = testmodels.AsOldExport(m, *opset)
