@@ -17,7 +17,7 @@ go run ./scripts/modelvariant "$variant" -o "$dir/variant.onnx" "$src"
 short=(--wbits 4 --abits 4 --images 32 --gen-batch 32 --gen-steps 20 --warmup-iters 10 --refine-steps 5 --iters 30 --threads 1)
 for m in original variant; do
   in=$src; [ $m = variant ] && in=$dir/variant.onnx
-  ./bin/sharpq convert "$in" -o "$dir/$m.q.onnx" "${short[@]}" "$@" 2>/dev/null
+  ./bin/sharpq convert "$in" -o "$dir/$m.q.onnx" "${short[@]}" "$@" >/dev/null 2>&1
   ops=$(./bin/sharpq inspect "$in" | sed -n 's/^operators *//p')
   top1=$(./bin/sharpq eval --model "$dir/$m.q.onnx" --data "$shared/data/fmnist_test_u8.npy" --labels "$shared/data/fmnist_test_labels.npy" \
     --mean 0.2860 --std 0.3530 --batch 250 --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["top1"])')
