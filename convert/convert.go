@@ -89,7 +89,10 @@ type Options struct {
 	// GenParallel is how many generation batches run at once (generator.Options.Parallel;
 	// 0 = its default: one per thread on CPU, one on CUDA).
 	GenParallel int
-	Version     string // sharpq's version, for the metadata
+	// Memory, when set, receives the estimate of the run's peak resident memory
+	// (EstimateMemory) once the inputs are checked, before the long work starts.
+	Memory  func(Memory)
+	Version string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
 	// Checkpoints, when set, saves progress after every generated batch and reconstructed
@@ -217,6 +220,14 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	s := o.Schedule
+	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName, Parallel: o.GenParallel}
+	if o.Memory != nil {
+		if e, err := EstimateMemory(o.Model, s, o.Method, gen.Workers(rt)); err != nil {
+			logf("memory: no estimate (%v)", err)
+		} else {
+			o.Memory(e)
+		}
+	}
 	rep := &Report{Model: o.ModelName, Method: string(o.Method), Preset: s.Name, WBits: o.Bits.Weight, ABits: o.Bits.Activation, Seed: o.Seed}
 	start := time.Now()
 	stage := func(name string, t0 time.Time) {
@@ -224,7 +235,6 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 
 	t0 := time.Now()
-	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName, Parallel: o.GenParallel}
 	if o.GenProgress != nil {
 		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
 	}

@@ -160,6 +160,19 @@ const (
 //
 // A model without BatchNormalization statistics gives an error matching ErrNoBNStats.
 // Cancelling ctx stops the run within a step and returns ctx.Err().
+// Workers returns how many batches Synthesize runs at once on rt with opts: Parallel, or one
+// per runtime thread on CPU and one on CUDA, and never more than there are batches.
+func (opts Options) Workers(rt *ort.Runtime) int {
+	workers := opts.Parallel
+	if workers <= 0 {
+		workers = rt.Threads()
+		if rt.Device() == ort.DeviceCUDA {
+			workers = 1
+		}
+	}
+	return max(1, min(workers, (opts.Images+opts.Batch-1)/max(opts.Batch, 1)))
+}
+
 func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Options) (*Images, error) {
 	if opts.Images <= 0 || opts.Batch <= 0 || opts.Steps < 0 {
 		return nil, fmt.Errorf("generator: images %d, batch %d and steps %d must be positive", opts.Images, opts.Batch, opts.Steps)
@@ -181,16 +194,9 @@ func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Opti
 		res.Batches = append(res.Batches, r.Batches...)
 		first = len(r.Batches)
 	}
-	workers := opts.Parallel
-	if workers <= 0 {
-		workers = rt.Threads()
-		if rt.Device() == ort.DeviceCUDA {
-			workers = 1
-		}
-	}
 	// The split depends on the whole run, not on what is left to do, so a resumed run gives
 	// every batch the threads an uninterrupted one would.
-	workers = min(workers, batches)
+	workers := opts.Workers(rt)
 	if workers > 1 && opts.Session.Threads == 0 {
 		opts.Session.Threads = max(1, rt.Threads()/workers)
 	}

@@ -312,3 +312,14 @@ func (g *Generator) Generate(rt *ort.Runtime) ([]float32, error) {
 	}
 	return append([]float32{}, s.Float32(img)...), nil
 }
+
+// ParamCount returns the number of weights of a generator for images of c×h×w; its first
+// layer, from the latents to a quarter-size feature map, holds nearly all of them (103 M at
+// 3×224×224), and synthesis keeps them with their gradients and Adam's moments.
+func ParamCount(c, h, w int) int64 {
+	var n int64
+	for _, s := range genParamShapes(c, h, w) {
+		n += ir.NumElements(s)
+	}
+	return n
+}

@@ -36,6 +36,20 @@ type Report struct {
 	Layers   []Layer `json:"quantizable_layers"`
 	Blocks   []Block `json:"blocks"`
 	Residual int     `json:"residual_blocks"`
+	// Memory is what a conversion of the model is expected to take (set by the caller).
+	Memory *Memory `json:"convert_memory,omitempty"`
+}
+
+// Memory is convert's estimated peak resident memory (convert.EstimateMemory, SADAG) with
+// generator batches of GenBatch images, beside what the machine has available.
+type Memory struct {
+	GenBatch        int   `json:"gen_batch"`
+	Bytes           int64 `json:"peak_bytes"`
+	PerImage        int64 `json:"bytes_per_batch_image"`
+	ActivationBytes int64 `json:"activation_bytes_per_image"`
+	Available       int64 `json:"available_bytes,omitempty"`
+	// FitsBatch is the largest generator batch within Available, when GenBatch is not.
+	FitsBatch int `json:"gen_batch_within_available,omitempty"`
 }
 
 // Tensor is a graph input or output; a dimension of -1 is dynamic (named in DimNames).

@@ -143,6 +143,15 @@ func runConvert(c *cli.Context, modelPath string) error {
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
 		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,
+		// The kernel stops a process out of memory without a word: say beforehand when the
+		// estimate exceeds what is available, and which batch would fit.
+		Memory: func(e convert.Memory) {
+			if mc := newMemoryCheck(e, sched.GenBatch, convert.Method(c.String("method"))); mc.Over() {
+				log.Warn("memory: " + mc.String())
+			} else {
+				logf("memory: %s", mc)
+			}
+		},
 		Log: logf, ReconProgress: reconProgress(os.Stderr, log), Checkpoints: cp,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/inspect"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/quantizer"
@@ -22,17 +23,21 @@ func inspectCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
+			&cli.IntFlag{Name: "gen-batch", Value: convert.Fast.GenBatch, Usage: "estimate convert's memory with generator batches of this many images"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{fmt.Errorf("inspect needs exactly one MODEL.onnx argument")}
 			}
-			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), c.Bool("json"))
+			if c.Int("gen-batch") < 2 {
+				return usageError{fmt.Errorf("--gen-batch %d: want 2 or more images", c.Int("gen-batch"))}
+			}
+			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), c.Int("gen-batch"), c.Bool("json"))
 		},
 	}
 }
 
-func runInspect(w io.Writer, path, shape string, asJSON bool) error {
+func runInspect(w io.Writer, path, shape string, genBatch int, asJSON bool) error {
 	m, channelsLast, err := readModel(path, shape, false)
 	if err != nil {
 		return err
@@ -49,6 +54,15 @@ func runInspect(w io.Writer, path, shape string, asJSON bool) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	r.ChannelsLast = channelsLast
+	sched := convert.Fast
+	sched.GenBatch = genBatch
+	var memLine string
+	if mc, err := checkMemory(m, sched, convert.SADAG, 1); err == nil {
+		e := mc.Estimate
+		r.Memory = &inspect.Memory{GenBatch: genBatch, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
+			Available: mc.Available, FitsBatch: mc.Fits}
+		memLine = mc.String()
+	}
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -81,6 +95,9 @@ func runInspect(w io.Writer, path, shape string, asJSON bool) error {
 	fmt.Fprintf(tw, "training\t%s\n", r.Training)
 	fmt.Fprintf(tw, "layers\t%d quantizable\n", len(r.Layers))
 	fmt.Fprintf(tw, "blocks\t%d (%d residual)\n", len(r.Blocks), r.Residual)
+	if memLine != "" {
+		fmt.Fprintf(tw, "memory\tconvert: %s\n", memLine)
+	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

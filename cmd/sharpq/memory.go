@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// availableMemory returns the memory the kernel says new work can use without swapping
+// (/proc/meminfo's MemAvailable), or 0 where it cannot tell.
+func availableMemory() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// memoryCheck is convert's estimated peak memory for a schedule, set against what the machine
+// has available.
+type memoryCheck struct {
+	Estimate  convert.Memory
+	GenBatch  int
+	Method    convert.Method
+	Available int64 // 0: unknown
+	// Fits is the largest generator batch whose estimate is within Available (0: none, or
+	// Available unknown); only meaningful when Over.
+	Fits int
+}
+
+// Over reports whether the estimate exceeds the available memory.
+func (mc memoryCheck) Over() bool { return mc.Available > 0 && mc.Estimate.Bytes > mc.Available }
+
+// checkMemory estimates convert's peak memory for model m, schedule s, method and parallel
+// synthesis batches, and compares it with the memory available now.
+func checkMemory(m *ir.Model, s convert.Schedule, method convert.Method, parallel int) (memoryCheck, error) {
+	e, err := convert.EstimateMemory(m, s, method, parallel)
+	if err != nil {
+		return memoryCheck{}, err
+	}
+	return newMemoryCheck(e, s.GenBatch, method), nil
+}
+
+// newMemoryCheck sets estimate e, made for generator batches of batch images, against the
+// memory available now.
+func newMemoryCheck(e convert.Memory, batch int, method convert.Method) memoryCheck {
+	mc := memoryCheck{Estimate: e, GenBatch: batch, Method: method, Available: availableMemory()}
+	if mc.Over() {
+		// The estimate is good to about 12 %: suggest a batch with room to spare.
+		mc.Fits = e.BatchWithin(mc.Available/100*85, batch, method)
+	}
+	return mc
+}
+
+// gb writes a byte count in GB (10⁹ bytes), or MB below one GB.
+func gb(b int64) string {
+	if b < 1e9 {
+		return fmt.Sprintf("%.0f MB", float64(b)/1e6)
+	}
+	return fmt.Sprintf("%.1f GB", float64(b)/1e9)
+}
+
+// String says the estimate in one line, with what to do when it exceeds the available memory.
+func (mc memoryCheck) String() string {
+	perImage := mc.Estimate.At(mc.GenBatch+1, mc.Method) - mc.Estimate.Bytes
+	s := fmt.Sprintf("about %s at its peak with generator batches of %d (%s more per image of a batch)",
+		gb(mc.Estimate.Bytes), mc.GenBatch, gb(perImage))
+	if mc.Available > 0 {
+		s += fmt.Sprintf("; %s available", gb(mc.Available))
+	}
+	if mc.Over() {
+		if mc.Fits > 0 {
+			s += fmt.Sprintf(": the system may stop the run for want of memory; --gen-batch %d would need about %s",
+				mc.Fits, gb(mc.Estimate.At(mc.Fits, mc.Method)))
+		} else {
+			s += ": the system may stop the run for want of memory, at any generator batch"
+		}
+	}
+	return s
+}

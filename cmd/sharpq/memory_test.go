@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// TestInspectEstimatesMemory: inspect gives convert's memory estimate for the batch asked for,
+// larger for a larger batch, and refuses a batch synthesis cannot use.
+func TestInspectEstimatesMemory(t *testing.T) {
+	model := "../../testmodels/" + testmodels.DefaultModel
+	peak := map[string]int64{}
+	for _, batch := range []string{"16", "128"} {
+		code, stdout, stderr := sharpq(t, "inspect", "--json", "--gen-batch", batch, model)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var rep struct {
+			Memory struct {
+				GenBatch   int   `json:"gen_batch"`
+				Bytes      int64 `json:"peak_bytes"`
+				Activation int64 `json:"activation_bytes_per_image"`
+			} `json:"convert_memory"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		// resnet20 at 1×32×32: 2.7 MB of float values per image (BENCHMARKS.md).
+		if m := rep.Memory; strconv.Itoa(m.GenBatch) != batch || m.Activation < 2.6e6 || m.Activation > 2.8e6 {
+			t.Errorf("--gen-batch %s: %+v", batch, m)
+		}
+		peak[batch] = rep.Memory.Bytes
+	}
+	if peak["16"] >= peak["128"] {
+		t.Errorf("estimates %v: want a larger one for the larger batch", peak)
+	}
+	code, stdout, _ := sharpq(t, "inspect", model)
+	if code != 0 || !strings.Contains(stdout, "memory      convert: about") {
+		t.Errorf("exit %d, text without the memory line:\n%s", code, stdout)
+	}
+	if code, _, stderr := sharpq(t, "inspect", "--gen-batch", "1", model); code != 2 || !strings.Contains(stderr, "--gen-batch 1") {
+		t.Errorf("--gen-batch 1: exit %d, %q; want a usage error naming the flag", code, stderr)
+	}
+}
+
+// TestMemoryCheckAdvice: the memory line says what is available and, when the estimate
+// exceeds it, which generator batch would fit.
+func TestMemoryCheckAdvice(t *testing.T) {
+	e := convert.Memory{Fixed: 4e9, PerImage: 1e9, Parallel: 1}
+	for _, tc := range []struct {
+		name      string
+		available int64
+		fits      int
+		want      []string
+	}{
+		{"fits", 200e9, 0, []string{"about 132.0 GB", "batches of 128", "1.0 GB more per image", "200.0 GB available"}},
+		{"too big", 24e9, 16, []string{"24.0 GB available: the system may stop the run", "--gen-batch 16 would need about 20.0 GB"}},
+		{"nothing fits", 3e9, 0, []string{"at any generator batch"}},
+		{"unknown", 0, 0, []string{"about 132.0 GB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc := memoryCheck{Estimate: e, GenBatch: 128, Method: convert.SADAG, Available: tc.available, Fits: tc.fits}
+			mc.Estimate.Bytes = e.At(128, convert.SADAG)
+			s := mc.String()
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("%q lacks %q", s, w)
+				}
+			}
+			if tc.available == 0 && strings.Contains(s, "available") {
+				t.Errorf("%q: says what is available without knowing", s)
+			}
+		})
+	}
+}

@@ -1,0 +1,92 @@
+package convert
+
+import (
+	"fmt"
+
+	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// Constants of the peak-memory estimate: a least-squares fit (on relative error) of twelve
+// peaks measured with /proc's resident set size, from 1.9 GB (resnet20 at 32×32, batches of
+// 128) to 23 GB (DenseNet-121 at 224×224, batches of 16); every one lies within 12 % of the
+// fit (BENCHMARKS.md, "Memory of a conversion").
+const (
+	memBase          = 0.16e9 // the process, ONNX Runtime and the model
+	memPerGenWeight  = 14 * 4 // bytes per generator weight: values, gradients, Adam moments, copies
+	memPerActivation = 5.2    // bytes per byte of the float model's activations, per batch image
+)
+
+// Memory is the estimated peak resident memory of a conversion.
+type Memory struct {
+	// Bytes is the estimated peak: SADAG refinement, whose graph runs the float and the
+	// quantized model forward and backward on a batch and its neighbours, or, for GENIE,
+	// synthesis (about half of that).
+	Bytes int64
+	// Fixed is the part that does not grow with the generator's batch (mostly the
+	// generator's weights); PerImage is what each image of a batch adds.
+	Fixed, PerImage int64
+	// ActivationBytes is the float model's intermediate values for one image.
+	ActivationBytes int64
+	// Parallel is how many synthesis batches run at once (Options.GenParallel; 0 or 1: one).
+	Parallel int
+}
+
+// EstimateMemory estimates the peak resident memory of converting m (static C×H×W input)
+// with schedule s and method, with parallel. The batch of synthesis and refinement (s.GenBatch) sets it;
+// lower it when the estimate exceeds the machine's memory.
+// parallel synthesis batches at once (Options.GenParallel) each hold their own generator.
+func EstimateMemory(m *ir.Model, s Schedule, method Method, parallel int) (Memory, error) {
+	act, err := activationBytes(m)
+	if err != nil {
+		return Memory{}, err
+	}
+	in := m.Graph.Inputs[0].Shape
+	e := Memory{
+		Fixed:           int64(memBase) + memPerGenWeight*generator.ParamCount(int(in[1]), int(in[2]), int(in[3])),
+		PerImage:        int64(memPerActivation * float64(act)),
+		ActivationBytes: act,
+		Parallel:        parallel,
+	}
+	e.Bytes = e.At(s.GenBatch, method)
+	return e, nil
+}
+
+// At returns the estimated peak with generator batches of batch images.
+func (e Memory) At(batch int, method Method) int64 {
+	b := e.Fixed + int64(max(batch, 1))*e.PerImage
+	synthesis := b / 2 * int64(max(e.Parallel, 1))
+	if method == GENIE {
+		return synthesis
+	}
+	return max(b, synthesis)
+}
+
+// BatchWithin returns the largest generator batch, at most batch, whose estimate stays within
+// limit bytes, or 0 when not even 2 images (the least synthesis takes) do.
+func (e Memory) BatchWithin(limit int64, batch int, method Method) int {
+	for b := batch; b >= 2; b-- {
+		if e.At(b, method) <= limit {
+			return b
+		}
+	}
+	return 0
+}
+
+// activationBytes sums the float values m's nodes compute for one image.
+func activationBytes(m *ir.Model) (int64, error) {
+	c, err := infer.Static(m, 1)
+	if err != nil {
+		return 0, fmt.Errorf("memory estimate: %w", err)
+	}
+	var n int64
+	for _, nd := range c.Graph.Nodes {
+		for _, o := range nd.Outputs {
+			if v := c.Graph.ValueInfo[o]; v != nil && v.DType == ir.Float32 && v.Static() {
+				n += 4 * ir.NumElements(v.Shape)
+			}
+		}
+	}
+	return n, nil
+}
