@@ -10,8 +10,8 @@ import (
 
 // Constants of the peak-memory estimate: a least-squares fit (on relative error) of twelve
 // peaks measured with /proc's resident set size, from 1.9 GB (resnet20 at 32×32, batches of
-// 128) to 23 GB (DenseNet-121 at 224×224, batches of 16); every one lies within 12 % of the
-// fit (BENCHMARKS.md, "Memory of a conversion").
+// 128) to 23 GB (DenseNet-121 at 224×224, batches of 16); those and four measured later lie
+// within 15 % of it (BENCHMARKS.md, "Memory of a conversion").
 const (
 	memBase          = 0.16e9 // the process, ONNX Runtime and the model
 	memPerGenWeight  = 14 * 4 // bytes per generator weight: values, gradients, Adam moments, copies

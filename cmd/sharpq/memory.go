@@ -62,7 +62,7 @@ func checkMemory(m *ir.Model, s convert.Schedule, method convert.Method, paralle
 func newMemoryCheck(e convert.Memory, batch int, method convert.Method) memoryCheck {
 	mc := memoryCheck{Estimate: e, GenBatch: batch, Method: method, Available: availableMemory()}
 	if mc.Over() {
-		// The estimate is good to about 12 %: suggest a batch with room to spare.
+		// The estimate is good to about 15 %: suggest a batch with room to spare.
 		mc.Fits = e.BatchWithin(mc.Available/100*85, batch, method)
 	}
 	return mc
