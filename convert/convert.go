@@ -259,10 +259,14 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	stage("generate", t0)
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
-	if o.Method == GENIE && cp != nil {
-		// GENIE's images are final: the generators are not needed again.
-		if err := cp.Save("generate", images.WithoutGenerators()); err != nil {
-			return nil, err
+	if o.Method == GENIE {
+		// GENIE's images are final: the generators (0.4 GB each at 224×224) are not needed
+		// again, neither in memory nor in the work folder.
+		images = images.WithoutGenerators()
+		if cp != nil {
+			if err := cp.Save("generate", images); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -306,6 +310,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		refineOpts.LRg *= s.RefineLRScale
 		refineOpts.CurrentDirection = s.RefineCurrentDirection
 		refineOpts.ModelName = o.ModelName
+		refineOpts.DropGenerators = true // only the images go on from here
 		if o.GenProgress != nil {
 			refineOpts.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }
 		}
@@ -336,6 +341,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			}
 		}
 		rep.Refine = refineReport(synthesised, images)
+		images = images.WithoutGenerators() // refinement was their last use
 		for i, b := range rep.Refine {
 			logf("refine: batch %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS), direction cosine step to step %.3f", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
 		}

@@ -21,32 +21,38 @@ const (
 // Memory is the estimated peak resident memory of a conversion.
 type Memory struct {
 	// Bytes is the estimated peak: SADAG refinement, whose graph runs the float and the
-	// quantized model forward and backward on a batch and its neighbours, or, for GENIE,
-	// synthesis (about half of that).
+	// quantized model forward and backward on a batch and its neighbours, or synthesis
+	// (about half of that per batch, times the batches synthesised at once).
 	Bytes int64
-	// Fixed is the part that does not grow with the generator's batch (mostly the
+	// Fixed is the part of one batch's run that does not grow with the batch (mostly the
 	// generator's weights); PerImage is what each image of a batch adds.
 	Fixed, PerImage int64
+	// Generator is the bytes of one generator's weights, which every synthesised batch keeps
+	// until its refinement.
+	Generator int64
 	// ActivationBytes is the float model's intermediate values for one image.
 	ActivationBytes int64
-	// Parallel is how many synthesis batches run at once (Options.GenParallel; 0 or 1: one).
-	Parallel int
+	// Images is how many images are synthesised; Parallel how many batches at once (0: one).
+	Images, Parallel int
 }
 
 // EstimateMemory estimates the peak resident memory of converting m (static C×H×W input)
-// with schedule s and method, with parallel. The batch of synthesis and refinement (s.GenBatch) sets it;
-// lower it when the estimate exceeds the machine's memory.
-// parallel synthesis batches at once (Options.GenParallel) each hold their own generator.
+// with schedule s and method, with parallel synthesis batches at once (generator.Options'
+// Workers). The generator's batch (s.GenBatch) sets most of it: lower it when the estimate
+// exceeds the machine's memory.
 func EstimateMemory(m *ir.Model, s Schedule, method Method, parallel int) (Memory, error) {
 	act, err := activationBytes(m)
 	if err != nil {
 		return Memory{}, err
 	}
 	in := m.Graph.Inputs[0].Shape
+	weights := generator.ParamCount(int(in[1]), int(in[2]), int(in[3]))
 	e := Memory{
-		Fixed:           int64(memBase) + memPerGenWeight*generator.ParamCount(int(in[1]), int(in[2]), int(in[3])),
+		Fixed:           int64(memBase) + memPerGenWeight*weights,
 		PerImage:        int64(memPerActivation * float64(act)),
+		Generator:       4 * weights,
 		ActivationBytes: act,
+		Images:          s.Images,
 		Parallel:        parallel,
 	}
 	e.Bytes = e.At(s.GenBatch, method)
@@ -55,12 +61,17 @@ func EstimateMemory(m *ir.Model, s Schedule, method Method, parallel int) (Memor
 
 // At returns the estimated peak with generator batches of batch images.
 func (e Memory) At(batch int, method Method) int64 {
-	b := e.Fixed + int64(max(batch, 1))*e.PerImage
-	synthesis := b / 2 * int64(max(e.Parallel, 1))
+	batch = max(batch, 1)
+	batches := int64(max(1, (e.Images+batch-1)/batch))
+	workers := min(int64(max(e.Parallel, 1)), batches)
+	one := e.Fixed + int64(batch)*e.PerImage
+	// Synthesis keeps each finished batch's generator for refinement; refinement frees each
+	// once its batch is done, so it holds the most while refining the first batch.
+	synthesis := one/2*workers + (batches-workers)*e.Generator
 	if method == GENIE {
 		return synthesis
 	}
-	return max(b, synthesis)
+	return max(one+(batches-1)*e.Generator, synthesis)
 }
 
 // BatchWithin returns the largest generator batch, at most batch, whose estimate stays within

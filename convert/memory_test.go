@@ -8,8 +8,8 @@ import (
 )
 
 // TestEstimateMemory: the estimate walks the float model's values (TinyResNet: ten 4×8×8 maps
-// from the stem to the block's last ReLU, the pooled 4 twice and 3 logits, all float32), grows
-// with the batch, halves for GENIE, and BatchWithin inverts it.
+// from the stem to the block's last ReLU, the pooled 4 twice and 3 logits, all float32), counts
+// the generators kept and the batches synthesised at once, and BatchWithin inverts it.
 func TestEstimateMemory(t *testing.T) {
 	m := testmodels.TinyResNet(1)
 	s := convert.Fast
@@ -20,36 +20,48 @@ func TestEstimateMemory(t *testing.T) {
 	if want := int64(4 * (10*4*8*8 + 4 + 4 + 3)); sadag.ActivationBytes != want {
 		t.Errorf("activation bytes per image %d, want %d", sadag.ActivationBytes, want)
 	}
-	if sadag.Bytes != sadag.At(s.GenBatch, convert.SADAG) || sadag.At(64, convert.SADAG) >= sadag.Bytes {
-		t.Errorf("estimate %d at batch %d, %d at 64: want it to grow with the batch", sadag.Bytes, s.GenBatch, sadag.At(64, convert.SADAG))
+	// The fast preset: 256 images in two batches of 128.
+	one := sadag.Fixed + 128*sadag.PerImage
+	if want := one + sadag.Generator; sadag.Bytes != want {
+		t.Errorf("SADAG estimate %d, want one batch's %d and the other batch's generator %d", sadag.Bytes, one, sadag.Generator)
+	}
+	if want := sadag.Fixed + 64*sadag.PerImage + 3*sadag.Generator; sadag.At(64, convert.SADAG) != want {
+		t.Errorf("at batch 64 (four batches): %d, want %d", sadag.At(64, convert.SADAG), want)
 	}
 	genie, err := convert.EstimateMemory(m, s, convert.GENIE, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if genie.Bytes != sadag.Bytes/2 {
-		t.Errorf("GENIE estimate %d, want half of SADAG's %d", genie.Bytes, sadag.Bytes)
+	if want := one/2 + genie.Generator; genie.Bytes != want {
+		t.Errorf("GENIE estimate %d, want half a batch's %d and the finished batch's generator", genie.Bytes, want)
 	}
 	par, err := convert.EstimateMemory(m, s, convert.GENIE, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if par.Bytes != 4*genie.Bytes {
-		t.Errorf("4 batches side by side: %d, want 4× %d", par.Bytes, genie.Bytes)
+	if want := 2 * (one / 2); par.Bytes != want {
+		t.Errorf("batches side by side: %d, want the two batches at once, %d", par.Bytes, want)
 	}
 	for _, tc := range []struct {
 		name   string
 		e      convert.Memory
 		method convert.Method
 	}{{"sadag", sadag, convert.SADAG}, {"genie", genie, convert.GENIE}, {"genie ×4", par, convert.GENIE}} {
-		for _, b := range []int{2, 3, 17, 100} {
-			limit := tc.e.At(b, tc.method) + tc.e.PerImage/4 // a little over batch b, under b+1
-			if got := tc.e.BatchWithin(limit, 128, tc.method); got != b {
-				t.Errorf("%s: BatchWithin(At(%d) + a quarter image) = %d", tc.name, b, got)
+		for _, b := range []int{2, 3, 17, 100, 128} {
+			limit := tc.e.At(b, tc.method)
+			got := tc.e.BatchWithin(limit, 128, tc.method)
+			if got < b || tc.e.At(got, tc.method) > limit {
+				t.Errorf("%s: BatchWithin(At(%d)) = %d (estimate %d > %d)", tc.name, b, got, tc.e.At(got, tc.method), limit)
+			}
+			for larger := got + 1; larger <= 128; larger++ {
+				if tc.e.At(larger, tc.method) <= limit {
+					t.Errorf("%s: BatchWithin(At(%d)) = %d, but %d fits too", tc.name, b, got, larger)
+					break
+				}
 			}
 		}
-		if got := tc.e.BatchWithin(tc.e.At(2, tc.method)-1, 128, tc.method); got != 0 {
-			t.Errorf("%s: below two images' estimate BatchWithin = %d, want 0", tc.name, got)
+		if got := tc.e.BatchWithin(1, 128, tc.method); got != 0 {
+			t.Errorf("%s: 1 byte: BatchWithin = %d, want 0", tc.name, got)
 		}
 		if got := tc.e.BatchWithin(1<<50, 128, tc.method); got != 128 {
 			t.Errorf("%s: plenty of memory: BatchWithin = %d, want the batch asked for", tc.name, got)

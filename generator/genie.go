@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -482,4 +483,15 @@ func (s *synth) state() *Generator {
 	return g
 }
 
-func (s *synth) close() error { return s.tr.Close() }
+func (s *synth) close() error {
+	err := s.tr.Close()
+	releaseMemory()
+	return err
+}
+
+// releaseMemory returns a finished batch's training buffers to the system. They are Go memory
+// (ONNX Runtime reads and writes the parameters, gradients and Adam moments in place, 1.6 GB
+// for a generator at 224×224), while the session's own allocations are C memory the Go
+// collector does not see: paced by the Go heap alone, it would let each finished batch's
+// buffers linger into the next batch's peak (measured: +1.7 GB for a second batch).
+func releaseMemory() { debug.FreeOSMemory() }

@@ -42,6 +42,11 @@ type RefineOptions struct {
 	// Checkpoint, when set, is called after every refined batch; the state is valid only
 	// during the call (save it, do not keep it). An error stops the run.
 	Checkpoint func(*RefineState) error
+	// DropGenerators frees each batch's generators once the batch is refined: the refined
+	// one is not kept in the result, and the synthesised one is removed from the input
+	// (Refine then modifies its prev argument). Each is 0.4 GB at 224×224; a caller that
+	// needs only the images saves two per batch.
+	DropGenerators bool
 }
 
 // RefineState is the refinement's progress: the images with the batches refined so far (the
@@ -122,6 +127,9 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 			return nil, err
 		}
 		br.Start = pb.Start
+		if opts.DropGenerators {
+			br.Generator, prev.Batches[bi].Generator = nil, nil
+		}
 		res.Batches = append(res.Batches, *br)
 		if opts.Checkpoint != nil {
 			st := &RefineState{Images: *res, MemF: mem.f, MemG: mem.g, MemRows: mem.rows, MemDF: mem.df, MemDG: mem.dg}
@@ -161,7 +169,10 @@ func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name str
 	if err != nil {
 		return nil, err
 	}
-	defer r.tr.Close()
+	defer func() {
+		r.tr.Close()
+		releaseMemory()
+	}()
 	br := &BatchResult{Len: gen.Batch(), Steps: opts.Steps}
 	clear(r.tr.Feed(r.dir))
 	if _, err := r.tr.Forward(); err != nil {
@@ -391,9 +402,10 @@ func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, m
 	}
 	r.gz, r.gg = &train.Group{Name: "z", LR: lrz}, &train.Group{Name: "generator", LR: lrg}
 	r.decay = &train.StepDecay{Group: r.gg, Every: 1, Gamma: gamma}
-	r.params = append(r.params, &train.Param{Name: gin.z, Group: r.gz, Init: append([]float32{}, gen.Z.F32...)})
+	// New copies Init into its own buffers, so gen's values serve without a copy of their own.
+	r.params = append(r.params, &train.Param{Name: gin.z, Group: r.gz, Init: gen.Z.F32})
 	for i, p := range gen.Params {
-		r.params = append(r.params, &train.Param{Name: gin.params[i], Group: r.gg, Init: append([]float32{}, p.F32...)})
+		r.params = append(r.params, &train.Param{Name: gin.params[i], Group: r.gg, Init: p.F32})
 	}
 	r.tr, err = train.New(rt, m, train.Config{
 		Loss: loss, Params: r.params, Feeds: []string{r.dir},

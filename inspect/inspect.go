@@ -40,10 +40,12 @@ type Report struct {
 	Memory *Memory `json:"convert_memory,omitempty"`
 }
 
-// Memory is convert's estimated peak resident memory (convert.EstimateMemory, SADAG) with
-// generator batches of GenBatch images, beside what the machine has available.
+// Memory is convert's estimated peak resident memory (convert.EstimateMemory, SADAG) for
+// Images synthetic images in generator batches of GenBatch, beside what the machine has
+// available.
 type Memory struct {
 	GenBatch        int   `json:"gen_batch"`
+	Images          int   `json:"images"`
 	Bytes           int64 `json:"peak_bytes"`
 	PerImage        int64 `json:"bytes_per_batch_image"`
 	ActivationBytes int64 `json:"activation_bytes_per_image"`

@@ -24,6 +24,7 @@ func inspectCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
 			&cli.IntFlag{Name: "gen-batch", Value: convert.Fast.GenBatch, Usage: "estimate convert's memory with generator batches of this many images"},
+			&cli.IntFlag{Name: "images", Value: convert.Fast.Images, Usage: "estimate convert's memory for this many synthetic images"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -32,12 +33,17 @@ func inspectCommand() *cli.Command {
 			if c.Int("gen-batch") < 2 {
 				return usageError{fmt.Errorf("--gen-batch %d: want 2 or more images", c.Int("gen-batch"))}
 			}
-			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), c.Int("gen-batch"), c.Bool("json"))
+			if c.Int("images") < 1 {
+				return usageError{fmt.Errorf("--images %d: want 1 or more", c.Int("images"))}
+			}
+			sched := convert.Fast
+			sched.GenBatch, sched.Images = c.Int("gen-batch"), c.Int("images")
+			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), sched, c.Bool("json"))
 		},
 	}
 }
 
-func runInspect(w io.Writer, path, shape string, genBatch int, asJSON bool) error {
+func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON bool) error {
 	m, channelsLast, err := readModel(path, shape, false)
 	if err != nil {
 		return err
@@ -54,12 +60,10 @@ func runInspect(w io.Writer, path, shape string, genBatch int, asJSON bool) erro
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	r.ChannelsLast = channelsLast
-	sched := convert.Fast
-	sched.GenBatch = genBatch
 	var memLine string
 	if mc, err := checkMemory(m, sched, convert.SADAG, 1); err == nil {
 		e := mc.Estimate
-		r.Memory = &inspect.Memory{GenBatch: genBatch, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
+		r.Memory = &inspect.Memory{GenBatch: sched.GenBatch, Images: sched.Images, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
 			Available: mc.Available, FitsBatch: mc.Fits}
 		memLine = mc.String()
 	}

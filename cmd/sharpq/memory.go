@@ -79,8 +79,8 @@ func gb(b int64) string {
 // String says the estimate in one line, with what to do when it exceeds the available memory.
 func (mc memoryCheck) String() string {
 	perImage := mc.Estimate.At(mc.GenBatch+1, mc.Method) - mc.Estimate.Bytes
-	s := fmt.Sprintf("about %s at its peak with generator batches of %d (%s more per image of a batch)",
-		gb(mc.Estimate.Bytes), mc.GenBatch, gb(perImage))
+	s := fmt.Sprintf("about %s at its peak for %d images in generator batches of %d (%s more per image of a batch)",
+		gb(mc.Estimate.Bytes), mc.Estimate.Images, mc.GenBatch, gb(perImage))
 	if mc.Available > 0 {
 		s += fmt.Sprintf("; %s available", gb(mc.Available))
 	}

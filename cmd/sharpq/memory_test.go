@@ -51,14 +51,14 @@ func TestInspectEstimatesMemory(t *testing.T) {
 // TestMemoryCheckAdvice: the memory line says what is available and, when the estimate
 // exceeds it, which generator batch would fit.
 func TestMemoryCheckAdvice(t *testing.T) {
-	e := convert.Memory{Fixed: 4e9, PerImage: 1e9, Parallel: 1}
+	e := convert.Memory{Fixed: 4e9, PerImage: 1e9, Parallel: 1, Images: 128}
 	for _, tc := range []struct {
 		name      string
 		available int64
 		fits      int
 		want      []string
 	}{
-		{"fits", 200e9, 0, []string{"about 132.0 GB", "batches of 128", "1.0 GB more per image", "200.0 GB available"}},
+		{"fits", 200e9, 0, []string{"about 132.0 GB", "for 128 images in generator batches of 128", "1.0 GB more per image", "200.0 GB available"}},
 		{"too big", 24e9, 16, []string{"24.0 GB available: the system may stop the run", "--gen-batch 16 would need about 20.0 GB"}},
 		{"nothing fits", 3e9, 0, []string{"at any generator batch"}},
 		{"unknown", 0, 0, []string{"about 132.0 GB"}},
