@@ -146,7 +146,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		// The kernel stops a process out of memory without a word: say beforehand when the
 		// estimate exceeds what is available, and which batch would fit.
 		Memory: func(e convert.Memory) {
-			if mc := newMemoryCheck(e, sched.GenBatch, convert.Method(c.String("method"))); mc.Over() {
+			if mc := newMemoryCheck(e, sched.GenBatch, convert.Method(c.String("method")), availableMemory()); mc.Over() {
 				log.Warn("memory: " + mc.String())
 			} else {
 				logf("memory: %s", mc)

@@ -40,8 +40,9 @@ type memoryCheck struct {
 	Method    convert.Method
 	Available int64 // 0: unknown
 	// Fits is the largest generator batch whose estimate is within Available (0: none, or
-	// Available unknown); only meaningful when Over.
-	Fits int
+	// Available unknown); only meaningful when Over. When no batch fits, FitsImages is the
+	// largest number of images that fits as one batch (every batch keeps a generator).
+	Fits, FitsImages int
 }
 
 // Over reports whether the estimate exceeds the available memory.
@@ -54,16 +55,26 @@ func checkMemory(m *ir.Model, s convert.Schedule, method convert.Method, paralle
 	if err != nil {
 		return memoryCheck{}, err
 	}
-	return newMemoryCheck(e, s.GenBatch, method), nil
+	return newMemoryCheck(e, s.GenBatch, method, availableMemory()), nil
 }
 
-// newMemoryCheck sets estimate e, made for generator batches of batch images, against the
-// memory available now.
-func newMemoryCheck(e convert.Memory, batch int, method convert.Method) memoryCheck {
-	mc := memoryCheck{Estimate: e, GenBatch: batch, Method: method, Available: availableMemory()}
+// newMemoryCheck sets estimate e, made for generator batches of batch images, against
+// available bytes (0: unknown).
+func newMemoryCheck(e convert.Memory, batch int, method convert.Method, available int64) memoryCheck {
+	mc := memoryCheck{Estimate: e, GenBatch: batch, Method: method, Available: available}
 	if mc.Over() {
 		// The estimate is good to about 15 %: suggest a batch with room to spare.
-		mc.Fits = e.BatchWithin(mc.Available/100*85, batch, method)
+		limit := mc.Available / 100 * 85
+		mc.Fits = e.BatchWithin(limit, batch, method)
+		if mc.Fits == 0 {
+			for n := min(batch, e.Images); n >= 2 && mc.FitsImages == 0; n-- {
+				one := e
+				one.Images = n
+				if one.At(n, method) <= limit {
+					mc.FitsImages = n
+				}
+			}
+		}
 	}
 	return mc
 }
@@ -88,6 +99,11 @@ func (mc memoryCheck) String() string {
 		if mc.Fits > 0 {
 			s += fmt.Sprintf(": the system may stop the run for want of memory; --gen-batch %d would need about %s",
 				mc.Fits, gb(mc.Estimate.At(mc.Fits, mc.Method)))
+		} else if mc.FitsImages > 0 {
+			one := mc.Estimate
+			one.Images = mc.FitsImages
+			s += fmt.Sprintf(": the system may stop the run for want of memory at any generator batch for %d images (each batch keeps a generator); --images %d --gen-batch %d would need about %s",
+				mc.Estimate.Images, mc.FitsImages, mc.FitsImages, gb(one.At(mc.FitsImages, mc.Method)))
 		} else {
 			s += ": the system may stop the run for want of memory, at any generator batch"
 		}

@@ -49,24 +49,30 @@ func TestInspectEstimatesMemory(t *testing.T) {
 }
 
 // TestMemoryCheckAdvice: the memory line says what is available and, when the estimate
-// exceeds it, which generator batch would fit.
+// exceeds it, which generator batch would fit, or, when every batch keeps too many
+// generators, how many images would fit as one batch.
 func TestMemoryCheckAdvice(t *testing.T) {
 	e := convert.Memory{Fixed: 4e9, PerImage: 1e9, Parallel: 1, Images: 128}
+	big := e
+	big.Generator = 3e9 // one more batch costs more than the images it saves
 	for _, tc := range []struct {
 		name      string
+		e         convert.Memory
 		available int64
-		fits      int
 		want      []string
 	}{
-		{"fits", 200e9, 0, []string{"about 132.0 GB", "for 128 images in generator batches of 128", "1.0 GB more per image", "200.0 GB available"}},
-		{"too big", 24e9, 16, []string{"24.0 GB available: the system may stop the run", "--gen-batch 16 would need about 20.0 GB"}},
-		{"nothing fits", 3e9, 0, []string{"at any generator batch"}},
-		{"unknown", 0, 0, []string{"about 132.0 GB"}},
+		{"fits", e, 200e9, []string{"about 132.0 GB", "for 128 images in generator batches of 128", "1.0 GB more per image", "200.0 GB available"}},
+		// 85 % of 24 GB leaves 20.4: a batch of 16 images, 20 GB.
+		{"too big", e, 24e9, []string{"24.0 GB available: the system may stop the run", "--gen-batch 16 would need about 20.0 GB"}},
+		{"nothing fits", e, 3e9, []string{"at any generator batch"}},
+		// 85 % of 30 GB is 25.5: one batch of 21 images, 25 GB; at any batch 128 images need ≥ 42.
+		{"fewer images fit", big, 30e9, []string{"any generator batch for 128 images (each batch keeps a generator); --images 21 --gen-batch 21 would need about 25.0 GB"}},
+		{"unknown", e, 0, []string{"about 132.0 GB"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mc := memoryCheck{Estimate: e, GenBatch: 128, Method: convert.SADAG, Available: tc.available, Fits: tc.fits}
-			mc.Estimate.Bytes = e.At(128, convert.SADAG)
-			s := mc.String()
+			est := tc.e
+			est.Bytes = est.At(128, convert.SADAG)
+			s := newMemoryCheck(est, 128, convert.SADAG, tc.available).String()
 			for _, w := range tc.want {
 				if !strings.Contains(s, w) {
 					t.Errorf("%q lacks %q", s, w)
