@@ -60,6 +60,9 @@ func (c *Checkpoints) Open(resume bool) error {
 				return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
 			}
 		}
+		if err := os.RemoveAll(filepath.Join(c.Dir, generatorsFolder)); err != nil {
+			return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
+		}
 	}
 	if err := onnxio.WriteFileAtomic(keyPath, []byte(c.Key)); err != nil {
 		return fmt.Errorf("--work-dir %s: %w", c.Dir, err)

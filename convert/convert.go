@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -239,6 +241,17 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
 	}
 	cp := o.Checkpoints
+	if o.Method == GENIE {
+		// GENIE's images are final: the generators are not needed again.
+		gen.DiscardGenerators = true
+	} else {
+		dir, remove, err := generatorFolder(cp)
+		if err != nil {
+			return nil, err
+		}
+		defer remove()
+		gen.SpillDir = dir
+	}
 	var saved generator.Images
 	if ok, err := cp.Load("generate", &saved); err != nil {
 		return nil, err
@@ -259,16 +272,6 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	stage("generate", t0)
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
-	if o.Method == GENIE {
-		// GENIE's images are final: the generators (0.4 GB each at 224×224) are not needed
-		// again, neither in memory nor in the work folder.
-		images = images.WithoutGenerators()
-		if cp != nil {
-			if err := cp.Save("generate", images); err != nil {
-				return nil, err
-			}
-		}
-	}
 
 	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
 		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
@@ -311,6 +314,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		refineOpts.CurrentDirection = s.RefineCurrentDirection
 		refineOpts.ModelName = o.ModelName
 		refineOpts.DropGenerators = true // only the images go on from here
+		refineOpts.SpillDir = gen.SpillDir
 		if o.GenProgress != nil {
 			refineOpts.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }
 		}
@@ -389,11 +393,27 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	return rep, nil
 }
 
+// generatorsFolder is the work folder's subfolder for the synthesised generators.
+const generatorsFolder = "generators"
+
+// generatorFolder returns the folder where synthesis writes each batch's generator until
+// refinement reads it back: generators/ in the work folder, so a resumed run refines from
+// them, or else a temporary folder, which remove deletes.
+func generatorFolder(cp *Checkpoints) (dir string, remove func(), err error) {
+	if cp != nil {
+		return filepath.Join(cp.Dir, generatorsFolder), func() {}, nil
+	}
+	dir, err = os.MkdirTemp("", "sharpq-generators-")
+	if err != nil {
+		return "", nil, fmt.Errorf("convert: a folder for the generators: %w (set TMPDIR to a folder with room, or use --work-dir)", err)
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
 // keepImagesOnly saves the refined images and drops the generators from the work folder: only
 // refinement continues from them, and the paper preset's eight generators take about 100 MB
-// in each of the generation and refinement states, too much to carry a GPU run's folder to
-// another machine. The refined state is written first, so a folder is consistent whenever
-// the run stops.
+// at 32×32 (3.3 GB at 224×224), too much to carry a GPU run's folder to another machine. The
+// refined state is written first, so a folder is consistent whenever the run stops.
 func keepImagesOnly(cp *Checkpoints, synthesised, refined *generator.Images) error {
 	if err := cp.Save("refine", refined.WithoutGenerators()); err != nil {
 		return err
@@ -401,7 +421,15 @@ func keepImagesOnly(cp *Checkpoints, synthesised, refined *generator.Images) err
 	if err := cp.Save("generate", synthesised.WithoutGenerators()); err != nil {
 		return err
 	}
-	return cp.Remove("refine-batches")
+	if err := cp.Remove("refine-batches"); err != nil {
+		return err
+	}
+	if cp != nil {
+		if err := os.RemoveAll(filepath.Join(cp.Dir, generatorsFolder)); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	return nil
 }
 
 // refineReport summarises each refined batch against the synthesised images it started from.

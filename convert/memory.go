@@ -27,9 +27,10 @@ type Memory struct {
 	// Fixed is the part of one batch's run that does not grow with the batch (mostly the
 	// generator's weights); PerImage is what each image of a batch adds.
 	Fixed, PerImage int64
-	// Generator is the bytes of one generator's weights, which every synthesised batch keeps
-	// until its refinement.
-	Generator int64
+	// Generator is the bytes of one generator's weights. SADAG writes every synthesised
+	// batch's generator to disk (the work folder, or a temporary folder) until its
+	// refinement: Disk bytes in all; GENIE keeps none.
+	Generator, Disk int64
 	// ActivationBytes is the float model's intermediate values for one image.
 	ActivationBytes int64
 	// Images is how many images are synthesised; Parallel how many batches at once (0: one).
@@ -56,7 +57,17 @@ func EstimateMemory(m *ir.Model, s Schedule, method Method, parallel int) (Memor
 		Parallel:        parallel,
 	}
 	e.Bytes = e.At(s.GenBatch, method)
+	e.Disk = e.DiskAt(s.GenBatch, method)
 	return e, nil
+}
+
+// DiskAt returns the disk the generators take until refinement with generator batches of
+// batch images: one generator per batch for SADAG, none for GENIE.
+func (e Memory) DiskAt(batch int, method Method) int64 {
+	if method != SADAG {
+		return 0
+	}
+	return int64((e.Images+max(batch, 1)-1)/max(batch, 1)) * e.Generator
 }
 
 // At returns the estimated peak with generator batches of batch images.
@@ -65,13 +76,13 @@ func (e Memory) At(batch int, method Method) int64 {
 	batches := int64(max(1, (e.Images+batch-1)/batch))
 	workers := min(int64(max(e.Parallel, 1)), batches)
 	one := e.Fixed + int64(batch)*e.PerImage
-	// Synthesis keeps each finished batch's generator for refinement; refinement frees each
-	// once its batch is done, so it holds the most while refining the first batch.
-	synthesis := one/2*workers + (batches-workers)*e.Generator
+	// Finished batches' generators wait on disk, not in memory: the peak is the batches
+	// synthesised at once, or one batch's refinement.
+	synthesis := one / 2 * workers
 	if method == GENIE {
 		return synthesis
 	}
-	return max(one+(batches-1)*e.Generator, synthesis)
+	return max(one, synthesis)
 }
 
 // BatchWithin returns the largest generator batch, at most batch, whose estimate stays within

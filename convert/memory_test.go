@@ -9,7 +9,7 @@ import (
 
 // TestEstimateMemory: the estimate walks the float model's values (TinyResNet: ten 4×8×8 maps
 // from the stem to the block's last ReLU, the pooled 4 twice and 3 logits, all float32), counts
-// the generators kept and the batches synthesised at once, and BatchWithin inverts it.
+// the batches synthesised at once and the generators' disk, and BatchWithin inverts it.
 func TestEstimateMemory(t *testing.T) {
 	m := testmodels.TinyResNet(1)
 	s := convert.Fast
@@ -22,18 +22,21 @@ func TestEstimateMemory(t *testing.T) {
 	}
 	// The fast preset: 256 images in two batches of 128.
 	one := sadag.Fixed + 128*sadag.PerImage
-	if want := one + sadag.Generator; sadag.Bytes != want {
-		t.Errorf("SADAG estimate %d, want one batch's %d and the other batch's generator %d", sadag.Bytes, one, sadag.Generator)
+	if sadag.Bytes != one {
+		t.Errorf("SADAG estimate %d, want one batch's refinement, %d (the generators wait on disk)", sadag.Bytes, one)
 	}
-	if want := sadag.Fixed + 64*sadag.PerImage + 3*sadag.Generator; sadag.At(64, convert.SADAG) != want {
+	if want := 2 * sadag.Generator; sadag.Disk != want || want <= 0 {
+		t.Errorf("disk for the generators %d, want two batches' %d", sadag.Disk, want)
+	}
+	if want := sadag.Fixed + 64*sadag.PerImage; sadag.At(64, convert.SADAG) != want {
 		t.Errorf("at batch 64 (four batches): %d, want %d", sadag.At(64, convert.SADAG), want)
 	}
 	genie, err := convert.EstimateMemory(m, s, convert.GENIE, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := one/2 + genie.Generator; genie.Bytes != want {
-		t.Errorf("GENIE estimate %d, want half a batch's %d and the finished batch's generator", genie.Bytes, want)
+	if want := one / 2; genie.Bytes != want || genie.Disk != 0 {
+		t.Errorf("GENIE estimate %d and disk %d, want half a batch's %d and none", genie.Bytes, genie.Disk, want)
 	}
 	par, err := convert.EstimateMemory(m, s, convert.GENIE, 4)
 	if err != nil {

@@ -47,6 +47,9 @@ type RefineOptions struct {
 	// (Refine then modifies its prev argument). Each is 0.4 GB at 224×224; a caller that
 	// needs only the images saves two per batch.
 	DropGenerators bool
+	// SpillDir is the folder synthesis wrote generators into (Options.SpillDir): a batch
+	// whose generator is not in memory is read from its GeneratorFile there.
+	SpillDir string
 }
 
 // RefineState is the refinement's progress: the images with the batches refined so far (the
@@ -117,12 +120,23 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if pb.Generator == nil {
+		var gen *Generator
+		switch {
+		case pb.Generator != nil:
+			gen = pb.Generator.Clone()
+		case pb.GeneratorFile != "" && opts.SpillDir != "":
+			if gen, err = loadGenerator(opts.SpillDir, pb.GeneratorFile, bi); err != nil {
+				return nil, err
+			}
+		default:
 			return nil, fmt.Errorf("generator: refine: batch %d has no saved generator", bi)
+		}
+		if gen.C != c || gen.H != h || gen.W != w || gen.Batch() != pb.Len {
+			return nil, fmt.Errorf("generator: refine: batch %d: the generator makes %d images of %d×%d×%d, the batch holds %d of %d×%d×%d", bi, gen.Batch(), gen.C, gen.H, gen.W, pb.Len, c, h, w)
 		}
 		sz := c * h * w
 		out := res.Data[pb.Start*sz : (pb.Start+pb.Len)*sz]
-		br, err := refineBatch(ctx, rt, fp, q, name, pb.Generator.Clone(), &mem, opts, bi, len(prev.Batches), out)
+		br, err := refineBatch(ctx, rt, fp, q, name, gen, &mem, opts, bi, len(prev.Batches), out)
 		if err != nil {
 			return nil, err
 		}

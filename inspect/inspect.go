@@ -49,7 +49,9 @@ type Memory struct {
 	Bytes           int64 `json:"peak_bytes"`
 	PerImage        int64 `json:"bytes_per_batch_image"`
 	ActivationBytes int64 `json:"activation_bytes_per_image"`
-	Available       int64 `json:"available_bytes,omitempty"`
+	// DiskBytes is the disk SADAG's synthesised generators take until refinement.
+	DiskBytes int64 `json:"generator_disk_bytes"`
+	Available int64 `json:"available_bytes,omitempty"`
 	// FitsBatch is the largest generator batch within Available, when GenBatch is not.
 	FitsBatch int `json:"gen_batch_within_available,omitempty"`
 }

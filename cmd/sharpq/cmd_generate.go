@@ -93,7 +93,8 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	im, err := generator.Synthesize(c.Context, rt, m, generator.Options{
 		Images: sched.Images, Batch: sched.GenBatch, Steps: sched.GenSteps, Seed: c.Uint64("seed"),
 		Swing: sched.Swing, ModelName: modelPath, Parallel: c.Int("gen-parallel"),
-		Progress: func(p generator.Progress) { progress("generate", p) },
+		DiscardGenerators: true, // only the images are written
+		Progress:          func(p generator.Progress) { progress("generate", p) },
 	})
 	if err != nil {
 		return err

@@ -64,7 +64,7 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	if mc, err := checkMemory(m, sched, convert.SADAG, 1); err == nil {
 		e := mc.Estimate
 		r.Memory = &inspect.Memory{GenBatch: sched.GenBatch, Images: sched.Images, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
-			Available: mc.Available, FitsBatch: mc.Fits}
+			DiskBytes: e.Disk, Available: mc.Available, FitsBatch: mc.Fits}
 		memLine = mc.String()
 	}
 	if asJSON {

@@ -18,6 +18,9 @@ import (
 func TestConvertEndToEnd(t *testing.T) {
 	orttest.LibPath(t)
 	dir := t.TempDir()
+	// Without --work-dir the generators wait in a temporary folder, which the run removes.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	out := filepath.Join(dir, "r20_w4a4.onnx")
 	model := "../../testmodels/" + testmodels.DefaultModel
 	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--wbits", "4", "--abits", "4",
@@ -27,6 +30,9 @@ func TestConvertEndToEnd(t *testing.T) {
 		"--mean", "0.2860", "--std", "0.3530")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the run left %s in the temporary folder", left[0].Name())
 	}
 	var rep struct {
 		Method    string `json:"method"`

@@ -113,6 +113,9 @@ func TestConvertStopsAfterRefinement(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(work, "refine-batches.gob")); !os.IsNotExist(err) {
 		t.Error("the partial refinement state is still in the work folder")
 	}
+	if _, err := os.Stat(filepath.Join(work, "generators")); !os.IsNotExist(err) {
+		t.Error("the synthesised generators are still in the work folder")
+	}
 
 	if code, _, stderr := sharpq(t, append(args(resumed), "--work-dir", work, "--resume")...); code != 0 {
 		t.Fatalf("resumed run: exit %d: %s", code, stderr)

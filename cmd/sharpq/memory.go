@@ -40,9 +40,8 @@ type memoryCheck struct {
 	Method    convert.Method
 	Available int64 // 0: unknown
 	// Fits is the largest generator batch whose estimate is within Available (0: none, or
-	// Available unknown); only meaningful when Over. When no batch fits, FitsImages is the
-	// largest number of images that fits as one batch (every batch keeps a generator).
-	Fits, FitsImages int
+	// Available unknown); only meaningful when Over.
+	Fits int
 }
 
 // Over reports whether the estimate exceeds the available memory.
@@ -66,15 +65,6 @@ func newMemoryCheck(e convert.Memory, batch int, method convert.Method, availabl
 		// The estimate is good to about 15 %: suggest a batch with room to spare.
 		limit := mc.Available / 100 * 85
 		mc.Fits = e.BatchWithin(limit, batch, method)
-		if mc.Fits == 0 {
-			for n := min(batch, e.Images); n >= 2 && mc.FitsImages == 0; n-- {
-				one := e
-				one.Images = n
-				if one.At(n, method) <= limit {
-					mc.FitsImages = n
-				}
-			}
-		}
 	}
 	return mc
 }
@@ -92,6 +82,9 @@ func (mc memoryCheck) String() string {
 	perImage := mc.Estimate.At(mc.GenBatch+1, mc.Method) - mc.Estimate.Bytes
 	s := fmt.Sprintf("about %s at its peak for %d images in generator batches of %d (%s more per image of a batch)",
 		gb(mc.Estimate.Bytes), mc.Estimate.Images, mc.GenBatch, gb(perImage))
+	if mc.Estimate.Disk > 0 {
+		s += fmt.Sprintf(", and %s of disk for the generators until refinement", gb(mc.Estimate.Disk))
+	}
 	if mc.Available > 0 {
 		s += fmt.Sprintf("; %s available", gb(mc.Available))
 	}
@@ -99,11 +92,9 @@ func (mc memoryCheck) String() string {
 		if mc.Fits > 0 {
 			s += fmt.Sprintf(": the system may stop the run for want of memory; --gen-batch %d would need about %s",
 				mc.Fits, gb(mc.Estimate.At(mc.Fits, mc.Method)))
-		} else if mc.FitsImages > 0 {
-			one := mc.Estimate
-			one.Images = mc.FitsImages
-			s += fmt.Sprintf(": the system may stop the run for want of memory at any generator batch for %d images (each batch keeps a generator); --images %d --gen-batch %d would need about %s",
-				mc.Estimate.Images, mc.FitsImages, mc.FitsImages, gb(one.At(mc.FitsImages, mc.Method)))
+			if d := mc.Estimate.DiskAt(mc.Fits, mc.Method); d > 0 {
+				s += fmt.Sprintf(" (and %s of disk)", gb(d))
+			}
 		} else {
 			s += ": the system may stop the run for want of memory, at any generator batch"
 		}

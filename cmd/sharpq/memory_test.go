@@ -48,13 +48,13 @@ func TestInspectEstimatesMemory(t *testing.T) {
 	}
 }
 
-// TestMemoryCheckAdvice: the memory line says what is available and, when the estimate
-// exceeds it, which generator batch would fit, or, when every batch keeps too many
-// generators, how many images would fit as one batch.
+// TestMemoryCheckAdvice: the memory line says what is available, the disk the generators
+// take until refinement, and, when the estimate exceeds the memory, which generator batch
+// would fit.
 func TestMemoryCheckAdvice(t *testing.T) {
 	e := convert.Memory{Fixed: 4e9, PerImage: 1e9, Parallel: 1, Images: 128}
-	big := e
-	big.Generator = 3e9 // one more batch costs more than the images it saves
+	spilled := e
+	spilled.Generator, spilled.Disk = 0.4e9, 0.4e9
 	for _, tc := range []struct {
 		name      string
 		e         convert.Memory
@@ -65,8 +65,8 @@ func TestMemoryCheckAdvice(t *testing.T) {
 		// 85 % of 24 GB leaves 20.4: a batch of 16 images, 20 GB.
 		{"too big", e, 24e9, []string{"24.0 GB available: the system may stop the run", "--gen-batch 16 would need about 20.0 GB"}},
 		{"nothing fits", e, 3e9, []string{"at any generator batch"}},
-		// 85 % of 30 GB is 25.5: one batch of 21 images, 25 GB; at any batch 128 images need ≥ 42.
-		{"fewer images fit", big, 30e9, []string{"any generator batch for 128 images (each batch keeps a generator); --images 21 --gen-batch 21 would need about 25.0 GB"}},
+		// The generators wait on disk: a small batch fits however many there are.
+		{"generators on disk", spilled, 8e9, []string{"400 MB of disk for the generators until refinement", "--gen-batch 2 would need about 6.0 GB (and 25.6 GB of disk)"}},
 		{"unknown", e, 0, []string{"about 132.0 GB"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

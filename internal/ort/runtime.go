@@ -3,6 +3,7 @@ package ort
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -102,8 +103,15 @@ func Open(opts Options) (*Runtime, error) {
 		}
 	} else {
 		onnxruntime.SetSharedLibraryPath(lib)
+		optOutOfTelemetry()
 		if err := onnxruntime.InitializeEnvironment(); err != nil {
 			return nil, fmt.Errorf("ort: load %s: %w", lib, err)
+		}
+		// The environment variables stop everything in the builds that read them; this stops
+		// the events of those that do not.
+		if err := onnxruntime.DisableTelemetry(); err != nil {
+			onnxruntime.DestroyEnvironment()
+			return nil, fmt.Errorf("ort: load %s: turning telemetry off: %w", lib, err)
 		}
 		env.lib = lib
 	}
@@ -176,4 +184,22 @@ func (r *Runtime) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// telemetryOptOuts are the environment variables with which ONNX Runtime's Linux builds (1.29
+// and later, which ship Microsoft's 1DS telemetry) turn it off before it starts: with it on,
+// every process that loads the library tries to upload usage events and leaves a session
+// file and a debug log (mat-debug-PID.log) in the temporary folder, one per run. The C API's
+// DisableTelemetryEvents comes too late for that: it needs the environment already created.
+var telemetryOptOuts = []string{"ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"}
+
+// optOutOfTelemetry sets the opt-out variables the user has not set (one set to 0 keeps
+// telemetry on). With cgo, os.Setenv reaches the C library's environment, which ONNX Runtime
+// reads.
+func optOutOfTelemetry() {
+	for _, v := range telemetryOptOuts {
+		if _, set := os.LookupEnv(v); !set {
+			os.Setenv(v, "1")
+		}
+	}
 }

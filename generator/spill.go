@@ -1,0 +1,124 @@
+package generator
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/sharpq/sharpq/internal/ir"
+)
+
+// A synthesised batch's generator is needed again only when SADAG refines the batch, after a
+// warm-up reconstruction on all the images. At 224×224 each generator holds 103 M weights
+// (0.4 GB): kept in memory, a few dozen of them cost more than the synthesis itself. With a
+// spill folder (Options.SpillDir, RefineOptions.SpillDir) each one is written to disk as its
+// batch finishes and read back when that batch is refined.
+
+// spillMagic starts a spilled generator's file; the version follows it.
+const (
+	spillMagic   = "sharpq-generator"
+	spillVersion = 1
+)
+
+// spillName is the file, within the spill folder, that holds batch bi's generator.
+func spillName(bi int) string { return fmt.Sprintf("generator-%04d.bin", bi) }
+
+// spillGenerator writes g, batch bi's generator, into dir and returns the file's name. The
+// file is the magic, version, C, H, W and batch as little-endian uint32s, then the latents and
+// the weights in genParamNames order as little-endian float32s: exact, and no larger than the
+// values. It is written to a temporary name and renamed when complete.
+func spillGenerator(dir string, bi int, g *Generator) (name string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("generator: batch %d: spill folder: %w", bi, err)
+	}
+	name = spillName(bi)
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("generator: batch %d: %w", bi, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("generator: batch %d: writing its generator to %s: %w", bi, dir, err)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString(spillMagic)
+	header := []uint32{spillVersion, uint32(g.C), uint32(g.H), uint32(g.W), uint32(g.Batch())}
+	if err := binary.Write(w, binary.LittleEndian, header); err != nil {
+		return "", err
+	}
+	for _, t := range append([]*ir.Tensor{g.Z}, g.Params...) {
+		if err := binary.Write(w, binary.LittleEndian, t.F32); err != nil {
+			return "", err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// loadGenerator reads the generator spillGenerator wrote as name into dir for batch bi.
+func loadGenerator(dir, name string, bi int) (*Generator, error) {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("generator: refine: batch %d: its generator: %w", bi, err)
+	}
+	defer f.Close()
+	damaged := func(what string) error {
+		return fmt.Errorf("generator: refine: batch %d: %s is damaged (%s)", bi, path, what)
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	magic := make([]byte, len(spillMagic))
+	var header [5]uint32
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != spillMagic {
+		return nil, damaged("not a spilled generator")
+	}
+	if err := binary.Read(r, binary.LittleEndian, header[:]); err != nil {
+		return nil, damaged("truncated header")
+	}
+	if header[0] != spillVersion {
+		return nil, damaged(fmt.Sprintf("version %d, want %d", header[0], spillVersion))
+	}
+	c, h, w, batch := int(header[1]), int(header[2]), int(header[3]), int(header[4])
+	if c <= 0 || h <= 0 || w <= 0 || batch <= 0 || c > 1<<16 || h > 1<<16 || w > 1<<16 || batch > 1<<20 {
+		return nil, damaged(fmt.Sprintf("shape %d×%d×%d, batch %d", c, h, w, batch))
+	}
+	g := &Generator{C: c, H: h, W: w}
+	read := func(name string, shape []int64) (*ir.Tensor, error) {
+		data := make([]float32, ir.NumElements(shape))
+		if err := binary.Read(r, binary.LittleEndian, data); err != nil {
+			return nil, damaged("truncated at " + name)
+		}
+		return ir.NewFloat32(name, shape, data), nil
+	}
+	if g.Z, err = read("z", []int64{int64(batch), ZDim}); err != nil {
+		return nil, err
+	}
+	for i, shape := range genParamShapes(c, h, w) {
+		t, err := read(genParamNames[i], shape)
+		if err != nil {
+			return nil, err
+		}
+		g.Params = append(g.Params, t)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return nil, damaged("data after the weights")
+	}
+	return g, nil
+}
