@@ -72,6 +72,11 @@ func TestInterruptAndResume(t *testing.T) {
 	if _, err := os.Stat(resumed); !os.IsNotExist(err) {
 		t.Fatal("an interrupted run left an output file")
 	}
+	// The first batch's generator waits for refinement in the work folder, where the resumed
+	// run finds it.
+	if _, err := os.Stat(filepath.Join(work, "generators", "generator-0000.bin")); err != nil {
+		t.Errorf("the first batch's generator is not in the work folder: %v", err)
+	}
 	if code, _, stderr := sharpqArgs(args(resumed, work)); code != 0 {
 		t.Fatalf("resumed run: exit %d: %s", code, stderr)
 	}
@@ -86,4 +91,40 @@ func sharpqArgs(args []string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	code := run(args, &out, &errOut)
 	return code, out.String(), errOut.String()
+}
+
+// TestInterruptLeavesNoGenerators interrupts a convert without --work-dir once its first
+// generator is on disk: the temporary folder that held it goes with the run.
+func TestInterruptLeavesNoGenerators(t *testing.T) {
+	orttest.LibPath(t)
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "convert", "../../testmodels/"+testmodels.DefaultModel, "-o", filepath.Join(t.TempDir(), "q.onnx"),
+		"--images", "16", "--gen-batch", "8", "--gen-steps", "30", "--gen-parallel", "1", "--threads", "1")
+	cmd.Env = append(os.Environ(), "SHARPQ_TEST_MAIN=1", "TMPDIR="+tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if found, _ := filepath.Glob(filepath.Join(tmp, "sharpq-generators-*", "generator-0000.bin")); len(found) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no generator on disk after 5 minutes: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d, want 130: %s", code, stderr.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the interrupted run left %s in the temporary folder", left[0].Name())
+	}
 }
