@@ -5,6 +5,9 @@
 #
 #   scripts/gpu-paper.sh start DIR      unpack sharpq, start the convert in its own session
 #                                       (setsid: it outlives the call) and return
+#   scripts/gpu-paper.sh wait WAIT      wait up to WAIT seconds for it to end, leaving it running
+#                                       (the next call, within the machine's 30 s of warmth,
+#                                       carries on), and show where it is
 #   scripts/gpu-paper.sh collect WAIT   wait up to WAIT seconds for it to end, else interrupt
 #                                       it (it exits 130 with its progress saved), and put the
 #                                       results into $OUT
@@ -68,6 +71,13 @@ _convert)
 		convert 1
 	fi
 	;;
+wait)
+	pid=$(cat $w/pid) || exit 1
+	end=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 2; done
+	grep -v 'msg=progress' $w/out/convert.err | tail -15
+	grep 'msg=progress' $w/out/convert.err | tail -2
+	;;
 collect)
 	pid=$(cat $w/pid) || exit 1
 	end=$((SECONDS + $2))
@@ -84,7 +94,7 @@ collect)
 	ls -l "$OUT"
 	;;
 *)
-	echo "usage: $0 start DIR | collect WAIT | run DIR" >&2
+	echo "usage: $0 start DIR | wait WAIT | collect WAIT | run DIR" >&2
 	exit 2
 	;;
 esac
