@@ -21,6 +21,16 @@
 # run with the same flags plus `--work-dir work --resume` (checkpoints do not depend on the
 # device; every reconstructed block is kept).
 #
+# The 15-minute lease of 2026-11-28 ran it as four device calls back to back (../shared/gpu's
+# set-up first), then finished here:
+#   run carry [.gpu/p1]           bash .gpu/p1/device-setup.sh .gpu/p1
+#   run carry [.gpu/p2]           bash .gpu/p2/device-setup.sh .gpu/p2
+#   run carry [.gpu/p3, .gpu/m]   bash .gpu/p3/device-setup.sh .gpu/p3 && source /tmp/ortgpu/env.sh &&
+#                                 scripts/gpu-paper.sh start .gpu/m && scripts/gpu-paper.sh wait 570
+#   run                           scripts/gpu-paper.sh collect 200
+#   here: cat work.tar.xz.* | xz -dc | tar -xf - && sharpq convert testmodels/resnet20_fmnist.onnx \
+#         -o M --device cpu --preset paper --wbits 4 --abits 4 --gen-parallel 8 --work-dir work --resume
+#
 # DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
 # enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
 # fmnist_test_u8.npy, xz-compressed) and fmnist_test_labels.npy. Run it in the repository root
