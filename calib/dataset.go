@@ -20,6 +20,11 @@ type Dataset struct {
 	// ClassNames holds the class names of an image folder, indexed by
 	// label; nil for .npy data.
 	ClassNames []string
+	// NegativeFloats reports that float .npy data held values below zero
+	// before normalisation: pixels are never negative, so such arrays are
+	// most likely normalised already (as sharpq generate writes them), and
+	// a mean and std would normalise them a second time.
+	NegativeFloats bool
 }
 
 // SampleLen returns the number of values in one image, C×H×W.

@@ -92,6 +92,14 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 	default:
 		return nil, fmt.Errorf("calib: %s: dtype %s: want images as uint8, float32 or float64", dataPath, nf.dtype)
 	}
+	if nf.dtype != "u1" {
+		for _, v := range d.X {
+			if v < 0 {
+				d.NegativeFloats = true
+				break
+			}
+		}
+	}
 	if channels != d.C {
 		d.X = rgbToLuma(d.X, d.N, d.H*d.W)
 		d.C = channels

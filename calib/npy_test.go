@@ -310,3 +310,44 @@ func seqU8(n int) []uint8 {
 	}
 	return x
 }
+
+func TestLoadNPYNegativeFloats(t *testing.T) {
+	dir := t.TempDir()
+	shape := []int{1, 1, 2, 2}
+	u8 := filepath.Join(dir, "u8.npy")
+	if err := SaveNPYUint8(u8, []uint8{0, 10, 200, 255}, shape); err != nil {
+		t.Fatal(err)
+	}
+	pixels := filepath.Join(dir, "pixels.npy")
+	if err := SaveNPYFloat32(pixels, []float32{0, 0.1, 0.8, 1}, shape); err != nil {
+		t.Fatal(err)
+	}
+	normalised := filepath.Join(dir, "normalised.npy")
+	if err := SaveNPYFloat32(normalised, []float32{-0.81, -0.5, 1.4, 2}, shape); err != nil {
+		t.Fatal(err)
+	}
+	norm := Preprocess{Mean: []float32{0.286}, Std: []float32{0.353}}
+	tests := []struct {
+		name string
+		path string
+		p    Preprocess
+		want bool
+	}{
+		{"uint8, normalised to negative values", u8, norm, false},
+		{"float pixels in [0,1]", pixels, norm, false},
+		{"float pixels, no normalisation", pixels, Preprocess{}, false},
+		{"normalised floats", normalised, Preprocess{}, true},
+		{"normalised floats, normalised again", normalised, norm, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := LoadNPY(tt.path, "", tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.NegativeFloats != tt.want {
+				t.Fatalf("NegativeFloats = %v, want %v", d.NegativeFloats, tt.want)
+			}
+		})
+	}
+}

@@ -101,6 +101,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
+	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
 	if n := c.Int("limit"); n > 0 && n < d.N {
 		idx := make([]int, n)
 		for i := range idx {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 
 	"github.com/urfave/cli/v2"
@@ -70,6 +71,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", err)
 	}
+	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std, or normalised floats without them")
 	if d.Labels == nil {
 		return nil, usageError{fmt.Errorf("--eval-data %s: needs labels (--eval-labels, or class subfolders)", path)}
 	}
@@ -135,4 +137,16 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 		return nil, nil, err
 	}
 	return acc, data, nil
+}
+
+// warnNormalisedTwice warns when float data that looks normalised already (it holds negative
+// values) is normalised again by --mean/--std: the usual slip with the float32 images that
+// sharpq generate and --save-images write. A warning, not an error: a model trained on
+// negative inputs could need it.
+// hint says what to do instead.
+func warnNormalisedTwice(log *slog.Logger, flag, path string, d *calib.Dataset, pre calib.Preprocess, hint string) {
+	if d == nil || !d.NegativeFloats || (len(pre.Mean) == 0 && len(pre.Std) == 0) {
+		return
+	}
+	log.Warn(fmt.Sprintf("%s %s holds negative values, so it looks normalised already, and --mean/--std normalise it again; %s", flag, path, hint))
 }
