@@ -199,7 +199,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
-	warnNormalisedTwice(logger(c), "--calib-data", c.String("calib-data"), d, pre, "give an already normalised array without --mean/--std, and evaluate the model with sharpq eval")
+	warnNormalisedTwice(logger(c), "--calib-data", c.String("calib-data"), d, pre, "give an already normalised array without --mean/--std (and the test images' normalisation as --eval-mean/--eval-std)")
 	if k := c.Int("calib-images"); k > 0 && k < d.N {
 		d = d.Subset(firstN(k))
 	}

@@ -21,6 +21,8 @@ func evalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "eval-data", Usage: "labelled test images (.npy with --eval-labels, or a folder of class subfolders): report the float and quantized top-1 on them"},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels .npy (int) for an .npy --eval-data"},
+		&cli.StringFlag{Name: "eval-mean", DefaultText: "--mean", Usage: "per-channel mean for --eval-data alone (e.g. uint8 test pixels beside already normalised --calib-data given without --mean)"},
+		&cli.StringFlag{Name: "eval-std", DefaultText: "--std", Usage: "per-channel std for --eval-data alone"},
 		&cli.Float64Flag{Name: "max-drop", DefaultText: "off", Usage: "quality gate: fail with exit status 3 and write nothing when the quantized top-1 on --eval-data is more than this many points below the float model's"},
 	}
 }
@@ -59,19 +61,34 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 		return nil, usageError{fmt.Errorf("--max-drop %g: want a number of top-1 points ≥ 0", c.Float64("max-drop"))}
 	}
 	if path == "" {
-		if c.String("eval-labels") != "" {
-			return nil, usageError{fmt.Errorf("--eval-labels needs --eval-data")}
+		for _, f := range []string{"eval-labels", "eval-mean", "eval-std"} {
+			if c.String(f) != "" {
+				return nil, usageError{fmt.Errorf("--%s needs --eval-data", f)}
+			}
 		}
 		if c.IsSet("max-drop") {
 			return nil, usageError{fmt.Errorf("--max-drop needs --eval-data (labelled images to measure the drop on)")}
 		}
 		return nil, nil
 	}
+	// --eval-mean/--eval-std, when given, replace --mean/--std for the test images alone.
+	for _, f := range []struct {
+		flag string
+		dst  *[]float32
+	}{{"eval-mean", &pre.Mean}, {"eval-std", &pre.Std}} {
+		if c.IsSet(f.flag) {
+			v, err := parseFloats(f.flag, c.String(f.flag))
+			if err != nil {
+				return nil, err
+			}
+			*f.dst = v
+		}
+	}
 	d, err := calib.Load(path, c.String("eval-labels"), pre)
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", err)
 	}
-	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std, or normalised floats without them")
+	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std (or --eval-mean/--eval-std), or normalised floats without them")
 	if d.Labels == nil {
 		return nil, usageError{fmt.Errorf("--eval-data %s: needs labels (--eval-labels, or class subfolders)", path)}
 	}

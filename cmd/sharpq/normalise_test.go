@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,6 +53,70 @@ func TestWarnsOfNormalisingTwice(t *testing.T) {
 			}
 			if tt.warn && !strings.Contains(stderr, data) {
 				t.Fatalf("the warning does not name %s: %s", data, stderr)
+			}
+		})
+	}
+}
+
+// TestEvalNormalisation checks --eval-mean/--eval-std: normalised calibration floats without
+// --mean/--std and uint8 test pixels in one quantize, the float model's top-1 exact.
+func TestEvalNormalisation(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	pixels, shape, err := calib.ReadNPYUint8("../../testmodels/" + testmodels.SubsetImages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	per := len(pixels) / shape[0]
+	x := make([]float32, n*per)
+	for i := range x {
+		x[i] = (float32(pixels[i])/255 - 0.2860) / 0.3530
+	}
+	data := filepath.Join(dir, "normalised.npy")
+	if err := calib.SaveNPYFloat32(data, x, append([]int{n}, shape[1:]...)); err != nil {
+		t.Fatal(err)
+	}
+	model := "../../testmodels/" + testmodels.DefaultModel
+	base := []string{"quantize", "--model", model, "--calib-data", data, "--wbits", "8", "--abits", "8", "--iters", "0", "--json"}
+	eval := []string{"--eval-data", "../../testmodels/" + testmodels.SubsetImages, "--eval-labels", "../../testmodels/" + testmodels.SubsetLabels}
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		code  int
+		float float64 // the float model's top-1 on the subset, when the run evaluates
+		warn  bool
+	}{
+		{"--eval-mean/--eval-std", append(append([]string{}, eval...), "--eval-mean", "0.2860", "--eval-std", "0.3530"), 0, 94.6, false},
+		{"--mean/--std for both", append(append([]string{}, eval...), "--mean", "0.2860", "--std", "0.3530"), 0, 94.6, true},
+		{"--eval-mean without --eval-data", []string{"--eval-mean", "0.2860"}, 2, 0, false},
+		{"--eval-std not a number", append(append([]string{}, eval...), "--eval-std", "x"), 2, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append(append([]string{}, base...), "-o", filepath.Join(t.TempDir(), "q.onnx")), tt.args...)
+			code, stdout, stderr := sharpq(t, args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, stderr)
+			}
+			if got := strings.Contains(stderr, "looks normalised already"); got != tt.warn {
+				t.Fatalf("warning %v, want %v; stderr: %s", got, tt.warn, stderr)
+			}
+			if tt.code != 0 {
+				if !strings.Contains(stderr, "--eval-") {
+					t.Fatalf("the error does not name the flag: %s", stderr)
+				}
+				return
+			}
+			var rep struct {
+				Accuracy struct {
+					FloatTop1 float64 `json:"float_top1"`
+				} `json:"accuracy"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatalf("%v: %q", err, stdout)
+			}
+			if rep.Accuracy.FloatTop1 != tt.float {
+				t.Fatalf("float top-1 %.2f on the subset, want %.2f", rep.Accuracy.FloatTop1, tt.float)
 			}
 		})
 	}
