@@ -78,8 +78,8 @@ type Options struct {
 	Symmetric bool
 	// AsymmetricActs and FloatResidual: see quantizer.Options.
 	AsymmetricActs, FloatResidual bool
-	// Equalize: see quantizer.Options.
-	Equalize bool
+	// Equalize and EqualizeStreams: see quantizer.Options.
+	Equalize, EqualizeStreams bool
 	// ActClipNorm: see quantizer.Options.
 	ActClipNorm float64
 	// Mirror adds each synthetic image's horizontal mirror to the final reconstruction's
@@ -300,7 +300,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			return nil, err
 		}
 		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, ActClipNorm: o.ActClipNorm, Recon: ro, ActImages: s.ActImages})
+			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: ro, ActImages: s.ActImages})
 		if err != nil {
 			return nil, fmt.Errorf("convert: warm-up: %w", err)
 		}
@@ -381,7 +381,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	}
 	res, err := quantizer.Quantize(ctx, rt, o.Model, calibration.Data, calibration.N, quantizer.Options{
-		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
+		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
 		Metadata: meta, Log: logf})
 	if err != nil {
 		return nil, err

@@ -60,6 +60,10 @@ type Options struct {
 	// Equalize applies cross-layer equalization (Equalize) after BN folding: MobileNet's
 	// depthwise → 1×1 pairs get even channel ranges before anything is quantized.
 	Equalize bool
+	// EqualizeStreams rescales the channels of residual streams read only by convolutions
+	// (EqualizeStreams), measured on the first ActImages images: it helps round-to-nearest
+	// (MobileNetV2 W3A3 by 12 points), not reconstruction (BENCHMARKS.md).
+	EqualizeStreams bool
 	// Metadata is added to the exported model (method, preset, seed, version…).
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
@@ -142,6 +146,18 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := ir.InferBatchShapes(fm); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
+	k := o.ActImages
+	if k <= 0 || k > n {
+		k = min(256, n)
+	}
+	per := len(images) / n
+	if o.EqualizeStreams {
+		streams, err := EqualizeStreams(ctx, rt, fm, images[:k*per], k)
+		if err != nil {
+			return nil, err
+		}
+		logf("stream equalization: %d streams rescaled", streams)
+	}
 	p, err := NewPlan(fm.Graph, o.Bits, o.Symmetric)
 	if err != nil {
 		return nil, err
@@ -153,11 +169,6 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		p.AsymmetricActs()
 	}
 	p.FloatResidual = o.FloatResidual
-	k := o.ActImages
-	if k <= 0 || k > n {
-		k = min(256, n)
-	}
-	per := len(images) / n
 	acts, err := CollectActs(ctx, rt, fm, p, images[:k*per], k, 64)
 	if err != nil {
 		return nil, err

@@ -117,8 +117,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v clip=%g method=%s schedule=%+v seed=%d mirror=%v parallel=%d",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("gen-parallel")))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v/%v clip=%g method=%s schedule=%+v seed=%d mirror=%v parallel=%d",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("gen-parallel")))
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	progress := genProgress(os.Stderr, log)
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
-		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"),
+		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"),
 		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,
 		// The kernel stops a process out of memory without a word: say beforehand when the

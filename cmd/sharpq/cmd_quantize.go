@@ -56,6 +56,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
 		&cli.BoolFlag{Name: "float-residual", Usage: "residual Adds read float values (identity shortcuts stay float, as GENIE's code); default: every consumer reads the quantized value"},
 		&cli.BoolFlag{Name: "equalize", Usage: "cross-layer equalization of depthwise → 1×1 convolution pairs before quantizing (DFQ; evens out MobileNet's per-channel ranges)"},
+		&cli.BoolFlag{Name: "equalize-streams", Usage: "rescale the channels of residual streams read only by convolutions so activation and weight ranges meet halfway (helps round-to-nearest, --iters 0)"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
@@ -215,8 +216,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v/%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre))
 	if err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
-		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), ActClipNorm: c.Float64("act-clip-norm"), Recon: recon, Metadata: meta,
+		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), Recon: recon, Metadata: meta,
 		Log: logfTo(logger(c)),
 	})
 	if err != nil {
