@@ -30,6 +30,15 @@
 #   run                           scripts/gpu-paper.sh collect 200
 #   here: cat work.tar.xz.* | xz -dc | tar -xf - && sharpq convert testmodels/resnet20_fmnist.onnx \
 #         -o M --device cpu --preset paper --wbits 4 --abits 4 --gen-parallel 8 --work-dir work --resume
+# That lease was spent before this machine had finished (about 56 minutes at 2 threads), so the
+# model's top-1 in ORT's CUDA provider is still to measure: a lease that runs this again should
+# keep about 2 minutes for a fresh machine once the model is finished here: the p1 and p2
+# set-up calls above, then
+#   run carry [.gpu/p3, .gpu/m]   bash .gpu/p3/device-setup.sh .gpu/p3 && source /tmp/ortgpu/env.sh &&
+#                                 xz -dc .gpu/m/sharpq.xz >/tmp/sq && chmod +x /tmp/sq && xz -dc .gpu/m/test_u8.npy.xz >/tmp/t.npy &&
+#                                 /tmp/sq eval --model .gpu/m/M --device cuda --data /tmp/t.npy
+#                                 --labels .gpu/m/fmnist_test_labels.npy --mean 0.2860 --std 0.3530
+# with the model copied into .gpu/m (it is ignored by git, and a new checkout does not keep it).
 #
 # DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
 # enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
