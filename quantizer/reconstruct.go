@@ -32,11 +32,6 @@ type ReconOptions struct {
 	BetaEnd     float64 // default 2
 	WarmUp      float64 // fraction of steps without the regulariser, default 0.2
 	QDrop       float64 // probability of keeping an activation quantized, default 0.5
-	// Fisher weighs each block output element's squared error by BRECQ's diagonal Fisher
-	// information, (|∂KL/∂y| + 1)², the gradient of the float and quantized predictions' KL
-	// divergence taken through the float rest of the network; default: plain squared error
-	// (GENIE-M).
-	Fisher bool
 
 	Seed uint64
 	// Progress, when set, is called every ProgressEvery steps and at the end of each block.
@@ -125,8 +120,6 @@ type BlockResult struct {
 	LossStart float64 `json:"loss_start"`
 	LossEnd   float64 `json:"loss_end"`
 	Seconds   float64 `json:"seconds"`
-	// FisherMean is the mean Fisher weight of the block's output elements (ReconOptions.Fisher).
-	FisherMean float64 `json:"fisher_mean,omitempty"`
 }
 
 func (o *ReconOptions) defaults() {
@@ -169,12 +162,6 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 	xq := images
 	var results []BlockResult
 	done := 0
-	var fpLogits []float32
-	if o.Fisher {
-		if fpLogits, err = runBlock(rt, fm, nil, images, n); err != nil {
-			return nil, fmt.Errorf("quantizer: float logits for the Fisher weights: %w", err)
-		}
-	}
 	if r := o.Resume; r != nil {
 		if r.Blocks > len(blocks) || len(r.Results) != r.Blocks {
 			return nil, fmt.Errorf("quantizer: the checkpoint has %d blocks done (%d results); the model has %d blocks", r.Blocks, len(r.Results), len(blocks))
@@ -207,22 +194,7 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 			// Each block has its own random stream, so a block's result does not depend on how
 			// many random numbers earlier blocks drew (and a resumed run can start at any block).
 			rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15+uint64(bi)))
-			var fw []float32
-			if o.Fisher {
-				y0, err := runBlock(rt, bm, sub, xq, n)
-				if err != nil {
-					return nil, fmt.Errorf("quantizer: block %s (quantized): %w", b.Name, err)
-				}
-				if fw, err = fisherWeights(rt, fm, b, blocks[bi+1:], y0, fpLogits, n, o.Batch, o.Session); err != nil {
-					return nil, err
-				}
-				var sum float64
-				for _, v := range fw {
-					sum += float64(v)
-				}
-				res.FisherMean = sum / float64(len(fw))
-			}
-			if err := reconstructBlock(ctx, rt, bm, sub, xq, xfp, yfp, fw, n, o, rng, bi, len(blocks), &res); err != nil {
+			if err := reconstructBlock(ctx, rt, bm, sub, xq, xfp, yfp, n, o, rng, bi, len(blocks), &res); err != nil {
 				return nil, fmt.Errorf("quantizer: block %s: %w", b.Name, err)
 			}
 		}
@@ -291,7 +263,6 @@ func runBlock(rt *ort.Runtime, bm *ir.Model, p *Plan, x []float32, n int) ([]flo
 type trainGraph struct {
 	m                *ir.Model
 	xq, xfp, yfp     string
-	fisher           string // per-element loss weights, or "" without o.Fisher
 	beta, regw       string
 	loss, rec, round string
 	weights          []*WeightQuant
@@ -453,18 +424,9 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 	if err := sortTopological(g); err != nil {
 		return nil, err
 	}
-	// Reconstruction loss: Σ over channels, mean over batch and space (BRECQ's lp_loss),
-	// each squared error weighted by its Fisher weight with o.Fisher.
+	// Reconstruction loss: Σ over channels, mean over batch and space (BRECQ's lp_loss).
 	d := b.Sub(out.Name, tg.yfp)
-	d2 := b.Mul(d, d)
-	if o.Fisher {
-		tg.fisher = "recon_fisher"
-		fv := &ir.Value{Name: tg.fisher, DType: ir.Float32, Shape: append([]int64{}, out.Shape...)}
-		g.Inputs = append(g.Inputs, fv)
-		g.ValueInfo[tg.fisher] = fv
-		d2 = b.Mul(d2, tg.fisher)
-	}
-	tg.rec = b.ReduceMean(b.ReduceSum(d2, []int64{1}, false), nil, false)
+	tg.rec = b.ReduceMean(b.ReduceSum(b.Mul(d, d), []int64{1}, false), nil, false)
 	tg.round = b.Scalar(ir.Float32, 0)
 	if len(regs) > 0 {
 		tg.round = b.Sum(regs...)
@@ -547,7 +509,7 @@ func initRound(w []float32, q *WeightQuant) []float32 {
 	return v
 }
 
-func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Plan, xq, xfp, yfp, fisher []float32, n int, o ReconOptions, rng *rand.Rand, bi, nb int, res *BlockResult) error {
+func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Plan, xq, xfp, yfp []float32, n int, o ReconOptions, rng *rand.Rand, bi, nb int, res *BlockResult) error {
 	batch := min(o.Batch, n)
 	tg, err := buildTrainGraph(bm, p, batch, o)
 	if err != nil {
@@ -575,13 +537,9 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 		biasParams[i] = &train.Param{Name: tg.biasNames[i], Group: gBias, Init: append([]float32{}, tg.biasInit[i]...)}
 		params = append(params, biasParams[i])
 	}
-	feeds := []string{tg.xq, tg.xfp, tg.yfp, tg.beta, tg.regw}
-	if tg.fisher != "" {
-		feeds = append(feeds, tg.fisher)
-	}
 	tr, err := train.New(rt, tg.m, train.Config{
 		Loss: tg.loss, Params: params,
-		Feeds:   append(feeds, tg.masks...),
+		Feeds:   append([]string{tg.xq, tg.xfp, tg.yfp, tg.beta, tg.regw}, tg.masks...),
 		Outputs: []string{tg.rec, tg.round},
 		Session: o.Session,
 	})
@@ -591,10 +549,6 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	defer tr.Close()
 	inPer, outPer := len(xq)/n, len(yfp)/n
 	fxq, fxfp, fyfp := tr.Feed(tg.xq), tr.Feed(tg.xfp), tr.Feed(tg.yfp)
-	var ffis []float32
-	if tg.fisher != "" {
-		ffis = tr.Feed(tg.fisher)
-	}
 	beta, regw := tr.Feed(tg.beta), tr.Feed(tg.regw)
 	warm := int(o.WarmUp * float64(o.Iters))
 	window := max(1, o.Iters/20)
@@ -616,9 +570,6 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 			copy(fxq[i*inPer:(i+1)*inPer], xq[j*inPer:(j+1)*inPer])
 			copy(fxfp[i*inPer:(i+1)*inPer], xfp[j*inPer:(j+1)*inPer])
 			copy(fyfp[i*outPer:(i+1)*outPer], yfp[j*outPer:(j+1)*outPer])
-			if ffis != nil {
-				copy(ffis[i*outPer:(i+1)*outPer], fisher[j*outPer:(j+1)*outPer])
-			}
 		}
 		// β anneals linearly from BetaStart to BetaEnd after the warm-up (BRECQ's
 		// LinearTempDecay); the regulariser is off during the warm-up.

@@ -60,7 +60,6 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
-		&cli.BoolFlag{Name: "fisher", Usage: "weigh each block output's squared error by BRECQ's diagonal Fisher information (the gradient of the prediction's KL divergence; default: plain squared error, GENIE-M)"},
 		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
 		&cli.Float64Flag{Name: "act-clip-norm", Usage: "exponent p of the error Σ|x−q(x)|^p the activations' clipping search minimises (0 = the paper's 2.4; 2 = mean squared error, clips more)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
@@ -150,7 +149,6 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		o.RoundWeight = ov.RoundWeight
 	}
 	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
-	o.Fisher = c.Bool("fisher")
 	progress := reconProgress(os.Stderr, logger(c))
 	o.Progress = func(p quantizer.ReconProgress) { progress("reconstruct", p) }
 	return preset, o, nil
