@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -84,7 +85,10 @@ type Options struct {
 	ActClipNorm float64
 	// Mirror adds each synthetic image's horizontal mirror to the final reconstruction's
 	// calibration set (for models trained with random flips).
-	Mirror   bool
+	Mirror bool
+	// Mixtures adds this many convex mixtures of random pairs of the calibration images
+	// (after the mirrors) to the final reconstruction's set (generator.Images.WithMixtures).
+	Mixtures int
 	Method   Method
 	Schedule Schedule
 	Seed     uint64
@@ -207,6 +211,9 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	if o.Schedule.Name == "" {
 		o.Schedule = Fast
+	}
+	if o.Mixtures < 0 {
+		return nil, fmt.Errorf("convert: --mixup %d: want 0 or more mixtures", o.Mixtures)
 	}
 	logf := o.Log
 	if logf == nil {
@@ -361,12 +368,17 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 
 	t3 := time.Now()
 	calibration := images
+	what := fmt.Sprintf("%d synthetic images", images.N)
 	if o.Mirror {
 		calibration = images.WithMirrors()
-		logf("reconstruct: %d steps per block on %d synthetic images and their mirrors", s.ReconIters, images.N)
-	} else {
-		logf("reconstruct: %d steps per block on %d synthetic images", s.ReconIters, images.N)
+		what += " and their mirrors"
 	}
+	if o.Mixtures > 0 {
+		// A stream of its own, so the mixtures do not depend on what synthesis drew.
+		calibration = calibration.WithMixtures(o.Mixtures, rand.New(rand.NewPCG(o.Seed, 0x6d69787570)))
+		what += fmt.Sprintf(", %d mixtures of pairs", o.Mixtures)
+	}
+	logf("reconstruct: %d steps per block on %s", s.ReconIters, what)
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: o.Version},
 		{Key: "sharpq.method", Value: string(o.Method) + " (data-free)"},

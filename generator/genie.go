@@ -117,6 +117,26 @@ func (im *Images) WithMirrors() *Images {
 	return out
 }
 
+// WithMixtures returns the images followed by k convex mixtures l·a + (1 − l)·b of random
+// pairs (a, b) of them, l uniform on [0, 1], drawn from rng (N+k images, new Data; Batches are
+// left out). Mixtures fill the space between the synthetic images, whose pixels are nearly
+// two-valued, with inputs the model maps smoothly: on mobilenetv2 W4A4 they lifted data-free
+// top-1 by 0.1–0.3 points (BENCHMARKS.md).
+func (im *Images) WithMixtures(k int, rng *rand.Rand) *Images {
+	sz := im.C * im.H * im.W
+	out := &Images{N: im.N + k, C: im.C, H: im.H, W: im.W, Data: make([]float32, (im.N+k)*sz)}
+	copy(out.Data, im.Data[:im.N*sz])
+	for m := range k {
+		a, b := im.Image(rng.IntN(im.N)), im.Image(rng.IntN(im.N))
+		l := rng.Float32()
+		dst := out.Data[(im.N+m)*sz : (im.N+m+1)*sz]
+		for i := range dst {
+			dst[i] = l*a[i] + (1-l)*b[i]
+		}
+	}
+	return out
+}
+
 // WithoutGenerators returns the images and their batch reports without the trained generators
 // (which only SADAG refinement continues from): what a checkpoint needs to keep once the
 // images are final. Data is shared, not copied.

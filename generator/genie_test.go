@@ -270,6 +270,59 @@ func TestWithMirrors(t *testing.T) {
 	}
 }
 
+func TestWithMixtures(t *testing.T) {
+	// Image i holds i·(p+1) at pixel p, so a mixture l·i + (1 − l)·j of two of them holds
+	// r·(p+1) with one ratio r in [0, N−1] at every pixel.
+	const n, sz = 5, 6
+	im := &Images{N: n, C: 1, H: 2, W: 3, Data: make([]float32, n*sz)}
+	for i := range n {
+		for p := range sz {
+			im.Data[i*sz+p] = float32(i * (p + 1))
+		}
+	}
+	orig := append([]float32(nil), im.Data...)
+	tests := []struct {
+		name string
+		k    int
+	}{{"none", 0}, {"fewer than the images", 3}, {"more than the images", 40}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := im.WithMixtures(tt.k, rand.New(rand.NewPCG(1, 2)))
+			if got.N != n+tt.k || len(got.Data) != (n+tt.k)*sz {
+				t.Fatalf("N = %d with %d values, want %d images", got.N, len(got.Data), n+tt.k)
+			}
+			for i := range orig {
+				if got.Data[i] != orig[i] || im.Data[i] != orig[i] {
+					t.Fatalf("the originals changed: %v", got.Data[:n*sz])
+				}
+			}
+			distinct := map[float32]bool{}
+			for m := n; m < got.N; m++ {
+				x := got.Image(m)
+				r := x[0]
+				if r < 0 || r > n-1 {
+					t.Errorf("mixture %d: ratio %v outside [0, %d]", m, r, n-1)
+				}
+				for p := range x {
+					if math.Abs(float64(x[p]-r*float32(p+1))) > 1e-4*float64(p+1) {
+						t.Fatalf("mixture %d is not a mixture of two images: %v", m, x)
+					}
+				}
+				distinct[r] = true
+			}
+			if tt.k > 3 && len(distinct) < tt.k/2 {
+				t.Errorf("%d mixtures, only %d distinct", tt.k, len(distinct))
+			}
+			again := im.WithMixtures(tt.k, rand.New(rand.NewPCG(1, 2)))
+			for i := range again.Data {
+				if again.Data[i] != got.Data[i] {
+					t.Fatal("the same random stream gave other mixtures")
+				}
+			}
+		})
+	}
+}
+
 // TestSynthesizeBakedNormalisation: a model with (x − mean)/std baked in before its first
 // layer gets the same images as the model without it, mapped back to raw pixels (x = y·std +
 // mean), since it sees them after its own normalisation. One step: Adam's first updates are

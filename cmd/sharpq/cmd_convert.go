@@ -38,6 +38,7 @@ func convertCommand() *cli.Command {
 			&cli.Float64Flag{Name: "refine-lr-scale", Usage: "multiply SADAG refinement's learning rates (latents 1e-5, generator 1e-4) by this (overrides the preset's 1)"},
 			&cli.StringFlag{Name: "sadag-direction", Value: "previous", Usage: "SADAG neighbour direction: the latent gradient of the step before (previous) or of a first pass at each step (current; twice the refinement's time)"},
 			&cli.BoolFlag{Name: "mirror", Usage: "calibrate on each synthetic image and its horizontal mirror (for models trained with random flips, as most image classifiers are)"},
+			&cli.IntFlag{Name: "mixup", Usage: "add `N` mixtures l·a + (1 − l)·b of random pairs of the calibration images (after --mirror), l uniform on [0, 1], to the final reconstruction"},
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
 		}, append(append(quantFlags(), evalFlags()...), preprocessFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
@@ -117,8 +118,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v/%v clip=%g method=%s schedule=%+v seed=%d mirror=%v parallel=%d",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("gen-parallel")))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v/%v clip=%g method=%s schedule=%+v seed=%d mirror=%v mixup=%d parallel=%d",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("mixup"), c.Int("gen-parallel")))
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"),
-		Mirror: c.Bool("mirror"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
+		Mirror: c.Bool("mirror"), Mixtures: c.Int("mixup"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,
 		// The kernel stops a process out of memory without a word: say beforehand when the
 		// estimate exceeds what is available, and which batch would fit.

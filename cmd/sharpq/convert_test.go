@@ -24,7 +24,7 @@ func TestConvertEndToEnd(t *testing.T) {
 	out := filepath.Join(dir, "r20_w4a4.onnx")
 	model := "../../testmodels/" + testmodels.DefaultModel
 	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--wbits", "4", "--abits", "4",
-		"--images", "32", "--gen-steps", "40", "--warmup-iters", "10", "--refine-steps", "3", "--iters", "20", "--mirror",
+		"--images", "32", "--gen-steps", "40", "--warmup-iters", "10", "--refine-steps", "3", "--iters", "20", "--mirror", "--mixup", "16",
 		"--save-images", filepath.Join(dir, "images"), "--json", "--report", filepath.Join(dir, "report"),
 		"--eval-data", "../../testmodels/"+testmodels.SubsetImages, "--eval-labels", "../../testmodels/"+testmodels.SubsetLabels,
 		"--mean", "0.2860", "--std", "0.3530")
@@ -93,7 +93,8 @@ func TestConvertEndToEnd(t *testing.T) {
 	if a := rep.Accuracy; a.Images != 1000 || a.Top1 != ev.Top1 || a.FloatTop1 != 94.6 {
 		t.Errorf("convert --eval-data: %+v; eval of the written model: top-1 %.2f; float: want 94.60", a, ev.Top1)
 	}
-	// --mirror calibrated on the 32 synthetic images and their 32 mirrors.
+	// --mirror and --mixup calibrated on the 32 synthetic images, their 32 mirrors and 16
+	// mixtures.
 	qm, err := onnxio.Read(out)
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +103,8 @@ func TestConvertEndToEnd(t *testing.T) {
 	for _, kv := range qm.Metadata {
 		meta[kv.Key] = kv.Value
 	}
-	if meta["sharpq.synthetic_images"] != "32" || meta["sharpq.calibration_images"] != "64" {
-		t.Errorf("metadata: synthetic_images %q, calibration_images %q; want 32 and 64 (--mirror)", meta["sharpq.synthetic_images"], meta["sharpq.calibration_images"])
+	if meta["sharpq.synthetic_images"] != "32" || meta["sharpq.calibration_images"] != "80" {
+		t.Errorf("metadata: synthetic_images %q, calibration_images %q; want 32 and 80 (--mirror --mixup 16)", meta["sharpq.synthetic_images"], meta["sharpq.calibration_images"])
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
 	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") || !strings.Contains(string(md), "## SADAG refinement") {
