@@ -118,8 +118,13 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v/%v clip=%g method=%s schedule=%+v seed=%d mirror=%v mixup=%d parallel=%d",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("mixup"), c.Int("gen-parallel")))
+	settings := fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v/%v clip=%g method=%s schedule=%+v seed=%d mirror=%v parallel=%d",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("gen-parallel"))
+	if n := c.Int("mixup"); n != 0 {
+		// Only when set, so work folders written before --mixup existed still resume.
+		settings += fmt.Sprintf(" mixup=%d", n)
+	}
+	cp, err := checkpoints(c, modelPath, settings)
 	if err != nil {
 		return err
 	}
