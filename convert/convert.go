@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -374,8 +373,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		what += " and their mirrors"
 	}
 	if o.Mixtures > 0 {
-		// A stream of its own, so the mixtures do not depend on what synthesis drew.
-		calibration = calibration.WithMixtures(o.Mixtures, rand.New(rand.NewPCG(o.Seed, 0x6d69787570)))
+		calibration = calibration.WithMixtures(o.Mixtures, generator.MixtureRand(o.Seed))
 		what += fmt.Sprintf(", %d mixtures of pairs", o.Mixtures)
 	}
 	logf("reconstruct: %d steps per block on %s", s.ReconIters, what)

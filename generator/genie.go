@@ -137,6 +137,12 @@ func (im *Images) WithMixtures(k int, rng *rand.Rand) *Images {
 	return out
 }
 
+// MixtureRand returns the random stream WithMixtures draws from in a run with this seed. It is
+// a stream of its own, so the mixtures depend neither on what synthesis drew nor on which
+// command made them: `quantize --mixup` on images a `convert --save-images` run saved draws the
+// same pairs as that run.
+func MixtureRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6d69787570)) }
+
 // WithoutGenerators returns the images and their batch reports without the trained generators
 // (which only SADAG refinement continues from): what a checkpoint needs to keep once the
 // images are final. Data is shared, not copied.

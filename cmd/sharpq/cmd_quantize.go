@@ -17,6 +17,7 @@ import (
 
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/quantizer"
@@ -34,6 +35,8 @@ func quantizeCommand() *cli.Command {
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
 			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0 = all)"},
+			&cli.BoolFlag{Name: "mirror", Usage: "add each calibration image's horizontal mirror (after --calib-images), as convert --mirror does"},
+			&cli.IntFlag{Name: "mixup", Usage: "add `N` mixtures l·a + (1 − l)·b of random pairs of the calibration images (after --mirror), l uniform on [0, 1], drawn as convert --mixup with the same --seed draws them"},
 		}, preprocessFlags()...), append(quantFlags(), evalFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
 			p, err := preprocessFrom(c)
@@ -207,6 +210,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := calib.CheckInputShape(m, d); err != nil {
 		return fmt.Errorf("%s: %w", c.String("calib-data"), err)
 	}
+	if d, err = widenCalibration(d, c.Bool("mirror"), c.Int("mixup"), c.Uint64("seed")); err != nil {
+		return err
+	}
 	evalData, err := loadEval(c, m, pre)
 	if err != nil {
 		return err
@@ -296,6 +302,27 @@ func metaMap(meta []ir.KeyValue, b quantizer.Bits) map[string]string {
 		m[strings.TrimPrefix(kv.Key, "sharpq.")] = kv.Value
 	}
 	return m
+}
+
+// widenCalibration adds the images' mirrors and mixtures of random pairs, as convert's --mirror
+// and --mixup add them to the synthetic set, so that a saved synthetic set (convert
+// --save-images) can be calibrated on again without synthesising it anew. Labels are dropped:
+// calibration does not read them.
+func widenCalibration(d *calib.Dataset, mirror bool, mixtures int, seed uint64) (*calib.Dataset, error) {
+	if mixtures < 0 {
+		return nil, usageError{fmt.Errorf("--mixup %d: want 0 or more mixtures", mixtures)}
+	}
+	if !mirror && mixtures == 0 {
+		return d, nil
+	}
+	im := &generator.Images{N: d.N, C: d.C, H: d.H, W: d.W, Data: d.X}
+	if mirror {
+		im = im.WithMirrors()
+	}
+	if mixtures > 0 {
+		im = im.WithMixtures(mixtures, generator.MixtureRand(seed))
+	}
+	return &calib.Dataset{N: im.N, C: im.C, H: im.H, W: im.W, X: im.Data, NegativeFloats: d.NegativeFloats}, nil
 }
 
 func firstN(n int) []int {

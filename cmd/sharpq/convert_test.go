@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
@@ -106,11 +109,40 @@ func TestConvertEndToEnd(t *testing.T) {
 	if meta["sharpq.synthetic_images"] != "32" || meta["sharpq.calibration_images"] != "80" {
 		t.Errorf("metadata: synthetic_images %q, calibration_images %q; want 32 and 80 (--mirror --mixup 16)", meta["sharpq.synthetic_images"], meta["sharpq.calibration_images"])
 	}
+	// quantize --mirror --mixup on the saved images draws the same mirrors and mixtures, so it
+	// learns the same quantized model without synthesising again.
+	again := filepath.Join(dir, "again.onnx")
+	code, _, stderr = sharpq(t, "quantize", "--model", model, "--calib-data", filepath.Join(dir, "images", "images.npy"), "-o", again,
+		"--wbits", "4", "--abits", "4", "--iters", "20", "--mirror", "--mixup", "16")
+	if code != 0 {
+		t.Fatalf("quantize on the saved images: exit %d: %s", code, stderr)
+	}
+	am, err := onnxio.Read(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := sameInitializers(qm.Graph.Initializers, am.Graph.Initializers); diff != "" {
+		t.Errorf("quantize --mirror --mixup 16 on convert's saved images: %s", diff)
+	}
 	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
 	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") || !strings.Contains(string(md), "## SADAG refinement") {
 		t.Errorf("report.md lacks the accuracy, the layer SQNRs or the refinement (%v)", err)
 	}
 	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset; refinement changed the images by %.3f %%", ev.Top1, 100*rep.Refinement[0].Change)
+}
+
+// sameInitializers describes the first difference between two models' initializers, or
+// returns "".
+func sameInitializers(a, b []*ir.Tensor) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d initializers against %d", len(a), len(b))
+	}
+	for i := range a {
+		if !reflect.DeepEqual(a[i], b[i]) {
+			return fmt.Sprintf("initializer %s differs", a[i].Name)
+		}
+	}
+	return ""
 }
 
 func TestConvertRefusesFoldedBN(t *testing.T) {

@@ -280,6 +280,7 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"negative generation parallelism", []string{"convert", model, "-o", out, "--gen-parallel", "-1"}, []string{"--gen-parallel", "-1"}},
 		{"negative generation parallelism (generate)", []string{"generate", model, "-o", out, "--gen-parallel", "-2"}, []string{"--gen-parallel", "-2"}},
 		{"negative mixtures", []string{"convert", model, "-o", out, "--mixup", "-1"}, []string{"--mixup", "-1"}},
+		{"negative mixtures (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--mixup", "-2"}, []string{"--mixup", "-2"}},
 		{"negative refinement scale", []string{"convert", model, "-o", out, "--refine-lr-scale", "-2"}, []string{"--refine-lr-scale"}},
 		{"clipping norm below 1 (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
 		{"clipping norm below 1 (convert)", []string{"convert", model, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
