@@ -233,6 +233,40 @@ func TestShuffleAndPreActivationBN(t *testing.T) {
 	}
 }
 
+// TestShuffleUnit quantizes, with a short reconstruction, TinyResNet with a ShuffleNetV2 unit
+// (Split into halves, one through 1×1, depthwise and 1×1 layers, Concat): the Split's shapes
+// cut the model into blocks, its gradient trains the layers after it, and the exported model
+// must match the simulation in ONNX Runtime.
+func TestShuffleUnit(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.WithShuffleUnit(testmodels.TinyResNet(3))
+	const n = 16
+	x := make([]float32, n*64)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.61) * 1.4)
+	}
+	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: quantizer.ReconOptions{Iters: 20, Batch: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
+		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
+	}
+	var convs, splits int
+	for _, nd := range res.QDQ.Graph.Nodes {
+		switch nd.OpType {
+		case "Conv":
+			convs++
+		case "Split":
+			splits++
+		}
+	}
+	if convs != 6 || splits != 1 {
+		t.Errorf("exported model: %d Convs and %d Splits, want 6 and 1", convs, splits)
+	}
+	t.Logf("%d blocks: %+v", len(res.Blocks), res.Blocks)
+}
+
 // TestMaxPoolBeforeLayerLoads: a 4-bit activation produced by a MaxPool must give a QDQ model
 // that ONNX Runtime loads (its QDQ propagation would make the MaxPool read uint4, for which it
 // has no kernel) and that matches the simulation.

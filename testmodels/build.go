@@ -358,6 +358,48 @@ func WithChannelShuffle(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithShuffleUnit puts a ShuffleNetV2 unit after TinyResNet's residual block: Split the
+// channels in two halves, one kept, the other through 1×1 Conv-BN-Relu, depthwise 3×3 Conv-BN
+// and 1×1 Conv-BN-Relu, then Concat the two, as torchvision's shufflenet_v2 exports
+// x.chunk(2, dim=1).
+func WithShuffleUnit(m *ir.Model) *ir.Model {
+	g := m.Graph
+	r := rand.New(rand.NewPCG(11, 11))
+	half := int64(tinyChannels / 2)
+	var nodes []*ir.Node
+	layer := func(name, in, out string, k, group int64, relu bool) {
+		g.AddInitializer(randTensor(r, name+".weight", 0.7, half, half/group, k, k))
+		nodes = append(nodes, &ir.Node{Name: name, OpType: "Conv", Inputs: []string{in, name + ".weight"}, Outputs: []string{name + ".conv"},
+			Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", k, k), ir.IntsAttr("pads", k/2, k/2, k/2, k/2), ir.IntAttr("group", group)}})
+		for _, p := range []string{".bn.weight", ".bn.running_var"} {
+			g.AddInitializer(positive(r, name+p, half))
+		}
+		for _, p := range []string{".bn.bias", ".bn.running_mean"} {
+			g.AddInitializer(randTensor(r, name+p, 0.1, half))
+		}
+		bnOut := out
+		if relu {
+			bnOut = name + ".bn"
+		}
+		nodes = append(nodes, &ir.Node{Name: name + ".bn", OpType: "BatchNormalization",
+			Inputs:  []string{name + ".conv", name + ".bn.weight", name + ".bn.bias", name + ".bn.running_mean", name + ".bn.running_var"},
+			Outputs: []string{bnOut}, Attrs: []ir.Attr{ir.FloatAttr("epsilon", 1e-5)}})
+		if relu {
+			nodes = append(nodes, &ir.Node{Name: name + ".relu", OpType: "Relu", Inputs: []string{bnOut}, Outputs: []string{out}})
+		}
+	}
+	g.AddInitializer(ir.NewInt64("unit.halves", []int64{2}, []int64{half, half}))
+	nodes = append(nodes, &ir.Node{Name: "unit.split", OpType: "Split", Inputs: []string{"", "unit.halves"}, Outputs: []string{"unit.kept", "unit.x"},
+		Attrs: []ir.Attr{ir.IntAttr("axis", 1)}})
+	layer("unit.pw1", "unit.x", "unit.a", 1, 1, true)
+	layer("unit.dw", "unit.a", "unit.b", 3, half, false)
+	layer("unit.pw2", "unit.b", "unit.c", 1, 1, true)
+	nodes = append(nodes, &ir.Node{Name: "unit.concat", OpType: "Concat", Inputs: []string{"unit.kept", "unit.c"}, Outputs: []string{"unit.out"},
+		Attrs: []ir.Attr{ir.IntAttr("axis", 1)}})
+	insertAfter(g, "b7", nodes...)
+	return m
+}
+
 // WithPreActivationBN puts a BatchNormalization right after TinyResNet's stem ReLU, where no
 // Conv precedes it (DenseNet's and pre-activation ResNets' BN → ReLU → Conv order).
 func WithPreActivationBN(m *ir.Model) *ir.Model {

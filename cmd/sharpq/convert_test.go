@@ -156,3 +156,38 @@ func TestConvertRefusesFoldedBN(t *testing.T) {
 		t.Fatalf("output exists after a failed convert")
 	}
 }
+
+// TestConvertShuffleUnit runs the data-free path, with a tiny schedule, on a model with a
+// ShuffleNetV2 unit: synthesis, SADAG refinement and reconstruction all take gradients
+// through its Split, and the written model must run in ONNX Runtime and agree with the
+// simulation.
+func TestConvertShuffleUnit(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := writeModel(t, dir, "shuffle.onnx", testmodels.WithShuffleUnit(testmodels.TinyResNet(3)))
+	out := filepath.Join(dir, "q.onnx")
+	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-steps", "20",
+		"--warmup-iters", "5", "--refine-steps", "3", "--iters", "10", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		SelfCheck struct {
+			Agreement float64 `json:"top1_agreement"`
+		} `json:"self_check"`
+		Generation []struct {
+			First float64 `json:"bns_first"`
+			Last  float64 `json:"bns_last"`
+		} `json:"generation"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v: %q", err, stdout)
+	}
+	if rep.SelfCheck.Agreement != 1 {
+		t.Errorf("self-check agreement %.3f", rep.SelfCheck.Agreement)
+	}
+	// The BN-statistics loss reaches the unit's BNs through the Split, and falls.
+	if len(rep.Generation) != 1 || !(rep.Generation[0].Last < rep.Generation[0].First) {
+		t.Errorf("generation %+v, want one batch whose BNS loss fell", rep.Generation)
+	}
+}

@@ -64,6 +64,18 @@ func (t *tgraph) op(op string, ins []string, attrs ...ir.Attr) string {
 	return name
 }
 
+// multi adds a node with k outputs and returns their names.
+func (t *tgraph) multi(op string, ins []string, k int, attrs ...ir.Attr) []string {
+	t.k++
+	name := fmt.Sprintf("%s%d", op, t.k)
+	outs := make([]string, k)
+	for i := range outs {
+		outs[i] = fmt.Sprintf("%s_%d", name, i)
+	}
+	t.m.Graph.AddNode(&ir.Node{Name: name, OpType: op, Inputs: ins, Outputs: outs, Attrs: attrs})
+	return outs
+}
+
 // fdOpts tunes one finite-difference check.
 type fdOpts struct {
 	eps, tol float64

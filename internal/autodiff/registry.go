@@ -61,6 +61,7 @@ var rules = map[opKey]Rule{
 	{"", "Unsqueeze"}: gradReshape,
 	{"", "Transpose"}: gradTranspose,
 	{"", "Concat"}:    gradConcat,
+	{"", "Split"}:     gradSplit,
 	{"", "Slice"}:     gradSlice,
 	{"", "Pad"}:       gradPad,
 	{"", "Expand"}:    gradExpand,

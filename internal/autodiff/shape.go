@@ -55,6 +55,50 @@ func gradConcat(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, err
 	return dx, nil
 }
 
+// gradSplit joins the outputs' gradients back along the split axis: one Concat when every
+// output reaches the loss, else each present gradient padded with zeros to its place and
+// summed (a Pad needs no static batch size, unlike a block of zeros).
+func gradSplit(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	dx := make([]string, len(n.Inputs))
+	if !need[0] {
+		return dx, nil
+	}
+	xs := b.Shape(n.Inputs[0])
+	if xs == nil {
+		return nil, b.Err()
+	}
+	axis := n.AttrInt("axis", 0)
+	if axis < 0 {
+		axis += int64(len(xs))
+	}
+	all := true
+	for _, g := range dy {
+		all = all && g != ""
+	}
+	if all {
+		dx[0] = b.Op("Concat", dy, ir.IntAttr("axis", axis))
+		return dx, b.Err()
+	}
+	var parts []string
+	off := int64(0)
+	for i, y := range n.Outputs {
+		ys := b.Shape(y)
+		if ys == nil {
+			return nil, b.Err()
+		}
+		if dy[i] != "" {
+			pads := make([]int64, 2*len(xs))
+			pads[axis], pads[len(xs)+int(axis)] = off, xs[axis]-off-ys[axis]
+			parts = append(parts, b.Pad(dy[i], pads))
+		}
+		off += ys[axis]
+	}
+	if len(parts) > 0 {
+		dx[0] = b.Sum(parts...)
+	}
+	return dx, b.Err()
+}
+
 // constInts returns the int64 values of initializer name ("" gives nil, true).
 func constInts(b *Builder, name string) ([]int64, bool) {
 	if name == "" {

@@ -36,6 +36,15 @@ func TestShapeOpGrad(t *testing.T) {
 		{"Concat negative axis", func(tg *tgraph) string {
 			return tg.op("Concat", []string{tg.in("a", 2, 3), tg.in("b", 2, 2)}, ir.IntAttr("axis", -1))
 		}, 13},
+		{"Split", func(tg *tgraph) string {
+			ys := tg.multi("Split", []string{tg.in("x", 2, 6, 3), tg.ints(1, 3, 2)}, 3, ir.IntAttr("axis", 1))
+			return tg.op("Concat", []string{tg.op("Mul", []string{ys[0], ys[0]}), ys[1], ys[2]}, ir.IntAttr("axis", 1))
+		}, 13},
+		{"Split with an output unused", func(tg *tgraph) string {
+			// The middle part does not reach the loss: its place in dX is zeros.
+			ys := tg.multi("Split", []string{tg.in("x", 2, 3, 6)}, 3, ir.IntAttr("axis", -1))
+			return tg.op("Concat", []string{ys[2], tg.op("Mul", []string{ys[0], ys[0]})}, ir.IntAttr("axis", 2))
+		}, 13},
 		{"Slice", func(tg *tgraph) string {
 			return tg.op("Slice", []string{tg.in("x", 4, 6, 5), tg.ints(1, -4), tg.ints(3, 100), tg.ints(0, 1)})
 		}, 13},

@@ -36,6 +36,7 @@ var opTable = map[string]map[string]opDef{
 		"Reshape":         {inferReshape},
 		"Transpose":       {inferTranspose},
 		"Concat":          {inferConcat},
+		"Split":           {inferSplit},
 		"Pad":             {inferPad},
 		"Slice":           {inferSlice},
 		"Shape":           {inferShapeOp},
@@ -539,6 +540,65 @@ func inferConcat(c *inferCtx) error {
 		}
 	}
 	c.set(0, c.in(0).DType, out)
+	return nil
+}
+
+// inferSplit gives each output its part of the input along axis: the sizes of the split
+// input (opset 13 on) or attribute (before), or else equal parts, the last one smaller when
+// the axis does not divide (opset 18's num_outputs rule; earlier opsets require it to divide).
+func inferSplit(c *inferCtx) error {
+	x, err := c.shape(0)
+	if err != nil {
+		return err
+	}
+	axis, err := normAxis(c.n.AttrInt("axis", 0), len(x))
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	k := len(c.n.Outputs)
+	sizes := c.n.AttrInts("split", nil)
+	if c.opset >= 13 && c.n.Input(1) != "" {
+		var ok bool
+		if sizes, ok = c.constInts(1); !ok {
+			for i := range k {
+				c.set(i, c.in(0).DType, unknownShape(len(x)))
+			}
+			return nil
+		}
+	}
+	d := x[axis]
+	switch {
+	case sizes != nil:
+		if len(sizes) != k {
+			return c.errorf("%d split sizes %v for %d outputs", len(sizes), sizes, k)
+		}
+		total := int64(0)
+		for _, v := range sizes {
+			if v < 0 {
+				return c.errorf("negative split size in %v", sizes)
+			}
+			total += v
+		}
+		if d >= 0 && total != d {
+			return c.errorf("split sizes %v add up to %d, not axis %d's %d", sizes, total, axis, d)
+		}
+	case d >= 0:
+		part := (d + int64(k) - 1) / int64(k)
+		if c.opset < 18 && d%int64(k) != 0 {
+			return c.errorf("axis %d of %v does not split evenly into %d outputs", axis, x, k)
+		}
+		for i := range k {
+			sizes = append(sizes, min(part, d-int64(i)*part))
+		}
+	}
+	for i := range k {
+		out := append([]int64{}, x...)
+		out[axis] = -1
+		if sizes != nil {
+			out[axis] = sizes[i]
+		}
+		c.set(i, c.in(0).DType, out)
+	}
 	return nil
 }
 

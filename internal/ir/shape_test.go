@@ -397,6 +397,71 @@ func TestInferAxesForms(t *testing.T) {
 // TestOpsetForms builds, for every default-domain opset from 11 to 21, a small graph using
 // each operator in the form that opset defines (attributes before the opset that moved them
 // to inputs, inputs from then on) and checks that all shapes infer.
+// TestSplitShapes checks Split's output shapes in each of its forms, and the errors naming
+// the node when the sizes do not fit the axis.
+func TestSplitShapes(t *testing.T) {
+	tests := []struct {
+		name    string
+		opset   int64
+		outputs int
+		attrs   []ir.Attr
+		sizes   []int64 // the split input (opset 13 on), nil for none
+		want    [][]int64
+		wantErr []string
+	}{
+		{name: "sizes input", opset: 13, outputs: 2, attrs: []ir.Attr{ir.IntAttr("axis", 1)}, sizes: []int64{2, 4},
+			want: [][]int64{{2, 2, 5}, {2, 4, 5}}},
+		{name: "sizes attribute", opset: 11, outputs: 3, attrs: []ir.Attr{ir.IntAttr("axis", -1), ir.IntsAttr("split", 1, 1, 3)},
+			want: [][]int64{{2, 6, 1}, {2, 6, 1}, {2, 6, 3}}},
+		{name: "equal parts", opset: 13, outputs: 3, attrs: []ir.Attr{ir.IntAttr("axis", 1)},
+			want: [][]int64{{2, 2, 5}, {2, 2, 5}, {2, 2, 5}}},
+		{name: "uneven parts, opset 18", opset: 18, outputs: 2, attrs: []ir.Attr{ir.IntAttr("axis", 2), ir.IntAttr("num_outputs", 2)},
+			want: [][]int64{{2, 6, 3}, {2, 6, 2}}},
+		{name: "uneven parts before 18", opset: 13, outputs: 4, attrs: []ir.Attr{ir.IntAttr("axis", 1)},
+			wantErr: []string{"n1", "does not split evenly into 4"}},
+		{name: "sizes do not add up", opset: 13, outputs: 2, attrs: []ir.Attr{ir.IntAttr("axis", 1)}, sizes: []int64{2, 3},
+			wantErr: []string{"n1", "add up to 5", "6"}},
+		{name: "sizes for other outputs", opset: 13, outputs: 3, attrs: []ir.Attr{ir.IntAttr("axis", 1)}, sizes: []int64{2, 4},
+			wantErr: []string{"n1", "2 split sizes", "3 outputs"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ir.NewGraph("split")
+			g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: []int64{2, 6, 5}}}
+			n := &ir.Node{Name: "n1", OpType: "Split", Inputs: []string{"x"}, Attrs: tc.attrs}
+			if tc.sizes != nil {
+				g.AddInitializer(ir.NewInt64("sizes", []int64{int64(len(tc.sizes))}, tc.sizes))
+				n.Inputs = append(n.Inputs, "sizes")
+			}
+			for i := range tc.outputs {
+				n.Outputs = append(n.Outputs, fmt.Sprintf("y%d", i))
+			}
+			g.AddNode(n)
+			m := &ir.Model{IRVersion: 8, Opsets: []ir.Opset{{Domain: "", Version: tc.opset}}, Graph: g}
+			err := ir.InferShapes(m)
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("no error, want one mentioning %q", tc.wantErr)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range tc.want {
+				if got := g.ValueInfo[n.Outputs[i]].Shape; !slices.Equal(got, w) {
+					t.Errorf("output %d: shape %v, want %v", i, got, w)
+				}
+			}
+		})
+	}
+}
+
 func TestOpsetForms(t *testing.T) {
 	// Opsets at which ONNX turned attributes into inputs.
 	const (

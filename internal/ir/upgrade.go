@@ -37,6 +37,7 @@ var upgradeRules = []upgradeRule{
 	{11, []string{"Pad"}, upgradePad},
 	{12, []string{"Dropout"}, upgradeDropout},
 	{13, []string{"Squeeze", "Unsqueeze", "ReduceSum"}, axesToInput},
+	{13, []string{"Split"}, splitToInput},
 	{13, []string{"Softmax", "LogSoftmax", "Hardmax"}, upgradeSoftmax},
 	{18, []string{"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare",
 		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"}, axesToInput},
@@ -295,6 +296,18 @@ func axesToInput(u *upgrader, n *Node, from int64) error {
 	}
 	n.Inputs = n.Inputs[:1]
 	n.setInput(1, u.ints(n, "axes", a.Ints))
+	return nil
+}
+
+// splitToInput moves Split's sizes from the attribute to the input that replaced it in
+// opset 13.
+func splitToInput(u *upgrader, n *Node, from int64) error {
+	a := n.removeAttr("split")
+	if a == nil {
+		return nil // equal parts in both forms
+	}
+	n.Inputs = n.Inputs[:1]
+	n.setInput(1, u.ints(n, "split", a.Ints))
 	return nil
 }
 

@@ -89,6 +89,8 @@ func TestUpgradeOpsetKeepsOutputs(t *testing.T) {
 		{"Softmax-11 default axis on 4-D", 11, x, node("Softmax"), nil},
 		{"LogSoftmax-11 axis 2 on 4-D", 11, x, node("LogSoftmax", ir.IntAttr("axis", 2)), nil},
 		{"Softmax-12 last axis", 12, x, node("Softmax", ir.IntAttr("axis", 3)), nil},
+		{"Split-11 sizes", 11, []int64{2, 1, 4, 5}, &ir.Node{Name: "n", OpType: "Split", Inputs: []string{"x"}, Outputs: []string{"y", "rest"},
+			Attrs: []ir.Attr{ir.IntAttr("axis", 1), ir.IntsAttr("split", 1, 2)}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
