@@ -5,10 +5,12 @@ horizontal mirrors, then, each with its own random generator seeded SEED:
     pixel's normalised value as training's pad-2 crops were;
   --mixup K: K convex mixtures l·a + (1 − l)·b of random pairs, l uniform in [0, 1];
   --contrast A,B --rounds R: R copies of the set, each image's contrast about black scaled by a
-    factor uniform in [A, B], clipped to the normalised pixel range [(0 − mean)/std, (1 − mean)/std].
+    factor uniform in [A, B], clipped to the normalised pixel range [(0 − mean)/std, (1 − mean)/std];
+  --blur A,B: a copy of the set, each image blurred by a Gaussian of standard deviation uniform
+    in [A, B] pixels (edges replicated), softening the synthetic images' hard two-valued edges.
 A benchmark helper (BENCHMARKS.md, mobilenetv2 W4A4), not part of sharpq.
 
-usage: scripts/augment-calib.py IMAGES.npy OUT.npy SHIFTS SEED [--mixup K] [--contrast A,B [--rounds R]]
+usage: scripts/augment-calib.py IMAGES.npy OUT.npy SHIFTS SEED [--mixup K] [--contrast A,B [--rounds R]] [--blur A,B]
 """
 import argparse
 
@@ -25,6 +27,7 @@ ap.add_argument("seed", type=int)
 ap.add_argument("--mixup", type=int, default=0)
 ap.add_argument("--contrast", default="")
 ap.add_argument("--rounds", type=int, default=1)
+ap.add_argument("--blur", default="")
 args = ap.parse_args()
 
 a = np.load(args.src)
@@ -52,6 +55,19 @@ if args.contrast:
     for _ in range(args.rounds):
         f = rng.uniform(lo, hi, n).astype(np.float32)[:, None, None, None]
         out.append(np.clip(LO + f * (a - LO), LO, HI))
+if args.blur:
+    lo, hi = (float(v) for v in args.blur.split(","))
+    rng = np.random.default_rng(args.seed)
+    b = np.empty_like(a)
+    for i in range(n):
+        sigma = rng.uniform(lo, hi)
+        r = int(np.ceil(3 * sigma))
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+        k /= k.sum()
+        p = np.pad(a[i], ((0, 0), (r, r), (r, r)), mode="edge")
+        rows = sum(k[j] * p[:, j:j + h, :] for j in range(2 * r + 1))
+        b[i] = sum(k[j] * rows[:, :, j:j + w] for j in range(2 * r + 1))
+    out.append(b)
 o = np.ascontiguousarray(np.concatenate(out).astype(np.float32))
 np.save(args.dst, o)
 print(o.shape)
