@@ -199,33 +199,44 @@ func TestLinearForms(t *testing.T) {
 	}
 }
 
-// TestShuffleAndPreActivationBN quantizes, with a short reconstruction, TinyResNet with a
-// ShuffleNet channel shuffle exported for a dynamic batch (Reshape targets computed from
-// Shape) and a BatchNormalization that follows no layer (DenseNet's BN → ReLU → Conv). The
-// shuffle's shapes must be known to cut the model into blocks; the BN stays float. The
-// exported model must load in ONNX Runtime and match the simulation.
-func TestShuffleAndPreActivationBN(t *testing.T) {
+// quantizeTiny quantizes a TinyResNet variant to W4A4 on n wave-pattern 1×8×8 images
+// (frequency f) with recon, and checks that the exported model matches the simulation in
+// ONNX Runtime without graph optimizations.
+func quantizeTiny(t *testing.T, m *ir.Model, n int, f float64, recon quantizer.ReconOptions) *quantizer.Result {
+	t.Helper()
 	rt := orttest.Runtime(t)
-	m := testmodels.WithPreActivationBN(testmodels.WithChannelShuffle(testmodels.TinyResNet(5)))
-	const n = 16
 	x := make([]float32, n*64)
 	for i := range x {
-		x[i] = float32(math.Sin(float64(i)*0.73) * 1.5)
+		x[i] = float32(math.Sin(float64(i)*f) * 1.4)
 	}
-	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: quantizer.ReconOptions{Iters: 20, Batch: 8}})
+	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: recon})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
 		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
 	}
-	bn := 0
-	for _, nd := range res.QDQ.Graph.Nodes {
-		if nd.OpType == "BatchNormalization" {
-			bn++
-		}
+	return res
+}
+
+// countOps counts g's nodes by operator type.
+func countOps(g *ir.Graph) map[string]int {
+	n := map[string]int{}
+	for _, nd := range g.Nodes {
+		n[nd.OpType]++
 	}
-	if bn != 1 {
+	return n
+}
+
+// TestShuffleAndPreActivationBN quantizes, with a short reconstruction, TinyResNet with a
+// ShuffleNet channel shuffle exported for a dynamic batch (Reshape targets computed from
+// Shape) and a BatchNormalization that follows no layer (DenseNet's BN → ReLU → Conv). The
+// shuffle's shapes must be known to cut the model into blocks; the BN stays float. The
+// exported model must load in ONNX Runtime and match the simulation.
+func TestShuffleAndPreActivationBN(t *testing.T) {
+	m := testmodels.WithPreActivationBN(testmodels.WithChannelShuffle(testmodels.TinyResNet(5)))
+	res := quantizeTiny(t, m, 16, 0.73, quantizer.ReconOptions{Iters: 20, Batch: 8})
+	if bn := countOps(res.QDQ.Graph)["BatchNormalization"]; bn != 1 {
 		t.Errorf("exported model has %d BatchNormalization nodes, want the pre-activation one", bn)
 	}
 	if len(res.Blocks) < 2 {
@@ -238,53 +249,20 @@ func TestShuffleAndPreActivationBN(t *testing.T) {
 // cut the model into blocks, its gradient trains the layers after it, and the exported model
 // must match the simulation in ONNX Runtime.
 func TestShuffleUnit(t *testing.T) {
-	rt := orttest.Runtime(t)
-	m := testmodels.WithShuffleUnit(testmodels.TinyResNet(3))
-	const n = 16
-	x := make([]float32, n*64)
-	for i := range x {
-		x[i] = float32(math.Sin(float64(i)*0.61) * 1.4)
+	res := quantizeTiny(t, testmodels.WithShuffleUnit(testmodels.TinyResNet(3)), 16, 0.61, quantizer.ReconOptions{Iters: 20, Batch: 8})
+	if ops := countOps(res.QDQ.Graph); ops["Conv"] != 6 || ops["Split"] != 1 {
+		t.Errorf("exported model: %d Convs and %d Splits, want 6 and 1", ops["Conv"], ops["Split"])
 	}
-	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: quantizer.ReconOptions{Iters: 20, Batch: 8}})
-	if err != nil {
-		t.Fatal(err)
+	if len(res.Blocks) < 3 {
+		t.Errorf("%d blocks reconstructed, want the stem, the residual block and the unit at least", len(res.Blocks))
 	}
-	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
-		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
-	}
-	var convs, splits int
-	for _, nd := range res.QDQ.Graph.Nodes {
-		switch nd.OpType {
-		case "Conv":
-			convs++
-		case "Split":
-			splits++
-		}
-	}
-	if convs != 6 || splits != 1 {
-		t.Errorf("exported model: %d Convs and %d Splits, want 6 and 1", convs, splits)
-	}
-	t.Logf("%d blocks: %+v", len(res.Blocks), res.Blocks)
 }
 
 // TestMaxPoolBeforeLayerLoads: a 4-bit activation produced by a MaxPool must give a QDQ model
 // that ONNX Runtime loads (its QDQ propagation would make the MaxPool read uint4, for which it
 // has no kernel) and that matches the simulation.
 func TestMaxPoolBeforeLayerLoads(t *testing.T) {
-	rt := orttest.Runtime(t)
-	m := testmodels.WithMaxPool(testmodels.TinyResNet(2))
-	const n = 8
-	x := make([]float32, n*64)
-	for i := range x {
-		x[i] = float32(math.Cos(float64(i)*0.41) * 1.3)
-	}
-	res, err := quantizer.Quantize(context.Background(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
-		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
-	}
+	quantizeTiny(t, testmodels.WithMaxPool(testmodels.TinyResNet(2)), 8, 0.41, quantizer.ReconOptions{})
 }
 
 // TestExplicitPadsQuantizeLikeConvPadding: a model whose convolutions read TensorFlow-style
