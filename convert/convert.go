@@ -82,6 +82,9 @@ type Options struct {
 	Equalize, EqualizeStreams bool
 	// ActClipNorm: see quantizer.Options.
 	ActClipNorm float64
+	// BiasCorrection corrects the final model's biases on the calibration set (see
+	// quantizer.Options); the warm-up model of SADAG's refinement is left as it is.
+	BiasCorrection bool
 	// Mirror adds each synthetic image's horizontal mirror to the final reconstruction's
 	// calibration set (for models trained with random flips).
 	Mirror bool
@@ -392,7 +395,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	res, err := quantizer.Quantize(ctx, rt, o.Model, calibration.Data, calibration.N, quantizer.Options{
 		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
-		Metadata: meta, Log: logf})
+		BiasCorrection: o.BiasCorrection, Metadata: meta, Log: logf})
 	if err != nil {
 		return nil, err
 	}

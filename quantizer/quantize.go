@@ -64,6 +64,10 @@ type Options struct {
 	// (EqualizeStreams), measured on the first ActImages images: it helps round-to-nearest
 	// (MobileNetV2 W3A3 by 12 points), not reconstruction (BENCHMARKS.md).
 	EqualizeStreams bool
+	// BiasCorrection shifts every quantized layer's bias, after reconstruction, so that its
+	// outputs' mean per channel on the calibration images (up to 1024) matches the float
+	// model's (CorrectBias).
+	BiasCorrection bool
 	// Metadata is added to the exported model (method, preset, seed, version…).
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
@@ -78,6 +82,7 @@ type Result struct {
 	Blocks    []BlockResult
 	Layers    []LayerReport
 	Check     SelfCheck
+	Bias      *BiasReport        // nil unless Options.BiasCorrection
 	Stages    map[string]float64 // seconds per stage
 }
 
@@ -183,6 +188,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	logf("folded %d BatchNormalization nodes; %d weight and %d activation quantizers initialised in %.1fs", folded, len(p.Weights), len(p.Acts), stages["init"])
 
 	var blocks []BlockResult
+	var bias *BiasReport
 	if o.Recon.Iters > 0 {
 		t1 := time.Now()
 		blocks, err = Reconstruct(ctx, rt, fm, p, images, n, o.Recon)
@@ -191,6 +197,23 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		}
 		stages["reconstruction"] = time.Since(t1).Seconds()
 		logf("reconstructed %d blocks in %.1fs", len(blocks), stages["reconstruction"])
+	}
+
+	if o.BiasCorrection {
+		t1 := time.Now()
+		m := min(n, 1024)
+		r, err := CorrectBias(ctx, rt, fm, p, images[:m*per], m)
+		if err != nil {
+			return nil, err
+		}
+		stages["bias correction"] = time.Since(t1).Seconds()
+		bias = &r
+		verdict := "kept"
+		if !r.Kept {
+			verdict = "lowered the agreement, so the biases were restored"
+		}
+		logf("bias correction: %d layers on %d images in %.1fs; top-1 agreement with the float model %.2f%% before, %.2f%% after: %s",
+			r.Layers, m, stages["bias correction"], 100*r.AgreementBefore, 100*r.AgreementAfter, verdict)
 	}
 
 	t2 := time.Now()
@@ -220,7 +243,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := measureActs(ctx, rt, fm, sim, p, layers, images[:min(k, 64)*per], min(k, 64)); err != nil {
 		return nil, err
 	}
-	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Layers: layers, Check: check, Stages: stages}, nil
+	return &Result{QDQ: qdq, Simulated: sim, Plan: p, Blocks: blocks, Layers: layers, Check: check, Bias: bias, Stages: stages}, nil
 }
 
 // bitsJSON describes the bit widths per layer and activation for the model's metadata.

@@ -57,6 +57,7 @@ func quantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "iters", Value: -1, Usage: "reconstruction steps per block (overrides the preset; 0 = none)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
+		&cli.BoolFlag{Name: "bias-correct", Usage: "after reconstruction, shift each layer's bias so its outputs' channel means on the calibration images match the float model's"},
 		&cli.BoolFlag{Name: "float-residual", Usage: "residual Adds read float values (identity shortcuts stay float, as GENIE's code); default: every consumer reads the quantized value"},
 		&cli.BoolFlag{Name: "equalize", Usage: "cross-layer equalization of depthwise → 1×1 convolution pairs before quantizing (DFQ; evens out MobileNet's per-channel ranges)"},
 		&cli.BoolFlag{Name: "equalize-streams", Usage: "rescale the channels of residual streams read only by convolutions so activation and weight ranges meet halfway (helps round-to-nearest, --iters 0)"},
@@ -247,7 +248,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
-		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), Recon: recon, Metadata: meta,
+		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), Recon: recon, Metadata: meta,
 		Log: logfTo(logger(c)),
 	})
 	if err != nil {
