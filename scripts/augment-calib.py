@@ -6,11 +6,14 @@ horizontal mirrors, then, each with its own random generator seeded SEED:
   --mixup K: K convex mixtures l·a + (1 − l)·b of random pairs, l uniform in [0, 1];
   --contrast A,B --rounds R: R copies of the set, each image's contrast about black scaled by a
     factor uniform in [A, B], clipped to the normalised pixel range [(0 − mean)/std, (1 − mean)/std];
+  --cutmix K: K copies of random images a, each with a random rectangle of another image b
+    pasted in (CutMix: the rectangle covers a fraction uniform in [0, 1] of the image, at a
+    random centre, clipped to the borders);
   --blur A,B: a copy of the set, each image blurred by a Gaussian of standard deviation uniform
     in [A, B] pixels (edges replicated), softening the synthetic images' hard two-valued edges.
 A benchmark helper (BENCHMARKS.md, mobilenetv2 W4A4), not part of sharpq.
 
-usage: scripts/augment-calib.py IMAGES.npy OUT.npy SHIFTS SEED [--mixup K] [--contrast A,B [--rounds R]] [--blur A,B]
+usage: scripts/augment-calib.py IMAGES.npy OUT.npy SHIFTS SEED [--mixup K] [--contrast A,B [--rounds R]] [--cutmix K] [--blur A,B]
 """
 import argparse
 
@@ -28,6 +31,7 @@ ap.add_argument("--mixup", type=int, default=0)
 ap.add_argument("--contrast", default="")
 ap.add_argument("--rounds", type=int, default=1)
 ap.add_argument("--blur", default="")
+ap.add_argument("--cutmix", type=int, default=0)
 args = ap.parse_args()
 
 a = np.load(args.src)
@@ -55,6 +59,18 @@ if args.contrast:
     for _ in range(args.rounds):
         f = rng.uniform(lo, hi, n).astype(np.float32)[:, None, None, None]
         out.append(np.clip(LO + f * (a - LO), LO, HI))
+if args.cutmix:
+    rng = np.random.default_rng(args.seed + 1)
+    i, j = rng.integers(0, n, args.cutmix), rng.integers(0, n, args.cutmix)
+    b = a[i].copy()
+    for k in range(args.cutmix):
+        r = np.sqrt(rng.uniform(0, 1))
+        bh, bw = int(round(h * r)), int(round(w * r))
+        cy, cx = rng.integers(0, h), rng.integers(0, w)
+        y0, y1 = max(cy - bh // 2, 0), min(cy + bh - bh // 2, h)
+        x0, x1 = max(cx - bw // 2, 0), min(cx + bw - bw // 2, w)
+        b[k, :, y0:y1, x0:x1] = a[j[k], :, y0:y1, x0:x1]
+    out.append(b)
 if args.blur:
     lo, hi = (float(v) for v in args.blur.split(","))
     rng = np.random.default_rng(args.seed)
