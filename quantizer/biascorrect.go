@@ -86,22 +86,16 @@ func topClasses(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []floa
 	}
 	defer s.Close()
 	classes := int(s.OutShape[len(s.OutShape)-1])
-	per := len(images) / n
 	top := make([]int, 0, n)
-	for start := 0; start < n; start += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		k := min(batch, n-start)
-		copy(s.Input(), images[start*per:(start+k)*per])
-		clear(s.Input()[k*per:])
-		if err := s.Run(); err != nil {
-			return nil, err
-		}
+	err = runBatches(ctx, s, images, n, batch, func(k int) error {
 		y := s.Output()
 		for j := 0; j < k; j++ {
 			top = append(top, argmax(y[j*classes:(j+1)*classes]))
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return top, nil
 }
@@ -181,21 +175,11 @@ func channelMeans(ctx context.Context, rt *ort.Runtime, m *ir.Model, values []st
 	defer s.Close()
 	sums := make([][]float64, len(values))
 	counts := make([]float64, len(values))
-	per := len(images) / n
-	for start := 0; start < n; start += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		k := min(batch, n-start)
-		copy(s.Input(), images[start*per:(start+k)*per])
-		clear(s.Input()[k*per:])
-		if err := s.Run(); err != nil {
-			return nil, err
-		}
+	err = runBatches(ctx, s, images, n, batch, func(k int) error {
 		for i, v := range values {
 			shape := s.ShapeOf(v)
 			if len(shape) < 2 {
-				return nil, fmt.Errorf("value %q has shape %v; want a channel axis", v, shape)
+				return fmt.Errorf("value %q has shape %v; want a channel axis", v, shape)
 			}
 			ch := int(shape[1])
 			spatial := 1
@@ -208,9 +192,8 @@ func channelMeans(ctx context.Context, rt *ort.Runtime, m *ir.Model, values []st
 			x := s.OutputOf(v)
 			for b := 0; b < k; b++ { // padded images do not count
 				for cc := 0; cc < ch; cc++ {
-					row := x[(b*ch+cc)*spatial : (b*ch+cc+1)*spatial]
 					var t float64
-					for _, y := range row {
+					for _, y := range x[(b*ch+cc)*spatial : (b*ch+cc+1)*spatial] {
 						t += float64(y)
 					}
 					sums[i][cc] += t
@@ -218,6 +201,10 @@ func channelMeans(ctx context.Context, rt *ort.Runtime, m *ir.Model, values []st
 			}
 			counts[i] += float64(k * spatial)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i := range sums {
 		for cc := range sums[i] {
@@ -225,4 +212,25 @@ func channelMeans(ctx context.Context, rt *ort.Runtime, m *ir.Model, values []st
 		}
 	}
 	return sums, nil
+}
+
+// runBatches feeds session s the n images in batches of batch (the last one zero-padded) and
+// calls f after each run with the number of real images in it.
+func runBatches(ctx context.Context, s *infer.Session, images []float32, n, batch int, f func(k int) error) error {
+	per := len(images) / n
+	for start := 0; start < n; start += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := min(batch, n-start)
+		copy(s.Input(), images[start*per:(start+k)*per])
+		clear(s.Input()[k*per:])
+		if err := s.Run(); err != nil {
+			return err
+		}
+		if err := f(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
