@@ -125,23 +125,25 @@ type Options struct {
 
 // Report is what Run measured.
 type Report struct {
-	Model      string                  `json:"model"`
-	Method     string                  `json:"method"`
-	Preset     string                  `json:"preset"`
-	WBits      int                     `json:"wbits"`
-	ABits      int                     `json:"abits"`
-	Seed       uint64                  `json:"seed"`
-	Images     int                     `json:"images"`
-	Stages     []Stage                 `json:"stages"`
-	Seconds    float64                 `json:"seconds"`
-	GenLoss    []BatchLoss             `json:"generation"`
-	Refine     []RefineBatch           `json:"refinement,omitempty"`
-	Blocks     []quantizer.BlockResult `json:"blocks"`
-	Layers     []quantizer.LayerReport `json:"layers"`
-	SelfCheck  quantizer.SelfCheck     `json:"self_check"`
-	Quantized  *ir.Model               `json:"-"`
-	Synthetic  *generator.Images       `json:"-"`
-	Simulation *ir.Model               `json:"-"`
+	Model     string                  `json:"model"`
+	Method    string                  `json:"method"`
+	Preset    string                  `json:"preset"`
+	WBits     int                     `json:"wbits"`
+	ABits     int                     `json:"abits"`
+	Seed      uint64                  `json:"seed"`
+	Images    int                     `json:"images"`
+	Stages    []Stage                 `json:"stages"`
+	Seconds   float64                 `json:"seconds"`
+	GenLoss   []BatchLoss             `json:"generation"`
+	Refine    []RefineBatch           `json:"refinement,omitempty"`
+	Blocks    []quantizer.BlockResult `json:"blocks"`
+	Layers    []quantizer.LayerReport `json:"layers"`
+	SelfCheck quantizer.SelfCheck     `json:"self_check"`
+	// BiasCorrection is what --bias-correct did (nil without it).
+	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
+	Quantized      *ir.Model             `json:"-"`
+	Synthetic      *generator.Images     `json:"-"`
+	Simulation     *ir.Model             `json:"-"`
 }
 
 // RefineBatch is what SADAG refinement did to one batch: its losses at the first and last
@@ -400,7 +402,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	}
 	stage("reconstruct+export", t3)
-	rep.Blocks, rep.Layers, rep.SelfCheck = res.Blocks, res.Layers, res.Check
+	rep.Blocks, rep.Layers, rep.SelfCheck, rep.BiasCorrection = res.Blocks, res.Layers, res.Check, res.Bias
 	rep.Quantized, rep.Simulation = res.QDQ, res.Simulated
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil

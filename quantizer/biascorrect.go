@@ -11,14 +11,15 @@ import (
 
 // BiasReport is what CorrectBias did.
 type BiasReport struct {
-	Layers int // layers whose bias was corrected
+	Layers int `json:"layers"` // layers whose bias was corrected
 	// AgreementBefore and AgreementAfter are the fractions of the images on which the
 	// quantized simulation's top-1 class is the float model's, before and after.
-	AgreementBefore, AgreementAfter float64
+	AgreementBefore float64 `json:"top1_agreement_before"`
+	AgreementAfter  float64 `json:"top1_agreement_after"`
 	// Kept is false when the correction lowered the agreement and the biases were restored:
 	// with errors as large as 2-bit round-to-nearest weights leave, shifting every layer's
 	// mean can collapse the model onto one class (BENCHMARKS.md).
-	Kept bool
+	Kept bool `json:"kept"`
 }
 
 // CorrectBias is empirical bias correction (Nagel et al., "Data-Free Quantization", 2019, §4.2

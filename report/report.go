@@ -30,8 +30,10 @@ type Report struct {
 	Blocks    []quantizer.BlockResult `json:"blocks"`
 	Layers    []quantizer.LayerReport `json:"layers"`
 	SelfCheck quantizer.SelfCheck     `json:"self_check"`
-	Bytes     int64                   `json:"bytes"`
-	FPBytes   int64                   `json:"float_bytes"`
+	// BiasCorrection is what --bias-correct did (nil without it).
+	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
+	Bytes          int64                 `json:"bytes"`
+	FPBytes        int64                 `json:"float_bytes"`
 	// Generation holds the BNS loss after every step, one curve per generated batch.
 	Generation [][]float64 `json:"generation_bns,omitempty"`
 	// Refinement is SADAG refinement's outcome per batch (convert --method sadag).
@@ -126,6 +128,14 @@ func markdown(r *Report, plots []string) string {
 	fmt.Fprintf(&s, "\n## Self-check (%d calibration images)\n\n", c.Images)
 	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", 100*c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
 	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", 100*c.FloatAgreement, c.OutputSQNR)
+	if b := r.BiasCorrection; b != nil {
+		verdict := "kept"
+		if !b.Kept {
+			verdict = "refused (it lowered the agreement); biases restored"
+		}
+		fmt.Fprintf(&s, "\n## Bias correction\n\n%d layers; top-1 agreement with the float model on the calibration images %.2f %% before, %.2f %% after: %s\n",
+			b.Layers, 100*b.AgreementBefore, 100*b.AgreementAfter, verdict)
+	}
 	if len(r.Blocks) > 0 {
 		fmt.Fprintf(&s, "\n## Reconstruction\n\n| block | kind | layers | loss (first 5%%) | loss (last 5%%) | seconds |\n| --- | --- | --- | --- | --- | --- |\n")
 		for _, b := range r.Blocks {

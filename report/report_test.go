@@ -15,11 +15,12 @@ func TestWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "r")
 	r := &report.Report{
 		Command: "convert", Model: "m.onnx", Output: "q.onnx", Settings: map[string]string{"wbits": "2"},
-		Stages:     []report.Stage{{Name: "generate", Seconds: 1.5}},
-		Blocks:     []quantizer.BlockResult{{Name: "block00", Kind: "layer", Layers: 1, LossStart: 0.5, LossEnd: 0.1}},
-		Layers:     []quantizer.LayerReport{{Node: "conv1", Bits: 2, InputBits: 4, WeightSQNR: 9.5}},
-		SelfCheck:  quantizer.SelfCheck{Images: 8, Agreement: 1, FloatAgreement: 0.875, OutputSQNR: 12},
-		Generation: [][]float64{{3, 1, 0.5}, {2, 0.4}},
+		Stages:         []report.Stage{{Name: "generate", Seconds: 1.5}},
+		Blocks:         []quantizer.BlockResult{{Name: "block00", Kind: "layer", Layers: 1, LossStart: 0.5, LossEnd: 0.1}},
+		Layers:         []quantizer.LayerReport{{Node: "conv1", Bits: 2, InputBits: 4, WeightSQNR: 9.5}},
+		SelfCheck:      quantizer.SelfCheck{Images: 8, Agreement: 1, FloatAgreement: 0.875, OutputSQNR: 12},
+		Generation:     [][]float64{{3, 1, 0.5}, {2, 0.4}},
+		BiasCorrection: &quantizer.BiasReport{Layers: 3, AgreementBefore: 0.5, AgreementAfter: 0.25},
 	}
 	if err := report.Write(dir, r); err != nil {
 		t.Fatal(err)
@@ -31,14 +32,15 @@ func TestWrite(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| block00 | layer | 1 | 0.5 | 0.1 |", "| 0 | conv1 | 2 | 4 | 9.5 |", "top-1 agreement 87.50 %", "![sqnr](sqnr.png)"} {
+	for _, want := range []string{"| block00 | layer | 1 | 0.5 | 0.1 |", "| 0 | conv1 | 2 | 4 | 9.5 |", "top-1 agreement 87.50 %", "![sqnr](sqnr.png)",
+		"3 layers; top-1 agreement with the float model on the calibration images 50.00 % before, 25.00 % after: refused"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
 	var back report.Report
 	b, _ := os.ReadFile(filepath.Join(dir, "report.json"))
-	if err := json.Unmarshal(b, &back); err != nil || back.Layers[0].WeightSQNR != 9.5 {
+	if err := json.Unmarshal(b, &back); err != nil || back.Layers[0].WeightSQNR != 9.5 || back.BiasCorrection == nil || back.BiasCorrection.Layers != 3 {
 		t.Errorf("report.json round trip: %v %+v", err, back.Layers)
 	}
 }

@@ -205,7 +205,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 			return err
 		}
 		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: out, Settings: settings,
-			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck,
+			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
 			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Refinement: refinement, Accuracy: acc})
 		if err != nil {
 			return err

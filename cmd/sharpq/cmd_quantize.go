@@ -171,9 +171,11 @@ type quantizeReport struct {
 	Stages    map[string]float64      `json:"stages"`
 	Blocks    []quantizer.BlockResult `json:"blocks"`
 	SelfCheck quantizer.SelfCheck     `json:"self_check"`
-	Bytes     int                     `json:"bytes"`
-	FPBytes   int64                   `json:"float_bytes"`
-	Accuracy  *report.Accuracy        `json:"accuracy,omitempty"`
+	// BiasCorrection is what --bias-correct did (nil without it).
+	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
+	Bytes          int                   `json:"bytes"`
+	FPBytes        int64                 `json:"float_bytes"`
+	Accuracy       *report.Accuracy      `json:"accuracy,omitempty"`
 }
 
 func runQuantize(c *cli.Context, pre calib.Preprocess) error {
@@ -262,14 +264,14 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	fi, _ := os.Stat(modelPath)
 	if dir := c.String("report"); dir != "" {
 		var stages []report.Stage
-		for _, k := range []string{"init", "reconstruction", "export"} {
+		for _, k := range []string{"init", "reconstruction", "bias correction", "export"} {
 			if v, ok := res.Stages[k]; ok {
 				stages = append(stages, report.Stage{Name: k, Seconds: v})
 			}
 		}
 		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: out,
 			Settings: metaMap(meta, bits), Stages: stages, Seconds: time.Since(start).Seconds(),
-			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, Bytes: int64(len(data)), FPBytes: fi.Size(),
+			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: int64(len(data)), FPBytes: fi.Size(),
 			Accuracy: acc})
 		if err != nil {
 			return err
@@ -277,7 +279,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	rep := quantizeReport{Model: modelPath, Output: out, WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
 		Iters: recon.Iters, Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
-		SelfCheck: res.Check, Bytes: len(data), FPBytes: fi.Size(), Accuracy: acc}
+		SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: len(data), FPBytes: fi.Size(), Accuracy: acc}
 	return printQuantize(c.App.Writer, rep, c.Bool("json"))
 }
 
