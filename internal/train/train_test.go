@@ -183,3 +183,85 @@ func TestLossAlsoAnOutput(t *testing.T) {
 		t.Errorf("Output(loss) = %v, Step returned %v; want the same non-zero value", out, got)
 	}
 }
+
+// TestSharpStepUsesTheGradientAtTheProbe checks SharpStep against the regression's gradient
+// worked out on the host: the loss it returns is the one at w, the gradient Adam applies is the
+// one at w + ε with ASAM's ε, and a group not marked Perturb is not probed.
+func TestSharpStepUsesTheGradientAtTheProbe(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := regression(t, false)
+	const lr, rho = 0.01, 0.3
+	perturbed := &train.Group{Name: "w", LR: lr, Perturb: true}
+	fixed := &train.Group{Name: "b", LR: lr}
+	w0 := []float32{0.2, -0.4, 0.1}
+	const b0 = 0.5
+	w := &train.Param{Name: "w", Group: perturbed, Init: append([]float32{}, w0...)}
+	bias := &train.Param{Name: "b", Group: fixed, Init: []float32{b0}}
+	tr, err := train.New(rt, m, train.Config{Loss: m.Graph.Outputs[0].Name, Params: []*train.Param{w, bias}, Feeds: []string{"x", "t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	x, tt := tr.Feed("x"), tr.Feed("t")
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for i := range tt {
+		tt[i] = float32(r.NormFloat64())
+	}
+	// loss and gradient of mean((x·w + b − t)²) in float64.
+	grad := func(w []float64, b float64) (loss float64, gw []float64, gb float64) {
+		gw = make([]float64, 3)
+		for i := 0; i < 8; i++ {
+			d := b - float64(tt[i])
+			for j := 0; j < 3; j++ {
+				d += float64(x[i*3+j]) * w[j]
+			}
+			loss += d * d / 8
+			for j := 0; j < 3; j++ {
+				gw[j] += 2 * d * float64(x[i*3+j]) / 8
+			}
+			gb += 2 * d / 8
+		}
+		return loss, gw, gb
+	}
+	wf := []float64{float64(w0[0]), float64(w0[1]), float64(w0[2])}
+	loss0, g, _ := grad(wf, b0)
+	var norm float64
+	for j := range g {
+		a := math.Abs(wf[j]) + 0.01
+		norm += a * a * g[j] * g[j]
+	}
+	norm = math.Sqrt(norm)
+	probe := make([]float64, 3)
+	for j := range g {
+		a := math.Abs(wf[j]) + 0.01
+		probe[j] = wf[j] + rho*a*a*g[j]/norm
+	}
+	_, g2, gb2 := grad(probe, b0)
+
+	loss, err := tr.SharpStep(rho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(loss-loss0) > 1e-5*math.Max(1, loss0) {
+		t.Errorf("SharpStep returned loss %.6g, the loss at w is %.6g", loss, loss0)
+	}
+	for j := range g2 {
+		if math.Abs(float64(w.Grad[j])-g2[j]) > 1e-5 {
+			t.Errorf("gradient applied to w[%d] = %.6g, the gradient at the probe is %.6g (at w: %.6g)", j, w.Grad[j], g2[j], g[j])
+		}
+		// Adam's first step moves each element by lr against its gradient's sign, from w.
+		want := wf[j] - lr*math.Copysign(1, g2[j])
+		if math.Abs(float64(w.Data[j])-want) > 1e-6 {
+			t.Errorf("w[%d] = %.7g after the step, want %.7g (w0 − lr·sign of the probe's gradient)", j, w.Data[j], want)
+		}
+	}
+	if math.Abs(float64(bias.Grad[0])-gb2) > 1e-5 {
+		t.Errorf("gradient of b = %.6g, want %.6g (b not probed, w probed)", bias.Grad[0], gb2)
+	}
+	if want := b0 - lr*math.Copysign(1, gb2); math.Abs(float64(bias.Data[0])-want) > 1e-6 {
+		t.Errorf("b = %.7g after the step, want %.7g", bias.Data[0], want)
+	}
+}
