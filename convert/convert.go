@@ -49,7 +49,6 @@ type Schedule struct {
 	RoundWeight            float64 // λ of the rounding regulariser (0 = quantizer's default)
 	LRActStep              float64 // activation steps' learning rate (0 = quantizer's default)
 	LRBias                 float64 // biases' learning rate (0 = biases are not learned)
-	Sharpness              float64 // ASAM radius of the final reconstruction's rounding (0 = plain steps)
 }
 
 // Presets. Paper is DESIGN.md's schedule (a GPU job). Fast is the schedule peers.md ran
@@ -286,7 +285,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
 
 	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
-		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias, Sharpness: s.Sharpness}
+		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
 		if o.ReconProgress != nil {
 			r.Progress = func(p quantizer.ReconProgress) { o.ReconProgress(name, p) }
 		}

@@ -32,12 +32,6 @@ type ReconOptions struct {
 	BetaEnd     float64 // default 2
 	WarmUp      float64 // fraction of steps without the regulariser, default 0.2
 	QDrop       float64 // probability of keeping an activation quantized, default 0.5
-	// Sharpness, when positive, makes every step sharpness-aware (ASAM, train.Trainer.SharpStep)
-	// with this radius ρ: the gradient is taken where the block's loss rises most within a
-	// ρ-relative move of the rounding logits. It doubles a step's cost. The step sizes are not
-	// probed: a few scalars carry most of the relative gradient, and probing them drove the
-	// classifier's input step to its floor (BENCHMARKS.md).
-	Sharpness float64
 
 	Seed uint64
 	// Progress, when set, is called every ProgressEvery steps and at the end of each block.
@@ -521,7 +515,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	if err != nil {
 		return err
 	}
-	gRound := &train.Group{Name: "round", LR: o.LRRound, Perturb: true}
+	gRound := &train.Group{Name: "round", LR: o.LRRound}
 	gWeight := &train.Group{Name: "weight-scale", LR: o.LRWeightStep}
 	gAct := &train.Group{Name: "act-step", LR: o.LRActStep}
 	gBias := &train.Group{Name: "bias", LR: o.LRBias}
@@ -589,11 +583,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 		for _, mk := range tg.masks {
 			fillMask(rng, tr.FeedBool(mk), o.QDrop)
 		}
-		run := tr.Step
-		if o.Sharpness > 0 {
-			run = func() (float64, error) { return tr.SharpStep(o.Sharpness) }
-		}
-		if _, err := run(); err != nil {
+		if _, err := tr.Step(); err != nil {
 			return err
 		}
 		cosW.After(step + 1)

@@ -90,7 +90,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if ov.RoundWeight > 0 {
 		sched.RoundWeight = ov.RoundWeight
 	}
-	sched.LRActStep, sched.LRBias, sched.Sharpness = ov.ActLR, ov.BiasLR, ov.Sharpness
+	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
 	out := c.String("output")
 	if err := checkWritable(out); err != nil {
 		return err

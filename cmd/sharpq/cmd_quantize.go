@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,7 +65,6 @@ func quantFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
 		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
-		&cli.Float64Flag{Name: "sharpness", Usage: "radius ρ of sharpness-aware rounding: each reconstruction step takes its gradient where the block's loss is highest within a ρ-relative move of the rounding logits (ASAM; doubles reconstruction time; 0 = off)"},
 		&cli.Float64Flag{Name: "act-clip-norm", Usage: "exponent p of the error Σ|x−q(x)|^p the activations' clipping search minimises (0 = the paper's 2.4; 2 = mean squared error, clips more)"},
 		&cli.IntFlag{Name: "first-wbits", Value: 8, Usage: "first layer's weight bits (0 = --wbits)"},
 		&cli.IntFlag{Name: "second-abits", Value: 8, Usage: "second layer's input bits (0 = --abits)"},
@@ -154,7 +152,7 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	if ov.RoundWeight > 0 {
 		o.RoundWeight = ov.RoundWeight
 	}
-	o.LRActStep, o.LRBias, o.Sharpness = ov.ActLR, ov.BiasLR, ov.Sharpness
+	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
 	progress := reconProgress(os.Stderr, logger(c))
 	o.Progress = func(p quantizer.ReconProgress) { progress("reconstruct", p) }
 	return preset, o, nil
@@ -227,8 +225,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v/%v clip=%g recon=%d/%d/%g/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Sharpness, recon.Seed, dataKey(d.X), d.N, pre))
+	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v/%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre))
 	if err != nil {
 		return err
 	}
@@ -387,14 +385,14 @@ func checkFolderWritable(flag, dir string) error {
 // reconFlags are the reconstruction settings quantize and convert share; a zero field means
 // the preset's (or the paper's) value.
 type reconFlags struct {
-	RoundWeight, ActLR, BiasLR, Sharpness float64
+	RoundWeight, ActLR, BiasLR float64
 }
 
 // reconOverrides checks the reconstruction flags quantize and convert share
-// (--round-weight, --act-lr, --bias-lr, --sharpness); --act-clip-norm is checked here too, since a bad
+// (--round-weight, --act-lr, --bias-lr); --act-clip-norm is checked here too, since a bad
 // value would otherwise surface only after the calibration images are loaded.
 func reconOverrides(c *cli.Context) (reconFlags, error) {
-	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr"), Sharpness: c.Float64("sharpness")}
+	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr")}
 	switch p := c.Float64("act-clip-norm"); {
 	case f.RoundWeight < 0:
 		return f, usageError{fmt.Errorf("--round-weight %g: want a positive weight", f.RoundWeight)}
@@ -402,8 +400,6 @@ func reconOverrides(c *cli.Context) (reconFlags, error) {
 		return f, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", f.ActLR)}
 	case f.BiasLR < 0:
 		return f, usageError{fmt.Errorf("--bias-lr %g: want a positive learning rate, or 0 to keep the float biases", f.BiasLR)}
-	case f.Sharpness < 0 || math.IsNaN(f.Sharpness) || math.IsInf(f.Sharpness, 0):
-		return f, usageError{fmt.Errorf("--sharpness %g: want a radius ≥ 0 (0 = plain steps)", f.Sharpness)}
 	case p != 0 && !(p >= 1 && p <= 16):
 		return f, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
 	}

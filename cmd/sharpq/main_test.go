@@ -285,8 +285,6 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"clipping norm below 1 (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
 		{"clipping norm below 1 (convert)", []string{"convert", model, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
 		{"negative round weight (convert)", []string{"convert", model, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
-		{"negative sharpness", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--sharpness", "-0.5"}, []string{"--sharpness", "-0.5"}},
-		{"negative sharpness (convert)", []string{"convert", model, "-o", out, "--sharpness", "-1"}, []string{"--sharpness"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

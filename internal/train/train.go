@@ -24,8 +24,6 @@ type Group struct {
 	LR   float64 // the current learning rate; schedules change it between steps
 	// Beta1, Beta2 and Eps are Adam's constants; zero means 0.9, 0.999 and 1e-8.
 	Beta1, Beta2, Eps float64
-	// Perturb includes the group's parameters in SharpStep's ascent step.
-	Perturb bool
 }
 
 // Param is one trainable tensor: a graph input of the model given to New.
@@ -39,7 +37,6 @@ type Param struct {
 	Grad []float32 // the gradient of the last step (the session's output buffer)
 
 	m, v []float32
-	eps  []float32 // SharpStep's perturbation while it is applied
 }
 
 // Trainer owns a loss+gradient session and the optimiser state.
@@ -52,7 +49,6 @@ type Trainer struct {
 	masks    map[string][]bool
 	step     int
 	extra    map[string][]float32
-	saved    map[string][]float32 // SharpStep's copy of the first run's extra outputs
 }
 
 // Config describes what New builds.
@@ -148,7 +144,7 @@ func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	t := &Trainer{sess: sess, loss: lossOut, lossName: c.Loss, params: c.Params, feeds: map[string][]float32{}, masks: map[string][]bool{}, extra: map[string][]float32{}, saved: map[string][]float32{}}
+	t := &Trainer{sess: sess, loss: lossOut, lossName: c.Loss, params: c.Params, feeds: map[string][]float32{}, masks: map[string][]bool{}, extra: map[string][]float32{}}
 	for _, f := range c.Feeds {
 		if sp, _ := sess.Spec(f); sp.DType == ort.Bool {
 			t.masks[f] = sess.Bool(f)
@@ -204,98 +200,19 @@ func (t *Trainer) Step() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := t.checkFinite(loss); err != nil {
-		return loss, err
-	}
-	t.step++
-	for _, p := range t.params {
-		adam(p, t.step)
-	}
-	return loss, nil
-}
-
-// SharpStep is Step made sharpness-aware (adaptive SAM: Foret et al. 2021, Kwon et al. 2021).
-// The gradient g at the current parameters w gives the ascent ε_i = ρ·t_i²·g_i/‖t·g‖ with
-// t_i = |w_i| + 0.01, over the parameters of groups marked Perturb; the graph runs again at
-// w + ε on the same feeds, and Adam applies that second gradient at w. ρ bounds each element's
-// move relative to its size, so step sizes of 1e-2 and rounding logits of ±2 move alike. It
-// returns the loss at w; Output holds the values of that first run too.
-func (t *Trainer) SharpStep(rho float64) (float64, error) {
-	loss, err := t.Forward()
-	if err != nil {
-		return 0, err
-	}
-	if err := t.checkFinite(loss); err != nil {
-		return loss, err
-	}
-	var norm float64
-	for _, p := range t.params {
-		if !p.Group.Perturb {
-			continue
-		}
-		for i, g := range p.Grad {
-			tg := (math.Abs(float64(p.Data[i])) + 0.01) * float64(g)
-			norm += tg * tg
-		}
-	}
-	norm = math.Sqrt(norm)
-	if norm == 0 {
-		t.step++
-		for _, p := range t.params {
-			adam(p, t.step)
-		}
-		return loss, nil
-	}
-	for name, buf := range t.extra {
-		t.saved[name] = append(t.saved[name][:0], buf...)
-	}
-	for _, p := range t.params {
-		if !p.Group.Perturb {
-			continue
-		}
-		p.eps = p.eps[:0]
-		for i, g := range p.Grad {
-			a := math.Abs(float64(p.Data[i])) + 0.01
-			e := float32(rho * a * a * float64(g) / norm)
-			p.eps = append(p.eps, e)
-			p.Data[i] += e
-		}
-	}
-	_, err = t.Forward()
-	for _, p := range t.params {
-		for i, e := range p.eps {
-			p.Data[i] -= e
-		}
-		p.eps = p.eps[:0]
-	}
-	for name, buf := range t.extra {
-		copy(buf, t.saved[name])
-	}
-	if err != nil {
-		return loss, err
-	}
-	for _, p := range t.params {
-		if i := firstNonFinite(p.Grad); i >= 0 {
-			return loss, fmt.Errorf("train: step %d: gradient of %q at the sharpness probe is %v at element %d: %w", t.step, p.Name, p.Grad[i], i, ErrNonFinite)
-		}
-	}
-	t.step++
-	for _, p := range t.params {
-		adam(p, t.step)
-	}
-	return loss, nil
-}
-
-func (t *Trainer) checkFinite(loss float64) error {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Errorf("train: step %d: loss %q is %v: %w", t.step, t.lossName, loss, ErrNonFinite)
+		return loss, fmt.Errorf("train: step %d: loss %q is %v: %w", t.step, t.lossName, loss, ErrNonFinite)
 	}
 	for _, p := range t.params {
 		if i := firstNonFinite(p.Grad); i >= 0 {
-			return fmt.Errorf("train: step %d: gradient of %q is %v at element %d: %w", t.step, p.Name, p.Grad[i], i, ErrNonFinite)
+			return loss, fmt.Errorf("train: step %d: gradient of %q is %v at element %d: %w", t.step, p.Name, p.Grad[i], i, ErrNonFinite)
 		}
 	}
-	return nil
+	t.step++
+	for _, p := range t.params {
+		adam(p, t.step)
+	}
+	return loss, nil
 }
 
 func firstNonFinite(x []float32) int {
