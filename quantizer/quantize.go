@@ -231,7 +231,12 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, err
 	}
 	stages["export"] = time.Since(t2).Seconds()
-	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations)", 100*check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff)
+	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations); top-1 agreement with the float model %.2f%%, output SQNR %.1f dB", 100*check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff, 100*check.FloatAgreement, check.OutputSQNR)
+	// Without --eval-data this is the only sign of a collapsed model (e.g. a step size driven
+	// to its floor), which would otherwise be written without a word.
+	if check.FloatAgreement < 0.5 {
+		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and check it with --eval-data or --max-drop", 100*check.FloatAgreement, check.Images, check.OutputSQNR)
+	}
 	// A QDQ model that disagrees with what was optimised is a bug, never a result.
 	if check.UnoptimizedAgreement < 0.98 {
 		return nil, fmt.Errorf("quantizer: self-check failed: without graph optimizations the exported model agrees with the simulation on only %.1f%% of %d images (max logit difference %.3g)", 100*check.UnoptimizedAgreement, check.Images, check.UnoptimizedMaxLogitDiff)
