@@ -107,7 +107,16 @@ type SelfCheck struct {
 	// FloatAgreement and OutputSQNR compare the QDQ model with the float model.
 	FloatAgreement float64 `json:"float_top1_agreement"`
 	OutputSQNR     float64 `json:"output_sqnr_db"`
+	// Collapsed is set when the QDQ model picks the float model's top-1 class on fewer than
+	// half the calibration images: it has lost most of the float model's behaviour. Without
+	// labelled images this is the only sign of it, so reports and JSON carry it.
+	Collapsed bool `json:"collapsed"`
 }
+
+// collapsedBelow is the float top-1 agreement under which a quantized model counts as
+// collapsed: a useful model agrees on most images, a collapsed one (a step driven to its
+// floor, every layer at 2 bits with round-to-nearest) on about one in the number of classes.
+const collapsedBelow = 0.5
 
 // Quantize turns float model m into a QDQ model using calibration images (NCHW, n of them,
 // already preprocessed): BN folding, quantizer placement, clipping search, activation step
@@ -232,9 +241,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	}
 	stages["export"] = time.Since(t2).Seconds()
 	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations); top-1 agreement with the float model %.2f%%, output SQNR %.1f dB", 100*check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff, 100*check.FloatAgreement, check.OutputSQNR)
-	// Without --eval-data this is the only sign of a collapsed model (e.g. a step size driven
-	// to its floor), which would otherwise be written without a word.
-	if check.FloatAgreement < 0.5 {
+	if check.Collapsed {
 		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and check it with --eval-data or --max-drop", 100*check.FloatAgreement, check.Images, check.OutputSQNR)
 	}
 	// A QDQ model that disagrees with what was optimised is a bug, never a result.
@@ -333,6 +340,7 @@ func selfCheck(rt *ort.Runtime, qdq, sim, fp *ir.Model, images []float32, n int)
 	c.Images = n
 	c.Agreement = float64(same) / float64(n)
 	c.FloatAgreement = float64(sameFP) / float64(n)
+	c.Collapsed = c.FloatAgreement < collapsedBelow
 	c.OutputSQNR = SQNR(fpOut, qOut)
 	return c, nil
 }

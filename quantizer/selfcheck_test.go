@@ -2,6 +2,8 @@ package quantizer
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,4 +67,43 @@ func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
 		t.Errorf("%s scaled by 1.02: logits differ by only %.3g, want ≥ 1e-2", changed, bad)
 	}
 	t.Logf("unoptimized QDQ vs simulation: %.3g as exported, %.3g with %s off by 2 %%", r.Check.UnoptimizedMaxLogitDiff, bad, changed)
+}
+
+// TestSelfCheckFlagsCollapse checks that the self-check marks a quantized model that has lost
+// the float model's behaviour (every layer at 2 bits, round-to-nearest) as collapsed, and
+// leaves an 8-bit one unmarked.
+func TestSelfCheckFlagsCollapse(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := calib.LoadNPY("../testmodels/"+testmodels.SubsetImages, "", calib.Preprocess{Mean: []float32{0.2860}, Std: []float32{0.3530}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	x := d.X[:n*d.SampleLen()]
+	for _, tc := range []struct {
+		name      string
+		bits      Bits
+		collapsed bool
+	}{
+		{"W8A8", DefaultBits(8, 8), false},
+		{"W2A2 everywhere", Bits{Weight: 2, Activation: 2, FirstWeight: 2, SecondInput: 2, LastWeight: 2, LastInput: 2}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logged []string
+			log := func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
+			r, err := Quantize(context.Background(), rt, m, x, n, Options{Bits: tc.bits, Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warned := slices.ContainsFunc(logged, func(s string) bool { return strings.Contains(s, "lost most of the float model's behaviour") })
+			t.Logf("float top-1 agreement %.3f, output SQNR %.1f dB", r.Check.FloatAgreement, r.Check.OutputSQNR)
+			if r.Check.Collapsed != tc.collapsed || warned != tc.collapsed {
+				t.Errorf("collapsed %v, warning logged %v; want both %v", r.Check.Collapsed, warned, tc.collapsed)
+			}
+		})
+	}
 }

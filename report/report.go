@@ -128,6 +128,9 @@ func markdown(r *Report, plots []string) string {
 	fmt.Fprintf(&s, "\n## Self-check (%d calibration images)\n\n", c.Images)
 	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", 100*c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
 	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", 100*c.FloatAgreement, c.OutputSQNR)
+	if c.Collapsed {
+		fmt.Fprintf(&s, "- **warning: collapsed.** The quantized model agrees with the float model's top-1 on fewer than half the calibration images; it has lost most of the float model's behaviour. Try more bits or other reconstruction settings, and measure it on labelled images.\n")
+	}
 	if b := r.BiasCorrection; b != nil {
 		verdict := "kept"
 		if !b.Kept {

@@ -43,4 +43,17 @@ func TestWrite(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back.Layers[0].WeightSQNR != 9.5 || back.BiasCorrection == nil || back.BiasCorrection.Layers != 3 {
 		t.Errorf("report.json round trip: %v %+v", err, back.Layers)
 	}
+	if strings.Contains(string(md), "collapsed") {
+		t.Error("report.md warns of a collapse at 87.5 % float agreement")
+	}
+	// A collapsed model is flagged in both files.
+	r.SelfCheck.FloatAgreement, r.SelfCheck.Collapsed = 0.1, true
+	if err := report.Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(filepath.Join(dir, "report.md"))
+	b, _ = os.ReadFile(filepath.Join(dir, "report.json"))
+	if !strings.Contains(string(md), "warning: collapsed") || !strings.Contains(string(b), `"collapsed": true`) {
+		t.Errorf("collapsed model not flagged:\n%s\n%s", md, b)
+	}
 }
