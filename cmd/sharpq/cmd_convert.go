@@ -179,7 +179,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 		return rt, func() { rt.Close() }, nil
 	}
-	acc, data, err := gateAndWrite(c, open, m, rep.Quantized, evalData, channelsLast, out, logf)
+	acc, data, err := gateAndWrite(c, open, m, rep.Quantized, rep.SelfCheck, evalData, channelsLast, out, logf)
 	if err != nil {
 		return err
 	}

@@ -257,7 +257,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	open := func() (*ort.Runtime, func(), error) { return rt, func() {}, nil }
-	acc, data, err := gateAndWrite(c, open, m, res.QDQ, evalData, channelsLast, out, logfTo(logger(c)))
+	acc, data, err := gateAndWrite(c, open, m, res.QDQ, res.Check, evalData, channelsLast, out, logfTo(logger(c)))
 	if err != nil {
 		return err
 	}

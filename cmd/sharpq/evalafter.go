@@ -12,6 +12,7 @@ import (
 	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/report"
 )
 
@@ -24,6 +25,7 @@ func evalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "eval-mean", DefaultText: "--mean", Usage: "per-channel mean for --eval-data alone (e.g. uint8 test pixels beside already normalised --calib-data given without --mean)"},
 		&cli.StringFlag{Name: "eval-std", DefaultText: "--std", Usage: "per-channel std for --eval-data alone"},
 		&cli.Float64Flag{Name: "max-drop", DefaultText: "off", Usage: "quality gate: fail with exit status 3 and write nothing when the quantized top-1 on --eval-data is more than this many points below the float model's"},
+		&cli.Float64Flag{Name: "min-agreement", DefaultText: "off", Usage: "quality gate without labelled images: fail with exit status 3 and write nothing when the quantized model picks the float model's top-1 class on fewer than this percentage of the calibration images (the self-check's float_top1_agreement)"},
 	}
 }
 
@@ -53,10 +55,32 @@ func checkMaxDrop(c *cli.Context, acc *report.Accuracy, out string) error {
 		limit, acc.Top1, drop, acc.FloatTop1, acc.Images, out, hint)}
 }
 
+// checkMinAgreement applies --min-agreement to the self-check's top-1 agreement with the float
+// model before out is written.
+func checkMinAgreement(c *cli.Context, check quantizer.SelfCheck, out string) error {
+	if !c.IsSet("min-agreement") {
+		return nil
+	}
+	got := math.Round(100*check.FloatAgreement*1e6) / 1e6
+	limit := c.Float64("min-agreement")
+	if got >= limit {
+		return nil
+	}
+	hint := ""
+	if c.String("work-dir") != "" {
+		hint = "; --resume with the same --work-dir exports again without recomputing"
+	}
+	return gateError{fmt.Errorf("--min-agreement %g: the quantized model picks the float model's top-1 class on %.2f %% of %d calibration images; %s not written%s",
+		limit, got, check.Images, out, hint)}
+}
+
 // loadEval loads --eval-data (nil without it) and checks it fits model m, so that a mistake
 // shows before the long work, not after.
 func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset, error) {
 	path := c.String("eval-data")
+	if v := c.Float64("min-agreement"); c.IsSet("min-agreement") && !(v >= 0 && v <= 100) {
+		return nil, usageError{fmt.Errorf("--min-agreement %g: want a percentage of the calibration images, 0 to 100", v)}
+	}
 	if c.IsSet("max-drop") && !(c.Float64("max-drop") >= 0) {
 		return nil, usageError{fmt.Errorf("--max-drop %g: want a number of top-1 points ≥ 0", c.Float64("max-drop"))}
 	}
@@ -123,11 +147,15 @@ func accuracyLine(a *report.Accuracy) string {
 }
 
 // gateAndWrite is the end every quantizing command shares: it measures q beside the float
-// model m on evalData (when given; open supplies the runtime then), applies --max-drop, puts
-// back a channels-last input and writes q to out atomically. It returns the accuracy (nil
+// model m on evalData (when given; open supplies the runtime then), applies --max-drop and
+// --min-agreement (to the self-check check), puts back a channels-last input and writes q to
+// out atomically. It returns the accuracy (nil
 // without evalData) and the bytes written.
-func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, evalData *calib.Dataset,
+func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, check quantizer.SelfCheck, evalData *calib.Dataset,
 	channelsLast bool, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
+	if err := checkMinAgreement(c, check, out); err != nil {
+		return nil, nil, err
+	}
 	var acc *report.Accuracy
 	if evalData != nil {
 		rt, done, err := open()

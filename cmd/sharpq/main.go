@@ -2,7 +2,7 @@
 //
 // Every command prints errors as one line on stderr prefixed "sharpq: error:" and exits with
 // status 1; usage errors exit with status 2, a model that misses a quality gate (--max-drop,
-// --min-top1) with status 3, and an interrupted run with 130.
+// --min-agreement, --min-top1) with status 3, and an interrupted run with 130.
 package main
 
 import (

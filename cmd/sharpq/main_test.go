@@ -470,8 +470,9 @@ func TestQuantizeResumeKeysOnContent(t *testing.T) {
 	}
 }
 
-// TestQualityGates checks --max-drop (quantize, convert) and --min-top1 (eval): a model that
-// misses the gate exits with status 3 and, for the quantizers, is not written.
+// TestQualityGates checks --max-drop and --min-agreement (quantize, convert) and --min-top1
+// (eval): a model that misses the gate exits with status 3 and, for the quantizers, is not
+// written.
 func TestQualityGates(t *testing.T) {
 	orttest.LibPath(t)
 	dir := t.TempDir()
@@ -499,6 +500,10 @@ func TestQualityGates(t *testing.T) {
 		{"W2A4 round-to-nearest misses a 1-point gate", quantize(filepath.Join(dir, "w2.onnx"), "--wbits", "2", "--abits", "4", "--max-drop", "1"), filepath.Join(dir, "w2.onnx"), 3, false, []string{"--max-drop 1", "below the float model's 94.60 %", "w2.onnx not written"}},
 		{"W8A8 round-to-nearest passes it", quantize(filepath.Join(dir, "w8.onnx"), "--wbits", "8", "--abits", "8", "--max-drop", "1"), filepath.Join(dir, "w8.onnx"), 0, true, nil},
 		{"--max-drop without --eval-data", []string{"convert", model, "-o", filepath.Join(dir, "c.onnx"), "--max-drop", "1"}, filepath.Join(dir, "c.onnx"), 2, false, []string{"--max-drop", "--eval-data"}},
+		// Every layer at 2 bits collapses the model (about 30 % agreement), W8A8 agrees on all.
+		{"collapsed model misses --min-agreement", quantize(filepath.Join(dir, "c2.onnx"), "--wbits", "2", "--abits", "2", "--first-wbits", "2", "--second-abits", "2", "--last-wbits", "2", "--last-abits", "2", "--min-agreement", "50"), filepath.Join(dir, "c2.onnx"), 3, false, []string{"--min-agreement 50", "of 32 calibration images", "c2.onnx not written"}},
+		{"W8A8 passes --min-agreement 100", quantize(filepath.Join(dir, "a8.onnx"), "--wbits", "8", "--abits", "8", "--min-agreement", "100"), filepath.Join(dir, "a8.onnx"), 0, true, nil},
+		{"--min-agreement over 100", []string{"convert", model, "-o", filepath.Join(dir, "m.onnx"), "--min-agreement", "101"}, filepath.Join(dir, "m.onnx"), 2, false, []string{"--min-agreement 101"}},
 		{"negative --max-drop", quantize(filepath.Join(dir, "n.onnx"), "--max-drop", "-1"), filepath.Join(dir, "n.onnx"), 2, false, []string{"--max-drop -1"}},
 		{"eval under --min-top1", eval("--min-top1", "95"), "", 3, false, []string{"--min-top1 95", "top-1 94.60 %", "1000 images"}},
 		{"eval over --min-top1", eval("--min-top1", "94.6"), "", 0, false, nil},
