@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/ort/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
@@ -18,16 +19,8 @@ import (
 // optimizations, and one activation scale off by 2 % shows as a logit difference far above it.
 func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
 	rt := orttest.Runtime(t)
-	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := calib.LoadNPY("../testmodels/"+testmodels.SubsetImages, "", calib.Preprocess{Mean: []float32{0.2860}, Std: []float32{0.3530}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 32
-	x := d.X[:n*d.SampleLen()]
+	m, x := bundledImages(t, n)
 	r, err := Quantize(context.Background(), rt, m, x, n, Options{Bits: DefaultBits(4, 4)})
 	if err != nil {
 		t.Fatal(err)
@@ -74,16 +67,8 @@ func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
 // leaves an 8-bit one unmarked.
 func TestSelfCheckFlagsCollapse(t *testing.T) {
 	rt := orttest.Runtime(t)
-	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := calib.LoadNPY("../testmodels/"+testmodels.SubsetImages, "", calib.Preprocess{Mean: []float32{0.2860}, Std: []float32{0.3530}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 64
-	x := d.X[:n*d.SampleLen()]
+	m, x := bundledImages(t, n)
 	for _, tc := range []struct {
 		name      string
 		bits      Bits
@@ -106,4 +91,19 @@ func TestSelfCheckFlagsCollapse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bundledImages reads the bundled ResNet-20 and the first n images of its test subset,
+// normalised as it was trained.
+func bundledImages(t *testing.T, n int) (*ir.Model, []float32) {
+	t.Helper()
+	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := calib.LoadNPY("../testmodels/"+testmodels.SubsetImages, "", calib.Preprocess{Mean: []float32{0.2860}, Std: []float32{0.3530}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, d.X[:n*d.SampleLen()]
 }
