@@ -265,6 +265,23 @@ func TestMaxPoolBeforeLayerLoads(t *testing.T) {
 	quantizeTiny(t, testmodels.WithMaxPool(testmodels.TinyResNet(2)), 8, 0.41, quantizer.ReconOptions{})
 }
 
+// TestTiledGateReconstructs quantizes, with reconstruction, TinyResNet with a
+// squeeze-and-excitation gate whose broadcast is an explicit Tile: the training graph
+// differentiates through the Tile, every block's loss falls, and the export matches the
+// simulation.
+func TestTiledGateReconstructs(t *testing.T) {
+	m := testmodels.WithTiledGate(testmodels.TinyResNet(3))
+	res := quantizeTiny(t, m, 16, 0.57, quantizer.ReconOptions{Iters: 40, Batch: 8})
+	if tiles := countOps(res.QDQ.Graph)["Tile"]; tiles != 1 {
+		t.Errorf("exported model has %d Tile nodes, want 1", tiles)
+	}
+	for _, b := range res.Blocks {
+		if b.Layers > 0 && !(b.LossEnd < b.LossStart) {
+			t.Errorf("block %s: loss %.4g → %.4g did not decrease", b.Name, b.LossStart, b.LossEnd)
+		}
+	}
+}
+
 // TestExplicitPadsQuantizeLikeConvPadding: a model whose convolutions read TensorFlow-style
 // explicit zero Pads quantizes to the same QDQ model as the one with the padding in its Convs:
 // the same quantizers, no Pad left, and the same logits in ONNX Runtime.

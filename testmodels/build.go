@@ -426,6 +426,20 @@ func WithMaxPool(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithTiledGate puts a squeeze-and-excitation gate on the residual block's second BN output
+// with the broadcast written out as a Tile, as some TensorFlow converters export it:
+// GlobalAveragePool → Sigmoid → Tile to the full 8×8 → Mul with the BN output.
+func WithTiledGate(m *ir.Model) *ir.Model {
+	g := m.Graph
+	g.AddInitializer(ir.NewInt64("se.repeats", []int64{4}, []int64{1, 1, tinyImageSize, tinyImageSize}))
+	insertAfter(g, "b5",
+		&ir.Node{Name: "se.pool", OpType: "GlobalAveragePool", Inputs: []string{""}, Outputs: []string{"se.p"}},
+		&ir.Node{Name: "se.sigmoid", OpType: "Sigmoid", Inputs: []string{"se.p"}, Outputs: []string{"se.s"}},
+		&ir.Node{Name: "se.tile", OpType: "Tile", Inputs: []string{"se.s", "se.repeats"}, Outputs: []string{"se.t"}},
+		&ir.Node{Name: "se.mul", OpType: "Mul", Inputs: []string{"b5", "se.t"}, Outputs: []string{"se.out"}})
+	return m
+}
+
 // WithExplicitPads moves TinyResNet's convolution padding into Pad nodes, as TensorFlow's
 // exporters write ZeroPadding2D and "same" padding: the stem Conv keeps an end padding of 1 and
 // reads a Pad of 1 at the beginning (its pads from a Constant node), the residual block's first

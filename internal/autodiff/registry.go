@@ -65,6 +65,7 @@ var rules = map[opKey]Rule{
 	{"", "Slice"}:     gradSlice,
 	{"", "Pad"}:       gradPad,
 	{"", "Expand"}:    gradExpand,
+	{"", "Tile"}:      gradTile,
 	// reduce.go
 	{"", "ReduceSum"}:       gradReduce,
 	{"", "ReduceMean"}:      gradReduce,

@@ -254,3 +254,36 @@ func UpsampleNearest(b *Builder, x string, factor int64) string {
 	}
 	return b.Reshape(b.Expand(b.Reshape(x, split), big), out)
 }
+
+// gradTile sums the gradient over the copies: dY of shape [r0·d0, r1·d1, …] read as
+// [r0, d0, r1, d1, …] (copy index outermost on each axis, as Tile lays them out) and reduced
+// over the copy axes.
+func gradTile(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	xs := b.Shape(n.Inputs[0])
+	if xs == nil {
+		return nil, b.Err()
+	}
+	reps, ok := constInts(b, n.Input(1))
+	if !ok {
+		return nil, fmt.Errorf("input 1 (%q), the repeats, must be a constant", n.Input(1))
+	}
+	if len(reps) != len(xs) {
+		return nil, fmt.Errorf("%d repeats for an input of rank %d", len(reps), len(xs))
+	}
+	split := make([]int64, 0, 2*len(xs))
+	axes := make([]int64, 0, len(xs))
+	unknown := 0
+	for i, d := range xs {
+		// One dimension not known until run time (a dynamic batch) is Reshape's -1.
+		if d < 0 {
+			if unknown++; unknown > 1 {
+				return nil, fmt.Errorf("input 0 (%q): shape %v has more than one dimension not known", n.Inputs[0], xs)
+			}
+			d = -1
+		}
+		axes = append(axes, int64(2*i))
+		split = append(split, reps[i], d)
+	}
+	g := b.ReduceSum(b.Reshape(dy[0], split), axes, false)
+	return padGrads(g, len(n.Inputs)), nil
+}

@@ -67,6 +67,14 @@ func TestShapeOpGrad(t *testing.T) {
 		{"Expand", func(tg *tgraph) string {
 			return tg.op("Expand", []string{tg.in("x", 3, 1), tg.ints(2, 3, 4)})
 		}, 13},
+		{"Tile", func(tg *tgraph) string {
+			return tg.op("Tile", []string{tg.in("x", 2, 3, 1), tg.ints(3, 1, 4)})
+		}, 13},
+		{"Tile feeding a product", func(tg *tgraph) string {
+			// Each copy meets other weights, so a gradient summed over the wrong axes shows.
+			y := tg.op("Tile", []string{tg.in("x", 2, 3), tg.ints(2, 3)})
+			return tg.op("Mul", []string{y, tg.op("Mul", []string{y, y})})
+		}, 13},
 		{"Upsample 2x", func(tg *tgraph) string {
 			b := NewBuilder(tg.m)
 			if err := ir.InferShapes(tg.m); err != nil {
