@@ -2,7 +2,7 @@
 
 ORT_LIB := .ort/libonnxruntime.so.1
 
-.PHONY: ort build test run fuzz
+.PHONY: ort build test run fuzz lint
 
 # ort installs the ONNX Runtime shared library into .ort/ (only when missing).
 ort: $(ORT_LIB)
@@ -35,3 +35,7 @@ run: ort build
 
 fuzz:
 	go test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+# lint runs staticcheck at a pinned version (fetched by the go command, not a module dependency).
+lint:
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -166,7 +166,7 @@ func (b *Builder) lessEqual(x, y string) string {
 // does); the gradient of a bound collects what flows where x lies beyond it.
 func gradClip(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
 	if n.Attr("min") != nil || n.Attr("max") != nil {
-		return nil, fmt.Errorf("Clip with min/max attributes (opset < 11) is not supported")
+		return nil, fmt.Errorf("attribute-form Clip (min/max attributes, opset < 11) is not supported")
 	}
 	x, lo, hi := n.Inputs[0], n.Input(1), n.Input(2)
 	dx := make([]string, len(n.Inputs))

@@ -102,7 +102,7 @@ func inferBatchNorm(c *inferCtx) error {
 	}
 	x := c.in(0)
 	// Training-mode outputs: running mean and var, per channel.
-	if x.Shape != nil && len(x.Shape) >= 2 {
+	if len(x.Shape) >= 2 {
 		for i := 1; i < len(c.n.Outputs); i++ {
 			c.set(i, x.DType, []int64{x.Shape[1]})
 		}
