@@ -189,7 +189,7 @@ const (
 )
 
 // Synthesize runs GENIE data synthesis for model, a float model with one NCHW float32 input
-// (H and W multiples of 4) and BatchNormalization layers that keep their running statistics.
+// of static shape and BatchNormalization layers that keep their running statistics.
 // The model is not modified. For each batch a fresh generator and fresh latents are trained
 // with Adam to minimise the BNS loss at every BatchNormalization input plus the image prior;
 // the images are the generator's output after the last step.
@@ -315,8 +315,6 @@ func synthesizeBatches(ctx context.Context, rt *ort.Runtime, model *ir.Model, na
 	return firstEr
 }
 
-// inputShape checks that model has one NCHW float32 input with H and W multiples of 4 and
-// returns C, H and W.
 // checkFP returns the name that errors use for the float model (modelName, or the graph's
 // name when empty) and its input's channels, height and width, or an error when the model has
 // no BatchNormalization statistics to synthesise from.
@@ -332,6 +330,8 @@ func checkFP(model *ir.Model, modelName string) (name string, c, h, w int, err e
 	return name, c, h, w, err
 }
 
+// inputShape checks that model has one NCHW float32 input of static shape and returns C, H
+// and W.
 func inputShape(model *ir.Model) (c, h, w int, err error) {
 	ins := model.Graph.Inputs
 	if len(ins) != 1 {
@@ -342,8 +342,8 @@ func inputShape(model *ir.Model) (c, h, w int, err error) {
 		return 0, 0, 0, fmt.Errorf("generator: input %q is %s %v; synthesis needs float32 [N C H W]", in.Name, in.DType, in.Shape)
 	}
 	c, h, w = int(in.Shape[1]), int(in.Shape[2]), int(in.Shape[3])
-	if c <= 0 || h <= 0 || w <= 0 || h%4 != 0 || w%4 != 0 {
-		return 0, 0, 0, fmt.Errorf("generator: input %q has shape %v; the generator needs static C, H and W with H and W multiples of 4", in.Name, in.Shape)
+	if c <= 0 || h <= 0 || w <= 0 {
+		return 0, 0, 0, fmt.Errorf("generator: input %q has shape %v; synthesis needs static C, H and W (--input-shape fixes them)", in.Name, in.Shape)
 	}
 	return c, h, w, nil
 }

@@ -351,3 +351,37 @@ func TestSynthesizeBakedNormalisation(t *testing.T) {
 		t.Errorf("BNS loss %.6g with baked normalisation, %.6g without", b, p)
 	}
 }
+
+// TestSynthesizeOddSize synthesises for an input whose sides are not multiples of 4 (as
+// Inception v3's 299): the generator makes the next multiple of 4 and crops the centre, the
+// images have the model's shape, the BNS loss trains, and the generator saved for refinement
+// regenerates the same images.
+func TestSynthesizeOddSize(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.TinyResNet(2)
+	m.Graph.Inputs[0].Shape = []int64{-1, 1, 10, 9}
+	delete(m.Graph.ValueInfo, "input")
+	res, err := Synthesize(t.Context(), rt, m, Options{Images: 8, Batch: 8, Steps: 30, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.C != 1 || res.H != 10 || res.W != 9 || len(res.Data) != 8*10*9 {
+		t.Fatalf("images %d×%d×%d×%d (%d values), want 8×1×10×9", res.N, res.C, res.H, res.W, len(res.Data))
+	}
+	b := res.Batches[0]
+	if !(b.BNS < b.FirstBNS/2) {
+		t.Errorf("BNS loss %.4g → %.4g: want at least ×2 lower", b.FirstBNS, b.BNS)
+	}
+	again, err := b.Generator.Generate(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(res.Data) {
+		t.Fatalf("regenerated %d values, want %d", len(again), len(res.Data))
+	}
+	for i, v := range again {
+		if math.Abs(float64(v-res.Data[i])) > 1e-4 {
+			t.Fatalf("value %d regenerated as %g, synthesis gave %g", i, v, res.Data[i])
+		}
+	}
+}

@@ -57,10 +57,15 @@ var genParamNames = []string{
 	"conv2.weight", "conv2.bias",
 }
 
+// quarter is the generator's first feature-map side for an image side n: n/4 rounded up.
+// Two 2× upsamplings then make 4·quarter(n) ≥ n, and the generator crops the centre n (for
+// Inception's 299; sides that are multiples of 4 need no crop).
+func quarter(n int) int { return (n + 3) / 4 }
+
 // genParamShapes returns the shapes of genParamNames for images of c×h×w.
 func genParamShapes(c, h, w int) [][]int64 {
 	c0, c1, cc := int64(genC0), int64(genC1), int64(c)
-	fcOut := c0 * int64(h/4) * int64(w/4)
+	fcOut := c0 * int64(quarter(h)) * int64(quarter(w))
 	return [][]int64{
 		{fcOut, ZDim}, {fcOut}, {c0}, {c0},
 		{c1, c0, 3, 3}, {c1}, {c1}, {c1},
@@ -68,7 +73,7 @@ func genParamShapes(c, h, w int) [][]int64 {
 	}
 }
 
-// newGenerator returns a fresh generator for batch images of c×h×w (h and w multiples of 4)
+// newGenerator returns a fresh generator for batch images of c×h×w
 // with PyTorch's default initialisation — Linear and Conv weights and biases uniform in
 // ±1/sqrt(fan_in), BatchNorm scales 1 and shifts 0 — and latents drawn from N(0, 1).
 func newGenerator(rng *rand.Rand, batch, c, h, w int) *Generator {
@@ -159,7 +164,7 @@ func addFloatInput(m *ir.Model, name string, shape []int64) (string, error) {
 func applyGenerator(b *autodiff.Builder, g *Generator, z string, params []string, prefix string) string {
 	p := params
 	n := g.Z.Shape[0]
-	h4, w4 := int64(g.H/4), int64(g.W/4)
+	h4, w4 := int64(quarter(g.H)), int64(quarter(g.W))
 	old := b.SetPrefix(prefix)
 	defer b.SetPrefix(old)
 	x := b.Op("Gemm", []string{z, p[0], p[1]}, ir.IntAttr("transB", 1))
@@ -168,6 +173,9 @@ func applyGenerator(b *autodiff.Builder, g *Generator, z string, params []string
 	x = autodiff.BatchNormTrain(b, x, p[6], p[7], genEps)
 	x = b.Op("LeakyRelu", []string{x}, ir.FloatAttr("alpha", leakySlope))
 	x = upConv(b, x, p[8], p[9])
+	if dh, dw := 4*h4-int64(g.H), 4*w4-int64(g.W); dh > 0 || dw > 0 {
+		x = b.Slice(x, []int64{dh / 2, dw / 2}, []int64{dh/2 + int64(g.H), dw/2 + int64(g.W)}, []int64{2, 3}, nil)
+	}
 	x = b.Op("Tanh", []string{x})
 	return autodiff.BatchNormTrain(b, x, "", "", genEps)
 }

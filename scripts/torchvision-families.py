@@ -3,6 +3,9 @@ trained), 3x224x224, BN running statistics set by a few train-mode passes on ran
 BN kept (training=PRESERVE, no constant folding), opset 13, dynamic batch: the fixtures of
 scripts/families.sh, which runs sharpq's whole convert path on each. Accuracy means nothing.
 Needs torch and torchvision (Debian: python3-torchvision); never a dependency of sharpq.
+GoogLeNet and Inception v3 are exported with transform_input (each input channel picked by a
+Gather, rescaled and concatenated again, as their pretrained weights use), Inception v3 at
+3x299x299.
 usage: /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
 import os, sys
 import torch, torchvision
@@ -15,13 +18,15 @@ os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
 torch.set_num_threads(2)
 for name in names:
-    m = getattr(torchvision.models, name)(weights=None)
+    kw = dict(transform_input=True, aux_logits=False, init_weights=True) if name in ("googlenet", "inception_v3") else {}
+    size = 299 if name == "inception_v3" else 224
+    m = getattr(torchvision.models, name)(weights=None, **kw)
     m.train()
     with torch.no_grad():
         for _ in range(3):
-            m(torch.randn(8, 3, 224, 224))
+            m(torch.randn(8, 3, size, size))
     m.eval()
-    torch.onnx.export(m, torch.zeros(1, 3, 224, 224), os.path.join(out, f"{name}.onnx"), input_names=["input"],
+    torch.onnx.export(m, torch.zeros(1, 3, size, size), os.path.join(out, f"{name}.onnx"), input_names=["input"],
                       output_names=["logits"], opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     print(name, "ok", flush=True)

@@ -358,6 +358,31 @@ func WithChannelShuffle(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithChannelPick rebuilds TinyResNet's input channel from x[:, 0] before the stem, as
+// torchvision's GoogLeNet and Inception v3 export transform_input: Gather (a scalar index on
+// axis 1) → Unsqueeze → Mul → Add with constants from Constant nodes. The model computes
+// x·1.1 − 0.05 in place of x.
+func WithChannelPick(m *ir.Model) *ir.Model {
+	g := m.Graph
+	constant := func(out string, t *ir.Tensor) *ir.Node {
+		return &ir.Node{Name: out, OpType: "Constant", Outputs: []string{out}, Attrs: []ir.Attr{ir.TensorAttr("value", t)}}
+	}
+	pick := []*ir.Node{
+		constant("pick.index", ir.NewInt64("", []int64{}, []int64{0})),
+		constant("pick.axes", ir.NewInt64("", []int64{1}, []int64{1})),
+		constant("pick.scale", ir.NewFloat32("", []int64{}, []float32{1.1})),
+		constant("pick.shift", ir.NewFloat32("", []int64{}, []float32{-0.05})),
+		{Name: "pick.gather", OpType: "Gather", Inputs: []string{"input", "pick.index"}, Outputs: []string{"pick.c0"}, Attrs: []ir.Attr{ir.IntAttr("axis", 1)}},
+		{Name: "pick.unsqueeze", OpType: "Unsqueeze", Inputs: []string{"pick.c0", "pick.axes"}, Outputs: []string{"pick.u"}},
+		{Name: "pick.mul", OpType: "Mul", Inputs: []string{"pick.u", "pick.scale"}, Outputs: []string{"pick.m"}},
+		{Name: "pick.add", OpType: "Add", Inputs: []string{"pick.m", "pick.shift"}, Outputs: []string{"input.picked"}},
+	}
+	rewire(g, "input", "input.picked")
+	g.Nodes = append(pick, g.Nodes...)
+	g.Index()
+	return m
+}
+
 // WithShuffleUnit puts a ShuffleNetV2 unit after TinyResNet's residual block: Split the
 // channels in two halves, one kept, the other through 1×1 Conv-BN-Relu, depthwise 3×3 Conv-BN
 // and 1×1 Conv-BN-Relu, then Concat the two, as torchvision's shufflenet_v2 exports

@@ -191,3 +191,37 @@ func TestConvertShuffleUnit(t *testing.T) {
 		t.Errorf("generation %+v, want one batch whose BNS loss fell", rep.Generation)
 	}
 }
+
+// TestConvertChannelPick converts a model whose input passes through a Gather of one channel
+// (torchvision's GoogLeNet and Inception v3 with transform_input): synthesis takes the image
+// gradient through the Gather, and the written model must agree with the simulation.
+// Without Gather's gradient rule the convert is refused in its first second.
+func TestConvertChannelPick(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := writeModel(t, dir, "pick.onnx", testmodels.WithChannelPick(testmodels.TinyResNet(3)))
+	out := filepath.Join(dir, "q.onnx")
+	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-steps", "20",
+		"--warmup-iters", "5", "--refine-steps", "3", "--iters", "10", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		SelfCheck struct {
+			Agreement float64 `json:"top1_agreement"`
+		} `json:"self_check"`
+		Generation []struct {
+			First float64 `json:"bns_first"`
+			Last  float64 `json:"bns_last"`
+		} `json:"generation"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v: %q", err, stdout)
+	}
+	if rep.SelfCheck.Agreement != 1 {
+		t.Errorf("self-check agreement %.3f", rep.SelfCheck.Agreement)
+	}
+	if len(rep.Generation) != 1 || !(rep.Generation[0].Last < rep.Generation[0].First) {
+		t.Errorf("generation %+v, want one batch whose BNS loss fell", rep.Generation)
+	}
+}

@@ -66,6 +66,7 @@ var rules = map[opKey]Rule{
 	{"", "Pad"}:       gradPad,
 	{"", "Expand"}:    gradExpand,
 	{"", "Tile"}:      gradTile,
+	{"", "Gather"}:    gradGather,
 	// reduce.go
 	{"", "ReduceSum"}:       gradReduce,
 	{"", "ReduceMean"}:      gradReduce,

@@ -287,3 +287,82 @@ func gradTile(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error
 	g := b.ReduceSum(b.Reshape(dy[0], split), axes, false)
 	return padGrads(g, len(n.Inputs)), nil
 }
+
+// maxGatherRuns bounds the Slice → Pad pairs one Gather's gradient may take: the rule is for
+// the few fixed positions a CNN picks (an input channel, a class), not for embedding tables.
+const maxGatherRuns = 64
+
+// gradGather puts each gathered slice of dY back at its index along the axis: consecutive
+// indices move as one slice, each run is padded to its place, and the runs are summed, so an
+// index gathered twice receives both gradients. The indices must be a constant (torchvision's
+// GoogLeNet and Inception v3 pick each input channel with x[:, c]).
+func gradGather(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	dx := make([]string, len(n.Inputs))
+	if !need[0] {
+		return dx, nil
+	}
+	xs := b.Shape(n.Inputs[0])
+	if xs == nil {
+		return nil, b.Err()
+	}
+	idx, ok := constInts(b, n.Input(1))
+	if !ok || len(idx) == 0 {
+		return nil, fmt.Errorf("input 1 (%q), the indices, must be a non-empty constant", n.Input(1))
+	}
+	rank := int64(len(xs))
+	axis := n.AttrInt("axis", 0)
+	if axis < 0 {
+		axis += rank
+	}
+	if axis < 0 || axis >= rank {
+		return nil, fmt.Errorf("axis %d out of range for input 0 of shape %v", n.AttrInt("axis", 0), xs)
+	}
+	size := xs[axis]
+	if size < 0 {
+		return nil, fmt.Errorf("input 0 (%q): the gathered axis %d of shape %v is not known before run time", n.Inputs[0], axis, xs)
+	}
+	// dY laid out as X with K = len(idx) in place of the gathered axis (scalar and
+	// multi-dimensional indices alike); one dimension not known until run time is -1.
+	flat := append([]int64{}, xs...)
+	flat[axis] = int64(len(idx))
+	unknown := 0
+	for i, d := range flat {
+		if d < 0 {
+			if unknown++; unknown > 1 {
+				return nil, fmt.Errorf("input 0 (%q): shape %v has more than one dimension not known", n.Inputs[0], xs)
+			}
+			flat[i] = -1
+		}
+	}
+	g := b.Reshape(dy[0], flat)
+	idx = append([]int64{}, idx...)
+	for i, at := range idx {
+		if at < -size || at >= size {
+			return nil, fmt.Errorf("index %d out of range for axis %d of size %d", at, axis, size)
+		}
+		if at < 0 {
+			idx[i] = at + size
+		}
+	}
+	var parts []string
+	for k := 0; k < len(idx); {
+		at := idx[k]
+		end := k + 1
+		for end < len(idx) && idx[end] == at+int64(end-k) && at+int64(end-k) < size {
+			end++
+		}
+		if len(parts) == maxGatherRuns {
+			return nil, fmt.Errorf("indices %q make more than %d runs: too many for a gradient rule written as pads", n.Input(1), maxGatherRuns)
+		}
+		run := g
+		if end-k != len(idx) {
+			run = b.Slice(g, []int64{int64(k)}, []int64{int64(end)}, []int64{axis}, nil)
+		}
+		pads := make([]int64, 2*rank)
+		pads[axis], pads[rank+axis] = at, size-at-int64(end-k)
+		parts = append(parts, b.Pad(run, pads))
+		k = end
+	}
+	dx[0] = b.Sum(parts...)
+	return dx, b.Err()
+}

@@ -75,6 +75,22 @@ func TestShapeOpGrad(t *testing.T) {
 			y := tg.op("Tile", []string{tg.in("x", 2, 3), tg.ints(2, 3)})
 			return tg.op("Mul", []string{y, tg.op("Mul", []string{y, y})})
 		}, 13},
+		{"Gather scalar index", func(tg *tgraph) string {
+			// x[:, 1] as torchvision's GoogLeNet writes its transform_input.
+			tg.m.Graph.AddInitializer(ir.NewInt64("one", []int64{}, []int64{1}))
+			y := tg.op("Gather", []string{tg.in("x", 2, 3, 4), "one"}, ir.IntAttr("axis", 1))
+			return tg.op("Mul", []string{y, y})
+		}, 13},
+		{"Gather repeated and negative indices", func(tg *tgraph) string {
+			// 3, 4, −1 (= 5) form one run; 0 comes twice and must get both gradients.
+			y := tg.op("Gather", []string{tg.in("x", 2, 6), tg.ints(0, 3, 4, -1, 0)}, ir.IntAttr("axis", -1))
+			return tg.op("Mul", []string{y, tg.op("Mul", []string{y, y})})
+		}, 13},
+		{"Gather 2-D indices", func(tg *tgraph) string {
+			tg.m.Graph.AddInitializer(ir.NewInt64("ix", []int64{2, 2}, []int64{2, 0, 0, 1}))
+			y := tg.op("Gather", []string{tg.in("x", 3, 4), "ix"})
+			return tg.op("Mul", []string{y, y})
+		}, 13},
 		{"Upsample 2x", func(tg *tgraph) string {
 			b := NewBuilder(tg.m)
 			if err := ir.InferShapes(tg.m); err != nil {
