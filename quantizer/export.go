@@ -140,7 +140,8 @@ func intTensor(name string, dt ir.DType, shape []int64, v []float64) *ir.Tensor 
 // int4 (≤ 4 bits) or int8 initializer with a per-channel DequantizeLinear on axis 0 (2- and
 // 3-bit grids stored in int4); each quantized activation QuantizeLinear → DequantizeLinear
 // with a uint4/int4 or uint8/int8 zero point, preceded by a Clip to the grid below 4 bits (and
-// between 5 and 7); biases stay float. metadata is added to the model's metadata_props.
+// between 5 and 7, and where a 4-bit grid is stored in 8 bits: beside a MaxPool, or sharing a
+// shape with an 8-bit activation); biases stay float. metadata is added to the model's metadata_props.
 func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 	m, err := cloneModel(fm)
 	if err != nil {
@@ -211,19 +212,23 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 		}
 	}
 	producers, consumers := g.Producers(), g.Consumers()
-	for _, a := range p.Acts {
+	stored := make([]int, len(p.Acts))
+	for i, a := range p.Acts {
+		stored[i] = a.Bits
+		if a.Bits <= 4 && besideMaxPool(a.Value, producers, consumers) {
+			stored[i] = 8
+		}
+	}
+	widenSharedShapes(g, p.Acts, stored)
+	for i, a := range p.Acts {
 		if a.Step <= 0 {
 			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
 		}
 		lo, hi := a.Centred()
-		stored := a.Bits
-		if stored <= 4 && besideMaxPool(a.Value, producers, consumers) {
-			stored = 8
-		}
-		dt := container(stored, a.Signed)
+		dt := container(stored[i], a.Signed)
 		var nodes []*ir.Node
 		x := a.Value
-		if a.Bits != 4 && a.Bits != 8 || stored != a.Bits {
+		if a.Bits != 4 && a.Bits != 8 || stored[i] != a.Bits {
 			// The container is wider than the grid: clip to the grid first.
 			lov := scalar(g, a.Value+"_clip_min", float32(lo)*a.Step)
 			hiv := scalar(g, a.Value+"_clip_max", float32(hi)*a.Step)
@@ -267,6 +272,35 @@ func besideMaxPool(value string, producers map[string]*ir.Node, consumers map[st
 		}
 	}
 	return false
+}
+
+// widenSharedShapes stores in 8 bits (behind a Clip to their grid) every ≤ 4-bit activation
+// whose shape an activation stored in 8 bits also has. ONNX Runtime 1.30's allocation planner
+// lets a tensor reuse a freed buffer of the same shape and element size, and it counts a 4-bit
+// tensor's element size as one byte while allocating it packed, two elements to the byte: an
+// 8-bit QuantizeLinear that inherits a 4-bit tensor's buffer writes twice its length,
+// corrupting whatever the arena put next (Inception v3, where a MaxPool's 8-bit input has the
+// shape of the 4-bit block output before it; without the memory arena the process crashes).
+// Where no shape holds both widths, no buffer can pass between them.
+func widenSharedShapes(g *ir.Graph, acts []*ActQuant, stored []int) {
+	key := func(name string) string {
+		v := g.ValueInfo[name]
+		if v == nil || len(v.Shape) < 2 {
+			return ""
+		}
+		return fmt.Sprint(v.Shape[1:])
+	}
+	wide := map[string]bool{}
+	for i, a := range acts {
+		if k := key(a.Value); k != "" && stored[i] > 4 {
+			wide[k] = true
+		}
+	}
+	for i, a := range acts {
+		if stored[i] <= 4 && wide[key(a.Value)] {
+			stored[i] = 8
+		}
+	}
 }
 
 // avoidClipBeforeQuantize rewrites a Clip that feeds a 4-bit QuantizeLinear as Max then Min.

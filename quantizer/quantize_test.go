@@ -2,6 +2,7 @@ package quantizer_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -263,6 +264,45 @@ func TestShuffleUnit(t *testing.T) {
 // has no kernel) and that matches the simulation.
 func TestMaxPoolBeforeLayerLoads(t *testing.T) {
 	quantizeTiny(t, testmodels.WithMaxPool(testmodels.TinyResNet(2)), 8, 0.41, quantizer.ReconOptions{})
+}
+
+// TestNoShapeHoldsBothWidths: where a MaxPool's 4-bit input is stored in 8 bits and the
+// block's 4-bit activations have its shape, those are stored in 8 bits too (behind a Clip to
+// their grid), so that ONNX Runtime cannot hand a packed 4-bit buffer to an 8-bit
+// QuantizeLinear (widenSharedShapes); the values, and the match with the simulation, stay.
+func TestNoShapeHoldsBothWidths(t *testing.T) {
+	res := quantizeTiny(t, testmodels.WithPooledHead(testmodels.TinyResNet(2)), 8, 0.37, quantizer.ReconOptions{Iters: 5, Batch: 4})
+	g := res.QDQ.Graph
+	if err := ir.InferShapes(res.QDQ); err != nil {
+		t.Fatal(err)
+	}
+	widths := map[string]map[int]bool{}
+	for _, n := range g.Nodes {
+		if n.OpType != "QuantizeLinear" {
+			continue
+		}
+		v, zp := g.ValueInfo[n.Inputs[0]], g.Initializer(n.Input(2))
+		if v == nil || zp == nil {
+			t.Fatalf("%s: input or zero point unknown", n.Name)
+		}
+		key := fmt.Sprint(v.Shape[1:])
+		if widths[key] == nil {
+			widths[key] = map[int]bool{}
+		}
+		bits := 8
+		if zp.DType == ir.Uint4 || zp.DType == ir.Int4 {
+			bits = 4
+		}
+		widths[key][bits] = true
+	}
+	if len(widths["[4 8 8]"]) == 0 {
+		t.Fatalf("no quantized [4 8 8] activation: %v", widths)
+	}
+	for k, w := range widths {
+		if len(w) > 1 {
+			t.Errorf("activations of shape %s stored in %v bits", k, w)
+		}
+	}
 }
 
 // TestTiledGateReconstructs quantizes, with reconstruction, TinyResNet with a

@@ -4,7 +4,7 @@
 # families (scripts/torchvision-families.py exports them into DIR). Random weights: what
 # counts is that each model converts and its export matches the simulation, and what it
 # costs. One line per model: name, exit status, seconds, peak RSS, blocks, self-check.
-# usage: scripts/families.sh DIR [MODEL...]   (default: every DIR/*.onnx; THREADS=1 by default)
+# usage: scripts/families.sh DIR [MODEL...]   (default: every DIR/*.onnx; THREADS=1 and IMAGES=16 by default)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=$1; shift
@@ -15,7 +15,7 @@ if [ ${#models[@]} -eq 0 ]; then
 fi
 for m in "${models[@]}"; do
   log=$dir/$m.log
-  /usr/bin/time -v ./bin/sharpq convert "$dir/$m.onnx" -o "$dir/$m.q.onnx" --wbits 4 --abits 4 --images 16 --gen-batch 16 \
+  /usr/bin/time -v ./bin/sharpq convert "$dir/$m.onnx" -o "$dir/$m.q.onnx" --wbits 4 --abits 4 --images "${IMAGES:-16}" --gen-batch "${IMAGES:-16}" \
     --gen-steps 5 --warmup-iters 5 --refine-steps 2 --iters 5 --threads "${THREADS:-1}" --json >"$dir/$m.json" 2>"$log"
   rc=$?
   secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log")

@@ -451,6 +451,31 @@ func WithMaxPool(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithPooledHead puts Conv → Relu → MaxPool (3×3, stride 1, same size) → Conv → Relu between
+// the residual block's output and the GlobalAveragePool: the MaxPool's input, stored in 8 bits
+// beside the MaxPool, has the shape of the block's 4-bit activations, as Inception v3's MaxPool
+// branches do.
+func WithPooledHead(m *ir.Model) *ir.Model {
+	r := rand.New(rand.NewPCG(7, 7))
+	g := m.Graph
+	c := int64(tinyChannels)
+	conv := func(name, out string) *ir.Node {
+		g.AddInitializer(randTensor(r, name+".weight", 0.5, c, c, 3, 3))
+		g.AddInitializer(randTensor(r, name+".bias", 0.1, c))
+		return &ir.Node{Name: name, OpType: "Conv", Inputs: []string{"", name + ".weight", name + ".bias"}, Outputs: []string{out},
+			Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1)}}
+	}
+	c1, c2 := conv("head.c1", "h1"), conv("head.c2", "h4")
+	c2.Inputs[0] = "h3"
+	insertAfter(g, "b7", c1,
+		&ir.Node{Name: "head.r1", OpType: "Relu", Inputs: []string{"h1"}, Outputs: []string{"h2"}},
+		&ir.Node{Name: "head.pool", OpType: "MaxPool", Inputs: []string{"h2"}, Outputs: []string{"h3"},
+			Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", 3, 3), ir.IntsAttr("pads", 1, 1, 1, 1)}},
+		c2,
+		&ir.Node{Name: "head.r2", OpType: "Relu", Inputs: []string{"h4"}, Outputs: []string{"h5"}})
+	return m
+}
+
 // WithTiledGate puts a squeeze-and-excitation gate on the residual block's second BN output
 // with the broadcast written out as a Tile, as some TensorFlow converters export it:
 // GlobalAveragePool → Sigmoid → Tile to the full 8×8 → Mul with the BN output.
