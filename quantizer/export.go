@@ -214,16 +214,43 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 	producers, consumers := g.Producers(), g.Consumers()
 	stored := make([]int, len(p.Acts))
 	for i, a := range p.Acts {
+		if a.Step <= 0 {
+			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
+		}
 		stored[i] = a.Bits
 		if a.Bits <= 4 && besideMaxPool(a.Value, producers, consumers) {
 			stored[i] = 8
 		}
 	}
-	widenSharedShapes(g, p.Acts, stored)
-	for i, a := range p.Acts {
-		if a.Step <= 0 {
-			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
+	// Widening one activation can expose another: repeat until no hazard is left (each
+	// round only widens, so it ends).
+	for {
+		try, err := cloneModel(m)
+		if err != nil {
+			return nil, err
 		}
+		quantizers := insertActQuantizers(try.Graph, p, stored)
+		if !widenSharedBuffers(try.Graph, m.Graph, p.Acts, stored, quantizers) {
+			m, g = try, try.Graph
+			break
+		}
+	}
+	avoidClipBeforeQuantize(g)
+	ir.PruneDead(g)
+	if m.IRVersion < qdqIRVersion {
+		m.IRVersion = qdqIRVersion
+	}
+	for _, kv := range metadata {
+		m.SetMetadata(kv.Key, kv.Value)
+	}
+	return m, nil
+}
+
+// insertActQuantizers puts QuantizeLinear → DequantizeLinear after each of p's activations,
+// in containers of stored[i] bits, and returns each one's QuantizeLinear node.
+func insertActQuantizers(g *ir.Graph, p *Plan, stored []int) []*ir.Node {
+	quantizers := make([]*ir.Node, len(p.Acts))
+	for i, a := range p.Acts {
 		lo, hi := a.Centred()
 		dt := container(stored[i], a.Signed)
 		var nodes []*ir.Node
@@ -240,21 +267,13 @@ func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 		zp := intTensor(g.UniqueName(a.Value+"_zero_point"), dt, []int64{}, []float64{float64(a.Zero)})
 		g.AddInitializer(zp)
 		qn, dqn := g.UniqueName(a.Value+"_quantized"), g.UniqueName(a.Value+"_dequantized")
-		nodes = append(nodes,
-			&ir.Node{Name: qn, OpType: "QuantizeLinear", Inputs: []string{x, s, zp.Name}, Outputs: []string{qn}},
+		quantizers[i] = &ir.Node{Name: qn, OpType: "QuantizeLinear", Inputs: []string{x, s, zp.Name}, Outputs: []string{qn}}
+		nodes = append(nodes, quantizers[i],
 			&ir.Node{Name: dqn, OpType: "DequantizeLinear", Inputs: []string{qn, s, zp.Name}, Outputs: []string{dqn}})
 		replaceUses(g, a.Value, dqn, p.skipped(g, nodes[0]))
 		insertAfter(g, a.Value, nodes...)
 	}
-	avoidClipBeforeQuantize(g)
-	ir.PruneDead(g)
-	if m.IRVersion < qdqIRVersion {
-		m.IRVersion = qdqIRVersion
-	}
-	for _, kv := range metadata {
-		m.SetMetadata(kv.Key, kv.Value)
-	}
-	return m, nil
+	return quantizers
 }
 
 // besideMaxPool reports whether a MaxPool produces or reads value. ONNX Runtime 1.30's QDQ
@@ -274,33 +293,53 @@ func besideMaxPool(value string, producers map[string]*ir.Node, consumers map[st
 	return false
 }
 
-// widenSharedShapes stores in 8 bits (behind a Clip to their grid) every ≤ 4-bit activation
-// whose shape an activation stored in 8 bits also has. ONNX Runtime 1.30's allocation planner
-// lets a tensor reuse a freed buffer of the same shape and element size, and it counts a 4-bit
-// tensor's element size as one byte while allocating it packed, two elements to the byte: an
-// 8-bit QuantizeLinear that inherits a 4-bit tensor's buffer writes twice its length,
-// corrupting whatever the arena put next (Inception v3, where a MaxPool's 8-bit input has the
-// shape of the 4-bit block output before it; without the memory arena the process crashes).
-// Where no shape holds both widths, no buffer can pass between them.
-func widenSharedShapes(g *ir.Graph, acts []*ActQuant, stored []int) {
+// widenSharedBuffers moves into 8 bits (behind a Clip to their grid) the ≤ 4-bit activations
+// whose buffer ONNX Runtime could hand to an 8-bit one, and reports whether it moved any.
+// ONNX Runtime 1.30's allocation planner lets a tensor reuse a freed buffer of the same shape
+// and element size, and it counts a 4-bit tensor's element size as one byte while allocating it
+// packed, two elements to the byte: an 8-bit QuantizeLinear that inherits a 4-bit one's buffer
+// writes twice its length and corrupts whatever the arena put next (Inception v3, where a
+// MaxPool's 8-bit input has the shape of the 4-bit block output before it; without the memory
+// arena the process crashes; fixed upstream by onnxruntime pull request #32611). The 4-bit
+// buffer can only be free before the 8-bit QuantizeLinear runs when the 4-bit QuantizeLinear
+// does not depend on the 8-bit one's output, so a 4-bit activation is moved when an 8-bit one
+// of its shape (batch aside) is not among its ancestors. g is the graph with the quantizers
+// (one per activation, in quantizers), plain holds the activations' shapes.
+func widenSharedBuffers(g, plain *ir.Graph, acts []*ActQuant, stored []int, quantizers []*ir.Node) bool {
 	key := func(name string) string {
-		v := g.ValueInfo[name]
+		v := plain.ValueInfo[name]
 		if v == nil || len(v.Shape) < 2 {
 			return ""
 		}
 		return fmt.Sprint(v.Shape[1:])
 	}
-	wide := map[string]bool{}
-	for i, a := range acts {
-		if k := key(a.Value); k != "" && stored[i] > 4 {
-			wide[k] = true
+	consumers := g.Consumers()
+	moved := false
+	for j, b := range acts {
+		kb := key(b.Value)
+		if stored[j] <= 4 || kb == "" {
+			continue
+		}
+		after := map[*ir.Node]bool{}
+		queue := []string{quantizers[j].Outputs[0]}
+		for len(queue) > 0 {
+			v := queue[0]
+			queue = queue[1:]
+			for _, n := range consumers[v] {
+				if !after[n] {
+					after[n] = true
+					queue = append(queue, n.Outputs...)
+				}
+			}
+		}
+		for i, a := range acts {
+			if stored[i] <= 4 && key(a.Value) == kb && !after[quantizers[i]] {
+				stored[i] = 8
+				moved = true
+			}
 		}
 	}
-	for i, a := range acts {
-		if stored[i] <= 4 && wide[key(a.Value)] {
-			stored[i] = 8
-		}
-	}
+	return moved
 }
 
 // avoidClipBeforeQuantize rewrites a Clip that feeds a 4-bit QuantizeLinear as Max then Min.
