@@ -145,7 +145,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	var curves [][]float64
 	progress := genProgress(os.Stderr, log)
 	rep, err := convert.Run(c.Context, convert.Options{
-		ORTLibrary: c.String("ort-lib"), Device: c.String("device"), Threads: c.Int("threads"),
+		ORTLibrary: ortLibFlag(c), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"),
 		Mirror: c.Bool("mirror"), Mixtures: c.Int("mixup"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,

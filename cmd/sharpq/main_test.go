@@ -183,27 +183,32 @@ func TestBadInput(t *testing.T) {
 		name string
 		args []string
 		want []string // substrings of the one-line error
+		env  string   // $SHARPQ_ORT_LIB for the case, when not empty
 	}{
-		{"truncated", []string{"inspect", truncated}, []string{truncated, "truncated or corrupt"}},
-		{"random bytes", []string{"inspect", randomPath}, []string{randomPath}},
-		{"not a model", []string{"inspect", notModel}, []string{notModel, "not an ONNX model"}},
-		{"unsupported ops", []string{"inspect", unsupported}, []string{"unsupported operators", "If (node \"extra_If\")", "NonMaxSuppression (node \"extra_NonMaxSuppression\")"}},
-		{"missing model", []string{"inspect", filepath.Join(dir, "nope.onnx")}, []string{"nope.onnx", "no such file"}},
-		{"dynamic spatial dim", []string{"eval", "--model", dynamic, "--data", sub, "--labels", lab}, []string{"dimension 2", "height", "dynamic", "--input-shape"}},
-		{"input shape against a static dimension", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--input-shape", "3x32x32"}, []string{"--input-shape", "dimension 1", "not 3"}},
-		{"input shape not C×H×W", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--input-shape", "32x32"}, []string{"--input-shape", "C×H×W"}},
-		{"wrong input shape", []string{"eval", "--model", model, "--data", rgb, "--labels", labels2}, []string{"[3 32 32]", "[1 32 32]"}},
-		{"tiny model wrong size", []string{"eval", "--model", tiny, "--data", sub, "--labels", lab}, []string{"[1 32 32]", "[1 8 8]"}},
-		{"opset too old (eval)", []string{"eval", "--model", tooOld, "--data", sub, "--labels", lab}, []string{"opset6.onnx", "opset 6", "opset 7 or later"}},
-		{"opset too old (quantize)", []string{"quantize", "--model", tooOld, "--calib-data", sub, "-o", filepath.Join(dir, "q.onnx")}, []string{"opset6.onnx", "opset 6", "opset 7 or later"}},
-		{"labels mismatch", []string{"eval", "--model", model, "--data", sub, "--labels", labels2}, []string{"labels2.npy", "1000", "2"}},
-		{"missing ORT library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, []string{"libonnxruntime.so", "--ort-lib"}},
-		{"mean count", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.1,0.2", "--std", "0.3"}, []string{"--mean"}},
-		{"cuda on CPU library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--device", "cuda"}, []string{"CUDA"}},
-		{"unknown device", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--device", "tpu"}, []string{"--device", "tpu"}},
+		{"truncated", []string{"inspect", truncated}, []string{truncated, "truncated or corrupt"}, ""},
+		{"random bytes", []string{"inspect", randomPath}, []string{randomPath}, ""},
+		{"not a model", []string{"inspect", notModel}, []string{notModel, "not an ONNX model"}, ""},
+		{"unsupported ops", []string{"inspect", unsupported}, []string{"unsupported operators", "If (node \"extra_If\")", "NonMaxSuppression (node \"extra_NonMaxSuppression\")"}, ""},
+		{"missing model", []string{"inspect", filepath.Join(dir, "nope.onnx")}, []string{"nope.onnx", "no such file"}, ""},
+		{"dynamic spatial dim", []string{"eval", "--model", dynamic, "--data", sub, "--labels", lab}, []string{"dimension 2", "height", "dynamic", "--input-shape"}, ""},
+		{"input shape against a static dimension", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--input-shape", "3x32x32"}, []string{"--input-shape", "dimension 1", "not 3"}, ""},
+		{"input shape not C×H×W", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--input-shape", "32x32"}, []string{"--input-shape", "C×H×W"}, ""},
+		{"wrong input shape", []string{"eval", "--model", model, "--data", rgb, "--labels", labels2}, []string{"[3 32 32]", "[1 32 32]"}, ""},
+		{"tiny model wrong size", []string{"eval", "--model", tiny, "--data", sub, "--labels", lab}, []string{"[1 32 32]", "[1 8 8]"}, ""},
+		{"opset too old (eval)", []string{"eval", "--model", tooOld, "--data", sub, "--labels", lab}, []string{"opset6.onnx", "opset 6", "opset 7 or later"}, ""},
+		{"opset too old (quantize)", []string{"quantize", "--model", tooOld, "--calib-data", sub, "-o", filepath.Join(dir, "q.onnx")}, []string{"opset6.onnx", "opset 6", "opset 7 or later"}, ""},
+		{"labels mismatch", []string{"eval", "--model", model, "--data", sub, "--labels", labels2}, []string{"labels2.npy", "1000", "2"}, ""},
+		{"missing ORT library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, []string{"libonnxruntime.so", "--ort-lib"}, ""},
+		{"missing ORT library from the environment", []string{"eval", "--model", model, "--data", sub, "--labels", lab}, []string{"SHARPQ_ORT_LIB=", "libonnxruntime.so"}, filepath.Join(dir, "libonnxruntime.so")},
+		{"mean count", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.1,0.2", "--std", "0.3"}, []string{"--mean"}, ""},
+		{"cuda on CPU library", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--device", "cuda"}, []string{"CUDA"}, ""},
+		{"unknown device", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--device", "tpu"}, []string{"--device", "tpu"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("SHARPQ_ORT_LIB", tc.env)
+			}
 			code, _, stderr := sharpq(t, tc.args...)
 			if code == 0 {
 				t.Fatalf("exit 0, want failure")
