@@ -302,7 +302,7 @@ func nonNegative(g *ir.Graph, producers map[string]*ir.Node, value string) bool 
 	n := producers[value]
 	for n != nil {
 		switch n.OpType {
-		case "Relu", "Sigmoid":
+		case "Relu", "Sigmoid", "Softplus":
 			return true
 		case "Clip":
 			lo := clipMin(g, n)

@@ -383,6 +383,33 @@ func WithChannelPick(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithActivation replaces every Relu of m with op: "PRelu" (a slope per channel, [C, 1, 1], as
+// PyTorch exports nn.PReLU(C); face-recognition ResNets use it), or a unary op such as "Elu",
+// "Mish" (opset 18) or "Gelu" (opset 20), whose opset m is raised to when it is lower.
+func WithActivation(m *ir.Model, op string) *ir.Model {
+	g := m.Graph
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, n := range g.Nodes {
+		if n.OpType != "Relu" {
+			continue
+		}
+		n.OpType = op
+		if op == "PRelu" {
+			slope := randTensor(r, n.Name+".slope", 0.2, tinyChannels, 1, 1)
+			for i, v := range slope.F32 {
+				slope.F32[i] = 0.25 + v
+			}
+			g.AddInitializer(slope)
+			n.Inputs = append(n.Inputs, slope.Name)
+		}
+	}
+	need := map[string]int64{"Mish": 18, "Gelu": 20}[op]
+	if v := m.Opset(""); need > v {
+		m.SetOpset("", need)
+	}
+	return m
+}
+
 // WithShuffleUnit puts a ShuffleNetV2 unit after TinyResNet's residual block: Split the
 // channels in two halves, one kept, the other through 1×1 Conv-BN-Relu, depthwise 3×3 Conv-BN
 // and 1×1 Conv-BN-Relu, then Concat the two, as torchvision's shufflenet_v2 exports

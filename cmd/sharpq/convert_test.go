@@ -157,71 +157,55 @@ func TestConvertRefusesFoldedBN(t *testing.T) {
 	}
 }
 
-// TestConvertShuffleUnit runs the data-free path, with a tiny schedule, on a model with a
-// ShuffleNetV2 unit: synthesis, SADAG refinement and reconstruction all take gradients
-// through its Split, and the written model must run in ONNX Runtime and agree with the
-// simulation.
-func TestConvertShuffleUnit(t *testing.T) {
+// TestConvertArchitectures runs the data-free path, with a tiny schedule, on TinyResNet with
+// the parts of other architectures: synthesis, SADAG refinement and reconstruction all take
+// gradients through them, and the written model must run in ONNX Runtime and agree with the
+// simulation, and the BN-statistics loss must reach the BNs and fall.
+func TestConvertArchitectures(t *testing.T) {
 	orttest.LibPath(t)
-	dir := t.TempDir()
-	model := writeModel(t, dir, "shuffle.onnx", testmodels.WithShuffleUnit(testmodels.TinyResNet(3)))
-	out := filepath.Join(dir, "q.onnx")
-	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-steps", "20",
-		"--warmup-iters", "5", "--refine-steps", "3", "--iters", "10", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	cases := []struct {
+		name  string
+		model *ir.Model
+	}{
+		// ShuffleNetV2's unit: the gradients pass its Split and Concat.
+		{"shuffle unit", testmodels.WithShuffleUnit(testmodels.TinyResNet(3))},
+		// GoogLeNet's and Inception v3's transform_input: a Gather of one input channel.
+		// Without Gather's gradient rule the convert is refused in its first second.
+		{"channel pick", testmodels.WithChannelPick(testmodels.TinyResNet(3))},
+		// Face-recognition ResNets' PReLU, YOLO backbones' Mish, and GELU, signed activations
+		// with gradient rules of their own.
+		{"prelu", testmodels.WithActivation(testmodels.TinyResNet(3), "PRelu")},
+		{"mish", testmodels.WithActivation(testmodels.TinyResNet(3), "Mish")},
+		{"gelu", testmodels.WithActivation(testmodels.TinyResNet(3), "Gelu")},
 	}
-	var rep struct {
-		SelfCheck struct {
-			Agreement float64 `json:"top1_agreement"`
-		} `json:"self_check"`
-		Generation []struct {
-			First float64 `json:"bns_first"`
-			Last  float64 `json:"bns_last"`
-		} `json:"generation"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("%v: %q", err, stdout)
-	}
-	if rep.SelfCheck.Agreement != 1 {
-		t.Errorf("self-check agreement %.3f", rep.SelfCheck.Agreement)
-	}
-	// The BN-statistics loss reaches the unit's BNs through the Split, and falls.
-	if len(rep.Generation) != 1 || !(rep.Generation[0].Last < rep.Generation[0].First) {
-		t.Errorf("generation %+v, want one batch whose BNS loss fell", rep.Generation)
-	}
-}
-
-// TestConvertChannelPick converts a model whose input passes through a Gather of one channel
-// (torchvision's GoogLeNet and Inception v3 with transform_input): synthesis takes the image
-// gradient through the Gather, and the written model must agree with the simulation.
-// Without Gather's gradient rule the convert is refused in its first second.
-func TestConvertChannelPick(t *testing.T) {
-	orttest.LibPath(t)
-	dir := t.TempDir()
-	model := writeModel(t, dir, "pick.onnx", testmodels.WithChannelPick(testmodels.TinyResNet(3)))
-	out := filepath.Join(dir, "q.onnx")
-	code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-steps", "20",
-		"--warmup-iters", "5", "--refine-steps", "3", "--iters", "10", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	var rep struct {
-		SelfCheck struct {
-			Agreement float64 `json:"top1_agreement"`
-		} `json:"self_check"`
-		Generation []struct {
-			First float64 `json:"bns_first"`
-			Last  float64 `json:"bns_last"`
-		} `json:"generation"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("%v: %q", err, stdout)
-	}
-	if rep.SelfCheck.Agreement != 1 {
-		t.Errorf("self-check agreement %.3f", rep.SelfCheck.Agreement)
-	}
-	if len(rep.Generation) != 1 || !(rep.Generation[0].Last < rep.Generation[0].First) {
-		t.Errorf("generation %+v, want one batch whose BNS loss fell", rep.Generation)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			model := writeModel(t, dir, "m.onnx", tc.model)
+			out := filepath.Join(dir, "q.onnx")
+			code, stdout, stderr := sharpq(t, "convert", model, "-o", out, "--images", "16", "--gen-steps", "20",
+				"--warmup-iters", "5", "--refine-steps", "3", "--iters", "10", "--json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var rep struct {
+				SelfCheck struct {
+					Agreement float64 `json:"top1_agreement"`
+				} `json:"self_check"`
+				Generation []struct {
+					First float64 `json:"bns_first"`
+					Last  float64 `json:"bns_last"`
+				} `json:"generation"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatalf("%v: %q", err, stdout)
+			}
+			if rep.SelfCheck.Agreement != 1 {
+				t.Errorf("self-check agreement %.3f", rep.SelfCheck.Agreement)
+			}
+			if len(rep.Generation) != 1 || !(rep.Generation[0].Last < rep.Generation[0].First) {
+				t.Errorf("generation %+v, want one batch whose BNS loss fell", rep.Generation)
+			}
+		})
 	}
 }

@@ -146,6 +146,81 @@ func gradLeakyRelu(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, 
 	return unaryGrad(b.Where(pos, dy[0], b.Scale(dy[0], alpha))), nil
 }
 
+// gradPRelu: y = x where x > 0, slope·x elsewhere (the slope broadcasts to x, one per
+// channel as PyTorch exports nn.PReLU); the slope's gradient is dy·x where x ≤ 0, summed back
+// to its shape.
+func gradPRelu(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x, slope := n.Inputs[0], n.Inputs[1]
+	pos := b.Op("Greater", []string{x, b.Scalar(b.DType(x), 0)})
+	dx := make([]string, 2)
+	if need[0] {
+		dx[0] = b.Where(pos, dy[0], b.Mul(dy[0], slope))
+	}
+	if need[1] {
+		dx[1] = b.SumTo(b.Where(pos, b.Scalar(b.DType(x), 0), b.Mul(dy[0], x)), b.Shape(slope))
+	}
+	return dx, nil
+}
+
+// gradElu: y = x where x > 0, alpha·(eˣ − 1) elsewhere; dy/dx is 1 and y + alpha.
+func gradElu(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x, y := n.Inputs[0], n.Outputs[0]
+	alpha := float64(n.AttrFloat("alpha", 1))
+	pos := b.Op("Greater", []string{x, b.Scalar(b.DType(x), 0)})
+	neg := b.Mul(dy[0], b.Add(y, b.Scalar(b.DType(x), alpha)))
+	return unaryGrad(b.Where(pos, dy[0], neg)), nil
+}
+
+// gradSelu: y = gamma·x where x > 0, gamma·alpha·(eˣ − 1) elsewhere; dy/dx is gamma and
+// y + gamma·alpha.
+func gradSelu(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x, y := n.Inputs[0], n.Outputs[0]
+	alpha := float64(n.AttrFloat("alpha", 1.67326319217681884765625))
+	gamma := float64(n.AttrFloat("gamma", 1.05070102214813232421875))
+	pos := b.Op("Greater", []string{x, b.Scalar(b.DType(x), 0)})
+	neg := b.Mul(dy[0], b.Add(y, b.Scalar(b.DType(x), gamma*alpha)))
+	return unaryGrad(b.Where(pos, b.Scale(dy[0], gamma), neg)), nil
+}
+
+// gradSoftplus: y = ln(1 + eˣ); dy/dx = sigmoid(x).
+func gradSoftplus(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	return unaryGrad(b.Mul(dy[0], b.Op("Sigmoid", []string{n.Inputs[0]}))), nil
+}
+
+// gradMish: y = x·tanh(softplus(x)); with t = tanh(softplus(x)), dy/dx = t + x·(1 − t²)·sigmoid(x).
+func gradMish(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x := n.Inputs[0]
+	one := b.Scalar(b.DType(x), 1)
+	t := b.Op("Tanh", []string{b.Op("Softplus", []string{x})})
+	slope := b.Add(t, b.Mul(b.Mul(x, b.Sub(one, b.Mul(t, t))), b.Op("Sigmoid", []string{x})))
+	return unaryGrad(b.Mul(dy[0], slope)), nil
+}
+
+// gradGelu: the exact form y = x·Φ(x) has dy/dx = Φ(x) + x·φ(x); the tanh form (approximate =
+// "tanh") y = x/2·(1 + t), t = tanh(u), u = √(2/π)·(x + 0.044715x³), has dy/dx =
+// (1 + t)/2 + x/2·(1 − t²)·√(2/π)·(1 + 3·0.044715x²).
+func gradGelu(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x := n.Inputs[0]
+	dt := b.DType(x)
+	one, half := b.Scalar(dt, 1), b.Scalar(dt, 0.5)
+	x2 := b.Mul(x, x)
+	var slope string
+	switch approx := n.AttrString("approximate", "none"); approx {
+	case "none":
+		cdf := b.Mul(half, b.Add(one, b.Op("Erf", []string{b.Scale(x, 1/math.Sqrt2)})))
+		pdf := b.Scale(b.Op("Exp", []string{b.Scale(x2, -0.5)}), 1/math.Sqrt(2*math.Pi))
+		slope = b.Add(cdf, b.Mul(x, pdf))
+	case "tanh":
+		const k, c = 0.044715, 0.7978845608028654 // √(2/π)
+		t := b.Op("Tanh", []string{b.Scale(b.Add(x, b.Scale(b.Mul(x2, x), k)), c)})
+		du := b.Scale(b.Add(one, b.Scale(x2, 3*k)), c)
+		slope = b.Add(b.Mul(half, b.Add(one, t)), b.Mul(b.Mul(b.Mul(half, x), b.Sub(one, b.Mul(t, t))), du))
+	default:
+		return nil, fmt.Errorf("approximate %q of Gelu: want none or tanh", approx)
+	}
+	return unaryGrad(b.Mul(dy[0], slope)), nil
+}
+
 // greaterEqual returns x >= y; GreaterOrEqual exists from opset 12.
 func (b *Builder) greaterEqual(x, y string) string {
 	if b.opset >= 12 {

@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/ir"
@@ -109,6 +110,13 @@ func TestUnaryGradFloat32(t *testing.T) {
 		{op: "HardSigmoid", attrs: []ir.Attr{ir.FloatAttr("alpha", 0.5), ir.FloatAttr("beta", 0.25)}, kinks: []float64{-0.5, 1.5}},
 		{op: "HardSwish", kinks: []float64{-3, 3}, opset: 14},
 		{op: "Erf"},
+		{op: "Elu", kinks: []float64{0}},
+		{op: "Elu", attrs: []ir.Attr{ir.FloatAttr("alpha", 0.3)}, kinks: []float64{0}},
+		{op: "Selu", kinks: []float64{0}},
+		{op: "Softplus"},
+		{op: "Mish", opset: 18},
+		{op: "Gelu", opset: 20},
+		{op: "Gelu", attrs: []ir.Attr{ir.StringAttr("approximate", "tanh")}, opset: 20},
 	}
 	for _, c := range cases {
 		t.Run(c.op, func(t *testing.T) {
@@ -125,6 +133,19 @@ func TestUnaryGradFloat32(t *testing.T) {
 				kinks[i] = k / 3
 			}
 			checkGrad(t, tg, y, fdOpts{eps: 1e-3, tol: 1e-3, kinks: kinks})
+		})
+	}
+}
+
+// TestPReluGrad checks both gradients of PRelu with a slope per channel, as PyTorch exports
+// nn.PReLU(C) ([C, 1, 1] against NCHW), and with one shared slope.
+func TestPReluGrad(t *testing.T) {
+	for _, slope := range [][]int64{{5, 1, 1}, {1}} {
+		t.Run(fmt.Sprint(slope), func(t *testing.T) {
+			tg := newGraph(ir.Float32, 16)
+			x := tg.op("Mul", []string{tg.in("x", 2, 5, 3, 4), tg.floats([]int64{}, 3)})
+			y := tg.op("PRelu", []string{x, tg.in("slope", slope...)})
+			checkGrad(t, tg, y, fdOpts{eps: 1e-3, tol: 1e-3, kinks: []float64{0}})
 		})
 	}
 }
