@@ -34,7 +34,7 @@ func (b Bits) Validate() error {
 			return nil
 		}
 		if v < 2 || v > 8 {
-			return fmt.Errorf("quantizer: %s %d bits: sharpq supports 2 to 8", name, v)
+			return fmt.Errorf("quantizer: %s = %d: sharpq supports 2 to 8 bits", name, v)
 		}
 		return nil
 	}
