@@ -91,6 +91,9 @@ type Options struct {
 	// Mixtures adds this many convex mixtures of random pairs of the calibration images
 	// (after the mirrors) to the final reconstruction's set (generator.Images.WithMixtures).
 	Mixtures int
+	// Rounding is how reconstruction (the warm-up and the final one) learns each weight's
+	// integer; "" is AdaRound.
+	Rounding quantizer.Rounding
 	Method   Method
 	Schedule Schedule
 	Seed     uint64
@@ -285,7 +288,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
 
 	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
-		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
+		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, Rounding: o.Rounding, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
 		if o.ReconProgress != nil {
 			r.Progress = func(p quantizer.ReconProgress) { o.ReconProgress(name, p) }
 		}
@@ -387,6 +390,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		{Key: "sharpq.method", Value: string(o.Method) + " (data-free)"},
 		{Key: "sharpq.preset", Value: s.Name},
 		{Key: "sharpq.iters", Value: strconv.Itoa(s.ReconIters)},
+		{Key: "sharpq.rounding", Value: quantizer.RoundingName(o.Rounding, s.ReconIters)},
 		{Key: "sharpq.seed", Value: strconv.FormatUint(o.Seed, 10)},
 		{Key: "sharpq.synthetic_images", Value: strconv.Itoa(images.N)},
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(calibration.N)},

@@ -68,7 +68,7 @@ type WeightQuant struct {
 	Scale     []float32 // per output channel
 	Zero      []float32 // per output channel, an integer on the grid (0 when symmetric)
 	// Round holds AdaRound's logits V, one per weight element; h = 1 where V ≥ 0. Nil means
-	// round to nearest.
+	// round to nearest. After FlexRound it is all negative and Base holds the integers.
 	Round []float32
 	// Base, when set (with Round), is the integer part floor(w/s₀) taken at the scale s₀
 	// reconstruction started from and then kept (GENIE-M): the learned Scale rescales a fixed

@@ -22,12 +22,15 @@ type ReconOptions struct {
 
 	LRWeightStep float64 // weight scales, default 1e-4
 	LRActStep    float64 // activation steps, default 4e-5
-	LRRound      float64 // AdaRound logits V, default 1e-3
+	LRRound      float64 // AdaRound logits V (FlexRound's log-divisors L), default 1e-3
 	// LRBias, when positive, learns each layer's bias too (AdaQuant's bias tuning), at this
 	// Adam rate annealed along a cosine. 0 keeps the float model's biases (GENIE-M).
 	LRBias float64
 
-	RoundWeight float64 // λ of the rounding regulariser, default 0.01
+	// Rounding chooses how each weight's integer is learned; "" is AdaRound.
+	Rounding Rounding
+
+	RoundWeight float64 // λ of AdaRound's rounding regulariser, default 0.01
 	BetaStart   float64 // default 20
 	BetaEnd     float64 // default 2
 	WarmUp      float64 // fraction of steps without the regulariser, default 0.2
@@ -43,6 +46,43 @@ type ReconOptions struct {
 	// replace p's. Checkpoint, when set, is called after every block; an error stops the run.
 	Resume     *ReconState
 	Checkpoint func(ReconState) error
+}
+
+// Rounding is how block reconstruction learns each weight's integer.
+type Rounding string
+
+const (
+	// AdaRound (GENIE-M, the default) chooses between floor(w/s₀) and the integer above it
+	// through a soft, annealed decision h(V) with a regulariser that drives it to 0 or 1.
+	AdaRound Rounding = "adaround"
+	// FlexRound (Lee et al., ICML 2023) learns a divisor exp(L) per weight element:
+	// q = round(w / (s·exp(L))), through the straight-through rounding and without a
+	// regulariser, so a weight may move by whole grid steps. It converges in fewer steps than
+	// AdaRound on ResNets and fits synthetic images harder (BENCHMARKS.md).
+	FlexRound Rounding = "flexround"
+)
+
+// ParseRounding returns the Rounding named s ("" is AdaRound).
+func ParseRounding(s string) (Rounding, error) {
+	switch r := Rounding(s); r {
+	case "", AdaRound:
+		return AdaRound, nil
+	case FlexRound:
+		return r, nil
+	}
+	return "", fmt.Errorf("quantizer: rounding %q: want %q or %q", s, AdaRound, FlexRound)
+}
+
+// RoundingName is what a model's metadata says of its rounding: "nearest" without
+// reconstruction (iters 0), else the Rounding reconstruction used ("" is AdaRound).
+func RoundingName(r Rounding, iters int) string {
+	switch {
+	case iters <= 0:
+		return "nearest"
+	case r == "":
+		return string(AdaRound)
+	}
+	return string(r)
 }
 
 // ReconState is reconstruction's progress: the blocks done, what they measured, and the plan
@@ -131,6 +171,9 @@ func (o *ReconOptions) defaults() {
 	if o.Batch == 0 {
 		o.Batch = 32
 	}
+	if o.Rounding == "" {
+		o.Rounding = AdaRound
+	}
 	def(&o.LRWeightStep, 1e-4)
 	def(&o.LRActStep, 4e-5)
 	def(&o.LRRound, 1e-3)
@@ -153,6 +196,9 @@ func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 	o.defaults()
 	if o.Iters <= 0 {
 		return nil, fmt.Errorf("quantizer: reconstruction needs a positive number of iterations (--iters)")
+	}
+	if _, err := ParseRounding(string(o.Rounding)); err != nil {
+		return nil, err
 	}
 	blocks, err := Partition(fm.Graph)
 	if err != nil {
@@ -270,6 +316,7 @@ type trainGraph struct {
 	biasNames        []string    // per weight: its bias input when biases are learned, else ""
 	biasInit         [][]float32 // per weight: the bias learning starts from
 	bases            [][]float32 // each weight's fixed integer part floor(w/s₀)
+	floats           [][]float32 // each weight's float values
 	acts             []*ActQuant
 	saNames          []string
 	masks            []string // QDrop masks, bool inputs
@@ -386,11 +433,24 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		z := b.Floats(ir.Float32, cshape, zero)
 		s := b.Reshape(swName, cshape)
 		lo, hi := wq.Grid()
-		h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
-		base := floorBase(w.F32, wq.Scale)
-		fl := b.Floats(ir.Float32, w.Shape, float64s(base))
-		qint := b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
-		tg.bases = append(tg.bases, base)
+		var qint string
+		if o.Rounding == FlexRound {
+			// q = round(w / (s·exp(L))): the learned scale both divides and multiplies, and L
+			// moves each weight across the grid on its own.
+			wc := b.Floats(ir.Float32, w.Shape, float64s(w.F32))
+			q := b.RoundSTE(b.Div(wc, b.Mul(s, b.Op("Exp", []string{vName}))))
+			qint = b.Op("Clip", []string{b.Add(q, z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
+			tg.bases = append(tg.bases, nil)
+		} else {
+			h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
+			base := floorBase(w.F32, wq.Scale)
+			fl := b.Floats(ir.Float32, w.Shape, float64s(base))
+			qint = b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
+			tg.bases = append(tg.bases, base)
+			// Σ(1 − |2h − 1|^β)
+			t := b.Op("Pow", []string{b.Op("Abs", []string{b.Add(b.Scale(h, 2), b.Scalar(ir.Float32, -1))}), tg.beta})
+			regs = append(regs, b.ReduceSum(b.Sub(b.Scalar(ir.Float32, 1), t), nil, false))
+		}
 		wfq := b.Mul(b.Sub(qint, z), s)
 		node.Inputs[1] = wfq
 		biasName := ""
@@ -413,10 +473,8 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 			bs := b.Mul(sa, swName)
 			node.Inputs[2] = b.Mul(b.Node("sharpq", "RoundSTE", []string{b.Div(node.Input(2), bs)}, 1)[0], bs)
 		}
-		// Σ(1 − |2h − 1|^β)
-		t := b.Op("Pow", []string{b.Op("Abs", []string{b.Add(b.Scale(h, 2), b.Scalar(ir.Float32, -1))}), tg.beta})
-		regs = append(regs, b.ReduceSum(b.Sub(b.Scalar(ir.Float32, 1), t), nil, false))
 		tg.weights = append(tg.weights, wq)
+		tg.floats = append(tg.floats, w.F32)
 		tg.vNames = append(tg.vNames, vName)
 		tg.swNames = append(tg.swNames, swName)
 	}
@@ -498,6 +556,29 @@ func float64s(x []float32) []float64 {
 	return out
 }
 
+// initRounding returns the rounding parameters' start: FlexRound's log-divisors at 0 (round to
+// nearest at s₀), AdaRound's logits where h(V) equals the fractional part of w/s₀.
+func initRounding(w []float32, q *WeightQuant, r Rounding) []float32 {
+	if r == FlexRound {
+		return make([]float32, len(w))
+	}
+	return initRound(w, q)
+}
+
+// flexIntegers returns FlexRound's learned integers round(w / (s·exp(L))) as a WeightQuant's
+// Base, with Round all negative (no step up), so that WeightQuant.Integers gives them back.
+func flexIntegers(w, scale, logDiv []float32) (base, round []float32) {
+	per := len(w) / len(scale)
+	base, round = make([]float32, len(w)), make([]float32, len(w))
+	for i, x := range w {
+		// In float32, as the training graph computed it.
+		d := scale[i/per] * float32(math.Exp(float64(logDiv[i])))
+		base[i] = float32(math.RoundToEven(float64(x / d)))
+		round[i] = -1
+	}
+	return base, round
+}
+
 func initRound(w []float32, q *WeightQuant) []float32 {
 	per := len(w) / len(q.Scale)
 	v := make([]float32, len(w))
@@ -523,7 +604,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	for i, wq := range tg.weights {
 		w := tg.m.Graph.Initializer(wq.Weight)
 		params = append(params,
-			&train.Param{Name: tg.vNames[i], Group: gRound, Init: initRound(w.F32, wq)},
+			&train.Param{Name: tg.vNames[i], Group: gRound, Init: initRounding(w.F32, wq, o.Rounding)},
 			&train.Param{Name: tg.swNames[i], Group: gWeight, Init: append([]float32{}, wq.Scale...)})
 	}
 	for i, a := range tg.acts {
@@ -611,9 +692,13 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	}
 	res.LossEnd = recSum / float64(window)
 	for i, wq := range tg.weights {
+		wq.Scale = append([]float32{}, params[2*i+1].Data...)
+		if o.Rounding == FlexRound {
+			wq.Base, wq.Round = flexIntegers(tg.floats[i], wq.Scale, params[2*i].Data)
+			continue
+		}
 		wq.Round = append([]float32{}, params[2*i].Data...)
 		wq.Base = tg.bases[i]
-		wq.Scale = append([]float32{}, params[2*i+1].Data...)
 	}
 	for i, a := range tg.acts {
 		a.Step = params[2*len(tg.weights)+i].Data[0]

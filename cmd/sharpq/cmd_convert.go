@@ -124,6 +124,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		// Only when set, so work folders written before --mixup existed still resume.
 		settings += fmt.Sprintf(" mixup=%d", n)
 	}
+	settings += roundingKey(ov.Rounding)
 	cp, err := checkpoints(c, modelPath, settings)
 	if err != nil {
 		return err
@@ -147,7 +148,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	rep, err := convert.Run(c.Context, convert.Options{
 		ORTLibrary: ortLibFlag(c), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"),
-		Mirror: c.Bool("mirror"), Mixtures: c.Int("mixup"), Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
+		Mirror: c.Bool("mirror"), Mixtures: c.Int("mixup"), Rounding: ov.Rounding, Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,
 		// The kernel stops a process out of memory without a word: say beforehand when the
 		// estimate exceeds what is available, and which batch would fit.

@@ -62,6 +62,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "equalize", Usage: "cross-layer equalization of depthwise → 1×1 convolution pairs before quantizing (DFQ; evens out MobileNet's per-channel ranges)"},
 		&cli.BoolFlag{Name: "equalize-streams", Usage: "rescale the channels of residual streams read only by convolutions so activation and weight ranges meet halfway (helps round-to-nearest, --iters 0)"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
+		&cli.StringFlag{Name: "rounding", Value: "adaround", Usage: "how reconstruction learns each weight's integer: adaround (floor or ceiling; GENIE-M) or flexround (a learned divisor per weight; converges in fewer --iters on ResNets)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
 		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
@@ -152,7 +153,7 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	if ov.RoundWeight > 0 {
 		o.RoundWeight = ov.RoundWeight
 	}
-	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
+	o.LRActStep, o.LRBias, o.Rounding = ov.ActLR, ov.BiasLR, ov.Rounding
 	progress := reconProgress(os.Stderr, logger(c))
 	o.Progress = func(p quantizer.ReconProgress) { progress("reconstruct", p) }
 	return preset, o, nil
@@ -226,7 +227,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	defer rt.Close()
 	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v/%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre))
+		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre)+roundingKey(recon.Rounding))
 	if err != nil {
 		return err
 	}
@@ -246,6 +247,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.method", Value: "genie-m (real calibration data)"},
 		{Key: "sharpq.preset", Value: preset.Name},
 		{Key: "sharpq.iters", Value: strconv.Itoa(recon.Iters)},
+		{Key: "sharpq.rounding", Value: quantizer.RoundingName(recon.Rounding, recon.Iters)},
 		{Key: "sharpq.seed", Value: strconv.FormatUint(recon.Seed, 10)},
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
@@ -385,14 +387,20 @@ func checkFolderWritable(flag, dir string) error {
 // reconFlags are the reconstruction settings quantize and convert share; a zero field means
 // the preset's (or the paper's) value.
 type reconFlags struct {
+	Rounding                   quantizer.Rounding
 	RoundWeight, ActLR, BiasLR float64
 }
 
 // reconOverrides checks the reconstruction flags quantize and convert share
-// (--round-weight, --act-lr, --bias-lr); --act-clip-norm is checked here too, since a bad
+// (--rounding, --round-weight, --act-lr, --bias-lr); --act-clip-norm is checked here too, since a bad
 // value would otherwise surface only after the calibration images are loaded.
 func reconOverrides(c *cli.Context) (reconFlags, error) {
 	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr")}
+	r, err := quantizer.ParseRounding(c.String("rounding"))
+	if err != nil {
+		return f, usageError{fmt.Errorf("--rounding %q: want adaround or flexround", c.String("rounding"))}
+	}
+	f.Rounding = r
 	switch p := c.Float64("act-clip-norm"); {
 	case f.RoundWeight < 0:
 		return f, usageError{fmt.Errorf("--round-weight %g: want a positive weight", f.RoundWeight)}
@@ -404,4 +412,13 @@ func reconOverrides(c *cli.Context) (reconFlags, error) {
 		return f, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
 	}
 	return f, nil
+}
+
+// roundingKey is what a work folder's settings say about --rounding: nothing for AdaRound, so
+// folders written before the flag existed still resume.
+func roundingKey(r quantizer.Rounding) string {
+	if r == quantizer.AdaRound || r == "" {
+		return ""
+	}
+	return " rounding=" + string(r)
 }

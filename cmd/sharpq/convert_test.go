@@ -124,6 +124,34 @@ func TestConvertEndToEnd(t *testing.T) {
 	if diff := sameInitializers(qm.Graph.Initializers, am.Graph.Initializers); diff != "" {
 		t.Errorf("quantize --mirror --mixup 16 on convert's saved images: %s", diff)
 	}
+	// --rounding flexround learns other integers from the same images and says so.
+	flex := filepath.Join(dir, "flex.onnx")
+	code, _, stderr = sharpq(t, "quantize", "--model", model, "--calib-data", filepath.Join(dir, "images", "images.npy"), "-o", flex,
+		"--wbits", "4", "--abits", "4", "--iters", "20", "--mirror", "--mixup", "16", "--rounding", "flexround")
+	if code != 0 {
+		t.Fatalf("quantize --rounding flexround: exit %d: %s", code, stderr)
+	}
+	fm, err := onnxio.Read(flex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sameInitializers(qm.Graph.Initializers, fm.Graph.Initializers) == "" {
+		t.Error("--rounding flexround wrote AdaRound's model")
+	}
+	for _, c := range []struct {
+		m    *ir.Model
+		want string
+	}{{qm, "adaround"}, {fm, "flexround"}} {
+		got := ""
+		for _, kv := range c.m.Metadata {
+			if kv.Key == "sharpq.rounding" {
+				got = kv.Value
+			}
+		}
+		if got != c.want {
+			t.Errorf("metadata sharpq.rounding %q, want %q", got, c.want)
+		}
+	}
 	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
 	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") || !strings.Contains(string(md), "## SADAG refinement") {
 		t.Errorf("report.md lacks the accuracy, the layer SQNRs or the refinement (%v)", err)

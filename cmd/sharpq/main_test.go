@@ -278,6 +278,8 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"bad method", []string{"convert", model, "-o", out, "--method", "zeroq", "--images", "2", "--gen-steps", "1"}, []string{"--method", "zeroq"}},
 		{"eval data of the wrong shape", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels}, []string{"--eval-data", "rgb.npy", "[3 32 32]"}},
 		{"eval labels without data", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-labels", rgbLabels}, []string{"--eval-labels", "--eval-data"}},
+		{"unknown rounding", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--rounding", "nearest"}, []string{"--rounding", "nearest"}},
+		{"unknown rounding (convert)", []string{"convert", model, "-o", out, "--rounding", "flex"}, []string{"--rounding", "flex"}},
 		{"negative round weight", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
 		{"negative activation learning rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-lr", "-1e-4"}, []string{"--act-lr"}},
 		{"negative bias learning rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--bias-lr", "-1e-4"}, []string{"--bias-lr"}},
