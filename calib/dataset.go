@@ -92,20 +92,20 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 // its subfolder names, so labels must then be "".
 func Load(data, labels string, p Preprocess) (*Dataset, error) {
 	if data == "" {
-		return nil, fmt.Errorf("calib: no --data given: want a .npy file or an image folder")
+		return nil, fmt.Errorf("calib: no data path given: want a .npy file or an image folder")
 	}
 	fi, err := os.Stat(data)
 	if err != nil {
-		return nil, fmt.Errorf("calib: --data: %w", err)
+		return nil, fmt.Errorf("calib: %w", err)
 	}
 	if fi.IsDir() {
 		if labels != "" {
-			return nil, fmt.Errorf("calib: --labels %s given, but --data %s is an image folder whose labels come from its subfolder names", labels, data)
+			return nil, fmt.Errorf("calib: labels file %s given, but %s is an image folder whose labels come from its subfolder names", labels, data)
 		}
 		return LoadImageFolder(data, p)
 	}
 	if strings.EqualFold(filepath.Ext(data), ".npy") {
 		return LoadNPY(data, labels, p)
 	}
-	return nil, fmt.Errorf("calib: --data %s: want a .npy file or an image folder", data)
+	return nil, fmt.Errorf("calib: %s: want a .npy file or an image folder", data)
 }

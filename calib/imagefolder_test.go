@@ -300,10 +300,10 @@ func TestLoad(t *testing.T) {
 	}{
 		{name: "folder", data: folder, wantC: 3},
 		{name: "npy", data: npyPath, wantC: 1},
-		{name: "folder with labels", data: folder, labels: npyPath, wantErr: "--labels " + npyPath + " given, but --data " + folder + " is an image folder"},
+		{name: "folder with labels", data: folder, labels: npyPath, wantErr: "labels file " + npyPath + " given, but " + folder + " is an image folder"},
 		{name: "other file", data: filepath.Join(dir, "x.txt"), wantErr: "x.txt: want a .npy file or an image folder"},
-		{name: "missing", data: filepath.Join(dir, "nope"), wantErr: "--data: "},
-		{name: "empty", data: "", wantErr: "no --data given"},
+		{name: "missing", data: filepath.Join(dir, "nope"), wantErr: "nope: no such file"},
+		{name: "empty", data: "", wantErr: "no data path given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

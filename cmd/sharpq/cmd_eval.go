@@ -99,7 +99,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	}
 	d, err := calib.Load(c.String("data"), c.String("labels"), p)
 	if err != nil {
-		return err
+		return fmt.Errorf("--data: %w", err)
 	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
 	if n := c.Int("limit"); n > 0 && n < d.N {

@@ -205,7 +205,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	d, err := calib.Load(c.String("calib-data"), "", pre)
 	if err != nil {
-		return err
+		return fmt.Errorf("--calib-data: %w", err)
 	}
 	warnNormalisedTwice(logger(c), "--calib-data", c.String("calib-data"), d, pre, "give an already normalised array without --mean/--std (and the test images' normalisation as --eval-mean/--eval-std)")
 	if k := c.Int("calib-images"); k > 0 && k < d.N {
