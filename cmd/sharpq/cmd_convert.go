@@ -59,14 +59,16 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	if n := c.Int("iters"); n >= 0 {
-		sched.ReconIters = n
-	}
-	if n := c.Int("warmup-iters"); n >= 0 {
-		sched.WarmUpIters = n
-	}
-	if n := c.Int("refine-steps"); n >= 0 {
-		sched.RefineSteps = n
+	for _, f := range []struct {
+		flag string
+		dst  *int
+	}{{"iters", &sched.ReconIters}, {"warmup-iters", &sched.WarmUpIters}, {"refine-steps", &sched.RefineSteps}} {
+		switch n := c.Int(f.flag); {
+		case n < -1:
+			return usageError{fmt.Errorf("--%s %d: want 0 or more steps", f.flag, n)}
+		case n >= 0:
+			*f.dst = n
+		}
 	}
 	if f := c.Float64("refine-lr-scale"); f < 0 {
 		return usageError{fmt.Errorf("--refine-lr-scale %g: want a positive factor", f)}
@@ -92,7 +94,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
 	out := c.String("output")
-	if err := checkWritable(out); err != nil {
+	if err := checkWritable(out, modelPath); err != nil {
 		return err
 	}
 	for _, flag := range []string{"--save-images", "--report"} {

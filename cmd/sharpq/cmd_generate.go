@@ -49,14 +49,18 @@ func generationSchedule(c *cli.Context) (convert.Schedule, error) {
 	if err != nil {
 		return sched, usageError{err}
 	}
-	if n := c.Int("images"); n > 0 {
-		sched.Images = n
-	}
-	if n := c.Int("gen-steps"); n > 0 {
-		sched.GenSteps = n
-	}
-	if n := c.Int("gen-batch"); n > 0 {
-		sched.GenBatch = n
+	for _, f := range []struct {
+		flag string
+		min  int
+		dst  *int
+	}{{"images", 1, &sched.Images}, {"gen-steps", 1, &sched.GenSteps}, {"gen-batch", 2, &sched.GenBatch}} {
+		// 0, the flags' default, keeps the preset's value.
+		switch n := c.Int(f.flag); {
+		case n != 0 && n < f.min:
+			return sched, usageError{fmt.Errorf("--%s %d: want %d or more (0 keeps the preset's %d)", f.flag, n, f.min, *f.dst)}
+		case n > 0:
+			*f.dst = n
+		}
 	}
 	return sched, nil
 }

@@ -142,8 +142,11 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		return preset, quantizer.ReconOptions{}, usageError{err}
 	}
 	iters := preset.Iters
-	if c.Int("iters") >= 0 {
-		iters = c.Int("iters")
+	switch n := c.Int("iters"); {
+	case n < -1:
+		return preset, quantizer.ReconOptions{}, usageError{fmt.Errorf("--iters %d: want 0 or more steps", n)}
+	case n >= 0:
+		iters = n
 	}
 	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed"), RoundWeight: preset.RoundWeight}
 	ov, err := reconOverrides(c)
@@ -190,7 +193,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	modelPath, out := c.String("model"), c.String("output")
-	if err := checkWritable(out); err != nil {
+	if err := checkWritable(out, modelPath); err != nil {
 		return err
 	}
 	if err := checkFolderWritable("--report", c.String("report")); err != nil {
@@ -338,10 +341,17 @@ func firstN(n int) []int {
 	return idx
 }
 
-// checkWritable fails early, before minutes of work, when the output cannot be created.
-func checkWritable(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+// checkWritable fails early, before minutes of work, when the output cannot be created, and
+// refuses to replace the float model it is made from.
+func checkWritable(path, model string) error {
+	fi, err := os.Stat(path)
+	if err == nil && fi.IsDir() {
 		return fmt.Errorf("--output %s is a folder", path)
+	}
+	if err == nil {
+		if mi, merr := os.Stat(model); merr == nil && os.SameFile(fi, mi) {
+			return fmt.Errorf("--output %s is the input model: write the quantized model elsewhere", path)
+		}
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".sharpq-write-test-*")
 	if err != nil {

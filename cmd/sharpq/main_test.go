@@ -292,6 +292,14 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"clipping norm below 1 (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
 		{"clipping norm below 1 (convert)", []string{"convert", model, "-o", out, "--act-clip-norm", "0.5"}, []string{"--act-clip-norm", "0.5"}},
 		{"negative round weight (convert)", []string{"convert", model, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
+		{"output over the input model (quantize)", []string{"quantize", "--model", nanPath, "--calib-data", sub, "-o", nanPath}, []string{"--output", "is the input model"}},
+		{"output over the input model (convert)", []string{"convert", nanPath, "-o", nanPath}, []string{"--output", "is the input model"}},
+		{"negative image count", []string{"convert", model, "-o", out, "--images", "-5"}, []string{"--images", "-5"}},
+		{"one image a generator (generate)", []string{"generate", model, "-o", dir + "/g", "--gen-batch", "1"}, []string{"--gen-batch", "1"}},
+		{"negative generation steps", []string{"convert", model, "-o", out, "--gen-steps", "-1"}, []string{"--gen-steps", "-1"}},
+		{"negative steps per block (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--iters", "-3"}, []string{"--iters", "-3"}},
+		{"negative warm-up steps (convert)", []string{"convert", model, "-o", out, "--warmup-iters", "-2"}, []string{"--warmup-iters", "-2"}},
+		{"negative threads", []string{"convert", model, "-o", out, "--threads", "-1"}, []string{"--threads", "-1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

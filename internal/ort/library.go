@@ -55,7 +55,7 @@ func FindLibrary(explicit string) (string, error) {
 		starts = append(starts, wd)
 	}
 	if exe, err := executable(); err == nil {
-		if abs, err := filepath.Abs(exe); err == nil {
+		if abs, err := filepath.Abs(exe); err == nil && (len(starts) == 0 || filepath.Dir(abs) != starts[0]) {
 			starts = append(starts, filepath.Dir(abs))
 		}
 	}

@@ -81,7 +81,7 @@ func Open(opts Options) (*Runtime, error) {
 			opts.Device, DeviceCPU, DeviceCUDA)
 	}
 	if opts.Threads < 0 {
-		return nil, fmt.Errorf("ort: threads must be >= 0, got %d", opts.Threads)
+		return nil, fmt.Errorf("ort: --threads %d: want 0 (one per core) or more", opts.Threads)
 	}
 	if opts.CUDADeviceID < 0 {
 		return nil, fmt.Errorf("ort: CUDA device id must be >= 0, got %d", opts.CUDADeviceID)
