@@ -134,6 +134,7 @@ type Report struct {
 	WBits     int                     `json:"wbits"`
 	ABits     int                     `json:"abits"`
 	Seed      uint64                  `json:"seed"`
+	Rounding  string                  `json:"rounding"` // as the sharpq.rounding metadata: adaround, flexround or nearest
 	Images    int                     `json:"images"`
 	Stages    []Stage                 `json:"stages"`
 	Seconds   float64                 `json:"seconds"`
@@ -244,7 +245,8 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			o.Memory(e)
 		}
 	}
-	rep := &Report{Model: o.ModelName, Method: string(o.Method), Preset: s.Name, WBits: o.Bits.Weight, ABits: o.Bits.Activation, Seed: o.Seed}
+	rep := &Report{Model: o.ModelName, Method: string(o.Method), Preset: s.Name, WBits: o.Bits.Weight, ABits: o.Bits.Activation, Seed: o.Seed,
+		Rounding: quantizer.RoundingName(o.Rounding, s.ReconIters)}
 	start := time.Now()
 	stage := func(name string, t0 time.Time) {
 		rep.Stages = append(rep.Stages, Stage{name, time.Since(t0).Seconds()})

@@ -170,6 +170,7 @@ type quantizeReport struct {
 	ABits     int                     `json:"abits"`
 	Preset    string                  `json:"preset"`
 	Iters     int                     `json:"iters"`
+	Rounding  string                  `json:"rounding"` // adaround, flexround or nearest (no steps)
 	Seed      uint64                  `json:"seed"`
 	Seconds   float64                 `json:"seconds"`
 	Stages    map[string]float64      `json:"stages"`
@@ -283,7 +284,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		}
 	}
 	rep := quantizeReport{Model: modelPath, Output: out, WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
-		Iters: recon.Iters, Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
+		Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
 		SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: len(data), FPBytes: fi.Size(), Accuracy: acc}
 	return printQuantize(c.App.Writer, rep, c.Bool("json"))
 }

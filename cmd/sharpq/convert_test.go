@@ -39,6 +39,7 @@ func TestConvertEndToEnd(t *testing.T) {
 	}
 	var rep struct {
 		Method    string `json:"method"`
+		Rounding  string `json:"rounding"`
 		Images    int    `json:"images"`
 		SelfCheck struct {
 			Agreement float64 `json:"top1_agreement"`
@@ -61,7 +62,7 @@ func TestConvertEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("%v: %q", err, stdout)
 	}
-	if rep.Method != "sadag" || rep.Images != 32 || rep.SelfCheck.Agreement < 0.99 {
+	if rep.Method != "sadag" || rep.Rounding != "adaround" || rep.Images != 32 || rep.SelfCheck.Agreement < 0.99 {
 		t.Fatalf("report %+v", rep)
 	}
 	for i, g := range rep.Generation {
@@ -126,10 +127,16 @@ func TestConvertEndToEnd(t *testing.T) {
 	}
 	// --rounding flexround learns other integers from the same images and says so.
 	flex := filepath.Join(dir, "flex.onnx")
-	code, _, stderr = sharpq(t, "quantize", "--model", model, "--calib-data", filepath.Join(dir, "images", "images.npy"), "-o", flex,
-		"--wbits", "4", "--abits", "4", "--iters", "20", "--mirror", "--mixup", "16", "--rounding", "flexround")
+	code, stdout, stderr = sharpq(t, "quantize", "--model", model, "--calib-data", filepath.Join(dir, "images", "images.npy"), "-o", flex,
+		"--wbits", "4", "--abits", "4", "--iters", "20", "--mirror", "--mixup", "16", "--rounding", "flexround", "--json")
 	if code != 0 {
 		t.Fatalf("quantize --rounding flexround: exit %d: %s", code, stderr)
+	}
+	var flexRep struct {
+		Rounding string `json:"rounding"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &flexRep); err != nil || flexRep.Rounding != "flexround" {
+		t.Errorf("quantize --json: rounding %q (%v), want flexround", flexRep.Rounding, err)
 	}
 	fm, err := onnxio.Read(flex)
 	if err != nil {
