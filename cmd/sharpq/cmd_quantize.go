@@ -415,6 +415,8 @@ func reconOverrides(c *cli.Context) (reconFlags, error) {
 	switch p := c.Float64("act-clip-norm"); {
 	case f.RoundWeight < 0:
 		return f, usageError{fmt.Errorf("--round-weight %g: want a positive weight", f.RoundWeight)}
+	case f.RoundWeight > 0 && r == quantizer.FlexRound:
+		return f, usageError{fmt.Errorf("--round-weight %g: FlexRound has no rounding regulariser; drop it or use --rounding adaround", f.RoundWeight)}
 	case f.ActLR < 0:
 		return f, usageError{fmt.Errorf("--act-lr %g: want a positive learning rate", f.ActLR)}
 	case f.BiasLR < 0:

@@ -280,6 +280,7 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"eval labels without data", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-labels", rgbLabels}, []string{"--eval-labels", "--eval-data"}},
 		{"unknown rounding", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--rounding", "nearest"}, []string{"--rounding", "nearest"}},
 		{"unknown rounding (convert)", []string{"convert", model, "-o", out, "--rounding", "flex"}, []string{"--rounding", "flex"}},
+		{"round weight with FlexRound", []string{"convert", model, "-o", out, "--rounding", "flexround", "--round-weight", "0.1"}, []string{"--round-weight", "FlexRound"}},
 		{"negative round weight", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--round-weight", "-1"}, []string{"--round-weight"}},
 		{"negative activation learning rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--act-lr", "-1e-4"}, []string{"--act-lr"}},
 		{"negative bias learning rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--bias-lr", "-1e-4"}, []string{"--bias-lr"}},
