@@ -55,10 +55,11 @@ const (
 	// AdaRound (GENIE-M, the default) chooses between floor(w/s₀) and the integer above it
 	// through a soft, annealed decision h(V) with a regulariser that drives it to 0 or 1.
 	AdaRound Rounding = "adaround"
-	// FlexRound (Lee et al., ICML 2023) learns a divisor exp(L) per weight element:
-	// q = round(w / (s·exp(L))), through the straight-through rounding and without a
-	// regulariser, so a weight may move by whole grid steps. It converges in fewer steps than
-	// AdaRound on ResNets and fits synthetic images harder (BENCHMARKS.md).
+	// FlexRound (Lee et al., ICML 2023) learns a divisor exp(L + c) per weight element, L one
+	// log-divisor per element and c one per input channel (the output channel's is the learned
+	// scale s): q = round(w / (s·exp(L + c))), through the straight-through rounding and
+	// without a regulariser, so a weight may move by whole grid steps. It converges in fewer
+	// steps than AdaRound on ResNets and fits synthetic images harder (BENCHMARKS.md).
 	FlexRound Rounding = "flexround"
 )
 
@@ -317,6 +318,8 @@ type trainGraph struct {
 	biasInit         [][]float32 // per weight: the bias learning starts from
 	bases            [][]float32 // each weight's fixed integer part floor(w/s₀)
 	floats           [][]float32 // each weight's float values
+	inNames          []string    // FlexRound: each weight's per-input-channel log-divisors
+	shapes           [][]int64   // each weight's shape
 	acts             []*ActQuant
 	saNames          []string
 	masks            []string // QDrop masks, bool inputs
@@ -435,10 +438,21 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		lo, hi := wq.Grid()
 		var qint string
 		if o.Rounding == FlexRound {
-			// q = round(w / (s·exp(L))): the learned scale both divides and multiplies, and L
-			// moves each weight across the grid on its own.
+			// q = round(w / (s·exp(L + c))): the learned scale both divides and multiplies, L
+			// moves each weight across the grid on its own and c each input channel's weights
+			// together, which keeps the divisors from fitting the images weight by weight.
+			inName := "recon_flexin_" + wq.Node
+			g.Inputs = append(g.Inputs, &ir.Value{Name: inName, DType: ir.Float32, Shape: []int64{w.Shape[1]}})
+			g.ValueInfo[inName] = g.Inputs[len(g.Inputs)-1]
+			ishape := make([]int64, len(w.Shape))
+			for k := range ishape {
+				ishape[k] = 1
+			}
+			ishape[1] = w.Shape[1]
+			tg.inNames = append(tg.inNames, inName)
 			wc := b.Floats(ir.Float32, w.Shape, float64s(w.F32))
-			q := b.RoundSTE(b.Div(wc, b.Mul(s, b.Op("Exp", []string{vName}))))
+			logDiv := b.Add(vName, b.Reshape(inName, ishape))
+			q := b.RoundSTE(b.Div(wc, b.Mul(s, b.Op("Exp", []string{logDiv}))))
 			qint = b.Op("Clip", []string{b.Add(q, z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
 			tg.bases = append(tg.bases, nil)
 		} else {
@@ -447,10 +461,12 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 			fl := b.Floats(ir.Float32, w.Shape, float64s(base))
 			qint = b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
 			tg.bases = append(tg.bases, base)
+			tg.inNames = append(tg.inNames, "")
 			// Σ(1 − |2h − 1|^β)
 			t := b.Op("Pow", []string{b.Op("Abs", []string{b.Add(b.Scale(h, 2), b.Scalar(ir.Float32, -1))}), tg.beta})
 			regs = append(regs, b.ReduceSum(b.Sub(b.Scalar(ir.Float32, 1), t), nil, false))
 		}
+		tg.shapes = append(tg.shapes, append([]int64{}, w.Shape...))
 		wfq := b.Mul(b.Sub(qint, z), s)
 		node.Inputs[1] = wfq
 		biasName := ""
@@ -565,14 +581,18 @@ func initRounding(w []float32, q *WeightQuant, r Rounding) []float32 {
 	return initRound(w, q)
 }
 
-// flexIntegers returns FlexRound's learned integers round(w / (s·exp(L))) as a WeightQuant's
-// Base, with Round all negative (no step up), so that WeightQuant.Integers gives them back.
-func flexIntegers(w, scale, logDiv []float32) (base, round []float32) {
+// flexIntegers returns FlexRound's learned integers round(w / (s·exp(L + c))) of weight w of
+// the given shape (output channels on axis 0, input channels on axis 1), with s per output
+// channel, L per element and c per input channel, as a WeightQuant's Base, with Round all
+// negative (no step up), so that WeightQuant.Integers gives them back.
+func flexIntegers(w []float32, shape []int64, scale, logDiv, logIn []float32) (base, round []float32) {
 	per := len(w) / len(scale)
+	spatial := per / int(shape[1])
 	base, round = make([]float32, len(w)), make([]float32, len(w))
 	for i, x := range w {
 		// In float32, as the training graph computed it.
-		d := scale[i/per] * float32(math.Exp(float64(logDiv[i])))
+		l := logDiv[i] + logIn[(i/spatial)%len(logIn)]
+		d := scale[i/per] * float32(math.Exp(float64(l)))
 		base[i] = float32(math.RoundToEven(float64(x / d)))
 		round[i] = -1
 	}
@@ -617,6 +637,13 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 		}
 		biasParams[i] = &train.Param{Name: tg.biasNames[i], Group: gBias, Init: append([]float32{}, tg.biasInit[i]...)}
 		params = append(params, biasParams[i])
+	}
+	inParams := make([]*train.Param, len(tg.weights))
+	for i, name := range tg.inNames {
+		if name != "" {
+			inParams[i] = &train.Param{Name: name, Group: gRound, Init: make([]float32, tg.shapes[i][1])}
+			params = append(params, inParams[i])
+		}
 	}
 	tr, err := train.New(rt, tg.m, train.Config{
 		Loss: tg.loss, Params: params,
@@ -694,7 +721,7 @@ func reconstructBlock(ctx context.Context, rt *ort.Runtime, bm *ir.Model, p *Pla
 	for i, wq := range tg.weights {
 		wq.Scale = append([]float32{}, params[2*i+1].Data...)
 		if o.Rounding == FlexRound {
-			wq.Base, wq.Round = flexIntegers(tg.floats[i], wq.Scale, params[2*i].Data)
+			wq.Base, wq.Round = flexIntegers(tg.floats[i], tg.shapes[i], wq.Scale, params[2*i].Data, inParams[i].Data)
 			continue
 		}
 		wq.Round = append([]float32{}, params[2*i].Data...)
