@@ -40,6 +40,23 @@
 #                                 --labels .gpu/m/fmnist_test_labels.npy --mean 0.2860 --std 0.3530
 # with the model copied into .gpu/m (it is ignored by git, and a new checkout does not keep it).
 #
+# A 15-minute lease cannot both run the GPU stages through refinement (≈ 12 minutes with the
+# set-up) and leave the 4 minutes a second machine needs for the CUDA evaluation. The plan for
+# one lease of 900 s: the GPU does generation and warm-up only, this machine refinement and
+# reconstruction (≈ 2 hours at 2 threads), a second machine the evaluation:
+#   run carry [.gpu/p1]           bash .gpu/p1/device-setup.sh .gpu/p1
+#   run carry [.gpu/p2]           bash .gpu/p2/device-setup.sh .gpu/p2
+#   run carry [.gpu/p3, .gpu/m]   bash .gpu/p3/device-setup.sh .gpu/p3 && source /tmp/ortgpu/env.sh &&
+#                                 scripts/gpu-paper.sh start .gpu/m && scripts/gpu-paper.sh early 540
+#   run (at once)                 scripts/gpu-paper.sh rest
+#   give_back                     (≈ 600 s spent: 41 s start, ≈ 50 s set-up, 276 + 196 s stages)
+#   here: cat work.tar.xz.* | xz -dc | tar -xf - && sharpq convert testmodels/resnet20_fmnist.onnx \
+#         -o M --device cpu --preset paper --wbits 4 --abits 4 --gen-parallel 8 --work-dir work \
+#         --resume --threads 2 --eval-data … (the generators travel in the folder, so refinement
+#         resumes from them; a CPU dry run of these modes with DEVICE=cpu and a tiny EXTRA, then
+#         the resume, went through on 2026-12-04)
+#   then the evaluation calls below (p1, p2, p3 + eval) on a second machine, ≈ 150 s.
+#
 # DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
 # enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
 # fmnist_test_u8.npy, xz-compressed) and fmnist_test_labels.npy. Run it in the repository root
@@ -112,8 +129,34 @@ collect)
 	cat "$OUT"/gpu.txt
 	ls -l "$OUT"
 	;;
+early)
+	# Generation and warm-up only: stop the run as its refinement begins (or after WAIT
+	# seconds), so the rest runs elsewhere and the lease keeps time for a second machine. The
+	# work folder then still holds the eight generators (≈ 70 MB packed): more than one call
+	# returns, so $OUT gets parts 00–03 and `rest` gives the others in the next call.
+	pid=$(cat $w/pid) || exit 1
+	end=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ] && ! grep -q 'refine: SADAG' $w/out/convert.err; do sleep 1; done
+	pkill -INT -f "$w/sharpq convert"
+	while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+	sleep 1
+	mkdir -p $w/parts
+	(cd $w && tar -cf - work | xz -T0 -0 | split -b 15M -d - $w/parts/work.tar.xz.)
+	cp $w/out/convert.err $w/out/gpu.txt "$OUT"/
+	for f in $w/parts/work.tar.xz.0[0-3]; do cp "$f" "$OUT"/; done
+	grep -v 'msg=progress' "$OUT"/convert.err | tail -25
+	cat "$OUT"/gpu.txt
+	ls -l $w/parts
+	;;
+rest)
+	for f in $w/parts/work.tar.xz.*; do
+		n=${f##*.}
+		[ "$((10#$n))" -ge 4 ] && cp "$f" "$OUT"/
+	done
+	ls -l "$OUT"
+	;;
 *)
-	echo "usage: $0 start DIR | wait WAIT | collect WAIT | run DIR" >&2
+	echo "usage: $0 start DIR | wait WAIT | collect WAIT | run DIR | early WAIT | rest" >&2
 	exit 2
 	;;
 esac
