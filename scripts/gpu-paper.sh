@@ -47,9 +47,10 @@
 #   run carry [.gpu/p1]           bash .gpu/p1/device-setup.sh .gpu/p1
 #   run carry [.gpu/p2]           bash .gpu/p2/device-setup.sh .gpu/p2
 #   run carry [.gpu/p3, .gpu/m]   bash .gpu/p3/device-setup.sh .gpu/p3 && source /tmp/ortgpu/env.sh &&
-#                                 scripts/gpu-paper.sh start .gpu/m && scripts/gpu-paper.sh early 540
+#                                 scripts/gpu-paper.sh start .gpu/m && scripts/gpu-paper.sh early 500
 #   run (at once)                 scripts/gpu-paper.sh rest
-#   give_back                     (≈ 600 s spent: 41 s start, ≈ 50 s set-up, 276 + 196 s stages)
+#   give_back                     (≈ 620 s spent: 41 s start, ≈ 50 s set-up, 500 s of the run:
+#                                 generation 276 s, warm-up 196 s, the first refined batch)
 #   here: cat work.tar.xz.* | xz -dc | tar -xf - && sharpq convert testmodels/resnet20_fmnist.onnx \
 #         -o M --device cpu --preset paper --wbits 4 --abits 4 --gen-parallel 8 --work-dir work \
 #         --resume --threads 2 --eval-data … (the generators travel in the folder, so refinement
@@ -130,13 +131,14 @@ collect)
 	ls -l "$OUT"
 	;;
 early)
-	# Generation and warm-up only: stop the run as its refinement begins (or after WAIT
-	# seconds), so the rest runs elsewhere and the lease keeps time for a second machine. The
-	# work folder then still holds the eight generators (≈ 70 MB packed): more than one call
-	# returns, so $OUT gets parts 00–03 and `rest` gives the others in the next call.
+	# Stop the run WAIT seconds after `start` wherever it is (every generated batch, warm-up
+	# block and refined batch is kept), so the rest runs elsewhere and the lease keeps time for
+	# a second machine. Until refinement ends the work folder holds the eight generators
+	# (≈ 70 MB packed), more than one call returns: $OUT gets parts 00–03 and `rest` gives the
+	# others in the next call.
 	pid=$(cat $w/pid) || exit 1
-	end=$((SECONDS + $2))
-	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ] && ! grep -q 'refine: SADAG' $w/out/convert.err; do sleep 1; done
+	end=$(($(cat $w/t0) + $2))
+	while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt $end ]; do sleep 1; done
 	pkill -INT -f "$w/sharpq convert"
 	while kill -0 "$pid" 2>/dev/null; do sleep 1; done
 	sleep 1
