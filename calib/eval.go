@@ -2,11 +2,13 @@ package calib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/option"
 	"github.com/sharpq/sharpq/internal/ort"
 )
 
@@ -28,10 +30,10 @@ type EvalResult struct {
 // The dataset's per-image shape must equal the model input's.
 func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opts EvalOptions) (EvalResult, error) {
 	if d.Labels == nil {
-		return EvalResult{}, fmt.Errorf("calib: evaluation needs labels (--labels)")
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s is empty: evaluation needs the images' labels"))
 	}
 	if opts.Batch <= 0 {
-		return EvalResult{}, fmt.Errorf("calib: --batch %d must be positive", opts.Batch)
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size", opts.Batch))
 	}
 	if err := CheckInputShape(m, d); err != nil {
 		return EvalResult{}, err
@@ -71,6 +73,10 @@ func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opt
 	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(d.N) / secs}, nil
 }
 
+// ErrInputShape is returned (wrapped) when images do not have the shape the model takes:
+// resize or convert them (Preprocess.Size, Preprocess.Grayscale), or use other data.
+var ErrInputShape = errors.New("images of the wrong shape")
+
 // CheckInputShape reports a clear error when the dataset's images do not have the model
 // input's per-image shape [C, H, W].
 func CheckInputShape(m *ir.Model, d *Dataset) error {
@@ -87,7 +93,7 @@ func CheckInputShape(m *ir.Model, d *Dataset) error {
 	}
 	for i, w := range want {
 		if in.Shape[i+1] != w {
-			return fmt.Errorf("calib: data has images of shape %v but model input %q wants %v (use --size/--grayscale or other data)", want, in.Name, in.Shape[1:])
+			return fmt.Errorf("calib: %w: data has images of shape %v but model input %q wants %v", ErrInputShape, want, in.Name, in.Shape[1:])
 		}
 	}
 	return nil

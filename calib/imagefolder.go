@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/image/draw"
+
+	"github.com/sharpq/sharpq/internal/option"
 )
 
 // LoadImageFolder reads an image folder laid out as torchvision's
@@ -120,8 +122,8 @@ func LoadImageFolder(dir string, p Preprocess) (*Dataset, error) {
 			d.H, d.W = b.Dy(), b.Dx()
 			d.X = make([]float32, d.N*d.SampleLen())
 		} else if b.Dx() != d.W || b.Dy() != d.H {
-			return nil, fmt.Errorf("calib: %s is %d×%d but %s is %d×%d: images must share one size, or give --size to resize them",
-				it.path, b.Dx(), b.Dy(), first, d.W, d.H)
+			return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s is 0 (keep) but %s is %d×%d and %s %d×%d: images must share one size, or set %[1]s to resize them",
+				it.path, b.Dx(), b.Dy(), first, d.W, d.H))
 		}
 		toPlanes(d.X[i*d.SampleLen():(i+1)*d.SampleLen()], img, channels)
 		d.Labels[i] = it.label

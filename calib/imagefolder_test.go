@@ -257,7 +257,7 @@ func TestLoadImageFolderErrors(t *testing.T) {
 				saveImage(t, dir, "a/x.png", solid(2, 2, color.NRGBA{}))
 				saveImage(t, dir, "b/y.png", solid(3, 2, color.NRGBA{}))
 			},
-			wantErr: filepath.Join("b", "y.png") + " is 3×2 but ",
+			wantErr: filepath.Join("b", "y.png") + " is 3×2 and ",
 		},
 		{
 			name:    "corrupt",
@@ -268,7 +268,7 @@ func TestLoadImageFolderErrors(t *testing.T) {
 			name:    "std count",
 			setup:   func(t *testing.T, dir string) { saveImage(t, dir, "a/x.png", solid(1, 1, color.NRGBA{})) },
 			p:       Preprocess{Std: []float32{1, 1}},
-			wantErr: "--std has 2 values for 3-channel images",
+			wantErr: "Preprocess.Std has 2 values for 3-channel images",
 		},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"codeberg.org/sbinet/npyio/npy"
+
+	"github.com/sharpq/sharpq/internal/option"
 )
 
 // LoadNPY reads images from the .npy file dataPath and, unless labelsPath is
@@ -49,8 +51,8 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 		return nil, fmt.Errorf("calib: %s: shape %v holds no images", dataPath, nf.shape)
 	}
 	if p.Size > 0 && (p.Size != d.H || p.Size != d.W) {
-		return nil, fmt.Errorf("calib: --size %d: %s holds %d×%d images and .npy data is never resized: give --size 0",
-			p.Size, dataPath, d.H, d.W)
+		return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s = %d: %s holds %d×%d images and .npy data is never resized: set %[1]s to 0",
+			p.Size, dataPath, d.H, d.W))
 	}
 	channels := d.C
 	if p.Grayscale {
@@ -59,7 +61,7 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 		case 3:
 			channels = 1
 		default:
-			return nil, fmt.Errorf("calib: --grayscale: %s holds %d-channel images: want 1 or 3 channels", dataPath, d.C)
+			return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Grayscale", "%s is set but %s holds %d-channel images: want 1 or 3 channels", dataPath, d.C))
 		}
 	}
 	if err := p.Validate(channels); err != nil {

@@ -3,6 +3,8 @@ package calib
 import (
 	"fmt"
 	"math"
+
+	"github.com/sharpq/sharpq/internal/option"
 )
 
 // Preprocess says how images are prepared before they reach a model.
@@ -31,37 +33,39 @@ type Preprocess struct {
 // Validate checks p for images with the given number of channels: Mean and
 // Std must each hold no value, one value or one per channel, every Std value
 // must be > 0 and finite, every Mean value finite, and Size must not be
-// negative. Errors name the command-line flag (--mean, --std, --size) that
-// sets the field.
+// negative. Errors name the field (Preprocess.Mean, …).
 func (p Preprocess) Validate(channels int) error {
 	if p.Size < 0 {
-		return fmt.Errorf("calib: --size %d: want 0 (keep) or a positive size", p.Size)
+		return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s = %d: want 0 (keep) or a positive size", p.Size))
 	}
-	if err := checkPerChannel("--mean", p.Mean, channels); err != nil {
+	if err := checkPerChannel("Preprocess.Mean", p.Mean, channels); err != nil {
 		return err
 	}
-	if err := checkPerChannel("--std", p.Std, channels); err != nil {
+	if err := checkPerChannel("Preprocess.Std", p.Std, channels); err != nil {
 		return err
 	}
 	for i, m := range p.Mean {
 		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
-			return fmt.Errorf("calib: --mean value %d is %v: want a finite number", i+1, m)
+			return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Mean", "%s value %d is %v: want a finite number", i+1, m))
 		}
 	}
 	for i, s := range p.Std {
 		if !(s > 0) || math.IsInf(float64(s), 0) {
-			return fmt.Errorf("calib: --std value %d is %v: want a finite number > 0", i+1, s)
+			return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Std", "%s value %d is %v: want a finite number > 0", i+1, s))
 		}
 	}
 	return nil
 }
 
-func checkPerChannel(flag string, v []float32, channels int) error {
+func checkPerChannel(name string, v []float32, channels int) error {
 	if len(v) == 0 || len(v) == 1 || len(v) == channels {
 		return nil
 	}
-	return fmt.Errorf("calib: %s has %d values for %d-channel images: want 1 or %d (one per channel)",
-		flag, len(v), channels, channels)
+	want := fmt.Sprintf("1 or %d (one per channel)", channels)
+	if channels == 1 {
+		want = "1"
+	}
+	return fmt.Errorf("calib: %w", option.Errorf(name, "%s has %d values for %d-channel images: want %s", len(v), channels, want))
 }
 
 // perChannel expands v (empty, one value or one per channel) to one value per

@@ -21,14 +21,14 @@ func TestPreprocessValidate(t *testing.T) {
 		{"mean only", Preprocess{Mean: []float32{0.5}}, 1, ""},
 		{"std only", Preprocess{Std: []float32{2}}, 1, ""},
 		{"size", Preprocess{Size: 224}, 3, ""},
-		{"mean count", Preprocess{Mean: []float32{1, 2}}, 3, "--mean has 2 values for 3-channel images: want 1 or 3"},
-		{"std count", Preprocess{Std: []float32{1, 2, 3}}, 1, "--std has 3 values for 1-channel images: want 1 or 1"},
-		{"std zero", Preprocess{Std: []float32{0}}, 1, "--std value 1 is 0"},
-		{"std negative", Preprocess{Std: []float32{1, -1, 1}}, 3, "--std value 2 is -1"},
-		{"std NaN", Preprocess{Std: []float32{nan}}, 1, "--std value 1 is NaN"},
-		{"std Inf", Preprocess{Std: []float32{inf}}, 1, "--std value 1 is +Inf"},
-		{"mean NaN", Preprocess{Mean: []float32{nan}}, 1, "--mean value 1 is NaN"},
-		{"size negative", Preprocess{Size: -1}, 3, "--size -1"},
+		{"mean count", Preprocess{Mean: []float32{1, 2}}, 3, "Preprocess.Mean has 2 values for 3-channel images: want 1 or 3"},
+		{"std count", Preprocess{Std: []float32{1, 2, 3}}, 1, "Preprocess.Std has 3 values for 1-channel images: want 1"},
+		{"std zero", Preprocess{Std: []float32{0}}, 1, "Preprocess.Std value 1 is 0"},
+		{"std negative", Preprocess{Std: []float32{1, -1, 1}}, 3, "Preprocess.Std value 2 is -1"},
+		{"std NaN", Preprocess{Std: []float32{nan}}, 1, "Preprocess.Std value 1 is NaN"},
+		{"std Inf", Preprocess{Std: []float32{inf}}, 1, "Preprocess.Std value 1 is +Inf"},
+		{"mean NaN", Preprocess{Mean: []float32{nan}}, 1, "Preprocess.Mean value 1 is NaN"},
+		{"size negative", Preprocess{Size: -1}, 3, "Preprocess.Size = -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,7 +41,7 @@ func RunKey(model []byte, settings string) string {
 // it clears any state a previous run left.
 func (c *Checkpoints) Open(resume bool) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
+		return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 	}
 	keyPath := filepath.Join(c.Dir, "run.key")
 	if resume {
@@ -50,22 +50,22 @@ func (c *Checkpoints) Open(resume bool) error {
 		case errors.Is(err, fs.ErrNotExist):
 			// Nothing to resume: start, as a plain run would.
 		case err != nil:
-			return fmt.Errorf("--resume from %s: %w", c.Dir, err)
+			return fmt.Errorf("checkpoint: resuming from %s: %w", c.Dir, err)
 		case string(b) != c.Key:
-			return fmt.Errorf("--resume from %s: %w (another model or other settings); use another --work-dir or run without --resume", c.Dir, ErrOtherRun)
+			return fmt.Errorf("checkpoint: resuming from %s: %w (another model or other settings)", c.Dir, ErrOtherRun)
 		}
 	} else {
 		for _, name := range []string{"generate.gob", "warmup.gob", "refine-batches.gob", "refine.gob", "reconstruct.gob"} {
 			if err := os.Remove(filepath.Join(c.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
+				return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 			}
 		}
 		if err := os.RemoveAll(filepath.Join(c.Dir, generatorsFolder)); err != nil {
-			return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
+			return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 		}
 	}
 	if err := onnxio.WriteFileAtomic(keyPath, []byte(c.Key)); err != nil {
-		return fmt.Errorf("--work-dir %s: %w", c.Dir, err)
+		return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 	}
 	return nil
 }

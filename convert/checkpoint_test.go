@@ -27,7 +27,7 @@ func TestCheckpointsErrors(t *testing.T) {
 				}
 				return (&Checkpoints{Dir: dir, Key: "b"}).Open(true)
 			},
-			want:  []string{"--resume from", "another model or other settings"},
+			want:  []string{"resuming from", "another model or other settings"},
 			other: true,
 		},
 		{
@@ -63,7 +63,7 @@ func TestCheckpointsErrors(t *testing.T) {
 				}
 				return (&Checkpoints{Dir: file, Key: "a"}).Open(false)
 			},
-			want: []string{"--work-dir"},
+			want: []string{"checkpoint: work folder", "file"},
 		},
 	}
 	for _, tc := range tests {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/option"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
@@ -67,7 +68,7 @@ func ScheduleByName(name string) (Schedule, error) {
 	case "fast":
 		return Fast, nil
 	}
-	return Schedule{}, fmt.Errorf("convert: --preset %q: want fast or paper", name)
+	return Schedule{}, fmt.Errorf("convert: unknown preset %q: want fast or paper", name)
 }
 
 // Options configures Run.
@@ -188,13 +189,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Model == nil {
 		return nil, errors.New("convert: no model")
 	}
+	// ort names its own Options; the caller set these of convert's.
+	ortNames := option.Names{"Options.LibPath": "Options.ORTLibrary"}
 	lib, err := ort.FindLibrary(o.ORTLibrary)
 	if err != nil {
-		return nil, err
+		return nil, ortNames.Rename(err)
 	}
 	rt, err := ort.Open(ort.Options{LibPath: lib, Device: o.Device, Threads: o.Threads})
 	if err != nil {
-		return nil, err
+		return nil, ortNames.Rename(err)
 	}
 	defer rt.Close()
 	return run(ctx, rt, o)
@@ -215,13 +218,13 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		o.Method = SADAG
 	}
 	if o.Method != SADAG && o.Method != GENIE {
-		return nil, fmt.Errorf("convert: --method %q: want sadag or genie", o.Method)
+		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Method", "%s = %q: want sadag or genie", o.Method))
 	}
 	if o.Schedule.Name == "" {
 		o.Schedule = Fast
 	}
 	if o.Mixtures < 0 {
-		return nil, fmt.Errorf("convert: --mixup %d: want 0 or more mixtures", o.Mixtures)
+		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
 	}
 	logf := o.Log
 	if logf == nil {
@@ -426,7 +429,7 @@ func generatorFolder(cp *Checkpoints) (dir string, remove func(), err error) {
 	}
 	dir, err = os.MkdirTemp("", "sharpq-generators-")
 	if err != nil {
-		return "", nil, fmt.Errorf("convert: a folder for the generators: %w (set TMPDIR to a folder with room, or use --work-dir)", err)
+		return "", nil, fmt.Errorf("convert: a folder for the generators: %w (set TMPDIR to a folder with room, or give the run a work folder)", err)
 	}
 	return dir, func() { os.RemoveAll(dir) }, nil
 }

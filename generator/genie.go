@@ -343,7 +343,7 @@ func inputShape(model *ir.Model) (c, h, w int, err error) {
 	}
 	c, h, w = int(in.Shape[1]), int(in.Shape[2]), int(in.Shape[3])
 	if c <= 0 || h <= 0 || w <= 0 {
-		return 0, 0, 0, fmt.Errorf("generator: input %q has shape %v; synthesis needs static C, H and W (--input-shape fixes them)", in.Name, in.Shape)
+		return 0, 0, 0, fmt.Errorf("generator: input %q has shape %v; synthesis needs static C, H and W: give the model a fixed input shape", in.Name, in.Shape)
 	}
 	return c, h, w, nil
 }

@@ -2,9 +2,12 @@ package quantizer
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/option"
 )
 
 // Bits says how many bits each kind of tensor gets. The zero value of an override means "use
@@ -27,14 +30,15 @@ func DefaultBits(w, a int) Bits {
 	return Bits{Weight: w, Activation: a, FirstWeight: 8, SecondInput: 8, LastWeight: 8, LastInput: 8}
 }
 
-// Validate checks every bit width is in 2–8.
+// Validate checks every bit width is in 2–8. Errors name the field (Bits.Weight, …;
+// PerLayerName for a layer's entry).
 func (b Bits) Validate() error {
 	check := func(name string, v int, optional bool) error {
 		if optional && v == 0 {
 			return nil
 		}
 		if v < 2 || v > 8 {
-			return fmt.Errorf("quantizer: %s = %d: sharpq supports 2 to 8 bits", name, v)
+			return fmt.Errorf("quantizer: %w", option.Errorf(name, "%s = %d: sharpq supports 2 to 8 bits", v))
 		}
 		return nil
 	}
@@ -42,19 +46,23 @@ func (b Bits) Validate() error {
 		name string
 		v    int
 		opt  bool
-	}{{"--wbits", b.Weight, false}, {"--abits", b.Activation, false}, {"first-layer weights", b.FirstWeight, true},
-		{"second-layer input", b.SecondInput, true}, {"last-layer weights", b.LastWeight, true}, {"last-layer input", b.LastInput, true}} {
+	}{{"Bits.Weight", b.Weight, false}, {"Bits.Activation", b.Activation, false}, {"Bits.FirstWeight", b.FirstWeight, true},
+		{"Bits.SecondInput", b.SecondInput, true}, {"Bits.LastWeight", b.LastWeight, true}, {"Bits.LastInput", b.LastInput, true}} {
 		if err := check(c.name, c.v, c.opt); err != nil {
 			return err
 		}
 	}
-	for name, v := range b.PerLayer {
-		if err := check("layer "+name, v, false); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(b.PerLayer)) {
+		if err := check(PerLayerName(name), b.PerLayer[name], false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// PerLayerName is how Validate's errors name the entry of Bits.PerLayer for the node called
+// node.
+func PerLayerName(node string) string { return fmt.Sprintf("Bits.PerLayer[%q]", node) }
 
 // WeightQuant is the quantizer of one layer's weight: per output channel, on the unsigned grid
 // [0, 2^Bits−1] with a zero point (asymmetric) or on [−2^(Bits−1), 2^(Bits−1)−1] with zero point

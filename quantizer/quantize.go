@@ -36,7 +36,7 @@ func PresetByName(name string) (Preset, error) {
 	case "fast":
 		return PresetFast, nil
 	}
-	return Preset{}, fmt.Errorf("quantizer: --preset %q: want fast or paper", name)
+	return Preset{}, fmt.Errorf("quantizer: unknown preset %q: want fast or paper", name)
 }
 
 // Options configures Quantize.
@@ -242,7 +242,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	stages["export"] = time.Since(t2).Seconds()
 	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations); top-1 agreement with the float model %.2f%%, output SQNR %.1f dB", 100*check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff, 100*check.FloatAgreement, check.OutputSQNR)
 	if check.Collapsed {
-		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and check it with --eval-data and --max-drop (--min-agreement refuses such a model)", 100*check.FloatAgreement, check.Images, check.OutputSQNR)
+		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and measure it on labelled images", 100*check.FloatAgreement, check.Images, check.OutputSQNR)
 	}
 	// A QDQ model that disagrees with what was optimised is a bug, never a result.
 	if check.UnoptimizedAgreement < 0.98 {

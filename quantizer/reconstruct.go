@@ -10,6 +10,7 @@ import (
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/internal/option"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/train"
 )
@@ -196,7 +197,7 @@ func (o *ReconOptions) defaults() {
 func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int, o ReconOptions) ([]BlockResult, error) {
 	o.defaults()
 	if o.Iters <= 0 {
-		return nil, fmt.Errorf("quantizer: reconstruction needs a positive number of iterations (--iters)")
+		return nil, fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Iters", "%s = %d: reconstruction needs a positive number of steps per block", o.Iters))
 	}
 	if _, err := ParseRounding(string(o.Rounding)); err != nil {
 		return nil, err

@@ -125,7 +125,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	}
 	res, err := calib.Evaluate(c.Context, rt, m, d, opts)
 	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
+		return fmt.Errorf("%s: %w", modelPath, withShapeHint(err))
 	}
 	rep := evalReport{Model: modelPath, Top1: res.Top1, Top5: res.Top5, Images: res.Images, ImagesPerSec: res.ImagesPerSec, Device: rt.Device(), Batch: opts.Batch}
 	if err := printEval(c.App.Writer, rep, c.Bool("json")); err != nil {

@@ -47,7 +47,7 @@ func genParallelFlag() cli.Flag {
 func generationSchedule(c *cli.Context) (convert.Schedule, error) {
 	sched, err := convert.ScheduleByName(c.String("preset"))
 	if err != nil {
-		return sched, usageError{err}
+		return sched, usageError{fmt.Errorf("--preset: %w", err)}
 	}
 	for _, f := range []struct {
 		flag string

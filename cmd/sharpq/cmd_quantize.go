@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,7 +100,10 @@ func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoin
 	}
 	cp := &convert.Checkpoints{Dir: dir, Key: convert.RunKey(model, settings)}
 	if err := cp.Open(c.Bool("resume")); err != nil {
-		return nil, err
+		if errors.Is(err, convert.ErrOtherRun) {
+			return nil, fmt.Errorf("--resume: %w; use another --work-dir or run without --resume", err)
+		}
+		return nil, fmt.Errorf("--work-dir: %w", err)
 	}
 	return cp, nil
 }
@@ -131,7 +135,7 @@ func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
 		}
 	}
 	if err := b.Validate(); err != nil {
-		return b, usageError{err}
+		return b, usageError{layerBitsNames(b).Rename(err)}
 	}
 	return b, nil
 }
@@ -139,7 +143,7 @@ func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
 func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error) {
 	preset, err := quantizer.PresetByName(c.String("preset"))
 	if err != nil {
-		return preset, quantizer.ReconOptions{}, usageError{err}
+		return preset, quantizer.ReconOptions{}, usageError{fmt.Errorf("--preset: %w", err)}
 	}
 	iters := preset.Iters
 	switch n := c.Int("iters"); {
@@ -216,7 +220,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		d = d.Subset(firstN(k))
 	}
 	if err := calib.CheckInputShape(m, d); err != nil {
-		return fmt.Errorf("%s: %w", c.String("calib-data"), err)
+		return fmt.Errorf("%s: %w", c.String("calib-data"), withShapeHint(err))
 	}
 	if d, err = widenCalibration(d, c.Bool("mirror"), c.Int("mixup"), c.Uint64("seed")); err != nil {
 		return err

@@ -110,14 +110,14 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 	}
 	d, err := calib.Load(path, c.String("eval-labels"), pre)
 	if err != nil {
-		return nil, fmt.Errorf("--eval-data: %w", err)
+		return nil, fmt.Errorf("--eval-data: %w", evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err))
 	}
 	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std (or --eval-mean/--eval-std), or normalised floats without them")
 	if d.Labels == nil {
 		return nil, usageError{fmt.Errorf("--eval-data %s: needs labels (--eval-labels, or class subfolders)", path)}
 	}
 	if err := calib.CheckInputShape(m, d); err != nil {
-		return nil, fmt.Errorf("--eval-data %s: %w", path, err)
+		return nil, fmt.Errorf("--eval-data %s: %w", path, withShapeHint(err))
 	}
 	return d, nil
 }
@@ -155,6 +155,9 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 	channelsLast bool, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
 	if err := checkMinAgreement(c, check, out); err != nil {
 		return nil, nil, err
+	}
+	if check.Collapsed && evalData == nil && !c.IsSet("min-agreement") {
+		log("hint: --eval-data with --max-drop measures such a model on labelled images, and --min-agreement refuses it without them")
 	}
 	var acc *report.Accuracy
 	if evalData != nil {

@@ -56,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	app := newApp(stdout, stderr)
 	if err := app.RunContext(ctx, flagsFirst(app, args)); err != nil {
+		err = flagNames().Rename(err)
 		var usage usageError
 		if errors.As(err, &usage) {
 			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))

@@ -301,6 +301,15 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"negative steps per block (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--iters", "-3"}, []string{"--iters", "-3"}},
 		{"negative warm-up steps (convert)", []string{"convert", model, "-o", out, "--warmup-iters", "-2"}, []string{"--warmup-iters", "-2"}},
 		{"negative threads", []string{"convert", model, "-o", out, "--threads", "-1"}, []string{"--threads", "-1"}},
+		// The library names its settings (Preprocess.Std, Bits.Weight); the command, its flags.
+		{"zero std (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--std", "0"}, []string{"--calib-data", "--std value 1 is 0"}},
+		{"eval mean per channel", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-mean", "0.1,0.2"},
+			[]string{"--eval-data", "--eval-mean has 2 values for 3-channel images"}},
+		{"zero eval std (convert)", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-std", "0"}, []string{"--eval-std value 1 is 0"}},
+		{"mean per channel (convert's test images)", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--mean", "0.1,0.2"}, []string{"--mean has 2 values"}},
+		{"bad layer bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--layer-bits", "conv1=9"}, []string{"--layer-bits conv1 = 9"}},
+		{"unknown device", []string{"convert", model, "-o", out, "--device", "tpu"}, []string{"--device", `"tpu"`}},
+		{"size of .npy images", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--size", "8"}, []string{"--size = 8", "set --size to 0"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,6 +321,11 @@ func TestQuantizeBadInput(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(line, w) {
 					t.Errorf("error %q does not mention %q", line, w)
+				}
+			}
+			for _, setting := range []string{"Preprocess.", "Options.", "Bits.", "Dataset."} {
+				if strings.Contains(line, setting) {
+					t.Errorf("error %q names a library setting (%s…), not its flag", line, setting)
 				}
 			}
 			if _, err := os.Stat(out); !os.IsNotExist(err) {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sharpq/sharpq/internal/option"
 )
 
 // EnvLibPath is the environment variable that names the ONNX Runtime shared
@@ -28,7 +30,7 @@ var (
 )
 
 // FindLibrary returns the absolute path of the ONNX Runtime shared library
-// to load. explicit is the value of the --ort-lib flag; when it is not empty
+// to load. explicit is Options.LibPath (the sharpq command's --ort-lib); when it is not empty
 // it must name an existing file and nothing else is searched. Otherwise the
 // SHARPQ_ORT_LIB environment variable, the .ort folder set up by `make ort`
 // (looked for in the working directory, the executable's directory, and their
@@ -38,7 +40,7 @@ func FindLibrary(explicit string) (string, error) {
 	if explicit != "" {
 		p, err := checkFile(explicit)
 		if err != nil {
-			return "", fmt.Errorf("ort: --ort-lib %s: %w", explicit, err)
+			return "", fmt.Errorf("ort: %w", option.Errorf("Options.LibPath", "%s %s: %v", explicit, err))
 		}
 		return p, nil
 	}
@@ -79,8 +81,8 @@ func FindLibrary(explicit string) (string, error) {
 	for _, dir := range systemDirs {
 		searched = append(searched, filepath.Join(dir, "{"+strings.Join(systemNames, ",")+"}"))
 	}
-	return "", fmt.Errorf("ort: onnxruntime shared library not found (searched %s): "+
-		"run `make ort`, or pass --ort-lib / set %s", strings.Join(searched, ", "), EnvLibPath)
+	return "", fmt.Errorf("ort: %w", option.Errorf("Options.LibPath", "onnxruntime shared library not found (searched %[2]s): "+
+		"run `make ort`, or give its path as %[1]s or in %[3]s", strings.Join(searched, ", "), EnvLibPath))
 }
 
 // findUp looks for rel in dir and each of its parents, returning the first

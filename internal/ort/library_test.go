@@ -123,7 +123,7 @@ func TestFindLibraryExplicitMissing(t *testing.T) {
 		t.Fatal("FindLibrary succeeded for a missing explicit path")
 	}
 	msg := err.Error()
-	for _, want := range []string{"ort: ", "--ort-lib", missing, "does not exist"} {
+	for _, want := range []string{"ort: ", "Options.LibPath", missing, "does not exist"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not mention %q", msg, want)
 		}
@@ -132,8 +132,8 @@ func TestFindLibraryExplicitMissing(t *testing.T) {
 
 func TestFindLibraryExplicitDirectory(t *testing.T) {
 	root := isolate(t)
-	if _, err := FindLibrary(root); err == nil || !strings.Contains(err.Error(), "--ort-lib") {
-		t.Errorf("FindLibrary(directory) error = %v, want one naming --ort-lib", err)
+	if _, err := FindLibrary(root); err == nil || !strings.Contains(err.Error(), "Options.LibPath") {
+		t.Errorf("FindLibrary(directory) error = %v, want one naming Options.LibPath", err)
 	}
 }
 
@@ -162,7 +162,7 @@ func TestFindLibraryNotFound(t *testing.T) {
 		t.Errorf("error is not one line: %q", msg)
 	}
 	for _, want := range []string{
-		"ort: ", "make ort", "--ort-lib", EnvLibPath,
+		"ort: ", "make ort", "Options.LibPath", EnvLibPath,
 		filepath.Join(root, "work", "sub", "dir", LocalLibPath),
 		filepath.Join(root, "exe", "bin", LocalLibPath),
 		filepath.Join(root, "sys1"), filepath.Join(root, "sys2"),

@@ -230,8 +230,8 @@ func TestOpenUnknownDevice(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open with device tpu succeeded")
 	}
-	if msg := err.Error(); !strings.Contains(msg, "--device") || !strings.Contains(msg, `"tpu"`) {
-		t.Errorf("error %q does not name --device and the value", msg)
+	if msg := err.Error(); !strings.Contains(msg, "Options.Device") || !strings.Contains(msg, `"tpu"`) {
+		t.Errorf("error %q does not name Options.Device and the value", msg)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
+
+	"github.com/sharpq/sharpq/internal/option"
 )
 
 // Device names accepted in Options.Device (and by the --device flag).
@@ -77,11 +79,10 @@ func Open(opts Options) (*Runtime, error) {
 		device = DeviceCPU
 	case DeviceCPU, DeviceCUDA:
 	default:
-		return nil, fmt.Errorf("ort: unknown device %q (--device must be %q or %q)",
-			opts.Device, DeviceCPU, DeviceCUDA)
+		return nil, fmt.Errorf("ort: %w", option.Errorf("Options.Device", "%s = %q: want %q or %q", opts.Device, DeviceCPU, DeviceCUDA))
 	}
 	if opts.Threads < 0 {
-		return nil, fmt.Errorf("ort: --threads %d: want 0 (one per core) or more", opts.Threads)
+		return nil, fmt.Errorf("ort: %w", option.Errorf("Options.Threads", "%s = %d: want 0 (one per core) or more", opts.Threads))
 	}
 	if opts.CUDADeviceID < 0 {
 		return nil, fmt.Errorf("ort: CUDA device id must be >= 0, got %d", opts.CUDADeviceID)

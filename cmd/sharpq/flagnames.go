@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+// flagNames maps the library settings that the flags set to the flags, so that an error
+// about a setting names the flag the user gave (option.Names.Rename).
+func flagNames() option.Names {
+	return option.Names{
+		"Bits.Weight":          "--wbits",
+		"Bits.Activation":      "--abits",
+		"Bits.FirstWeight":     "--first-wbits",
+		"Bits.SecondInput":     "--second-abits",
+		"Bits.LastWeight":      "--last-wbits",
+		"Bits.LastInput":       "--last-abits",
+		"ReconOptions.Iters":   "--iters",
+		"Options.Method":       "--method",
+		"Options.Mixtures":     "--mixup",
+		"Options.Device":       "--device",
+		"Options.Threads":      "--threads",
+		"Options.LibPath":      "--ort-lib",
+		"Options.ORTLibrary":   "--ort-lib",
+		"EvalOptions.Batch":    "--batch",
+		"Dataset.Labels":       "--labels",
+		"Preprocess.Mean":      "--mean",
+		"Preprocess.Std":       "--std",
+		"Preprocess.Size":      "--size",
+		"Preprocess.Grayscale": "--grayscale",
+	}
+}
+
+// layerBitsNames names each --layer-bits entry of b as the flag's NODE=BITS.
+func layerBitsNames(b quantizer.Bits) option.Names {
+	names := option.Names{}
+	for node := range b.PerLayer {
+		names[quantizer.PerLayerName(node)] = "--layer-bits " + node
+	}
+	return names
+}
+
+// evalDataNames names the settings of the test images: --eval-mean and --eval-std where the
+// user gave them (they replace --mean and --std for these images), and --eval-labels.
+func evalDataNames(evalMean, evalStd bool) option.Names {
+	names := option.Names{"Dataset.Labels": "--eval-labels"}
+	if evalMean {
+		names["Preprocess.Mean"] = "--eval-mean"
+	}
+	if evalStd {
+		names["Preprocess.Std"] = "--eval-std"
+	}
+	return names
+}
+
+// withShapeHint adds to an error about images of the wrong shape the flags that fix them.
+func withShapeHint(err error) error {
+	if errors.Is(err, calib.ErrInputShape) {
+		return fmt.Errorf("%w (--size resizes the images of a folder and --grayscale makes colour images one channel; or use other data)", err)
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+// Package option reports settings of sharpq's library packages that cannot be used, naming
+// each by its Go name (Bits.Weight in quantizer, Preprocess.Std in calib), so that a library user
+// reads the field they set and a front end can show its own name for it: the sharpq command
+// shows its flag (--wbits, --eval-std).
+package option
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error is a setting whose value cannot be used.
+type Error struct {
+	// Name is the setting as the library's API spells it, e.g. "Preprocess.Std".
+	Name string
+	// Text is the whole message; it names the setting by Name, once or more (a hint).
+	Text string
+}
+
+func (e *Error) Error() string { return e.Text }
+
+// Errorf returns an *Error about the setting name. The format's first verb prints name
+// (write %[1]s to name it again); args are the format's further arguments.
+func Errorf(name, format string, args ...any) *Error {
+	return &Error{Name: name, Text: fmt.Sprintf(format, append([]any{name}, args...)...)}
+}
+
+// Names maps a setting's Name to a front end's name for it, e.g. "--wbits".
+type Names map[string]string
+
+// Rename returns err with the setting of the first *Error in its chain called by its name in
+// names wherever that error's text names it, and err itself when there is no such *Error or
+// names has no entry for it. An error renamed before is renamed from the name it has now, so
+// a library that calls another can rename the other's settings to its own and a front end
+// those to its flags. The result still unwraps to err, so errors.Is and errors.As see through
+// it.
+func (names Names) Rename(err error) error {
+	name, text, ok := setting(err)
+	if !ok {
+		return err
+	}
+	to, ok := names[name]
+	if !ok {
+		return err
+	}
+	newText := strings.ReplaceAll(text, name, to)
+	return &renamed{msg: strings.Replace(err.Error(), text, newText, 1), name: to, text: newText, err: err}
+}
+
+// setting returns the name of the setting err is about and the text that names it.
+func setting(err error) (name, text string, ok bool) {
+	var r *renamed
+	if errors.As(err, &r) {
+		return r.name, r.text, true
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Name, e.Text, true
+	}
+	return "", "", false
+}
+
+// renamed is an error shown with another name, name, for its setting; text is the setting's
+// part of msg.
+type renamed struct {
+	msg, name, text string
+	err             error
+}
+
+func (r *renamed) Error() string { return r.msg }
+func (r *renamed) Unwrap() error { return r.err }
