@@ -101,6 +101,9 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
+	if d.Labels == nil {
+		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders)", c.String("data"))}
+	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
 	if n := c.Int("limit"); n > 0 && n < d.N {
 		idx := make([]int, n)
