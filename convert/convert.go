@@ -189,7 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Model == nil {
 		return nil, errors.New("convert: no model")
 	}
-	// ort names its own Options; the caller set these of convert's.
+	// ort's errors name ort.Options.LibPath; the caller set Options.ORTLibrary.
 	ortNames := option.Names{"Options.LibPath": "Options.ORTLibrary"}
 	lib, err := ort.FindLibrary(o.ORTLibrary)
 	if err != nil {
