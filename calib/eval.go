@@ -8,8 +8,8 @@ import (
 
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/option"
 	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/option"
 )
 
 // EvalOptions controls Evaluate.

@@ -13,7 +13,7 @@ import (
 
 	"codeberg.org/sbinet/npyio/npy"
 
-	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/option"
 )
 
 // LoadNPY reads images from the .npy file dataPath and, unless labelsPath is

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/option"
 )
 
 // Preprocess says how images are prepared before they reach a model.

@@ -16,9 +16,9 @@ import (
 
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/option"
 	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/quantizer"
 )
 

@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/option"
 )
 
 // Bits says how many bits each kind of tensor gets. The zero value of an override means "use

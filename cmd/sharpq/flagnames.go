@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sharpq/sharpq/calib"
-	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/quantizer"
 )
 

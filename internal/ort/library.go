@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/option"
 )
 
 // EnvLibPath is the environment variable that names the ONNX Runtime shared

@@ -10,7 +10,7 @@ import (
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
 
-	"github.com/sharpq/sharpq/internal/option"
+	"github.com/sharpq/sharpq/option"
 )
 
 // Device names accepted in Options.Device (and by the --device flag).
