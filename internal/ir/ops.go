@@ -191,11 +191,7 @@ func inferCast(c *inferCtx) error {
 }
 
 func inferConv(c *inferCtx) error {
-	x, err := c.shape(0)
-	if err != nil {
-		return err
-	}
-	w, err := c.shape(1)
+	x, w, err := c.shapes01()
 	if err != nil {
 		return err
 	}
@@ -224,11 +220,7 @@ func inferConv(c *inferCtx) error {
 }
 
 func inferConvTranspose(c *inferCtx) error {
-	x, err := c.shape(0)
-	if err != nil {
-		return err
-	}
-	w, err := c.shape(1)
+	x, w, err := c.shapes01()
 	if err != nil {
 		return err
 	}
@@ -307,11 +299,7 @@ func inferGlobalPool(c *inferCtx) error {
 }
 
 func inferGemm(c *inferCtx) error {
-	a, err := c.shape(0)
-	if err != nil {
-		return err
-	}
-	b, err := c.shape(1)
+	a, b, err := c.shapes01()
 	if err != nil {
 		return err
 	}
@@ -334,11 +322,7 @@ func inferGemm(c *inferCtx) error {
 }
 
 func inferMatMul(c *inferCtx) error {
-	a, err := c.shape(0)
-	if err != nil {
-		return err
-	}
-	b, err := c.shape(1)
+	a, b, err := c.shapes01()
 	if err != nil {
 		return err
 	}
@@ -800,11 +784,7 @@ func shapeOpRange(n *Node, rank int) (int, int) {
 }
 
 func inferGather(c *inferCtx) error {
-	x, err := c.shape(0)
-	if err != nil {
-		return err
-	}
-	idx, err := c.shape(1)
+	x, idx, err := c.shapes01()
 	if err != nil {
 		return err
 	}

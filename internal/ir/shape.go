@@ -32,6 +32,17 @@ func (c *inferCtx) shape(i int) ([]int64, error) {
 	return v.Shape, nil
 }
 
+// shapes01 returns the shapes of inputs 0 and 1, as shape does.
+func (c *inferCtx) shapes01() (s0, s1 []int64, err error) {
+	if s0, err = c.shape(0); err != nil {
+		return nil, nil, err
+	}
+	if s1, err = c.shape(1); err != nil {
+		return nil, nil, err
+	}
+	return s0, s1, nil
+}
+
 // constInts returns input i as int64s when it is an initializer or a Constant node's output,
 // else ok=false.
 func (c *inferCtx) constInts(i int) ([]int64, bool) {
