@@ -13,11 +13,14 @@ import (
 func ExampleNames_Rename() {
 	err := quantizer.Bits{Weight: 9, Activation: 4}.Validate()
 	fmt.Println(err)
-	fmt.Println(option.Names{"Bits.Weight": "--wbits"}.Rename(err))
 	var bad *option.Error
 	fmt.Println(errors.As(err, &bad), bad.Name)
+	shown := option.Names{"Bits.Weight": "--wbits"}.Rename(err)
+	fmt.Println(shown)
+	fmt.Println(errors.As(shown, &bad), bad.Name, errors.Is(shown, err))
 	// Output:
 	// quantizer: Bits.Weight = 9: sharpq supports 2 to 8 bits
-	// quantizer: --wbits = 9: sharpq supports 2 to 8 bits
 	// true Bits.Weight
+	// quantizer: --wbits = 9: sharpq supports 2 to 8 bits
+	// true --wbits true
 }

@@ -33,8 +33,9 @@ type Names map[string]string
 // names wherever that error's text names it, and err itself when there is no such *Error or
 // names has no entry for it. An error renamed before is renamed from the name it has now, so
 // a library that calls another can rename the other's settings to its own and a front end
-// those to its flags. The result still unwraps to err, so errors.Is and errors.As see through
-// it.
+// those to its flags. The result still unwraps to err, so errors.Is sees through it, and
+// errors.As finds an *Error under the new name: a caller of the library that renamed reads
+// its own API's name, not the inner library's.
 func (names Names) Rename(err error) error {
 	name, text, ok := setting(err)
 	if !ok {
@@ -70,3 +71,13 @@ type renamed struct {
 
 func (r *renamed) Error() string { return r.msg }
 func (r *renamed) Unwrap() error { return r.err }
+
+// As makes errors.As stop at the renamed setting, so that the name it returns is the one the
+// text shows.
+func (r *renamed) As(target any) bool {
+	e, ok := target.(**Error)
+	if ok {
+		*e = &Error{Name: r.name, Text: r.text}
+	}
+	return ok
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 )
 
@@ -33,8 +34,8 @@ func TestRename(t *testing.T) {
 				t.Errorf("Rename's result does not unwrap to the original error")
 			}
 			var e *Error
-			if errors.As(tt.err, &e) && !errors.As(got, &e) {
-				t.Errorf("errors.As finds no *Error in the renamed error")
+			if errors.As(tt.err, &e) && (!errors.As(got, &e) || !strings.Contains(tt.want, e.Text) || !strings.Contains(tt.want, e.Name)) {
+				t.Errorf("errors.As on the renamed error: %+v, want the text shown", e)
 			}
 		})
 	}
