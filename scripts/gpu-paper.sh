@@ -35,10 +35,9 @@
 # keep about 2 minutes for a fresh machine once the model is finished here: the p1 and p2
 # set-up calls above, then
 #   run carry [.gpu/p3, .gpu/m]   bash .gpu/p3/device-setup.sh .gpu/p3 && source /tmp/ortgpu/env.sh &&
-#                                 xz -dc .gpu/m/sharpq.xz >/tmp/sq && chmod +x /tmp/sq && xz -dc .gpu/m/test_u8.npy.xz >/tmp/t.npy &&
-#                                 /tmp/sq eval --model .gpu/m/M --device cuda --data /tmp/t.npy
-#                                 --labels .gpu/m/fmnist_test_labels.npy --mean 0.2860 --std 0.3530
-# with the model copied into .gpu/m (it is ignored by git, and a new checkout does not keep it).
+#                                 scripts/gpu-paper.sh eval .gpu/m
+# with the model copied into .gpu/m as M (it is ignored by git, and a new checkout does not
+# keep it); `eval` also measures it with the CPU provider on the same machine.
 #
 # A 15-minute lease cannot both run the GPU stages through refinement (≈ 12 minutes with the
 # set-up) and leave the 4 minutes a second machine needs for the CUDA evaluation. The plan for
@@ -56,7 +55,7 @@
 #         --resume --threads 2 --eval-data … (the generators travel in the folder, so refinement
 #         resumes from them; a CPU dry run of these modes with DEVICE=cpu and a tiny EXTRA, then
 #         the resume, went through on 2026-12-04)
-#   then the evaluation calls below (p1, p2, p3 + eval) on a second machine, ≈ 150 s.
+#   then the evaluation calls above (p1, p2, p3 + `eval .gpu/m`) on a second machine, ≈ 150 s.
 #
 # DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
 # enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
@@ -150,6 +149,22 @@ early)
 	cat "$OUT"/gpu.txt
 	ls -l $w/parts
 	;;
+eval)
+	# eval DIR: the finished model DIR/M (copied there from this machine) on the 10000 test
+	# images, with ORT's CUDA provider and, beside it on the same machine, its CPU provider.
+	m=$(cd "$2" && pwd) || exit 1
+	mkdir -p $w || exit 1
+	xz -dc "$m"/sharpq.xz >$w/sharpq && chmod +x $w/sharpq || exit 1
+	xz -dc "$m"/test_u8.npy.xz >$w/test_u8.npy || exit 1
+	{ date -u; nvidia-smi -L 2>/dev/null; $w/sharpq --version; } >"$OUT"/eval.txt
+	for dev in cuda cpu; do
+		t0=$SECONDS
+		$w/sharpq eval --model "$m"/M --device $dev --data $w/test_u8.npy --labels "$m"/fmnist_test_labels.npy \
+			--mean 0.2860 --std 0.3530 --json >"$OUT"/eval-$dev.json 2>>"$OUT"/eval.txt
+		echo "eval --device $dev: rc=$? $((SECONDS - t0))s" >>"$OUT"/eval.txt
+	done
+	cat "$OUT"/eval.txt "$OUT"/eval-*.json
+	;;
 rest)
 	for f in $w/parts/work.tar.xz.*; do
 		n=${f##*.}
@@ -158,7 +173,7 @@ rest)
 	ls -l "$OUT"
 	;;
 *)
-	echo "usage: $0 start DIR | wait WAIT | collect WAIT | run DIR | early WAIT | rest" >&2
+	echo "usage: $0 start DIR | wait WAIT | collect WAIT | run DIR | early WAIT | rest | eval DIR" >&2
 	exit 2
 	;;
 esac
