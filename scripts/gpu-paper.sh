@@ -56,6 +56,8 @@
 #         resumes from them; a CPU dry run of these modes with DEVICE=cpu and a tiny EXTRA, then
 #         the resume, went through on 2026-12-04)
 #   then the evaluation calls above (p1, p2, p3 + `eval .gpu/m`) on a second machine, ≈ 150 s.
+# The lease of 2026-12-04 ran exactly this with `early 480` (565 s on the first machine, 65 s
+# on the second: 630 s; this machine's part took 2 h 4 min): top-1 93.69 on CUDA and on CPU.
 #
 # DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
 # enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
