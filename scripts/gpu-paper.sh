@@ -59,8 +59,10 @@
 # The lease of 2026-12-04 ran exactly this with `early 480` (565 s on the first machine, 65 s
 # on the second: 630 s; this machine's part took 2 h 4 min): top-1 93.69 on CUDA and on CPU.
 #
-# DIR holds sharpq.xz (a linux/amd64 build, xz-compressed; `-ldflags "-s -w"` keeps it small
-# enough to travel beside the CUDA provider's last part), test_u8.npy.xz (../shared/data's
+# DIR holds sharpq.xz (a linux/amd64 build, xz-compressed: `go build -ldflags "-s -w -X
+# main.version=$(git describe --tags --always --dirty)" -o /tmp/sq ./cmd/sharpq && xz -c /tmp/sq
+# >.gpu/m/sharpq.xz`; "-s -w" keeps it small enough to travel beside the CUDA provider's last
+# part, -X names the commit in the log and the model), test_u8.npy.xz (../shared/data's
 # fmnist_test_u8.npy, xz-compressed) and fmnist_test_labels.npy. Run it in the repository root
 # after `source /tmp/ortgpu/env.sh` (../shared/gpu). Env: LIMIT (seconds for `run`, 500),
 # DEVICE (cuda; cpu for a dry run), EXTRA (more flags, e.g. a tiny schedule for the dry run).
