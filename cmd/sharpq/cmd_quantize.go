@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,7 +36,7 @@ func quantizeCommand() *cli.Command {
 			&cli.StringFlag{Name: "model", Required: true, Usage: "float ONNX model"},
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
-			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0 = all)"},
+			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0, or more than the file holds, = all of them)"},
 			&cli.BoolFlag{Name: "mirror", Usage: "add each calibration image's horizontal mirror (after --calib-images), as convert --mirror does"},
 			&cli.IntFlag{Name: "mixup", Usage: "add `N` mixtures l·a + (1 − l)·b of random pairs of the calibration images (after --mirror), l uniform on [0, 1], drawn as convert --mixup with the same --seed draws them"},
 		}, preprocessFlags()...), append(quantFlags(), evalFlags()...)...), runtimeFlags()...),
@@ -216,12 +217,19 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return fmt.Errorf("--calib-data: %w", err)
 	}
 	warnNormalisedTwice(logger(c), "--calib-data", c.String("calib-data"), d, pre, "give an already normalised array without --mean/--std (and the test images' normalisation as --eval-mean/--eval-std)")
-	if k := c.Int("calib-images"); k > 0 && k < d.N {
+	held := d.N
+	switch k := c.Int("calib-images"); {
+	case k < 0:
+		return usageError{fmt.Errorf("--calib-images %d: want 0 (all of them) or more", k)}
+	case k > d.N:
+		logger(c).Warn(fmt.Sprintf("--calib-images %d: %s holds %d images; using all of them", k, c.String("calib-data"), d.N))
+	case k > 0 && k < d.N:
 		d = d.Subset(firstN(k))
 	}
 	if err := calib.CheckInputShape(m, d); err != nil {
 		return fmt.Errorf("%s: %w", c.String("calib-data"), withShapeHint(err))
 	}
+	used := d.N
 	if d, err = widenCalibration(d, c.Bool("mirror"), c.Int("mixup"), c.Uint64("seed")); err != nil {
 		return err
 	}
@@ -261,7 +269,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
 		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), Recon: recon, Metadata: meta,
-		Log: logfTo(logger(c)),
+		Log: afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, c.Bool("mirror"), c.Int("mixup"), d.N)),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
@@ -336,6 +344,36 @@ func widenCalibration(d *calib.Dataset, mirror bool, mixtures int, seed uint64) 
 		im = im.WithMixtures(mixtures, generator.MixtureRand(seed))
 	}
 	return &calib.Dataset{N: im.N, C: im.C, H: im.H, W: im.W, X: im.Data, NegativeFloats: d.NegativeFloats}, nil
+}
+
+// afterFirst returns logf that first logs line: the calibration set is announced with the
+// quantizer's first line, after its checks, so that a run they stop prints only its error.
+func afterFirst(logf func(string, ...any), line string) func(string, ...any) {
+	var once sync.Once
+	return func(format string, args ...any) {
+		once.Do(func() { logf("%s", line) })
+		logf(format, args...)
+	}
+}
+
+// calibrationSummary says what the reconstruction calibrates on: how many of the file's
+// images, and what --mirror and --mixup added to them.
+func calibrationSummary(path string, held, used int, mirror bool, mixtures, total int) string {
+	parts := []string{fmt.Sprintf("all %d of %s", used, path)}
+	if used < held {
+		parts[0] = fmt.Sprintf("the first %d of the %d in %s", used, held, path)
+	}
+	if mirror {
+		parts = append(parts, "their mirrors")
+	}
+	if mixtures > 0 {
+		parts = append(parts, fmt.Sprintf("%d mixtures of pairs", mixtures))
+	}
+	what := parts[0]
+	if n := len(parts); n > 1 {
+		what = strings.Join(parts[:n-1], ", ") + " and " + parts[n-1]
+	}
+	return fmt.Sprintf("calibration: %d images (%s)", total, what)
 }
 
 func firstN(n int) []int {

@@ -297,6 +297,7 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"output over the input model (quantize)", []string{"quantize", "--model", nanPath, "--calib-data", sub, "-o", nanPath}, []string{"--output", "is the input model"}},
 		{"output over the input model (convert)", []string{"convert", nanPath, "-o", nanPath}, []string{"--output", "is the input model"}},
 		{"negative image count", []string{"convert", model, "-o", out, "--images", "-5"}, []string{"--images", "-5"}},
+		{"negative calibration image count", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--calib-images", "-3"}, []string{"--calib-images", "-3"}},
 		{"one image a generator (generate)", []string{"generate", model, "-o", dir + "/g", "--gen-batch", "1"}, []string{"--gen-batch", "1"}},
 		{"negative generation steps", []string{"convert", model, "-o", out, "--gen-steps", "-1"}, []string{"--gen-steps", "-1"}},
 		{"negative steps per block (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--iters", "-3"}, []string{"--iters", "-3"}},
