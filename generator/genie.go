@@ -188,14 +188,6 @@ const (
 	genGamma = 0.95
 )
 
-// Synthesize runs GENIE data synthesis for model, a float model with one NCHW float32 input
-// of static shape and BatchNormalization layers that keep their running statistics.
-// The model is not modified. For each batch a fresh generator and fresh latents are trained
-// with Adam to minimise the BNS loss at every BatchNormalization input plus the image prior;
-// the images are the generator's output after the last step.
-//
-// A model without BatchNormalization statistics gives an error matching ErrNoBNStats.
-// Cancelling ctx stops the run within a step and returns ctx.Err().
 // Workers returns how many batches Synthesize runs at once on rt with opts: Parallel, or one
 // per runtime thread on CPU and one on CUDA, and never more than there are batches.
 func (opts Options) Workers(rt *ort.Runtime) int {
@@ -209,6 +201,14 @@ func (opts Options) Workers(rt *ort.Runtime) int {
 	return max(1, min(workers, (opts.Images+opts.Batch-1)/max(opts.Batch, 1)))
 }
 
+// Synthesize runs GENIE data synthesis for model, a float model with one NCHW float32 input
+// of static shape and BatchNormalization layers that keep their running statistics.
+// The model is not modified. For each batch a fresh generator and fresh latents are trained
+// with Adam to minimise the BNS loss at every BatchNormalization input plus the image prior;
+// the images are the generator's output after the last step.
+//
+// A model without BatchNormalization statistics gives an error matching ErrNoBNStats.
+// Cancelling ctx stops the run within a step and returns ctx.Err().
 func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Options) (*Images, error) {
 	if opts.Images <= 0 || opts.Batch <= 0 || opts.Steps < 0 {
 		return nil, fmt.Errorf("generator: images %d, batch %d and steps %d must be positive", opts.Images, opts.Batch, opts.Steps)
