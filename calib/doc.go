@@ -17,5 +17,5 @@
 // divided by 255) and then normalised per channel with Preprocess's Mean
 // and Std: (x - mean[c]) / std[c].
 //
-// The package is pure Go and does not depend on ONNX Runtime.
+// The loaders and metrics are pure Go; Evaluate runs a model in ONNX Runtime (package ort).
 package calib

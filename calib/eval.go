@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/option"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // EvalOptions controls Evaluate.

@@ -16,8 +16,8 @@ import (
 
 // Checkpoints is a work folder where a long run saves its progress after every generated
 // batch and every reconstructed block, so that a stopped run (Ctrl-C, a crash, a preempted
-// machine) can continue with Resume and end exactly as an uninterrupted run would. Its errors
-// name the folder and the flag, not the command: convert and quantize both use it.
+// machine) can continue (Open with resume) and end exactly as an uninterrupted run would. Its
+// errors name the folder, not a command or flag: convert and quantize both use it.
 type Checkpoints struct {
 	Dir string
 	// Key identifies the run (model and every setting that changes the result); a folder

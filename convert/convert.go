@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/sharpq/sharpq/generator"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/option"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -52,21 +52,49 @@ type Schedule struct {
 	LRBias                 float64 // biases' learning rate (0 = biases are not learned)
 }
 
-// Presets. Paper is DESIGN.md's schedule (a GPU job). Fast is the schedule peers.md ran
-// GENIE's own PyTorch code with on this kind of machine (256 images × 500 generation steps,
-// 2000 reconstruction steps per block), with a short SADAG warm-up and refinement.
-var (
-	Paper = Schedule{Name: "paper", Images: 1024, GenBatch: 128, GenSteps: 4000, WarmUpIters: 4000, RefineSteps: 500, ReconIters: 20000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
-	Fast  = Schedule{Name: "fast", Images: 256, GenBatch: 128, GenSteps: 500, WarmUpIters: 200, RefineSteps: 100, ReconIters: 2000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
-)
+// Paper returns DESIGN.md's schedule (a GPU job). Presets are functions, not variables, so
+// that no caller can change what another one gets.
+func Paper() Schedule {
+	return Schedule{Name: "paper", Images: 1024, GenBatch: 128, GenSteps: 4000, WarmUpIters: 4000, RefineSteps: 500, ReconIters: 20000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
+}
+
+// Fast returns the schedule peers.md ran GENIE's own PyTorch code with on this kind of
+// machine (256 images × 500 generation steps, 2000 reconstruction steps per block), with a
+// short SADAG warm-up and refinement.
+func Fast() Schedule {
+	return Schedule{Name: "fast", Images: 256, GenBatch: 128, GenSteps: 500, WarmUpIters: 200, RefineSteps: 100, ReconIters: 2000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
+}
+
+// Validate reports the first setting of s that cannot be run, as an option.Error named
+// Schedule.Field.
+func (s Schedule) Validate() error {
+	for _, c := range []struct {
+		name string
+		v    int
+		min  int
+	}{
+		{"Schedule.Images", s.Images, 1}, {"Schedule.GenBatch", s.GenBatch, 1},
+		{"Schedule.GenSteps", s.GenSteps, 0}, {"Schedule.WarmUpIters", s.WarmUpIters, 0},
+		{"Schedule.RefineSteps", s.RefineSteps, 0}, {"Schedule.ReconIters", s.ReconIters, 0},
+		{"Schedule.ReconBatch", s.ReconBatch, 1}, {"Schedule.ActImages", s.ActImages, 0},
+	} {
+		if c.v < c.min {
+			return option.Errorf(c.name, "%s = %d: want %d or more", c.v, c.min)
+		}
+	}
+	if s.RefineLRScale < 0 || math.IsNaN(s.RefineLRScale) {
+		return option.Errorf("Schedule.RefineLRScale", "%s = %g: want a factor of 0 or more", s.RefineLRScale)
+	}
+	return nil
+}
 
 // ScheduleByName returns the preset called name.
 func ScheduleByName(name string) (Schedule, error) {
 	switch name {
 	case "paper":
-		return Paper, nil
+		return Paper(), nil
 	case "fast":
-		return Fast, nil
+		return Fast(), nil
 	}
 	return Schedule{}, fmt.Errorf("convert: unknown preset %q: want fast or paper", name)
 }
@@ -119,7 +147,9 @@ type Options struct {
 	ImagesReady func(*generator.Images) error
 
 	// ORTLibrary is the ONNX Runtime shared library; empty searches like the sharpq command
-	// ($SHARPQ_ORT_LIB, .ort/ in this folder or a parent, system folders).
+	// ($SHARPQ_ORT_LIB, .ort/ in this folder or a parent, system folders). A process loads
+	// one library at a time: Runs that overlap must name the same one. Loading it sets
+	// ORT_DISABLE_TELEMETRY and ORT_TELEMETRY_DISABLED to 1 unless they are set (ort.Open).
 	ORTLibrary string
 	// Device is the execution provider, "cpu" (default) or "cuda".
 	Device string
@@ -146,9 +176,15 @@ type Report struct {
 	SelfCheck quantizer.SelfCheck     `json:"self_check"`
 	// BiasCorrection is what --bias-correct did (nil without it).
 	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
-	Quantized      *ir.Model             `json:"-"`
-	Synthetic      *generator.Images     `json:"-"`
-	Simulation     *ir.Model             `json:"-"`
+	// Quantized is the QDQ model, with o.Model's input layout: a channels-last model (an
+	// [N, H, W, C] input read by a Transpose, as TensorFlow converters write Keras models)
+	// gets that interface back.
+	Quantized *ir.Model `json:"-"`
+	// Synthetic holds the calibration images, NCHW whatever the model's layout.
+	Synthetic *generator.Images `json:"-"`
+	// Simulation is the float graph with fake quantizers the reconstruction optimised,
+	// channels-first.
+	Simulation *ir.Model `json:"-"`
 }
 
 // RefineBatch is what SADAG refinement did to one batch: its losses at the first and last
@@ -182,9 +218,12 @@ type BatchLoss struct {
 // ErrNoBNStats is returned (wrapped) for models without BatchNormalization statistics.
 var ErrNoBNStats = generator.ErrNoBNStats
 
-// Run converts o.Model. It never writes files (except checkpoints): the caller writes
-// Report.Quantized (WriteModel) and the images where it wants, so a failure or a cancelled ctx
-// leaves nothing behind.
+// Run converts o.Model. It writes no output: the caller writes Report.Quantized
+// (WriteModel) and the images where it wants, so a failure or a cancelled ctx leaves nothing
+// behind. The files it does write are its own: checkpoints in o.Checkpoints, and SADAG's
+// generators between synthesis and refinement, in the work folder or else in a temporary
+// folder ($TMPDIR; about 12 MB per batch at 32×32, 400 MB at 224×224) removed before it
+// returns.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Model == nil {
 		return nil, errors.New("convert: no model")
@@ -206,11 +245,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // WriteModel writes the quantized model to path, atomically (a temporary file renamed when
 // complete).
 func (r *Report) WriteModel(path string) error {
-	data, err := onnxio.Encode(r.Quantized)
-	if err != nil {
-		return err
+	if r == nil || r.Quantized == nil {
+		return fmt.Errorf("convert: write %s: the report holds no quantized model", path)
 	}
-	return onnxio.WriteFileAtomic(path, data)
+	return onnxio.Write(path, r.Quantized)
 }
 
 func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
@@ -221,7 +259,10 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Method", "%s = %q: want sadag or genie", o.Method))
 	}
 	if o.Schedule.Name == "" {
-		o.Schedule = Fast
+		o.Schedule = Fast()
+	}
+	if err := o.Schedule.Validate(); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
 	}
 	if o.Mixtures < 0 {
 		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
@@ -239,6 +280,11 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err := quantizer.CheckTrainable(o.Model); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
+	model, channelsLast, err := channelsFirst(o.Model)
+	if err != nil {
+		return nil, err
+	}
+	o.Model = model
 	s := o.Schedule
 	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName, Parallel: o.GenParallel}
 	if o.Memory != nil {
@@ -408,13 +454,47 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
 		BiasCorrection: o.BiasCorrection, Metadata: meta, Log: logf})
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("convert: final reconstruction: %w", err)
 	}
 	stage("reconstruct+export", t3)
 	rep.Blocks, rep.Layers, rep.SelfCheck, rep.BiasCorrection = res.Blocks, res.Layers, res.Check, res.Bias
 	rep.Quantized, rep.Simulation = res.QDQ, res.Simulated
+	if channelsLast {
+		if err := ir.ChannelsLastInput(rep.Quantized); err != nil {
+			return nil, fmt.Errorf("convert: giving the quantized model its channels-last input back: %w", err)
+		}
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// channelsFirst returns m, or for a channels-last m a channels-first copy (ir.ChannelsFirstInput)
+// and true: synthesis and calibration work channels-first, and m is the caller's.
+func channelsFirst(m *ir.Model) (*ir.Model, bool, error) {
+	g := m.Graph
+	if len(g.Inputs) != 1 || len(g.Inputs[0].Shape) != 4 {
+		return m, false, nil
+	}
+	for _, n := range g.Consumers()[g.Inputs[0].Name] {
+		if n.OpType != "Transpose" {
+			return m, false, nil // the usual case, without copying the model
+		}
+	}
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		return nil, false, fmt.Errorf("convert: %w", err)
+	}
+	c, err := onnxio.Decode(data, "")
+	if err != nil {
+		return nil, false, fmt.Errorf("convert: %w", err)
+	}
+	if !ir.ChannelsFirstInput(c) {
+		return m, false, nil
+	}
+	return c, true, nil
 }
 
 // generatorsFolder is the work folder's subfolder for the synthesised generators.

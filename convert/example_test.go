@@ -13,7 +13,7 @@ import (
 )
 
 // Converting a float model to W4A4 QDQ ONNX without data, as an export step would: read the
-// model, run the pipeline (here with a tiny schedule; use convert.Fast or convert.Paper), and
+// model, run the pipeline (here with a tiny schedule; use convert.Fast() or convert.Paper()), and
 // write the result. ONNX Runtime is found as the sharpq command finds it.
 func ExampleRun() {
 	m, err := onnxio.Read("../testmodels/resnet20_fmnist.onnx")

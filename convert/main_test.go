@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // TestMain leaves the examples out when ONNX Runtime cannot be found, as the tests that need

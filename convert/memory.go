@@ -5,7 +5,7 @@ import (
 
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // Constants of the peak-memory estimate: a least-squares fit (on relative error) of twelve

@@ -12,7 +12,7 @@ import (
 // the batches synthesised at once and the generators' disk, and BatchWithin inverts it.
 func TestEstimateMemory(t *testing.T) {
 	m := testmodels.TinyResNet(1)
-	s := convert.Fast
+	s := convert.Fast()
 	sadag, err := convert.EstimateMemory(m, s, convert.SADAG, 1)
 	if err != nil {
 		t.Fatal(err)

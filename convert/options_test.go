@@ -1,15 +1,22 @@
 package convert_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sharpq/sharpq/convert"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/option"
+	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -28,6 +35,17 @@ func TestRunBadOptions(t *testing.T) {
 		{"unknown device", convert.Options{ORTLibrary: lib, Device: "tpu"}, "Options.Device"},
 		{"unknown method", convert.Options{ORTLibrary: lib, Method: "zeroq"}, "Options.Method"},
 		{"negative mixtures", convert.Options{ORTLibrary: lib, Mixtures: -1}, "Options.Mixtures"},
+		{"schedule without images", convert.Options{ORTLibrary: lib, Schedule: convert.Schedule{Name: "mine"}}, "Schedule.Images"},
+		{"schedule with batch 0", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
+			s := convert.Fast()
+			s.ReconBatch = 0
+			return s
+		}()}, "Schedule.ReconBatch"},
+		{"negative refinement rate", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
+			s := convert.Fast()
+			s.RefineLRScale = -1
+			return s
+		}()}, "Schedule.RefineLRScale"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,5 +62,57 @@ func TestRunBadOptions(t *testing.T) {
 				t.Errorf("Run: %v names ort's setting", err)
 			}
 		})
+	}
+}
+
+// A channels-last model (an [N, H, W, C] input and a Transpose, as TensorFlow converters
+// write Keras models) converts like its channels-first original, and its quantized model
+// keeps the channels-last interface; the caller's model is left as it was.
+func TestRunChannelsLast(t *testing.T) {
+	lib := orttest.LibPath(t)
+	tiny := convert.Schedule{Name: "tiny", Images: 8, GenBatch: 8, GenSteps: 5, WarmUpIters: 2,
+		RefineSteps: 1, ReconIters: 5, ReconBatch: 8, ActImages: 8, Swing: true, RefineLRScale: 1}
+	run := func(m *ir.Model) *convert.Report {
+		t.Helper()
+		rep, err := convert.Run(context.Background(), convert.Options{Model: m, Bits: quantizer.DefaultBits(4, 4),
+			Schedule: tiny, Seed: 3, Threads: 1, ORTLibrary: lib})
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		return rep
+	}
+	nchw := run(testmodels.TinyResNet(1))
+	m := testmodels.WithNHWCInput(testmodels.TinyResNet(1))
+	before, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nhwc := run(m)
+	after, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("Run changed the caller's model")
+	}
+	in, orig := nhwc.Quantized.Graph.Inputs[0], m.Graph.Inputs[0]
+	if !slices.Equal(in.Shape[1:], orig.Shape[1:]) || nhwc.Quantized.Graph.Nodes[0].OpType != "Transpose" {
+		t.Errorf("quantized input %v, first node %s: want the original's %v and a Transpose", in.Shape, nhwc.Quantized.Graph.Nodes[0].OpType, orig.Shape)
+	}
+	if got, want := nhwc.SelfCheck, nchw.SelfCheck; got.FloatAgreement != want.FloatAgreement || got.OutputSQNR != want.OutputSQNR {
+		t.Errorf("self-check %+v from the channels-last model, %+v from the original: want the same run", got, want)
+	}
+}
+
+// WriteModel of a report without a model is an error naming the path, and writes nothing.
+func TestWriteModelWithoutModel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.onnx")
+	for _, rep := range []*convert.Report{nil, {}} {
+		if err := rep.WriteModel(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("WriteModel: %v, want an error naming %s", err, path)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("WriteModel left %s behind", path)
+		}
 	}
 }

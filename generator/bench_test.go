@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/reftest"
 )
 

@@ -6,7 +6,7 @@ import (
 	"math"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // ErrNoBNStats is returned (matched with errors.Is; the message names the model) for a model

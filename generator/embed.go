@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // embedded is one copy of a model placed inside another graph by embed.

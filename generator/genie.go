@@ -10,9 +10,10 @@ import (
 
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/option"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // Options configures Synthesize. Paper and Fast return complete sets.
@@ -210,8 +211,13 @@ func (opts Options) Workers(rt *ort.Runtime) int {
 // A model without BatchNormalization statistics gives an error matching ErrNoBNStats.
 // Cancelling ctx stops the run within a step and returns ctx.Err().
 func Synthesize(ctx context.Context, rt *ort.Runtime, model *ir.Model, opts Options) (*Images, error) {
-	if opts.Images <= 0 || opts.Batch <= 0 || opts.Steps < 0 {
-		return nil, fmt.Errorf("generator: images %d, batch %d and steps %d must be positive", opts.Images, opts.Batch, opts.Steps)
+	switch {
+	case opts.Images <= 0:
+		return nil, fmt.Errorf("generator: %w", option.Errorf("Options.Images", "%s = %d: want 1 or more", opts.Images))
+	case opts.Batch <= 0:
+		return nil, fmt.Errorf("generator: %w", option.Errorf("Options.Batch", "%s = %d: want 1 or more", opts.Batch))
+	case opts.Steps < 0:
+		return nil, fmt.Errorf("generator: %w", option.Errorf("Options.Steps", "%s = %d: want 0 or more", opts.Steps))
 	}
 	name, c, h, w, err := checkFP(model, opts.ModelName)
 	if err != nil {

@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/reftest"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/testmodels"
 )
 

@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // ZDim is the size of the generator's latent vectors.

@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // TestUpConv checks upConv against the direct Conv(UpsampleNearest(x)) it replaces: the

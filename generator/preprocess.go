@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // inputNorm is normalisation baked into a model: the chain of Sub, Add, Mul and Div by

@@ -9,9 +9,9 @@ import (
 
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // RefineOptions configures Refine, the SADAG refinement. RefinePaper returns the paper's

@@ -9,9 +9,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/reftest"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // fakeQuant returns the bundled model with its last fully-connected layer reading its input rounded to

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 )
 
 // TestSpilledGenerators: with a spill folder every synthesised batch's generator is written

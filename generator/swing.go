@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // Swing ("swing convolution", GENIE): every strided convolution of the float model sees its

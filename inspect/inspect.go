@@ -8,7 +8,7 @@ import (
 	"sort"
 
 	"github.com/sharpq/sharpq/generator"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/quantizer"
 )
 

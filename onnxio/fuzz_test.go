@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/onnxio/internal/onnxpb"
 	"github.com/sharpq/sharpq/testmodels"

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio/internal/onnxpb"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/reftest"
 	"github.com/sharpq/sharpq/onnxio"
 )

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/onnxio/internal/onnxpb"
 )

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio/internal/onnxpb"
 )
 

@@ -18,6 +18,7 @@ type Error struct {
 	Text string
 }
 
+// Error returns the message, which names the setting.
 func (e *Error) Error() string { return e.Text }
 
 // Errorf returns an *Error about the setting name. The format's first verb prints name

@@ -4,11 +4,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/testmodels"
 )
 

@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // BiasReport is what CorrectBias did.

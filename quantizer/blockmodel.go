@@ -3,7 +3,7 @@ package quantizer
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // blockModel returns a model computing one block alone: its input is the block's input value

@@ -3,7 +3,7 @@ package quantizer
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // BlockKind tells a residual block from a layer that stands alone.

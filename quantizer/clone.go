@@ -1,7 +1,7 @@
 package quantizer
 
 import (
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 )
 

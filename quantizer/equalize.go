@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // Equalize applies cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // QDQOpset is the default-domain opset of exported models: the first with int4/uint4

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // FoldBN folds every BatchNormalization that directly follows a Conv or a fully-connected layer

@@ -5,7 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // lpNorm is the exponent of the error the clipping search minimises, Σ|x − q(x)|^2.4, as

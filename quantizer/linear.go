@@ -3,7 +3,7 @@ package quantizer
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // CanonicalLinear rewrites fully-connected layers into PyTorch's form, the one the quantizer

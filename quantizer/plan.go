@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/option"
 )
 

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // Preset is a named reconstruction schedule.
@@ -21,20 +21,20 @@ type Preset struct {
 	RoundWeight float64
 }
 
-// Presets: "paper" is DESIGN.md's schedule (a GPU job); "fast" is the CPU schedule whose
-// accuracy and time BENCHMARKS.md publishes.
-var (
-	PresetPaper = Preset{Name: "paper", Iters: 20000, Batch: 32}
-	PresetFast  = Preset{Name: "fast", Iters: 2000, Batch: 32}
-)
+// PresetPaper() returns DESIGN.md's schedule (a GPU job). Presets are functions, not
+// variables, so that no caller can change what another one gets.
+func PresetPaper() Preset { return Preset{Name: "paper", Iters: 20000, Batch: 32} }
+
+// PresetFast() returns the CPU schedule whose accuracy and time BENCHMARKS.md publishes.
+func PresetFast() Preset { return Preset{Name: "fast", Iters: 2000, Batch: 32} }
 
 // PresetByName returns the preset called name.
 func PresetByName(name string) (Preset, error) {
 	switch name {
 	case "paper":
-		return PresetPaper, nil
+		return PresetPaper(), nil
 	case "fast":
-		return PresetFast, nil
+		return PresetFast(), nil
 	}
 	return Preset{}, fmt.Errorf("quantizer: unknown preset %q: want fast or paper", name)
 }
@@ -118,6 +118,32 @@ type SelfCheck struct {
 // floor, every layer at 2 bits with round-to-nearest) on about one in the number of classes.
 const collapsedBelow = 0.5
 
+// checkImages refuses calibration images that cannot be n of the model's input: every later
+// step divides by n and slices per image.
+func checkImages(m *ir.Model, images []float32, n int) error {
+	if n <= 0 {
+		return fmt.Errorf("quantizer: %d calibration images: want at least one", n)
+	}
+	if len(images) == 0 || len(images)%n != 0 {
+		return fmt.Errorf("quantizer: %d calibration values do not make %d images", len(images), n)
+	}
+	if m.Graph == nil || len(m.Graph.Inputs) == 0 {
+		return fmt.Errorf("quantizer: the model has no input")
+	}
+	in := m.Graph.Inputs[0]
+	per := int64(1)
+	for _, d := range in.Shape[min(1, len(in.Shape)):] {
+		if d < 0 {
+			return nil // a dynamic dimension: FixBatch's shape inference checks it later
+		}
+		per *= d
+	}
+	if int64(len(images)/n) != per {
+		return fmt.Errorf("quantizer: calibration images of %d values each do not fit input %q of shape %v", len(images)/n, in.Name, in.Shape)
+	}
+	return nil
+}
+
 // Quantize turns float model m into a QDQ model using calibration images (NCHW, n of them,
 // already preprocessed): BN folding, quantizer placement, clipping search, activation step
 // initialisation, block reconstruction, export, and a self-check in ONNX Runtime.
@@ -125,6 +151,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	logf := o.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if err := checkImages(m, images, n); err != nil {
+		return nil, err
 	}
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)

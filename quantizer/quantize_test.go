@@ -9,10 +9,10 @@ import (
 
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"
 )
@@ -443,5 +443,35 @@ func TestExplicitPadsQuantizeLikeConvPadding(t *testing.T) {
 	}
 	if !slices.Equal(have, want) {
 		t.Errorf("logits differ from the Conv-padded model's: %v vs %v", have[:6], want[:6])
+	}
+}
+
+// Calibration images that cannot be n of the model's input are refused with an error, not
+// a panic in a later step's per-image slicing.
+func TestQuantizeBadImages(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.TinyResNet(1)
+	per := 1
+	for _, d := range m.Graph.Inputs[0].Shape[1:] {
+		per *= int(d)
+	}
+	tests := []struct {
+		name   string
+		values int
+		n      int
+		want   string
+	}{
+		{"no images", 0, 0, "want at least one"},
+		{"negative count", per, -1, "want at least one"},
+		{"values not a multiple of n", 2*per + 1, 2, "do not make 2 images"},
+		{"images of another size", 4 * (per / 2), 8, "do not fit input"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := quantizer.Quantize(context.Background(), rt, m, make([]float32, tt.values), tt.n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Quantize: %v, want an error saying %q", err, tt.want)
+			}
+		})
 	}
 }

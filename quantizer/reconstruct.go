@@ -9,10 +9,10 @@ import (
 
 	"github.com/sharpq/sharpq/internal/autodiff"
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/option"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // ReconOptions sets block reconstruction (GENIE-M, BRECQ-style). Zero fields take the

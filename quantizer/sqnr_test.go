@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/calib"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"

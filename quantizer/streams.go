@@ -7,8 +7,8 @@ import (
 	"slices"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // Stream is a set of values whose channels are tied together: the two inputs and the output

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // CheckTrainable reports a node that reconstruction or synthesis could not differentiate

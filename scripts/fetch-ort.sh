@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fetch-ort.sh installs the ONNX Runtime shared library into .ort/ at the
-# repository root, where internal/ort finds it without any flags.
+# repository root, where package ort finds it without any flags.
 #
 # The library is taken from the onnxruntime-node npm package (which ships a
 # plain CPU build of libonnxruntime.so.1 for linux/x64), fetched with the

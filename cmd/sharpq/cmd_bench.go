@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ort"
 )
 
 func benchCommand() *cli.Command {

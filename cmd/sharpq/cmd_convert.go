@@ -13,8 +13,8 @@ import (
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/infer"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/report"
 )
@@ -110,7 +110,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
-		return fmt.Errorf("%s: %w", modelPath, generator.ErrNoBNStats)
+		return fmt.Errorf("%s: %w", modelPath, convert.ErrNoBNStats)
 	}
 	pre, err := preprocessFrom(c)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/inspect"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -23,8 +23,8 @@ func inspectCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
-			&cli.IntFlag{Name: "gen-batch", Value: convert.Fast.GenBatch, Usage: "estimate convert's memory with generator batches of this many images"},
-			&cli.IntFlag{Name: "images", Value: convert.Fast.Images, Usage: "estimate convert's memory for this many synthetic images"},
+			&cli.IntFlag{Name: "gen-batch", Value: convert.Fast().GenBatch, Usage: "estimate convert's memory with generator batches of this many images"},
+			&cli.IntFlag{Name: "images", Value: convert.Fast().Images, Usage: "estimate convert's memory for this many synthetic images"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -36,7 +36,7 @@ func inspectCommand() *cli.Command {
 			if c.Int("images") < 1 {
 				return usageError{fmt.Errorf("--images %d: want 1 or more", c.Int("images"))}
 			}
-			sched := convert.Fast
+			sched := convert.Fast()
 			sched.GenBatch, sched.Images = c.Int("gen-batch"), c.Int("images")
 			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), sched, c.Bool("json"))
 		},

@@ -20,8 +20,8 @@ import (
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/report"
 )

@@ -12,7 +12,7 @@ import (
 
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/generator"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/testmodels"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/sharpq/sharpq/convert"
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // availableMemory returns the memory the kernel says new work can use without swapping

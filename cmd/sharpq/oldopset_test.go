@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
 )

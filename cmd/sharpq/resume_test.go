@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/testmodels"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // openRuntime opens ONNX Runtime as the runtime flags say.

@@ -3,7 +3,7 @@ package autodiff
 import (
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // TestGeneratorGrad checks a small GENIE-style generator end to end (DESIGN.md: Linear → BN

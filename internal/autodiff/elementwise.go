@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // Broadcasting binary operators: the gradient of each input is summed back to its shape.

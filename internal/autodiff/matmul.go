@@ -3,7 +3,7 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // gemm appends alpha·op(a)·op(b) as a Gemm without bias.

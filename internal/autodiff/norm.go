@@ -3,7 +3,7 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // channelShape is [1, C, 1, …] for an input of shape xs.

@@ -3,7 +3,7 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // gradMaxPool routes each output's gradient to the input element that won its window, read

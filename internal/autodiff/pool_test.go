@@ -3,7 +3,7 @@ package autodiff
 import (
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // MaxPool runs in float64 on ONNX Runtime's CPU provider. Random inputs have no ties, and a

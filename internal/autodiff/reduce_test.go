@@ -3,7 +3,7 @@ package autodiff
 import (
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 func TestReduceGrad(t *testing.T) {

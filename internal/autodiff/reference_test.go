@@ -8,8 +8,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
 	"github.com/sharpq/sharpq/internal/reftest"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // sharedDir holds the project's shared models and PyTorch reference values.

@@ -1,6 +1,6 @@
 package autodiff
 
-import "github.com/sharpq/sharpq/internal/ir"
+import "github.com/sharpq/sharpq/ir"
 
 // Rule builds the gradient of one node. dy[i] is the gradient of output i, or "" when that
 // output does not reach the loss; need[i] reports whether input i needs a gradient. A rule
@@ -12,7 +12,7 @@ type Rule func(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, erro
 type opKey struct{ domain, op string }
 
 // rules is the registry of gradient rules, one per (domain, op type). Adding an operator
-// means adding its shape rule to internal/ir, its rule here, and a finite-difference test.
+// means adding its shape rule to ir, its rule here, and a finite-difference test.
 var rules = map[opKey]Rule{
 	// conv.go
 	{"", "Conv"}: gradConv,

@@ -3,7 +3,7 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // gradReshape serves every op that only changes the shape (Reshape, Flatten, Squeeze,

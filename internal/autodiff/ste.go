@@ -3,7 +3,7 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // Domain is the operator domain of sharpq's pseudo-ops (RoundSTE, FloorSTE). They exist only

@@ -6,9 +6,9 @@ package infer
 import (
 	"fmt"
 
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // Session runs a single-input float32 model on batches of a fixed size.

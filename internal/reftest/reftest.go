@@ -12,7 +12,7 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 )
 

@@ -10,9 +10,9 @@ import (
 	"math"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // ErrNonFinite is returned (wrapped) when a loss or gradient becomes NaN or infinite.

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/internal/train"
+	"github.com/sharpq/sharpq/ir"
 )
 
 // regression builds loss = mean((x·w + b − t)²) with x [8,3], w [3,1], b [1,1], and optionally

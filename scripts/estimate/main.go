@@ -20,8 +20,8 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
-	"github.com/sharpq/sharpq/internal/ort"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -109,7 +109,7 @@ func main() {
 	}
 	fmt.Println("| preset | generation | warm-up | refinement | reconstruction | total (sadag) | total (genie) |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
-	for _, s := range []convert.Schedule{convert.Fast, convert.Paper} {
+	for _, s := range []convert.Schedule{convert.Fast(), convert.Paper()} {
 		batches := float64((s.Images + s.GenBatch - 1) / s.GenBatch)
 		// Side-by-side batches finish together when each has its own cores.
 		g := math.Ceil(batches/float64(*parallel)) * float64(s.GenSteps) * tGen * scale

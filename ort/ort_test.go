@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // reluAdd is the model built by testdata/make_relu_add.py: y = Relu(x) + x

@@ -1,6 +1,6 @@
 // Package ir is sharpq's in-memory graph: an ONNX-like typed graph whose shapes become static
 // once the batch size is fixed. onnxio converts ModelProto to and from it; autodiff, the
-// quantizer and the generator build new graphs on it; internal/ort executes its encoding.
+// quantizer and the generator build new graphs on it; ort executes its encoding.
 //
 // The IR keeps what ONNX keeps (nodes in topological order, named values, initializers,
 // attributes, opsets, metadata) so that a round trip through it loses nothing the supported

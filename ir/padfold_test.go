@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/testmodels"
 )
 

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/testmodels"
 )
@@ -18,7 +18,7 @@ import (
 func TestChannelsLayoutKeepsOutputs(t *testing.T) {
 	rt := orttest.Runtime(t)
 	read := func() *ir.Model {
-		m, err := onnxio.Read(filepath.Join("../../testmodels", testmodels.DefaultModel))
+		m, err := onnxio.Read(filepath.Join("../testmodels", testmodels.DefaultModel))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // envTelemetryChild makes the test binary, run again by TestTelemetryOff, load the library

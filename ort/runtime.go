@@ -70,8 +70,10 @@ type Runtime struct {
 
 // Open loads the ONNX Runtime library (see FindLibrary) if this process has
 // not already loaded it, and returns a Runtime configured by opts. Opening a
-// different library while another Runtime is still open is an error. The
-// caller must Close the Runtime.
+// different library while another Runtime is still open is an error. Loading
+// sets ORT_DISABLE_TELEMETRY and ORT_TELEMETRY_DISABLED to 1 in the process's
+// environment unless the user set them, so that ONNX Runtime uploads nothing
+// and leaves no files behind. The caller must Close the Runtime.
 func Open(opts Options) (*Runtime, error) {
 	device := opts.Device
 	switch device {

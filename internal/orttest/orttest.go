@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ort"
+	"github.com/sharpq/sharpq/ort"
 )
 
 // EnvRequire is the environment variable that, when set to 1, turns a

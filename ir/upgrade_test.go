@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sharpq/sharpq/internal/ir"
-	"github.com/sharpq/sharpq/internal/ort"
-	"github.com/sharpq/sharpq/internal/ort/orttest"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -176,7 +176,7 @@ func TestUpgradeOpsetRefuses(t *testing.T) {
 func TestUpgradeOpsetRealModel(t *testing.T) {
 	rt := orttest.Runtime(t)
 	for _, opset := range []int64{7, 9, 11, 12} {
-		m, err := onnxio.Read(filepath.Join("../../testmodels", testmodels.DefaultModel))
+		m, err := onnxio.Read(filepath.Join("../testmodels", testmodels.DefaultModel))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestUpgradeOpsetRealModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		// FixBatch canonicalizes, which upgrades: rebuild the old form at the fixed batch.
-		fixed, err := onnxio.Read(filepath.Join("../../testmodels", testmodels.DefaultModel))
+		fixed, err := onnxio.Read(filepath.Join("../testmodels", testmodels.DefaultModel))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestUpgradeOpsetRealModel(t *testing.T) {
 // whose second dimension shape inference knows although the batch is dynamic.
 func TestFlattenBatchView(t *testing.T) {
 	for _, opset := range []int64{11, 13} {
-		m, err := onnxio.Read(filepath.Join("../../testmodels", testmodels.DefaultModel))
+		m, err := onnxio.Read(filepath.Join("../testmodels", testmodels.DefaultModel))
 		if err != nil {
 			t.Fatal(err)
 		}
