@@ -27,13 +27,26 @@ type EvalResult struct {
 }
 
 // Evaluate runs m over d in ONNX Runtime and measures top-1/top-5 accuracy against d.Labels.
-// The dataset's per-image shape must equal the model input's.
+// The dataset's per-image shape must equal the model input's, and every label must be
+// non-negative and below the model's number of classes (its output's width): a label out of
+// range is an *option.Error named Dataset.Labels, reported before any batch runs.
 func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opts EvalOptions) (EvalResult, error) {
 	if d.Labels == nil {
 		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s is empty: evaluation needs the images' labels"))
 	}
 	if opts.Batch <= 0 {
 		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size", opts.Batch))
+	}
+	// A Dataset built by hand may not hold what N says; Batch would slice past its end.
+	if len(d.Labels) != d.N {
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s holds %d labels for %d images", len(d.Labels), d.N))
+	}
+	if want := d.N * d.SampleLen(); len(d.X) != want {
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.X", "%s holds %d values for %d images of %d×%d×%d (%d values)",
+			len(d.X), d.N, d.C, d.H, d.W, want))
+	}
+	if i := negativeLabel(d.Labels); i >= 0 {
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is negative", d.Labels[i], i))
 	}
 	if err := CheckInputShape(m, d); err != nil {
 		return EvalResult{}, err
@@ -47,9 +60,16 @@ func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opt
 		return EvalResult{}, err
 	}
 	defer s.Close()
-	classes := int(s.OutShape[len(s.OutShape)-1])
 	if len(s.OutShape) != 2 {
 		return EvalResult{}, fmt.Errorf("calib: model output shape %v is not [batch, classes]", s.OutShape)
+	}
+	classes := int(s.OutShape[1])
+	// TopK counts a label the model cannot output as wrong, which would only show as a low
+	// accuracy after the whole run: refuse it before any batch.
+	for i, l := range d.Labels {
+		if l >= int64(classes) {
+			return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is not below the model's %d classes", l, i, classes))
+		}
 	}
 	var tally Tally
 	in := s.Input()
@@ -71,6 +91,16 @@ func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opt
 	}
 	secs := time.Since(start).Seconds()
 	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(d.N) / secs}, nil
+}
+
+// negativeLabel returns the index of the first negative label, or -1 when there is none.
+func negativeLabel(labels []int64) int {
+	for i, l := range labels {
+		if l < 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // ErrInputShape is returned (wrapped) when images do not have the shape the model takes:

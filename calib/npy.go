@@ -2,6 +2,7 @@ package calib
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,14 +24,17 @@ import (
 // data is scaled to [0,1] by dividing by 255, as torchvision's ToTensor
 // does; float32 and float64 data is taken as it is (so it should already be
 // in the range the model was trained on before normalisation), converted to
-// float32. Then, with p.Grayscale, three-channel images become one channel
-// of luma; and every value is normalised to (x - mean[c]) / std[c] with
-// p.Mean and p.Std (empty: no shift or no scaling). Arrays are never
-// resized: p.Size must be 0 or match both height and width.
+// float32; NaN, ±Inf and float64 values beyond float32's range are an
+// error naming the first image that holds one. Then, with p.Grayscale,
+// three-channel images become one channel of luma; and every value is
+// normalised to (x - mean[c]) / std[c] with p.Mean and p.Std (empty: no
+// shift or no scaling). Arrays are never resized: p.Size must be 0 or match
+// both height and width.
 //
 // The labels are a 1-D array of any integer dtype (int64, int32, uint8, …)
-// with one non-negative class index per image. Fortran-ordered arrays of
-// more than one dimension are not supported.
+// with one non-negative class index per image; errors about them are an
+// *option.Error named Dataset.Labels. Fortran-ordered arrays of more than one
+// dimension are not supported, and a file cut short in its header is an error.
 func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 	nf, err := openNPY(dataPath)
 	if err != nil {
@@ -90,15 +94,23 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 		d.X = make([]float32, len(f))
 		for i, v := range f {
 			d.X[i] = float32(v)
+			// A finite float64 too large for float32 would pass below as an Inf it never held.
+			if math.IsInf(float64(d.X[i]), 0) && !math.IsInf(v, 0) && !math.IsNaN(v) {
+				return nil, fmt.Errorf("calib: %s: image %d holds %g, beyond float32's range", dataPath, i/d.SampleLen(), v)
+			}
 		}
 	default:
 		return nil, fmt.Errorf("calib: %s: dtype %s: want images as uint8, float32 or float64", dataPath, nf.dtype)
 	}
 	if nf.dtype != "u1" {
-		for _, v := range d.X {
+		// One pass over the floats: NaN or Inf would pass through the model and leave its
+		// calibration ranges or accuracy meaningless, so refuse them here, naming the image.
+		for i, v := range d.X {
 			if v < 0 {
 				d.NegativeFloats = true
-				break
+			}
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("calib: %s: image %d holds a non-finite value (NaN or Inf)", dataPath, i/d.SampleLen())
 			}
 		}
 	}
@@ -115,17 +127,17 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Errors about the labels' content are about Dataset.Labels, so that a front end names its
+	// labels flag for them, not its data flag.
 	if len(shape) != 1 {
-		return nil, fmt.Errorf("calib: %s: labels of shape %v: want a 1-D array", labelsPath, shape)
+		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s: labels of shape %v: want a 1-D array", labelsPath, shape))
 	}
 	if len(labels) != d.N {
-		return nil, fmt.Errorf("calib: labels %s hold %d labels but data %s holds %d images",
-			labelsPath, len(labels), dataPath, d.N)
+		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s holds %d labels but %s holds %d images",
+			labelsPath, len(labels), dataPath, d.N))
 	}
-	for i, l := range labels {
-		if l < 0 {
-			return nil, fmt.Errorf("calib: %s: label %d of image %d is negative", labelsPath, l, i)
-		}
+	if i := negativeLabel(labels); i >= 0 {
+		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s: label %d of image %d is negative", labelsPath, labels[i], i))
 	}
 	d.Labels = labels
 	return d, nil
@@ -234,7 +246,15 @@ func openNPY(path string) (*npyFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("calib: %w", err)
 	}
-	r, err := npy.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err := checkHeaderLength(f, path, fi.Size()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var r *npy.Reader
+	err = npyCall(func() (err error) {
+		r, err = npy.NewReader(bufio.NewReaderSize(f, 1<<20))
+		return err
+	})
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("calib: %s: not a readable .npy file: %w", path, err)
@@ -275,13 +295,65 @@ func openNPY(path string) (*npyFile, error) {
 
 func (nf *npyFile) close() { nf.f.Close() }
 
+// npyMagic starts every .npy file.
+const npyMagic = "\x93NUMPY"
+
+// checkHeaderLength reports a file of size bytes that ends before the end of the header its
+// first bytes announce: npyio slices a short header without checking it and panics. The
+// magic, 2 version bytes, then the header length, 2 bytes little-endian in version 1 and 4 in
+// versions 2 and 3. A file that is not .npy at all, or of another version, is left to npyio
+// to refuse.
+func checkHeaderLength(f *os.File, path string, size int64) error {
+	if size == 0 {
+		return fmt.Errorf("calib: %s is empty: not a .npy file", path)
+	}
+	var b [12]byte
+	n, err := f.ReadAt(b[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("calib: %w", err)
+	}
+	cut := fmt.Errorf("calib: %s: not a complete .npy file (the header is cut short)", path)
+	if !strings.HasPrefix(string(b[:n]), npyMagic[:min(n, len(npyMagic))]) {
+		return nil
+	}
+	if n < len(npyMagic)+2 {
+		return cut
+	}
+	var start, hdrLen int64
+	switch b[6] {
+	case 1:
+		start, hdrLen = 10, int64(binary.LittleEndian.Uint16(b[8:10]))
+	case 2, 3:
+		start, hdrLen = 12, int64(binary.LittleEndian.Uint32(b[8:12]))
+	default:
+		return nil
+	}
+	if int64(n) < start || start+hdrLen > size {
+		return cut
+	}
+	return nil
+}
+
+// npyCall runs f, one call into npyio, turning a panic into an error for the caller to wrap
+// with the file's name: npyio slices the header's fields without bounds checks, so a
+// malformed header of the right length (no newline, no closing brace, …) panics instead of
+// failing.
+func npyCall(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("npyio panicked: %v", p)
+		}
+	}()
+	return f()
+}
+
 // readAll reads all elements of nf as T, which must match its dtype.
 func readAll[T any](nf *npyFile) ([]T, error) {
 	x := make([]T, nf.n)
 	if nf.n == 0 {
 		return x, nil
 	}
-	if err := nf.r.Read(&x); err != nil {
+	if err := npyCall(func() error { return nf.r.Read(&x) }); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("calib: %s: file ends before its %d elements of shape %v: %w", nf.path, nf.n, nf.shape, err)
 		}

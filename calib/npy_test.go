@@ -2,7 +2,10 @@ package calib
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +13,8 @@ import (
 	"testing"
 
 	"codeberg.org/sbinet/npyio/npy"
+
+	"github.com/sharpq/sharpq/option"
 )
 
 // writeNPY writes v with npyio itself, for dtypes calib does not save.
@@ -235,7 +240,7 @@ func TestLoadNPY(t *testing.T) {
 			wantShape: [4]int{1, 1, 1, 2}, wantX: []float32{-1, 0.5},
 		},
 		{name: "label count", data: u8NCHW, labels: path("labels2.npy"),
-			wantErr: "labels " + path("labels2.npy") + " hold 2 labels but data " + u8NCHW + " holds 3 images"},
+			wantErr: "Dataset.Labels: " + path("labels2.npy") + " holds 2 labels but " + u8NCHW + " holds 3 images"},
 		{name: "labels 2-D", data: u8NCHW, labels: path("labels2d.npy"), wantErr: "labels of shape [3 1]: want a 1-D array"},
 		{name: "labels negative", data: u8NCHW, labels: path("labelsneg.npy"), wantErr: "label -1 of image 1 is negative"},
 		{name: "labels float", data: u8NCHW, labels: path("labelsf.npy"), wantErr: "labelsf.npy: dtype f4"},
@@ -347,6 +352,155 @@ func TestLoadNPYNegativeFloats(t *testing.T) {
 			}
 			if d.NegativeFloats != tt.want {
 				t.Fatalf("NegativeFloats = %v, want %v", d.NegativeFloats, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadNPYCutHeader checks that a .npy file cut short inside its header is refused with an
+// error naming the file, for images and labels alike, instead of making npyio panic.
+func TestLoadNPYCutHeader(t *testing.T) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full.npy")
+	if err := SaveNPYUint8(full, seqU8(2*1*2*2), []int{2, 1, 2, 2}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same header dict and data as versions 1, 2 and 3 (npyio writes version 2), whose
+	// header length takes 2 bytes in version 1 and 4 in the others.
+	hdrLen := int(binary.LittleEndian.Uint32(raw[8:12]))
+	if !bytes.HasPrefix(raw, []byte("\x93NUMPY\x02\x00")) || 12+hdrLen > len(raw) {
+		t.Fatalf("npyio wrote an unexpected file: %q", raw)
+	}
+	dict, data := raw[12:12+hdrLen], raw[12+hdrLen:]
+	version := func(major byte) []byte {
+		b := append([]byte("\x93NUMPY"), major, 0)
+		if major == 1 {
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(dict)))
+		} else {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(dict)))
+		}
+		return append(append(b, dict...), data...)
+	}
+	v1, v2, v3 := version(1), version(2), version(3)
+	headerEnd := func(b []byte) int { return len(b) - len(data) }
+	const cutShort = "not a complete .npy file (the header is cut short)"
+	tests := []struct {
+		name    string
+		raw     []byte
+		wantErr string
+	}{
+		{"empty", nil, " is empty: not a .npy file"},
+		{"in the magic", v2[:4], ": " + cutShort},
+		{"version 1, in the header length", v1[:9], ": " + cutShort},
+		{"version 1, 12 bytes", v1[:12], ": " + cutShort},
+		{"version 1, 50 bytes", v1[:50], ": " + cutShort},
+		{"version 1, one byte short", v1[:headerEnd(v1)-1], ": " + cutShort},
+		{"version 2, in the header length", v2[:10], ": " + cutShort},
+		{"version 2, 12 bytes", v2[:12], ": " + cutShort},
+		{"version 2, 50 bytes", v2[:50], ": " + cutShort},
+		{"version 2, one byte short", v2[:headerEnd(v2)-1], ": " + cutShort},
+		{"version 3, 50 bytes", v3[:50], ": " + cutShort},
+		{"version 3, one byte short", v3[:headerEnd(v3)-1], ": " + cutShort},
+		// Whole headers that npyio cannot parse: an error, never a panic.
+		{"no newline", append(slices.Clone(v1[:headerEnd(v1)-1]), 'x'), ": not a readable .npy file"},
+		{"no closing brace", []byte("\x93NUMPY\x01\x00\x40\x00{'descr': '|u1', 'fortran_order': False, 'shape': (2,)         \n"), ": not a readable .npy file"},
+		{"not npy", []byte("garbage, not numpy at all"), ": not a readable .npy file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := filepath.Join(t.TempDir(), "bad.npy")
+			if err := os.WriteFile(bad, tt.raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			load := map[string]func() error{
+				"LoadNPY images": func() error { _, err := LoadNPY(bad, "", Preprocess{}); return err },
+				"LoadNPY labels": func() error { _, err := LoadNPY(full, bad, Preprocess{}); return err },
+				"ReadNPYUint8":   func() error { _, _, err := ReadNPYUint8(bad); return err },
+				"ReadNPYInt64":   func() error { _, _, err := ReadNPYInt64(bad); return err },
+			}
+			for name, f := range load {
+				var err error
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Fatalf("%s panicked: %v", name, p)
+						}
+					}()
+					err = f()
+				}()
+				checkErr(t, err, bad+tt.wantErr)
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("%s: error %q spans lines", name, err)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadNPYNonFinite checks that float images holding NaN or ±Inf, or float64 values beyond
+// float32's range, are refused at load time, naming the first image that holds one.
+func TestLoadNPYNonFinite(t *testing.T) {
+	dir := t.TempDir()
+	nan, inf := math.NaN(), math.Inf(1)
+	tests := []struct {
+		name    string
+		v       any // 3 images of 1×1×2
+		wantErr string
+	}{
+		{"float32 finite", [][][]float32{{{0, 1}}, {{-2, 3}}, {{math.MaxFloat32, 0}}}, ""},
+		{"float32 NaN", [][][]float32{{{0, 1}}, {{float32(nan), 3}}, {{0, 0}}}, "image 1 holds a non-finite value (NaN or Inf)"},
+		{"float32 +Inf", [][][]float32{{{0, 1}}, {{2, 3}}, {{0, float32(inf)}}}, "image 2 holds a non-finite value (NaN or Inf)"},
+		{"float32 first of two", [][][]float32{{{float32(-inf), 1}}, {{float32(nan), 3}}, {{0, 0}}}, "image 0 holds a non-finite value (NaN or Inf)"},
+		{"float64 finite", [][][]float64{{{0, 1}}, {{-2, 3}}, {{4, 5}}}, ""},
+		{"float64 NaN", [][][]float64{{{0, 1}}, {{2, 3}}, {{nan, 0}}}, "image 2 holds a non-finite value (NaN or Inf)"},
+		{"float64 -Inf", [][][]float64{{{0, -inf}}, {{2, 3}}, {{0, 0}}}, "image 0 holds a non-finite value (NaN or Inf)"},
+		{"float64 beyond float32", [][][]float64{{{0, 1}}, {{1e300, 3}}, {{0, 0}}}, "image 1 holds 1e+300, beyond float32's range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".npy")
+			writeNPY(t, path, tt.v)
+			want := tt.wantErr
+			if want != "" {
+				want = path + ": " + want
+			}
+			_, err := LoadNPY(path, "", Preprocess{})
+			checkErr(t, err, want)
+		})
+	}
+}
+
+// TestLoadNPYLabelErrors checks that errors about the labels file are *option.Error named
+// Dataset.Labels, so that a front end attributes them to its labels flag, not its data flag.
+func TestLoadNPYLabelErrors(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.npy")
+	if err := SaveNPYUint8(data, seqU8(3*4), []int{3, 2, 2}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		labels  any
+		wantErr string
+	}{
+		{"too few", []int64{1, 0}, "Dataset.Labels: %s holds 2 labels but " + data + " holds 3 images"},
+		{"too many", []int64{1, 0, 2, 2}, "Dataset.Labels: %s holds 4 labels but " + data + " holds 3 images"},
+		{"negative", []int64{1, -1, 0}, "Dataset.Labels: %s: label -1 of image 1 is negative"},
+		{"2-D", [][]int64{{1}, {0}, {1}}, "Dataset.Labels: %s: labels of shape [3 1]: want a 1-D array"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			labels := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".npy")
+			writeNPY(t, labels, tt.labels)
+			_, err := LoadNPY(data, labels, Preprocess{})
+			checkErr(t, err, fmt.Sprintf(tt.wantErr, labels))
+			var bad *option.Error
+			if !errors.As(err, &bad) || bad.Name != "Dataset.Labels" {
+				t.Fatalf("error %q is not an *option.Error named Dataset.Labels (got %+v)", err, bad)
 			}
 		})
 	}

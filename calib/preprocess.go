@@ -46,12 +46,12 @@ func (p Preprocess) Validate(channels int) error {
 	}
 	for i, m := range p.Mean {
 		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
-			return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Mean", "%s value %d is %v: want a finite number", i+1, m))
+			return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Mean", "the %[2]s value of %[1]s is %[3]v: want a finite number", ordinal(i+1), m))
 		}
 	}
 	for i, s := range p.Std {
 		if !(s > 0) || math.IsInf(float64(s), 0) {
-			return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Std", "%s value %d is %v: want a finite number > 0", i+1, s))
+			return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Std", "the %[2]s value of %[1]s is %[3]v: want a finite number > 0", ordinal(i+1), s))
 		}
 	}
 	return nil
@@ -102,4 +102,23 @@ func (p Preprocess) normalize(x []float32, channels, hw int) {
 			}
 		}
 	}
+}
+
+// ordinal spells n ≥ 1 as "1st", "2nd", "3rd", "4th", …, "11th", "21st": "value 1" could be
+// read as a value equal to 1, "the 1st value" only as a position.
+func ordinal(n int) string {
+	suffix := "th"
+	switch n % 100 {
+	case 11, 12, 13:
+	default:
+		switch n % 10 {
+		case 1:
+			suffix = "st"
+		case 2:
+			suffix = "nd"
+		case 3:
+			suffix = "rd"
+		}
+	}
+	return fmt.Sprint(n) + suffix
 }

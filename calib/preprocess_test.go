@@ -23,12 +23,13 @@ func TestPreprocessValidate(t *testing.T) {
 		{"size", Preprocess{Size: 224}, 3, ""},
 		{"mean count", Preprocess{Mean: []float32{1, 2}}, 3, "Preprocess.Mean has 2 values for 3-channel images: want 1 or 3"},
 		{"std count", Preprocess{Std: []float32{1, 2, 3}}, 1, "Preprocess.Std has 3 values for 1-channel images: want 1"},
-		{"std zero", Preprocess{Std: []float32{0}}, 1, "Preprocess.Std value 1 is 0"},
-		{"std negative", Preprocess{Std: []float32{1, -1, 1}}, 3, "Preprocess.Std value 2 is -1"},
-		{"std NaN", Preprocess{Std: []float32{nan}}, 1, "Preprocess.Std value 1 is NaN"},
-		{"std Inf", Preprocess{Std: []float32{inf}}, 1, "Preprocess.Std value 1 is +Inf"},
-		{"mean NaN", Preprocess{Mean: []float32{nan}}, 1, "Preprocess.Mean value 1 is NaN"},
+		{"std zero", Preprocess{Std: []float32{0}}, 1, "the 1st value of Preprocess.Std is 0: want a finite number > 0"},
+		{"std negative", Preprocess{Std: []float32{1, -1, 1}}, 3, "the 2nd value of Preprocess.Std is -1"},
+		{"std NaN", Preprocess{Std: []float32{nan}}, 1, "the 1st value of Preprocess.Std is NaN"},
+		{"std Inf", Preprocess{Std: []float32{inf}}, 1, "the 1st value of Preprocess.Std is +Inf"},
+		{"mean NaN", Preprocess{Mean: []float32{nan}}, 1, "the 1st value of Preprocess.Mean is NaN: want a finite number"},
 		{"size negative", Preprocess{Size: -1}, 3, "Preprocess.Size = -1"},
+		{"3rd std", Preprocess{Std: []float32{1, 1, 0}}, 3, "the 3rd value of Preprocess.Std is 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +78,21 @@ func assertClose(t *testing.T, got, want []float32, tol float64) {
 	for i := range got {
 		if math.Abs(float64(got[i])-float64(want[i])) > tol {
 			t.Fatalf("value %d: got %v, want %v (tolerance %g)\ngot  %v\nwant %v", i, got[i], want[i], tol, got, want)
+		}
+	}
+}
+
+func TestOrdinal(t *testing.T) {
+	tests := []struct {
+		n    int
+		want string
+	}{
+		{1, "1st"}, {2, "2nd"}, {3, "3rd"}, {4, "4th"}, {11, "11th"}, {12, "12th"}, {13, "13th"},
+		{21, "21st"}, {22, "22nd"}, {23, "23rd"}, {101, "101st"}, {111, "111th"}, {112, "112th"},
+	}
+	for _, tt := range tests {
+		if got := ordinal(tt.n); got != tt.want {
+			t.Errorf("ordinal(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }

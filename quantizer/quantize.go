@@ -273,6 +273,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if check.Collapsed {
 		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and measure it on labelled images", 100*check.FloatAgreement, check.Images, check.OutputSQNR)
 	}
+	if math.IsNaN(check.MaxLogitDiff) || math.IsNaN(check.UnoptimizedMaxLogitDiff) || math.IsNaN(check.OutputSQNR) {
+		return nil, fmt.Errorf("quantizer: self-check failed: the quantized model's outputs on the calibration images hold NaN")
+	}
 	// A QDQ model that disagrees with what was optimised is a bug, never a result.
 	if check.UnoptimizedAgreement < 0.98 {
 		return nil, fmt.Errorf("quantizer: self-check failed: without graph optimizations the exported model agrees with the simulation on only %.1f%% of %d images (max logit difference %.3g)", 100*check.UnoptimizedAgreement, check.Images, check.UnoptimizedMaxLogitDiff)

@@ -94,7 +94,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
 	out := c.String("output")
-	if err := checkWritable(out, modelPath); err != nil {
+	if err := checkWritable(c, out, modelPath); err != nil {
 		return err
 	}
 	for _, flag := range []string{"--save-images", "--report"} {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -199,7 +200,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	modelPath, out := c.String("model"), c.String("output")
-	if err := checkWritable(out, modelPath); err != nil {
+	if err := checkWritable(c, out, modelPath); err != nil {
 		return err
 	}
 	if err := checkFolderWritable("--report", c.String("report")); err != nil {
@@ -385,8 +386,13 @@ func firstN(n int) []int {
 }
 
 // checkWritable fails early, before minutes of work, when the output cannot be created, and
-// refuses to replace the float model it is made from.
-func checkWritable(path, model string) error {
+// refuses to replace any file the run reads: the float model it is made from, or a file
+// another flag of c names (calibration or test data, labels, config).
+func checkWritable(c *cli.Context, path, model string) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--output %s: folder %s does not exist", path, dir)
+	}
 	fi, err := os.Stat(path)
 	if err == nil && fi.IsDir() {
 		return fmt.Errorf("--output %s is a folder", path)
@@ -395,10 +401,24 @@ func checkWritable(path, model string) error {
 		if mi, merr := os.Stat(model); merr == nil && os.SameFile(fi, mi) {
 			return fmt.Errorf("--output %s is the input model: write the quantized model elsewhere", path)
 		}
+		for _, flag := range []string{"calib-data", "eval-data", "eval-labels", "config"} {
+			in := c.String(flag)
+			if in == "" {
+				continue
+			}
+			if ii, ierr := os.Stat(in); ierr == nil && os.SameFile(fi, ii) {
+				return fmt.Errorf("--output %s is the --%s file: write the quantized model elsewhere", path, flag)
+			}
+		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".sharpq-write-test-*")
+	f, err := os.CreateTemp(dir, ".sharpq-write-test-*")
 	if err != nil {
-		return fmt.Errorf("--output %s: cannot write there: %w", path, err)
+		// The probe file's own name would only confuse: say why the folder refused it.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("--output %s: cannot write into %s: %w", path, dir, err)
 	}
 	name := f.Name()
 	f.Close()

@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sharpq/sharpq/option"
 )
 
 // version may be set at build time with -ldflags "-X main.version=…"; otherwise sharpqVersion
@@ -57,6 +59,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.RunContext(ctx, flagsFirst(app, args)); err != nil {
 		err = flagNames().Rename(err)
+		// A library's complaint about a setting that a flag gave is a usage error too; its
+		// own text names the flag, so the packages it passed through add nothing.
+		var bad *option.Error
+		if errors.As(err, &bad) && strings.HasPrefix(bad.Name, "-") {
+			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(bad))
+			return 2
+		}
 		var usage usageError
 		if errors.As(err, &usage) {
 			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
@@ -78,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "sharpq",
 		Usage:     "data-free low-bit quantization of ONNX CNNs",
 		Version:   sharpqVersion(),
@@ -106,8 +115,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageError{err}
 		},
+		Action:         unknownCommand,
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	for _, cmd := range app.Commands {
+		strictUsage(cmd)
+	}
+	return app
 }
 
 // usageError marks a bad command line (exit status 2).

@@ -304,10 +304,10 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"negative warm-up steps (convert)", []string{"convert", model, "-o", out, "--warmup-iters", "-2"}, []string{"--warmup-iters", "-2"}},
 		{"negative threads", []string{"convert", model, "-o", out, "--threads", "-1"}, []string{"--threads", "-1"}},
 		// The library names its settings (Preprocess.Std, Bits.Weight); the command, its flags.
-		{"zero std (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--std", "0"}, []string{"--calib-data", "--std value 1 is 0"}},
+		{"zero std (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--std", "0"}, []string{"--std", "is 0"}},
 		{"eval mean per channel", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-mean", "0.1,0.2"},
-			[]string{"--eval-data", "--eval-mean has 2 values for 3-channel images"}},
-		{"zero eval std (convert)", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-std", "0"}, []string{"--eval-std value 1 is 0"}},
+			[]string{"--eval-mean has 2 values for 3-channel images"}},
+		{"zero eval std (convert)", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-std", "0"}, []string{"--eval-std", "is 0"}},
 		{"mean per channel (convert's test images)", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--mean", "0.1,0.2"}, []string{"--mean has 2 values"}},
 		{"bad layer bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--layer-bits", "conv1=9"}, []string{"--layer-bits conv1 = 9"}},
 		{"unknown device", []string{"convert", model, "-o", out, "--device", "tpu"}, []string{"--device", `"tpu"`}},

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// strictUsage makes every bad command line of cmd a one-line usage error (exit status 2)
+// instead of urfave/cli's defaults, which print the whole help to stdout (where --json output
+// goes) and exit 1: flag parse errors are reworded with the flag's two dashes and what it
+// takes, required flags are checked here rather than by cli, and a command without
+// positional arguments refuses stray ones instead of ignoring them.
+func strictUsage(cmd *cli.Command) *cli.Command {
+	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return usageError{flagParseError(cmd, err)}
+	}
+	var required []string
+	for _, f := range cmd.Flags {
+		if f, ok := f.(*cli.StringFlag); ok && f.Required {
+			required = append(required, f.Name)
+			f.Required = false
+		}
+	}
+	before := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		if cmd.ArgsUsage == "" && c.Args().Present() {
+			return usageError{fmt.Errorf("%s takes no arguments, only flags: %q is not one (sharpq %s --help)", cmd.Name, c.Args().First(), cmd.Name)}
+		}
+		if before != nil {
+			if err := before(c); err != nil {
+				return err
+			}
+		}
+		for _, name := range required {
+			if c.String(name) == "" {
+				return usageError{fmt.Errorf("--%s is required (sharpq %s --help)", name, cmd.Name)}
+			}
+		}
+		return nil
+	}
+	return cmd
+}
+
+var (
+	invalidValue = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
+	undefined    = regexp.MustCompile(`^flag provided but not defined: -+([\w-]+)$`)
+	needsValue   = regexp.MustCompile(`^flag needs an argument: -+([\w-]+)$`)
+)
+
+// globalFlags are the app's own flags, which go before the command name.
+var globalFlags = map[string]bool{"log-format": true}
+
+// flagParseError rewords the standard flag package's errors, which spell flags with one dash
+// and say only "parse error", so that they name the flag as the user typed it and what it
+// wants.
+func flagParseError(cmd *cli.Command, err error) error {
+	msg := err.Error()
+	if m := invalidValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("--%s %q: %s", m[2], m[1], wants(cmd, m[2]))
+	}
+	if m := undefined.FindStringSubmatch(msg); m != nil {
+		if globalFlags[m[1]] {
+			return fmt.Errorf("--%s goes before the command: sharpq --%s … %s …", m[1], m[1], cmd.Name)
+		}
+		return fmt.Errorf("sharpq %s has no flag --%s (sharpq %s --help lists them)", cmd.Name, m[1], cmd.Name)
+	}
+	if m := needsValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s needs a value", dashes(m[1]))
+	}
+	return err
+}
+
+// wants says what kind of value flag name of cmd takes.
+func wants(cmd *cli.Command, name string) string {
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			if n != name {
+				continue
+			}
+			switch f.(type) {
+			case *cli.IntFlag, *cli.Int64Flag:
+				return "want a whole number"
+			case *cli.UintFlag, *cli.Uint64Flag:
+				return "want a whole number, 0 or more"
+			case *cli.Float64Flag:
+				return "want a number"
+			case *cli.BoolFlag:
+				return "want true or false"
+			case *cli.DurationFlag:
+				return "want a duration such as 90s or 5m"
+			}
+		}
+	}
+	return "not a valid value"
+}
+
+// dashes spells a flag name as it is typed: -o, --output.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// unknownCommand is the app's action when its first argument is not a command.
+func unknownCommand(c *cli.Context) error {
+	if !c.Args().Present() {
+		return cli.ShowAppHelp(c)
+	}
+	var names []string
+	for _, cmd := range c.App.Commands {
+		if !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	return usageError{fmt.Errorf("unknown command %q: want one of %s", c.Args().First(), strings.Join(names, ", "))}
+}

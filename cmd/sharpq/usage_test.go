@@ -1,0 +1,49 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// Every bad command line is one error line on stderr naming the flag with its dashes, exit
+// status 2, and nothing on stdout (where --json output goes): none of urfave/cli's help dumps.
+func TestUsageErrors(t *testing.T) {
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"integer flag", []string{"convert", model, "-o", "x.onnx", "--abits", "abc"}, []string{`--abits "abc"`, "whole number"}},
+		{"unsigned flag", []string{"convert", model, "-o", "x.onnx", "--seed", "-1"}, []string{`--seed "-1"`, "0 or more"}},
+		{"float flag", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--act-lr", "fast"}, []string{`--act-lr "fast"`, "number"}},
+		{"unknown flag", []string{"eval", "--bogus"}, []string{"no flag --bogus", "sharpq eval --help"}},
+		{"global flag after the command", []string{"eval", "--log-format", "json", "--model", model}, []string{"--log-format", "before the command"}},
+		{"required flag", []string{"eval", "--data", sub}, []string{"--model is required"}},
+		{"required output", []string{"generate", model}, []string{"--output is required"}},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "convert"}},
+		{"stray argument", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "other.onnx"}, []string{`"other.onnx"`, "no arguments"}},
+		{"model given positionally to quantize", []string{"quantize", model, "--calib-data", sub, "-o", "x.onnx"}, []string{"quantize takes no arguments"}},
+		{"library setting named as its flag", []string{"convert", model, "-o", "x.onnx", "--method", "zeroq"}, []string{`--method = "zeroq"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := sharpq(t, tt.args...)
+			line := strings.TrimSuffix(stderr, "\n")
+			if code != 2 || stdout != "" || strings.Contains(line, "\n") || !strings.HasPrefix(line, "sharpq: error: ") {
+				t.Fatalf("exit %d, stdout %d bytes, stderr %q: want exit 2, no stdout, one error line", code, len(stdout), stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("error %q does not say %q", line, w)
+				}
+			}
+			if strings.Contains(line, "convert:") || strings.Contains(line, "quantizer:") || strings.Contains(line, " -abits") {
+				t.Errorf("error %q names a package or a one-dash flag", line)
+			}
+		})
+	}
+}
