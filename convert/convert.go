@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -264,6 +266,16 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err := o.Schedule.Validate(); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
+	// SADAG's losses compare the images of a batch with each other: a batch of one would
+	// fail at refinement, after the whole generation.
+	if s := o.Schedule; o.Method == SADAG && s.RefineSteps > 0 {
+		switch {
+		case s.GenBatch == 1:
+			return nil, fmt.Errorf("convert: %w", option.Errorf("Schedule.GenBatch", "%s = 1: SADAG refinement needs batches of 2 images or more"))
+		case s.Images%s.GenBatch == 1:
+			return nil, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = %d in batches of %d leaves a last batch of 1 image, and SADAG refinement needs 2 or more: use %d or %d", s.Images, s.GenBatch, s.Images-1, s.Images+1))
+		}
+	}
 	if o.Mixtures < 0 {
 		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
 	}
@@ -274,7 +286,18 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err := o.Bits.Validate(); err != nil {
 		return nil, err
 	}
+	// NewPlan checks these too, but only after generation: minutes later.
+	for _, name := range slices.Sorted(maps.Keys(o.Bits.PerLayer)) {
+		if !slices.ContainsFunc(o.Model.Graph.Nodes, func(n *ir.Node) bool {
+			return n.Name == name && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul")
+		}) {
+			return nil, fmt.Errorf("convert: %w", option.Errorf(quantizer.PerLayerName(name), "%s: the model has no Conv, Gemm or MatMul called %q; sharpq inspect lists its quantizable layers", name))
+		}
+	}
 	if err := ir.CheckFinite(o.Model.Graph); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	if err := quantizer.CheckFloat(o.Model); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	if err := quantizer.CheckTrainable(o.Model); err != nil {

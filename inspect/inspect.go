@@ -6,6 +6,7 @@ package inspect
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/ir"
@@ -25,6 +26,9 @@ type Report struct {
 	BNNodes    int       `json:"batchnorm_nodes"`
 	BNFolded   bool      `json:"batchnorm_folded"`
 	BNStatus   string    `json:"batchnorm_status"`
+	// Quantized says why the model is not a float model to quantize ("" when it is): its
+	// weights go through QDQ nodes already.
+	Quantized string `json:"quantized,omitempty"`
 	// ChannelsLast says the model's input is channels-last with a Transpose to channels-first
 	// (ir.ChannelsFirstInput), which sharpq reads channels-first; Inputs show it so.
 	ChannelsLast bool `json:"channels_last,omitempty"`
@@ -118,7 +122,12 @@ func Model(m *ir.Model, canonical *ir.Model) (*Report, error) {
 	r.Parameters = parameters(g)
 	bn := quantizer.InspectBN(g)
 	r.BNNodes, r.BNFolded = bn.Nodes, bn.FoldedLike
+	if err := quantizer.CheckFloat(m); err != nil {
+		r.Quantized = strings.TrimPrefix(err.Error(), "quantizer: ")
+	}
 	switch {
+	case r.Quantized != "":
+		r.BNStatus = "none: the model is quantized already"
 	case bn.Nodes > 0:
 		r.BNStatus = fmt.Sprintf("%d BatchNormalization nodes with running statistics: ready for data-free synthesis", bn.Nodes)
 		if k := quantizer.UnfoldableBN(canonical.Graph); k > 0 {

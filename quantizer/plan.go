@@ -225,6 +225,11 @@ func NewPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("quantizer: the model has no Conv, Gemm or MatMul with a constant weight")
 	}
+	for _, name := range slices.Sorted(maps.Keys(b.PerLayer)) {
+		if !slices.ContainsFunc(layers, func(n *ir.Node) bool { return n.Name == name }) {
+			return nil, fmt.Errorf("quantizer: %w", option.Errorf(PerLayerName(name), "%s: the model has no quantizable layer (Conv, Gemm or MatMul with a constant weight) called %q; sharpq inspect lists them", name))
+		}
+	}
 	producers := g.Producers()
 	p := &Plan{}
 	for i, n := range layers {

@@ -152,6 +152,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	if err := CheckFloat(m); err != nil {
+		return nil, err
+	}
 	if err := checkImages(m, images, n); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package quantizer_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -473,5 +474,31 @@ func TestQuantizeBadImages(t *testing.T) {
 				t.Errorf("Quantize: %v, want an error saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A quantized model is refused as such, by name, rather than failing later for want of float
+// layers; its float original passes.
+func TestQuantizedModelRefused(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.TinyResNet(1)
+	if err := quantizer.CheckFloat(m); err != nil {
+		t.Fatalf("CheckFloat of a float model: %v", err)
+	}
+	shape := m.Graph.Inputs[0].Shape
+	n, per := 4, int(shape[1]*shape[2]*shape[3])
+	images := make([]float32, n*per)
+	for i := range images {
+		images[i] = float32(i%7) - 3
+	}
+	res, err := quantizer.Quantize(context.Background(), rt, m, images, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := quantizer.CheckFloat(res.QDQ); !errors.Is(err, quantizer.ErrQuantized) {
+		t.Errorf("CheckFloat of the QDQ model: %v, want ErrQuantized", err)
+	}
+	if _, err := quantizer.Quantize(context.Background(), rt, res.QDQ, images, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)}); !errors.Is(err, quantizer.ErrQuantized) {
+		t.Errorf("Quantize of the QDQ model: %v, want ErrQuantized", err)
 	}
 }

@@ -1,6 +1,7 @@
 package quantizer
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
@@ -36,6 +37,26 @@ func CheckTrainable(m *ir.Model) error {
 	}
 	if _, err := autodiff.Grad(c, loss, wrt); err != nil {
 		return fmt.Errorf("quantizer: cannot train the model: %w", err)
+	}
+	return nil
+}
+
+// ErrQuantized is returned (wrapped; the message names the model's maker) for a model that
+// is quantized already: QDQ nodes hold its weights, so there is nothing float to quantize.
+var ErrQuantized = errors.New("the model is quantized already (it has QuantizeLinear/DequantizeLinear nodes): quantize its float original")
+
+// CheckFloat refuses a model that is quantized already, which would otherwise fail later
+// with a message about missing layers or BatchNormalization statistics.
+func CheckFloat(m *ir.Model) error {
+	for _, n := range m.Graph.Nodes {
+		if n.Domain == "" && (n.OpType == "QuantizeLinear" || n.OpType == "DequantizeLinear") {
+			for _, kv := range m.Metadata {
+				if kv.Key == "sharpq.version" || kv.Key == "sharpq.bits" {
+					return fmt.Errorf("quantizer: %w (this one was made by sharpq)", ErrQuantized)
+				}
+			}
+			return fmt.Errorf("quantizer: %w", ErrQuantized)
+		}
 	}
 	return nil
 }

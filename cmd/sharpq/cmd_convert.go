@@ -109,6 +109,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
+	if err := quantizer.CheckFloat(m); err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
 		return fmt.Errorf("%s: %w", modelPath, convert.ErrNoBNStats)
 	}
@@ -173,7 +176,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
+		return layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err))
 	}
 	open := func() (*ort.Runtime, func(), error) {
 		rt, err := openRuntime(c)

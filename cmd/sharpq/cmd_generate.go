@@ -8,6 +8,7 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/quantizer"
 )
 
 func generateCommand() *cli.Command {
@@ -87,6 +88,9 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	m, _, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
+	}
+	if err := quantizer.CheckFloat(m); err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	rt, err := openRuntime(c)
 	if err != nil {

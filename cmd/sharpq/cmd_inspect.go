@@ -61,7 +61,8 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	}
 	r.ChannelsLast = channelsLast
 	var memLine string
-	if mc, err := checkMemory(m, sched, convert.SADAG, 1); err == nil {
+	// A quantized model has nothing to convert, so no estimate.
+	if mc, err := checkMemory(m, sched, convert.SADAG, 1); r.Quantized == "" && err == nil {
 		e := mc.Estimate
 		r.Memory = &inspect.Memory{GenBatch: sched.GenBatch, Images: sched.Images, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
 			DiskBytes: e.Disk, Available: mc.Available, FitsBatch: mc.Fits}
@@ -92,6 +93,9 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 		ops = append(ops, fmt.Sprintf("%s %d", o.Op, o.Count))
 	}
 	fmt.Fprintf(tw, "operators\t%d nodes: %s\n", r.Nodes, strings.Join(ops, ", "))
+	if r.Quantized != "" {
+		fmt.Fprintf(tw, "quantized\t%s\n", r.Quantized)
+	}
 	fmt.Fprintf(tw, "batchnorm\t%s\n", r.BNStatus)
 	if r.Normalisation != "" {
 		fmt.Fprintf(tw, "normalise\t%s\n", r.Normalisation)

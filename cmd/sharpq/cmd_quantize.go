@@ -273,7 +273,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		Log: afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, c.Bool("mirror"), c.Int("mixup"), d.N)),
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
+		return layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err))
 	}
 	open := func() (*ort.Runtime, func(), error) { return rt, func() {}, nil }
 	acc, data, err := gateAndWrite(c, open, m, res.QDQ, res.Check, evalData, channelsLast, out, logfTo(logger(c)))

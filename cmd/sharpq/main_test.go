@@ -304,6 +304,9 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"negative warm-up steps (convert)", []string{"convert", model, "-o", out, "--warmup-iters", "-2"}, []string{"--warmup-iters", "-2"}},
 		{"negative threads", []string{"convert", model, "-o", out, "--threads", "-1"}, []string{"--threads", "-1"}},
 		// The library names its settings (Preprocess.Std, Bits.Weight); the command, its flags.
+		{"layer bits for no layer (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--iters", "0", "--layer-bits", "nosuch=2"}, []string{"--layer-bits nosuch", "no quantizable layer"}},
+		{"layer bits for no layer (convert)", []string{"convert", model, "-o", out, "--layer-bits", "nosuch=2"}, []string{"--layer-bits nosuch", "no Conv, Gemm or MatMul"}},
+		{"last synthetic batch of one image", []string{"convert", model, "-o", out, "--images", "9", "--gen-batch", "8"}, []string{"--images = 9", "batch of 1 image"}},
 		{"zero std (quantize)", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--std", "0"}, []string{"--std", "is 0"}},
 		{"eval mean per channel", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-mean", "0.1,0.2"},
 			[]string{"--eval-mean has 2 values for 3-channel images"}},
