@@ -37,6 +37,20 @@ func RunKey(model []byte, settings string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// checkpointFiles are the files a run saves its progress in.
+var checkpointFiles = []string{"generate.gob", "warmup.gob", "refine-batches.gob", "refine.gob", "reconstruct.gob"}
+
+// Saved reports whether the folder holds progress that a run saved, which Open without
+// resume discards: a front end can say so before it happens.
+func (c *Checkpoints) Saved() bool {
+	for _, name := range checkpointFiles {
+		if _, err := os.Stat(filepath.Join(c.Dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Open prepares the folder. With resume it checks the folder belongs to this run; without,
 // it clears any state a previous run left.
 func (c *Checkpoints) Open(resume bool) error {
@@ -55,7 +69,7 @@ func (c *Checkpoints) Open(resume bool) error {
 			return fmt.Errorf("checkpoint: resuming from %s: %w (another model or other settings)", c.Dir, ErrOtherRun)
 		}
 	} else {
-		for _, name := range []string{"generate.gob", "warmup.gob", "refine-batches.gob", "refine.gob", "reconstruct.gob"} {
+		for _, name := range checkpointFiles {
 			if err := os.Remove(filepath.Join(c.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 			}

@@ -88,3 +88,28 @@ func TestCheckpointsErrors(t *testing.T) {
 		})
 	}
 }
+
+// Saved tells a folder with a run's progress from a new or emptied one, so that a front end
+// can warn before Open without resume discards it.
+func TestCheckpointsSaved(t *testing.T) {
+	dir := t.TempDir()
+	cp := &Checkpoints{Dir: dir, Key: "a"}
+	if cp.Saved() {
+		t.Error("an empty folder holds saved progress")
+	}
+	if err := cp.Open(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Save("generate", struct{ Batches int }{2}); err != nil {
+		t.Fatal(err)
+	}
+	if !cp.Saved() {
+		t.Error("a folder with a checkpoint holds no saved progress")
+	}
+	if err := cp.Open(false); err != nil {
+		t.Fatal(err)
+	}
+	if cp.Saved() {
+		t.Error("Open without resume kept the progress")
+	}
+}

@@ -101,6 +101,9 @@ func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoin
 		settings += " input-shape=" + shape // the model the run works on is the file plus this
 	}
 	cp := &convert.Checkpoints{Dir: dir, Key: convert.RunKey(model, settings)}
+	if !c.Bool("resume") && cp.Saved() {
+		logger(c).Warn(fmt.Sprintf("--work-dir %s holds an earlier run's progress, which this run replaces (--resume continues it instead)", dir))
+	}
 	if err := cp.Open(c.Bool("resume")); err != nil {
 		if errors.Is(err, convert.ErrOtherRun) {
 			return nil, fmt.Errorf("--resume: %w; use another --work-dir or run without --resume", err)

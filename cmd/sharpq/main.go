@@ -77,7 +77,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 3
 		}
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(stderr, "sharpq: interrupted")
+			var saved progressSaved
+			if errors.As(err, &saved) {
+				fmt.Fprintf(stderr, "sharpq: interrupted; the progress is in %s: the same command with --resume continues it\n", saved.dir)
+			} else {
+				fmt.Fprintln(stderr, "sharpq: interrupted")
+			}
 			return 130
 		}
 		fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
@@ -106,8 +111,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand(),
 			evalCommand(),
-			withConfig(quantizeCommand()),
-			withConfig(convertCommand()),
+			withResumeHint(withConfig(quantizeCommand())),
+			withResumeHint(withConfig(convertCommand())),
 			generateCommand(),
 			benchCommand(),
 		},
@@ -122,6 +127,28 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		strictUsage(cmd)
 	}
 	return app
+}
+
+// progressSaved marks an error of a run that kept its progress in a work folder, dir.
+type progressSaved struct {
+	error
+	dir string
+}
+
+func (e progressSaved) Unwrap() error { return e.error }
+
+// withResumeHint makes an interrupted run of cmd that has a --work-dir say where its progress
+// is and how to continue it.
+func withResumeHint(cmd *cli.Command) *cli.Command {
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		err := action(c)
+		if dir := c.String("work-dir"); err != nil && dir != "" && errors.Is(err, context.Canceled) {
+			return progressSaved{err, dir}
+		}
+		return err
+	}
+	return cmd
 }
 
 // usageError marks a bad command line (exit status 2).

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,6 +69,9 @@ func TestInterruptAndResume(t *testing.T) {
 	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 130 {
 		t.Fatalf("interrupted run: exit %d (%v), want 130: %s", code, err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupted; the progress is in "+work+": the same command with --resume") {
+		t.Errorf("the interrupted run does not say how to continue: %s", stderr.String())
 	}
 	if _, err := os.Stat(resumed); !os.IsNotExist(err) {
 		t.Fatal("an interrupted run left an output file")
