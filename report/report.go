@@ -21,9 +21,11 @@ import (
 
 // Report is everything a quantize or convert run reports.
 type Report struct {
-	Command   string                  `json:"command"`
-	Model     string                  `json:"model"`
-	Output    string                  `json:"output"`
+	Command string `json:"command"`
+	Model   string `json:"model"`
+	Output  string `json:"output"`
+	// Refused is why a quality gate kept the model from being written ("" when it was).
+	Refused   string                  `json:"refused,omitempty"`
 	Settings  map[string]string       `json:"settings"`
 	Stages    []Stage                 `json:"stages"`
 	Seconds   float64                 `json:"seconds"`
@@ -111,8 +113,12 @@ func Write(dir string, r *Report) error {
 func markdown(r *Report, plots []string) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# sharpq %s report\n\n", r.Command)
-	fmt.Fprintf(&s, "- model: `%s`\n- output: `%s` (%d bytes; float model %d bytes)\n- total time: %.1f s\n",
-		r.Model, r.Output, r.Bytes, r.FPBytes, r.Seconds)
+	if r.Refused != "" {
+		fmt.Fprintf(&s, "- model: `%s`\n- output: **not written**: %s\n- total time: %.1f s\n", r.Model, r.Refused, r.Seconds)
+	} else {
+		fmt.Fprintf(&s, "- model: `%s`\n- output: `%s` (%d bytes; float model %d bytes)\n- total time: %.1f s\n",
+			r.Model, r.Output, r.Bytes, r.FPBytes, r.Seconds)
+	}
 	for _, k := range sortedKeys(r.Settings) {
 		fmt.Fprintf(&s, "- %s: %s\n", k, r.Settings[k])
 	}

@@ -186,8 +186,13 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return rt, func() { rt.Close() }, nil
 	}
 	acc, data, err := gateAndWrite(c, open, m, rep.Quantized, rep.SelfCheck, evalData, channelsLast, out, logf)
+	refused, err := refusedBy(err)
 	if err != nil {
 		return err
+	}
+	written := out
+	if refused != nil {
+		written = ""
 	}
 	if dir := c.String("report"); dir != "" {
 		fi, _ := os.Stat(modelPath)
@@ -210,7 +215,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		if err := saveGrid(filepath.Join(dir, "synthetic.png"), m, rep.Synthetic); err != nil {
 			return err
 		}
-		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: out, Settings: settings,
+		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: written, Refused: errText(refused), Settings: settings,
 			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
 			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Refinement: refinement, Accuracy: acc})
 		if err != nil {
@@ -220,12 +225,20 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		err := enc.Encode(struct {
 			*convert.Report
-			Output   string           `json:"output"`
+			Output   string           `json:"output"` // "" when a quality gate refused the model
+			Refused  string           `json:"refused,omitempty"`
 			Bytes    int              `json:"bytes"`
 			Accuracy *report.Accuracy `json:"accuracy,omitempty"`
-		}{rep, out, len(data), acc})
+		}{rep, written, errText(refused), len(data), acc})
+		if err != nil {
+			return err
+		}
+		return refused
+	}
+	if refused != nil {
+		return refused
 	}
 	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes%s\n",
 		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), len(data), accuracyLine(acc))

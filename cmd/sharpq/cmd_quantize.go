@@ -173,8 +173,10 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 
 // quantizeReport is the JSON form of `sharpq quantize --json`.
 type quantizeReport struct {
-	Model     string                  `json:"model"`
-	Output    string                  `json:"output"`
+	Model  string `json:"model"`
+	Output string `json:"output"` // "" when a quality gate refused the model
+	// Refused is why a quality gate kept the model from being written.
+	Refused   string                  `json:"refused,omitempty"`
 	WBits     int                     `json:"wbits"`
 	ABits     int                     `json:"abits"`
 	Preset    string                  `json:"preset"`
@@ -280,8 +282,13 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	open := func() (*ort.Runtime, func(), error) { return rt, func() {}, nil }
 	acc, data, err := gateAndWrite(c, open, m, res.QDQ, res.Check, evalData, channelsLast, out, logfTo(logger(c)))
+	refused, err := refusedBy(err)
 	if err != nil {
 		return err
+	}
+	written := out
+	if refused != nil {
+		written = ""
 	}
 	fi, _ := os.Stat(modelPath)
 	if dir := c.String("report"); dir != "" {
@@ -291,7 +298,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 				stages = append(stages, report.Stage{Name: k, Seconds: v})
 			}
 		}
-		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: out,
+		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
 			Settings: metaMap(meta, bits), Stages: stages, Seconds: time.Since(start).Seconds(),
 			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: int64(len(data)), FPBytes: fi.Size(),
 			Accuracy: acc})
@@ -299,10 +306,37 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 			return err
 		}
 	}
-	rep := quantizeReport{Model: modelPath, Output: out, WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
+	rep := quantizeReport{Model: modelPath, Output: written, Refused: errText(refused), WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
 		Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
 		SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: len(data), FPBytes: fi.Size(), Accuracy: acc}
+	if refused != nil {
+		if c.Bool("json") {
+			if err := printQuantize(c.App.Writer, rep, true); err != nil {
+				return err
+			}
+		}
+		return refused
+	}
 	return printQuantize(c.App.Writer, rep, c.Bool("json"))
+}
+
+// refusedBy splits the error of gateAndWrite into a quality gate's refusal, after which the
+// run is still reported (its JSON and --report are what a pipeline reads), and any other
+// error.
+func refusedBy(err error) (refused, other error) {
+	var gate gateError
+	if errors.As(err, &gate) {
+		return err, nil
+	}
+	return nil, err
+}
+
+// errText is err's message, or "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func printQuantize(w io.Writer, r quantizeReport, asJSON bool) error {

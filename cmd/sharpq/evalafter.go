@@ -150,7 +150,8 @@ func accuracyLine(a *report.Accuracy) string {
 // model m on evalData (when given; open supplies the runtime then), applies --max-drop and
 // --min-agreement (to the self-check check), puts back a channels-last input and writes q to
 // out atomically. It returns the accuracy (nil
-// without evalData) and the bytes written.
+// without evalData) and the bytes written; when a gate refuses the model, the accuracy so far,
+// no bytes and a gateError, so that the caller can still report the run.
 func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, check quantizer.SelfCheck, evalData *calib.Dataset,
 	channelsLast bool, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
 	if err := checkMinAgreement(c, check, out); err != nil {
@@ -172,7 +173,7 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 		}
 	}
 	if err := checkMaxDrop(c, acc, out); err != nil {
-		return nil, nil, err
+		return acc, nil, err
 	}
 	if err := restoreLayout(q, channelsLast); err != nil {
 		return nil, nil, err

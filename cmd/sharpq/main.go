@@ -244,7 +244,15 @@ func logger(c *cli.Context) *slog.Logger {
 	return slog.New(h)
 }
 
-// logfTo adapts a logger to the printf-style stage logs of the library packages.
+// logfTo adapts a logger to the printf-style stage logs of the library packages. Their lines
+// that open with "warning: " are logged at the warning level, without the word.
 func logfTo(l *slog.Logger) func(format string, args ...any) {
-	return func(format string, args ...any) { l.Info(fmt.Sprintf(format, args...)) }
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if rest, ok := strings.CutPrefix(msg, "warning: "); ok {
+			l.Warn(rest)
+			return
+		}
+		l.Info(msg)
+	}
 }

@@ -566,4 +566,30 @@ func TestQualityGates(t *testing.T) {
 			}
 		})
 	}
+	// A refused model is still reported: the JSON and --report are what a pipeline reads.
+	t.Run("refused run reported", func(t *testing.T) {
+		out, rep := filepath.Join(dir, "w2r.onnx"), filepath.Join(dir, "report")
+		code, stdout, stderr := sharpq(t, quantize(out, "--wbits", "2", "--abits", "4", "--max-drop", "1", "--json", "--report", rep)...)
+		if code != 3 {
+			t.Fatalf("exit %d, want 3: %s", code, stderr)
+		}
+		var r struct {
+			Output   string
+			Refused  string
+			Accuracy *struct{ Top1 float64 }
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("stdout is not the run's JSON: %v: %q", err, stdout)
+		}
+		if r.Output != "" || !strings.Contains(r.Refused, "--max-drop 1") || r.Accuracy == nil {
+			t.Errorf("JSON output %q, refused %q, accuracy %v: want no output, the gate's refusal and the accuracy", r.Output, r.Refused, r.Accuracy)
+		}
+		md, err := os.ReadFile(filepath.Join(rep, "report.md"))
+		if err != nil || !strings.Contains(string(md), "not written") {
+			t.Errorf("report.md (%v) does not say the model was not written", err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Error("the refused model was written")
+		}
+	})
 }
