@@ -435,7 +435,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		rep.Refine = refineReport(synthesised, images)
 		images = images.WithoutGenerators() // refinement was their last use
 		for i, b := range rep.Refine {
-			logf("refine: batch %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS), direction cosine step to step %.3f", i, b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
+			logf("refine: batch %d of %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS), direction cosine step to step %.3f", i+1, len(rep.Refine), b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
 		}
 		stage("refine", t2)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"runtime"
 	"sync"
 
@@ -93,6 +94,7 @@ func Open(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	given := lib // named in errors: the user knows this path, not where its links lead
 	if resolved, err := filepath.EvalSymlinks(lib); err == nil {
 		lib = resolved
 	}
@@ -108,7 +110,11 @@ func Open(opts Options) (*Runtime, error) {
 		onnxruntime.SetSharedLibraryPath(lib)
 		optOutOfTelemetry()
 		if err := onnxruntime.InitializeEnvironment(); err != nil {
-			return nil, fmt.Errorf("ort: load %s: %w", lib, err)
+			// The binding's message can end in an empty dlerror ("…in FILE:"): say what it means.
+			if strings.Contains(err.Error(), "OrtGetApiBase") {
+				return nil, fmt.Errorf("ort: load %s: not an ONNX Runtime library (it has no OrtGetApiBase)", given)
+			}
+			return nil, fmt.Errorf("ort: load %s: %w", given, err)
 		}
 		// The environment variables stop everything in the builds that read them; this stops
 		// the events of those that do not.

@@ -105,7 +105,9 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders)", c.String("data"))}
 	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
-	if n := c.Int("limit"); n > 0 && n < d.N {
+	if n := c.Int("limit"); n < 0 {
+		return usageError{fmt.Errorf("--limit %d: want 0 (all images) or more", n)}
+	} else if n > 0 && n < d.N {
 		idx := make([]int, n)
 		for i := range idx {
 			idx[i] = i

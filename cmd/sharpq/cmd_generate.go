@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,9 +22,9 @@ func generateCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "folder for images.npy and grid.png"},
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps) or paper (1024 × 4000)"},
-			&cli.IntFlag{Name: "images", Usage: "images to synthesise (overrides the preset)"},
-			&cli.IntFlag{Name: "gen-steps", Usage: "steps per batch (overrides the preset)"},
-			&cli.IntFlag{Name: "gen-batch", Usage: "images per generator (overrides the preset's 128)"},
+			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "images to synthesise"},
+			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "steps per batch"},
+			&cli.IntFlag{Name: "gen-batch", DefaultText: "128, as both presets", Usage: "images per generator"},
 			&cli.Uint64Flag{Name: "seed", Usage: "random seed"},
 			genParallelFlag(),
 		}, runtimeFlags()...),
@@ -97,7 +98,17 @@ func runGenerate(c *cli.Context, modelPath string) error {
 		return err
 	}
 	defer rt.Close()
-	progress := genProgress(os.Stderr, logger(c))
+	log := logger(c)
+	if mc, err := checkMemory(m, sched, convert.GENIE, c.Int("gen-parallel")); err == nil {
+		if mc.Over() {
+			log.Warn("memory: " + mc.String())
+		} else {
+			log.Info("memory: " + mc.String())
+		}
+	}
+	log.Info(fmt.Sprintf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", sched.Images, sched.GenSteps, sched.GenBatch))
+	start := time.Now()
+	progress := genProgress(os.Stderr, log)
 	im, err := generator.Synthesize(c.Context, rt, m, generator.Options{
 		Images: sched.Images, Batch: sched.GenBatch, Steps: sched.GenSteps, Seed: c.Uint64("seed"),
 		Swing: sched.Swing, ModelName: modelPath, Parallel: c.Int("gen-parallel"),
@@ -107,6 +118,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
+	log.Info(fmt.Sprintf("generate: done in %.0fs", time.Since(start).Seconds()))
 	if err := saveImages(c.String("output"), m, im); err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func quantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "wbits", Value: 4, Usage: "weight bits (2–8)"},
 		&cli.IntFlag{Name: "abits", Value: 4, Usage: "activation bits (2–8)"},
 		&cli.StringFlag{Name: "preset", Value: "fast", Usage: "reconstruction schedule: fast (CPU) or paper (20000 steps per block)"},
-		&cli.IntFlag{Name: "iters", Value: -1, Usage: "reconstruction steps per block (overrides the preset; 0 = none)"},
+		&cli.IntFlag{Name: "iters", DefaultText: "the preset's", Value: -1, Usage: "reconstruction steps per block (0 = none: round-to-nearest)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
 		&cli.BoolFlag{Name: "bias-correct", Usage: "after reconstruction, shift each layer's bias so its outputs' channel means on the calibration images match the float model's"},
