@@ -8,12 +8,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
 	"codeberg.org/sbinet/npyio/npy"
 
+	"github.com/sharpq/sharpq/internal/atomicfile"
 	"github.com/sharpq/sharpq/option"
 )
 
@@ -409,34 +409,11 @@ func saveNPY[T uint8 | int64 | float32](path string, x []T, shape []int) (err er
 		return fmt.Errorf("calib: %s: shape %v holds %d elements, got %d", path, shape, n, len(x))
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		return npy.Write(w, nestedSlices(reflect.ValueOf(x), shape).Interface())
+	})
 	if err != nil {
-		return fmt.Errorf("calib: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := npy.Write(w, nestedSlices(reflect.ValueOf(x), shape).Interface()); err != nil {
-		return fmt.Errorf("calib: %s: writing npy: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("calib: %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("calib: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("calib: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("calib: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("calib: %w", err)
+		return fmt.Errorf("calib: npy: %w", err)
 	}
 	return nil
 }

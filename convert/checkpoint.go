@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/internal/atomicfile"
 )
 
 // Checkpoints is a work folder where a long run saves its progress after every generated
@@ -78,7 +78,7 @@ func (c *Checkpoints) Open(resume bool) error {
 			return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 		}
 	}
-	if err := onnxio.WriteFileAtomic(keyPath, []byte(c.Key)); err != nil {
+	if err := atomicfile.WriteFile(keyPath, []byte(c.Key)); err != nil {
 		return fmt.Errorf("checkpoint: work folder %s: %w", c.Dir, err)
 	}
 	return nil
@@ -93,7 +93,7 @@ func (c *Checkpoints) Save(name string, v any) error {
 	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
 		return fmt.Errorf("checkpoint %s in %s: %w", name, c.Dir, err)
 	}
-	if err := onnxio.WriteFileAtomic(filepath.Join(c.Dir, name+".gob"), buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.Dir, name+".gob"), buf.Bytes()); err != nil {
 		return fmt.Errorf("checkpoint %s in %s: %w", name, c.Dir, err)
 	}
 	return nil

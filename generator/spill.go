@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sharpq/sharpq/internal/atomicfile"
 	"github.com/sharpq/sharpq/ir"
 )
 
@@ -35,39 +36,23 @@ func spillGenerator(dir string, bi int, g *Generator) (name string, err error) {
 		return "", fmt.Errorf("generator: batch %d: spill folder: %w", bi, err)
 	}
 	name = spillName(bi)
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	err = atomicfile.Write(filepath.Join(dir, name), func(w io.Writer) error {
+		if _, err := io.WriteString(w, spillMagic); err != nil {
+			return err
+		}
+		header := []uint32{spillVersion, uint32(g.C), uint32(g.H), uint32(g.W), uint32(g.Batch())}
+		if err := binary.Write(w, binary.LittleEndian, header); err != nil {
+			return err
+		}
+		for _, t := range append([]*ir.Tensor{g.Z}, g.Params...) {
+			if err := binary.Write(w, binary.LittleEndian, t.F32); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("generator: batch %d: %w", bi, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("generator: batch %d: writing its generator to %s: %w", bi, dir, err)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.WriteString(spillMagic)
-	header := []uint32{spillVersion, uint32(g.C), uint32(g.H), uint32(g.W), uint32(g.Batch())}
-	if err := binary.Write(w, binary.LittleEndian, header); err != nil {
-		return "", err
-	}
-	for _, t := range append([]*ir.Tensor{g.Z}, g.Params...) {
-		if err := binary.Write(w, binary.LittleEndian, t.F32); err != nil {
-			return "", err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return "", err
-	}
-	if err := f.Sync(); err != nil {
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return "", err
+		return "", fmt.Errorf("generator: batch %d: writing its generator: %w", bi, err)
 	}
 	return name, nil
 }

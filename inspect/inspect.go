@@ -10,6 +10,7 @@ import (
 
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -92,8 +93,21 @@ type Block struct {
 	Output string   `json:"output"`
 }
 
-// Model summarises m, which it does not modify (blocks are found on a canonical copy).
-func Model(m *ir.Model, canonical *ir.Model) (*Report, error) {
+// Model summarises m, which it does not modify: blocks, normalisation and the batch-1 shapes
+// are found on a canonical copy (ir.FixBatch). Dynamic dimensions other than the batch must
+// be fixed first.
+func Model(m *ir.Model) (*Report, error) {
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("inspect: %w", err)
+	}
+	canonical, err := onnxio.Decode(data, "")
+	if err != nil {
+		return nil, fmt.Errorf("inspect: %w", err)
+	}
+	if err := ir.FixBatch(canonical, 1); err != nil {
+		return nil, fmt.Errorf("inspect: %w", err)
+	}
 	g := m.Graph
 	r := &Report{IRVersion: m.IRVersion, Opset: m.Opset(""), Producer: m.ProducerName + " " + m.ProducerVersion, Nodes: len(g.Nodes)}
 	for _, v := range g.Inputs {

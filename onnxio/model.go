@@ -3,12 +3,12 @@ package onnxio
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sharpq/sharpq/internal/atomicfile"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio/internal/onnxpb"
 )
@@ -356,53 +356,8 @@ func Write(path string, m *ir.Model) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("onnxio: %w", err)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file and a rename.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return writeError(path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return writeError(path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return writeError(path, err)
-	}
-	if err = f.Close(); err != nil {
-		return writeError(path, err)
-	}
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return writeError(path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return writeError(path, err)
-	}
-	return nil
-}
-
-// writeError names the output, not the temporary file the failure happened on.
-func writeError(path string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		err = le.Err
-	}
-	return fmt.Errorf("write %s: %w", path, err)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/ort"
+	"github.com/sharpq/sharpq/quantizer"
 )
 
 func benchCommand() *cli.Command {
@@ -39,19 +40,30 @@ type benchResult struct {
 }
 
 func runBench(c *cli.Context) error {
+	for _, flag := range []string{"runs", "batch"} {
+		if n := c.Int(flag); n <= 0 {
+			return usageError{fmt.Errorf("--%s %d: want 1 or more", flag, n)}
+		}
+	}
 	rt, err := openRuntime(c)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
 	var results []benchResult
-	for _, path := range []string{c.String("model"), c.String("quantized")} {
+	for _, flag := range []string{"model", "quantized"} {
+		path := c.String(flag)
 		if path == "" {
 			continue
 		}
 		r, err := benchModel(rt, path, c.String("input-shape"), c.Int("runs"), c.Int("batch"))
 		if err != nil {
-			return err
+			return fmt.Errorf("--%s: %w", flag, err)
+		}
+		if flag == "quantized" {
+			if m, _, err := readModel(path, c.String("input-shape"), false); err == nil && quantizer.CheckFloat(m) == nil {
+				logger(c).Warn(fmt.Sprintf("--quantized %s has no QuantizeLinear/DequantizeLinear nodes: it is a float model, so the ratios compare two float models", path))
+			}
 		}
 		results = append(results, r)
 	}
@@ -71,9 +83,6 @@ func runBench(c *cli.Context) error {
 }
 
 func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResult, error) {
-	if runs <= 0 || batch <= 0 {
-		return benchResult{}, usageError{fmt.Errorf("--runs and --batch must be positive")}
-	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return benchResult{}, err

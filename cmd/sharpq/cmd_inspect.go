@@ -48,14 +48,7 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	if err != nil {
 		return err
 	}
-	canonical, _, err := readModel(path, shape, false)
-	if err != nil {
-		return err
-	}
-	if err := ir.FixBatch(canonical, 1); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	r, err := inspect.Model(m, canonical)
+	r, err := inspect.Model(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

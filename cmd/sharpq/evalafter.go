@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/atomicfile"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/ort"
@@ -182,7 +183,7 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := onnxio.WriteFileAtomic(out, data); err != nil {
+	if err := atomicfile.WriteFile(out, data); err != nil {
 		return nil, nil, err
 	}
 	return acc, data, nil
