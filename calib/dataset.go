@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -89,8 +90,9 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 // Load reads a dataset from data, which is either a directory, read as an
 // image folder by LoadImageFolder, or a .npy file, read with the labels
 // file (which may be "") by LoadNPY. An image folder takes its labels from
-// its subfolder names, so labels must then be "".
-func Load(data, labels string, p Preprocess) (*Dataset, error) {
+// its subfolder names, so labels must then be "". ctx stops a long folder
+// decoding.
+func Load(ctx context.Context, data, labels string, p Preprocess) (*Dataset, error) {
 	if data == "" {
 		return nil, fmt.Errorf("calib: no data path given: want a .npy file or an image folder")
 	}
@@ -102,7 +104,7 @@ func Load(data, labels string, p Preprocess) (*Dataset, error) {
 		if labels != "" {
 			return nil, fmt.Errorf("calib: labels file %s given, but %s is an image folder whose labels come from its subfolder names", labels, data)
 		}
-		return LoadImageFolder(data, p)
+		return LoadImageFolder(ctx, data, p)
 	}
 	if strings.EqualFold(filepath.Ext(data), ".npy") {
 		return LoadNPY(data, labels, p)

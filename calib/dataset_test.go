@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -99,7 +100,7 @@ func TestFashionMNIST(t *testing.T) {
 	}
 	// The models' preprocessing (../shared/models/*.json).
 	p := Preprocess{Mean: []float32{0.2860}, Std: []float32{0.3530}}
-	d, err := Load(data, labels, p)
+	d, err := Load(context.Background(), data, labels, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -9,8 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/image/draw"
 
@@ -33,8 +37,9 @@ import (
 // (x - mean[c]) / std[c] with p.Mean and p.Std.
 //
 // A folder without class subfolders, or a class folder without images, is
-// an error.
-func LoadImageFolder(dir string, p Preprocess) (*Dataset, error) {
+// an error. Images are decoded on every core; cancelling ctx stops the
+// decoding and returns ctx.Err().
+func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, error) {
 	channels := 3
 	if p.Grayscale {
 		channels = 1
@@ -102,34 +107,70 @@ func LoadImageFolder(dir string, p Preprocess) (*Dataset, error) {
 		Labels:     make([]int64, len(items)),
 		ClassNames: classes,
 	}
-	var first string // the file that set the size when p.Size == 0
-	for i, it := range items {
-		img, err := decodeImage(it.path)
+	// The first image sets the size when p.Size == 0; the rest are decoded in parallel, each
+	// into its own part of d.X.
+	first, err := loadImage(items[0].path, p.Size)
+	if err != nil {
+		return nil, err
+	}
+	b := first.Bounds()
+	d.H, d.W = b.Dy(), b.Dx()
+	d.X = make([]float32, d.N*d.SampleLen())
+	errs := make([]error, len(items))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(items) || ctx.Err() != nil {
+					return
+				}
+				img := first
+				if i > 0 {
+					if img, errs[i] = loadImage(items[i].path, p.Size); errs[i] != nil {
+						continue
+					}
+				}
+				if b := img.Bounds(); b.Dx() != d.W || b.Dy() != d.H {
+					errs[i] = fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s is 0 (keep) but %s is %d×%d and %s %d×%d: images must share one size, or set %[1]s to resize them",
+						items[i].path, b.Dx(), b.Dy(), items[0].path, d.W, d.H))
+					continue
+				}
+				toPlanes(d.X[i*d.SampleLen():(i+1)*d.SampleLen()], img, channels)
+				d.Labels[i] = items[i].label
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs { // the first failing image in folder order, whatever finished first
 		if err != nil {
 			return nil, err
 		}
-		img = dropAlpha(img)
-		b := img.Bounds()
-		if p.Size > 0 {
-			if b.Dx() != p.Size || b.Dy() != p.Size {
-				dst := image.NewRGBA64(image.Rect(0, 0, p.Size, p.Size))
-				draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
-				img, b = dst, dst.Bounds()
-			}
-		}
-		if i == 0 {
-			first = it.path
-			d.H, d.W = b.Dy(), b.Dx()
-			d.X = make([]float32, d.N*d.SampleLen())
-		} else if b.Dx() != d.W || b.Dy() != d.H {
-			return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s is 0 (keep) but %s is %d×%d and %s %d×%d: images must share one size, or set %[1]s to resize them",
-				it.path, b.Dx(), b.Dy(), first, d.W, d.H))
-		}
-		toPlanes(d.X[i*d.SampleLen():(i+1)*d.SampleLen()], img, channels)
-		d.Labels[i] = it.label
 	}
 	p.normalize(d.X, d.C, d.H*d.W)
 	return d, nil
+}
+
+// loadImage decodes the image at path without its alpha channel and, with size > 0, resizes it
+// to size×size.
+func loadImage(path string, size int) (image.Image, error) {
+	img, err := decodeImage(path)
+	if err != nil {
+		return nil, err
+	}
+	img = dropAlpha(img)
+	if b := img.Bounds(); size > 0 && (b.Dx() != size || b.Dy() != size) {
+		dst := image.NewRGBA64(image.Rect(0, 0, size, size))
+		draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+		img = dst
+	}
+	return img, nil
 }
 
 // imageFormat returns "jpeg" or "png" from path's extension, or "" for

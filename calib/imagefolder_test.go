@@ -1,10 +1,14 @@
 package calib
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,7 +87,7 @@ func TestLoadImageFolder(t *testing.T) {
 	writeFile(t, dir, "cat/notes.txt", "not an image")
 	writeFile(t, dir, "README", "top-level files are not classes")
 
-	d, err := LoadImageFolder(dir, Preprocess{})
+	d, err := LoadImageFolder(context.Background(), dir, Preprocess{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +218,7 @@ func TestLoadImageFolderPreprocess(t *testing.T) {
 			for rel, img := range tt.files {
 				saveImage(t, dir, rel, img)
 			}
-			d, err := LoadImageFolder(dir, tt.p)
+			d, err := LoadImageFolder(context.Background(), dir, tt.p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,11 +279,11 @@ func TestLoadImageFolderErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tt.setup(t, dir)
-			_, err := LoadImageFolder(dir, tt.p)
+			_, err := LoadImageFolder(context.Background(), dir, tt.p)
 			checkErr(t, err, tt.wantErr)
 		})
 	}
-	_, err := LoadImageFolder(filepath.Join(t.TempDir(), "absent"), Preprocess{})
+	_, err := LoadImageFolder(context.Background(), filepath.Join(t.TempDir(), "absent"), Preprocess{})
 	checkErr(t, err, "absent")
 }
 
@@ -307,11 +311,48 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Load(tt.data, tt.labels, Preprocess{})
+			d, err := Load(context.Background(), tt.data, tt.labels, Preprocess{})
 			checkErr(t, err, tt.wantErr)
 			if err == nil && (d.C != tt.wantC || d.N != 1 || d.X[0] != 1) {
 				t.Fatalf("got N=%d C=%d X=%v, want N=1 C=%d X=[1 …]", d.N, d.C, d.X, tt.wantC)
 			}
 		})
+	}
+}
+
+// Images decoded in parallel land in folder order, a bad one is reported as the first bad
+// one in that order whichever worker met it, and a cancelled ctx stops the decoding.
+func TestLoadImageFolderParallel(t *testing.T) {
+	dir := t.TempDir()
+	const n = 40
+	for i := range n {
+		v := uint8(i * 5)
+		saveImage(t, dir, fmt.Sprintf("c%d/%02d.png", i%2, i), solid(3, 3, color.NRGBA{v, v, v, 255}))
+	}
+	d, err := LoadImageFolder(context.Background(), dir, Preprocess{Grayscale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Class c0 holds the even images in name order, then c1 the odd ones.
+	for k := range n {
+		i := 2 * k
+		if k >= n/2 {
+			i = 2*(k-n/2) + 1
+		}
+		if got, want := d.X[k*9], float32(i*5)/255; math.Abs(float64(got-want)) > 1e-6 || d.Labels[k] != int64(i%2) {
+			t.Fatalf("image %d: %g, label %d; want %g, label %d", k, got, d.Labels[k], want, i%2)
+		}
+	}
+
+	writeFile(t, dir, "c0/30.png", "not a png")
+	writeFile(t, dir, "c1/31.png", "not a png either")
+	if _, err := LoadImageFolder(context.Background(), dir, Preprocess{Grayscale: true}); err == nil || !strings.Contains(err.Error(), "30.png") {
+		t.Errorf("LoadImageFolder: %v, want the error of c0/30.png, the first bad image", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := LoadImageFolder(ctx, dir, Preprocess{Grayscale: true}); !errors.Is(err, context.Canceled) {
+		t.Errorf("LoadImageFolder with a cancelled context: %v, want context.Canceled", err)
 	}
 }

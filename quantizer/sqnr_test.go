@@ -65,7 +65,7 @@ func TestLayerSQNR(t *testing.T) {
 func bundled(t *testing.T) (*calib.Dataset, *ir.Model) {
 	t.Helper()
 	pre := calib.Preprocess{Mean: []float32{testmodels.FMNISTMean}, Std: []float32{testmodels.FMNISTStd}}
-	d, err := calib.Load("../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
+	d, err := calib.Load(context.Background(), "../testmodels/"+testmodels.SubsetImages, "../testmodels/"+testmodels.SubsetLabels, pre)
 	if err != nil {
 		t.Fatal(err)
 	}

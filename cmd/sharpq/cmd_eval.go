@@ -97,7 +97,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
-	d, err := calib.Load(c.String("data"), c.String("labels"), p)
+	d, err := calib.Load(c.Context, c.String("data"), c.String("labels"), p)
 	if err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}

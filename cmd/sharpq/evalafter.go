@@ -109,7 +109,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 			*f.dst = v
 		}
 	}
-	d, err := calib.Load(path, c.String("eval-labels"), pre)
+	d, err := calib.Load(c.Context, path, c.String("eval-labels"), pre)
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err))
 	}
