@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sharpq/sharpq/option"
 )
 
 // withConfig lets every flag of cmd also come from a YAML (or JSON) file named by --config,
@@ -25,11 +28,14 @@ func withConfig(cmd *cli.Command) *cli.Command {
 		}
 	}
 	cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: "config", Usage: "read flags from a YAML or JSON file (command-line flags win)"})
+	var fromConfig []string // the flags the file set, to name it in errors about them
 	cmd.Before = func(c *cli.Context) error {
 		if path := c.String("config"); path != "" {
-			if err := applyConfig(c, cmd, path); err != nil {
+			set, err := applyConfig(c, cmd, path)
+			if err != nil {
 				return err
 			}
+			fromConfig = set
 		}
 		for _, name := range required {
 			if c.String(name) == "" {
@@ -38,20 +44,38 @@ func withConfig(cmd *cli.Command) *cli.Command {
 		}
 		return nil
 	}
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		return namingConfig(action(c), c.String("config"), fromConfig)
+	}
 	return cmd
+}
+
+// namingConfig adds config file path to an error about a setting that the file gave (one of
+// the flags in set), which would otherwise send the user to a command line that lacks it.
+func namingConfig(err error, path string, set []string) error {
+	var bad *option.Error
+	if err == nil || !errors.As(flagNames().Rename(err), &bad) {
+		return err
+	}
+	flag, _, _ := strings.Cut(bad.Name, " ") // "--layer-bits NODE" names the flag and an entry
+	if !slices.Contains(set, strings.TrimPrefix(flag, "--")) {
+		return err
+	}
+	return option.Errorf(bad.Name, "%[2]s (set in --config %[3]s)", bad.Text, path)
 }
 
 // applyConfig sets every flag that config file path names and the command line left unset.
 // Values go through the flags' own parsers, so `act-clip-norm: 2` fills a float flag and a
 // bad value is reported as the command line would report it.
-func applyConfig(c *cli.Context, cmd *cli.Command, path string) error {
+func applyConfig(c *cli.Context, cmd *cli.Command, path string) (set []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("--config: %w", err)
+		return nil, fmt.Errorf("--config: %w", err)
 	}
 	var settings map[string]any
 	if err := yaml.Unmarshal(data, &settings); err != nil {
-		return fmt.Errorf("--config %s: %s", path, strings.TrimSpace(err.Error()))
+		return nil, fmt.Errorf("--config %s: %s", path, strings.TrimSpace(err.Error()))
 	}
 	var names []string
 	for _, f := range cmd.Flags {
@@ -59,7 +83,7 @@ func applyConfig(c *cli.Context, cmd *cli.Command, path string) error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		if !slices.Contains(names, k) || k == "config" {
-			return usageError{fmt.Errorf("--config %s: %q is not a flag of this command (--help lists them)", path, k)}
+			return nil, usageError{fmt.Errorf("--config %s: %q is not a flag of this command (--help lists them)", path, k)}
 		}
 		if c.IsSet(k) {
 			continue
@@ -67,13 +91,14 @@ func applyConfig(c *cli.Context, cmd *cli.Command, path string) error {
 		var v string
 		switch x := settings[k].(type) {
 		case map[string]any, []any, nil:
-			return usageError{fmt.Errorf("--config %s: %s: want a single value", path, k)}
+			return nil, usageError{fmt.Errorf("--config %s: %s: want a single value", path, k)}
 		default:
 			v = fmt.Sprint(x)
 		}
 		if err := c.Set(k, v); err != nil {
-			return usageError{fmt.Errorf("--config %s: %s: %q: %v", path, k, v, err)}
+			return nil, usageError{fmt.Errorf("--config %s: %s: %q: %v", path, k, v, err)}
 		}
+		set = append(set, k)
 	}
-	return nil
+	return set, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,5 +47,30 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("error %q names a package or a one-dash flag", line)
 			}
 		})
+	}
+}
+
+// A bad value that came from --config is reported with the file's name, since the command
+// line the user looks at does not show it; the same value on the command line is not.
+func TestConfigValueErrorNamesFile(t *testing.T) {
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	cfg := filepath.Join(t.TempDir(), "q.yaml")
+	if err := os.WriteFile(cfg, []byte("wbits: 9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "q.onnx")
+	for _, tt := range []struct {
+		args []string
+		file bool
+	}{
+		{[]string{"--config", cfg}, true},
+		{[]string{"--wbits", "9"}, false},
+	} {
+		args := append([]string{"quantize", "--model", model, "--calib-data", sub, "-o", out}, tt.args...)
+		code, _, stderr := sharpq(t, args...)
+		if code != 2 || !strings.Contains(stderr, "--wbits = 9") || strings.Contains(stderr, cfg) != tt.file {
+			t.Errorf("%v: exit %d, %q: want exit 2 naming --wbits, and %s only when it set it", tt.args, code, stderr, cfg)
+		}
 	}
 }
