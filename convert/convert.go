@@ -67,6 +67,12 @@ func Fast() Schedule {
 	return Schedule{Name: "fast", Images: 256, GenBatch: 128, GenSteps: 500, WarmUpIters: 200, RefineSteps: 100, ReconIters: 2000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
 }
 
+// The largest synthetic set and generator batch a Schedule may ask for.
+const (
+	maxImages   = 1 << 24
+	maxGenBatch = 1 << 16
+)
+
 // Validate reports the first setting of s that cannot be run, as an option.Error named
 // Schedule.Field.
 func (s Schedule) Validate() error {
@@ -84,7 +90,14 @@ func (s Schedule) Validate() error {
 			return option.Errorf(c.name, "%s = %d: want %d or more", c.v, c.min)
 		}
 	}
-	if s.RefineLRScale < 0 || math.IsNaN(s.RefineLRScale) {
+	// Beyond any machine, and where the memory estimate's arithmetic would overflow.
+	if s.Images > maxImages {
+		return option.Errorf("Schedule.Images", "%s = %d: want at most %d", s.Images, maxImages)
+	}
+	if s.GenBatch > maxGenBatch {
+		return option.Errorf("Schedule.GenBatch", "%s = %d: want at most %d", s.GenBatch, maxGenBatch)
+	}
+	if s.RefineLRScale < 0 || math.IsNaN(s.RefineLRScale) || math.IsInf(s.RefineLRScale, 0) {
 		return option.Errorf("Schedule.RefineLRScale", "%s = %g: want a factor of 0 or more", s.RefineLRScale)
 	}
 	return nil
@@ -98,7 +111,7 @@ func ScheduleByName(name string) (Schedule, error) {
 	case "fast":
 		return Fast(), nil
 	}
-	return Schedule{}, fmt.Errorf("convert: unknown preset %q: want fast or paper", name)
+	return Schedule{}, option.Errorf("Schedule.Name", "%s %q: want fast or paper", name)
 }
 
 // Options configures Run.

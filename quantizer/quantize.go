@@ -9,6 +9,7 @@ import (
 
 	"github.com/sharpq/sharpq/internal/infer"
 	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/ort"
 )
 
@@ -36,7 +37,7 @@ func PresetByName(name string) (Preset, error) {
 	case "fast":
 		return PresetFast(), nil
 	}
-	return Preset{}, fmt.Errorf("quantizer: unknown preset %q: want fast or paper", name)
+	return Preset{}, option.Errorf("Preset.Name", "%s %q: want fast or paper", name)
 }
 
 // Options configures Quantize.

@@ -39,10 +39,13 @@ type benchResult struct {
 	Device       string  `json:"device"`
 }
 
+// maxBenchRuns bounds --runs and --batch: a million timed runs is far past a stable median.
+const maxBenchRuns = 1_000_000
+
 func runBench(c *cli.Context) error {
 	for _, flag := range []string{"runs", "batch"} {
-		if n := c.Int(flag); n <= 0 {
-			return usageError{fmt.Errorf("--%s %d: want 1 or more", flag, n)}
+		if n := c.Int(flag); n <= 0 || n > maxBenchRuns {
+			return usageError{fmt.Errorf("--%s %d: want 1 to %d", flag, n, maxBenchRuns)}
 		}
 	}
 	rt, err := openRuntime(c)
@@ -89,6 +92,9 @@ func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResu
 	}
 	m, _, err := readModel(path, shape, true)
 	if err != nil {
+		return benchResult{}, err
+	}
+	if err := checkImagesFit("--batch", int64(batch), inputValues(m)); err != nil {
 		return benchResult{}, err
 	}
 	timeRuns := func(b int) ([]time.Duration, error) {

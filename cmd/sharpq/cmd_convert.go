@@ -112,6 +112,10 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err := quantizer.CheckFloat(m); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
+	// The synthetic images, their refined copies and mirrors, and the mixtures.
+	if err := checkImagesFit("--images (each held synthesised, refined and mirrored) and --mixup", 3*int64(sched.Images)+int64(max(c.Int("mixup"), 0)), inputValues(m)); err != nil {
+		return err
+	}
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
 		return fmt.Errorf("%s: %w", modelPath, convert.ErrNoBNStats)
 	}

@@ -49,7 +49,7 @@ func genParallelFlag() cli.Flag {
 func generationSchedule(c *cli.Context) (convert.Schedule, error) {
 	sched, err := convert.ScheduleByName(c.String("preset"))
 	if err != nil {
-		return sched, usageError{fmt.Errorf("--preset: %w", err)}
+		return sched, usageError{err}
 	}
 	for _, f := range []struct {
 		flag string

@@ -38,6 +38,9 @@ func inspectCommand() *cli.Command {
 			}
 			sched := convert.Fast()
 			sched.GenBatch, sched.Images = c.Int("gen-batch"), c.Int("images")
+			if err := sched.Validate(); err != nil {
+				return usageError{err}
+			}
 			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), sched, c.Bool("json"))
 		},
 	}

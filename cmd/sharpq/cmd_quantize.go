@@ -148,7 +148,7 @@ func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
 func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error) {
 	preset, err := quantizer.PresetByName(c.String("preset"))
 	if err != nil {
-		return preset, quantizer.ReconOptions{}, usageError{fmt.Errorf("--preset: %w", err)}
+		return preset, quantizer.ReconOptions{}, usageError{err}
 	}
 	iters := preset.Iters
 	switch n := c.Int("iters"); {
@@ -371,6 +371,9 @@ func widenCalibration(d *calib.Dataset, mirror bool, mixtures int, seed uint64) 
 	if mixtures < 0 {
 		return nil, usageError{fmt.Errorf("--mixup %d: want 0 or more mixtures", mixtures)}
 	}
+	if err := checkImagesFit("--mixup", int64(d.N)*2+int64(mixtures), int64(d.SampleLen())); err != nil {
+		return nil, err
+	}
 	if !mirror && mixtures == 0 {
 		return d, nil
 	}
@@ -436,7 +439,7 @@ func checkWritable(c *cli.Context, path, model string) error {
 	}
 	if err == nil {
 		if mi, merr := os.Stat(model); merr == nil && os.SameFile(fi, mi) {
-			return fmt.Errorf("--output %s is the input model: write the quantized model elsewhere", path)
+			return usageError{fmt.Errorf("--output %s is the input model: write the quantized model elsewhere", path)}
 		}
 		for _, flag := range []string{"calib-data", "eval-data", "eval-labels", "config"} {
 			in := c.String(flag)
@@ -444,7 +447,7 @@ func checkWritable(c *cli.Context, path, model string) error {
 				continue
 			}
 			if ii, ierr := os.Stat(in); ierr == nil && os.SameFile(fi, ii) {
-				return fmt.Errorf("--output %s is the --%s file: write the quantized model elsewhere", path, flag)
+				return usageError{fmt.Errorf("--output %s is the --%s file: write the quantized model elsewhere", path, flag)}
 			}
 		}
 	}
@@ -487,7 +490,11 @@ func checkFolderWritable(flag, dir string) error {
 	}
 	f, err := os.CreateTemp(p, ".sharpq-write-test-*")
 	if err != nil {
-		return fmt.Errorf("%s %s: cannot write there: %w", flag, dir, err)
+		var pe *fs.PathError // the probe file's name would only confuse
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s %s: cannot write into %s: %w", flag, dir, p, err)
 	}
 	name := f.Name()
 	f.Close()

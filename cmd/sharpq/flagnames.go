@@ -21,6 +21,8 @@ func flagNames() option.Names {
 		"Bits.LastInput":     "--last-abits",
 		"ReconOptions.Iters": "--iters",
 		// convert.Schedule, which the preset fills and these flags override
+		"Schedule.Name":          "--preset",
+		"Preset.Name":            "--preset",
 		"Schedule.Images":        "--images",
 		"Schedule.GenBatch":      "--gen-batch",
 		"Schedule.GenSteps":      "--gen-steps",

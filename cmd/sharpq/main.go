@@ -118,7 +118,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		// Usage errors come back as errors, printed once by run.
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return usageError{err}
+			return usageError{flagParseError(nil, err)}
 		},
 		Action:         unknownCommand,
 		ExitErrHandler: func(*cli.Context, error) {},

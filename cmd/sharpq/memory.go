@@ -101,3 +101,33 @@ func (mc memoryCheck) String() string {
 	}
 	return s
 }
+
+// checkImagesFit refuses, before any work, a count of images that flag asks for whose float32
+// values (perImage each) could not be held in the memory available: such a run would end in
+// an allocation failure, after minutes of work or at once with a Go stack trace.
+func checkImagesFit(flag string, images, perImage int64) error {
+	avail := availableMemory()
+	if avail <= 0 || perImage <= 0 {
+		return nil
+	}
+	if images > avail/(4*perImage) {
+		return usageError{fmt.Errorf("%s: %d images of %d values take %.1f GB; %.1f GB of memory is available",
+			flag, images, perImage, float64(images)*float64(perImage)*4/1e9, float64(avail)/1e9)}
+	}
+	return nil
+}
+
+// inputValues is the number of values in one image of m's NCHW input (0 if not static).
+func inputValues(m *ir.Model) int64 {
+	if len(m.Graph.Inputs) == 0 {
+		return 0
+	}
+	n := int64(1)
+	for _, d := range m.Graph.Inputs[0].Shape[1:] {
+		if d <= 0 {
+			return 0
+		}
+		n *= d
+	}
+	return n
+}

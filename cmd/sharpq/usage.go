@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -34,6 +35,9 @@ func strictUsage(cmd *cli.Command) *cli.Command {
 				return err
 			}
 		}
+		if err := checkNumbers(cmd, c); err != nil {
+			return err
+		}
 		for _, name := range required {
 			if c.String(name) == "" {
 				return usageError{fmt.Errorf("--%s is required (sharpq %s --help)", name, cmd.Name)}
@@ -45,7 +49,7 @@ func strictUsage(cmd *cli.Command) *cli.Command {
 }
 
 var (
-	invalidValue = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
+	invalidValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([\w-]+): (.*)$`)
 	undefined    = regexp.MustCompile(`^flag provided but not defined: -+([\w-]+)$`)
 	needsValue   = regexp.MustCompile(`^flag needs an argument: -+([\w-]+)$`)
 )
@@ -58,14 +62,20 @@ var globalFlags = map[string]bool{"log-format": true}
 // wants.
 func flagParseError(cmd *cli.Command, err error) error {
 	msg := err.Error()
+	if cmd == nil { // the app's own flags
+		cmd = &cli.Command{Name: "", Flags: []cli.Flag{&cli.StringFlag{Name: "log-format"}}}
+	}
 	if m := invalidValue.FindStringSubmatch(msg); m != nil {
 		return fmt.Errorf("--%s %q: %s", m[2], m[1], wants(cmd, m[2]))
 	}
 	if m := undefined.FindStringSubmatch(msg); m != nil {
+		if cmd.Name == "" {
+			return fmt.Errorf("sharpq has no flag %s before the command (a command's flags go after it: sharpq COMMAND --help)", dashes(m[1]))
+		}
 		if globalFlags[m[1]] {
 			return fmt.Errorf("--%s goes before the command: sharpq --%s … %s …", m[1], m[1], cmd.Name)
 		}
-		return fmt.Errorf("sharpq %s has no flag --%s (sharpq %s --help lists them)", cmd.Name, m[1], cmd.Name)
+		return fmt.Errorf("sharpq %s has no flag %s (sharpq %s --help lists them)", cmd.Name, dashes(m[1]), cmd.Name)
 	}
 	if m := needsValue.FindStringSubmatch(msg); m != nil {
 		return fmt.Errorf("%s needs a value", dashes(m[1]))
@@ -117,4 +127,27 @@ func unknownCommand(c *cli.Context) error {
 		}
 	}
 	return usageError{fmt.Errorf("unknown command %q: want one of %s", c.Args().First(), strings.Join(names, ", "))}
+}
+
+// checkNumbers refuses what the flag parsers accept but no setting can use: NaN or infinite
+// values of float flags, and the negative "not given" value of an integer flag whose
+// default means "the preset's" when the user gives it explicitly.
+func checkNumbers(cmd *cli.Command, c *cli.Context) error {
+	for _, f := range cmd.Flags {
+		name := f.Names()[0]
+		if !c.IsSet(name) {
+			continue
+		}
+		switch f := f.(type) {
+		case *cli.Float64Flag:
+			if v := c.Float64(name); math.IsNaN(v) || math.IsInf(v, 0) {
+				return usageError{fmt.Errorf("--%s %g: want a finite number", name, v)}
+			}
+		case *cli.IntFlag:
+			if f.Value < 0 && c.Int(name) < 0 {
+				return usageError{fmt.Errorf("--%s %d: want 0 or more", name, c.Int(name))}
+			}
+		}
+	}
+	return nil
 }

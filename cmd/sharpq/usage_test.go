@@ -30,6 +30,17 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "other.onnx"}, []string{`"other.onnx"`, "no arguments"}},
 		{"model given positionally to quantize", []string{"quantize", model, "--calib-data", sub, "-o", "x.onnx"}, []string{"quantize takes no arguments"}},
 		{"library setting named as its flag", []string{"convert", model, "-o", "x.onnx", "--method", "zeroq"}, []string{`--method = "zeroq"`}},
+		{"unknown preset", []string{"convert", model, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast or paper"}},
+		{"the preset's sentinel given explicitly", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "-1"}, []string{"--iters -1", "0 or more"}},
+		{"NaN rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--act-lr", "nan"}, []string{"--act-lr NaN", "finite"}},
+		{"infinite refinement scale", []string{"convert", model, "-o", "x.onnx", "--refine-lr-scale", "inf"}, []string{"--refine-lr-scale +Inf", "finite"}},
+		{"NaN gate", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--min-top1", "nan"}, []string{"--min-top1 NaN"}},
+		{"unknown global flag", []string{"--bogus"}, []string{"no flag --bogus before the command"}},
+		{"bad boolean", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--json=maybe"}, []string{`--json "maybe"`, "true or false"}},
+		{"mixtures beyond memory", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "0", "--mixup", "100000000000"}, []string{"--mixup", "GB of memory is available"}},
+		{"synthetic set beyond memory", []string{"convert", model, "-o", "x.onnx", "--images", "1000000000", "--gen-batch", "8"}, []string{"--images", "GB of memory is available"}},
+		{"bench runs beyond reason", []string{"bench", "--model", model, "--runs", "1000000000000"}, []string{"--runs 1000000000000", "want 1 to"}},
+		{"inspect estimate beyond reason", []string{"inspect", model, "--images", "9223372036854775807"}, []string{"--images = 9223372036854775807", "at most"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
