@@ -125,7 +125,8 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 	}
 	labels, shape, err := ReadNPYInt64(labelsPath)
 	if err != nil {
-		return nil, err
+		// Named after the labels, so that a front end does not blame its images flag.
+		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s", strings.TrimPrefix(err.Error(), "calib: ")))
 	}
 	// Errors about the labels' content are about Dataset.Labels, so that a front end names its
 	// labels flag for them, not its data flag.

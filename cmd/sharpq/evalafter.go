@@ -12,6 +12,7 @@ import (
 	"github.com/sharpq/sharpq/internal/atomicfile"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/report"
@@ -120,19 +121,28 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 	if err := calib.CheckInputShape(m, d); err != nil {
 		return nil, fmt.Errorf("--eval-data %s: %w", path, withShapeHint(err))
 	}
+	// Evaluate refuses these too, but only after the quantization: minutes later.
+	if out := m.Graph.Outputs[0].Shape; len(out) == 2 && out[1] > 0 {
+		for i, l := range d.Labels {
+			if l >= out[1] {
+				return nil, usageError{fmt.Errorf("--eval-labels: label %d of image %d is not below the model's %d classes", l, i, out[1])}
+			}
+		}
+	}
 	return d, nil
 }
 
 // evaluateBoth measures the float model fp and the quantized model q on d in ONNX Runtime.
 func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d *calib.Dataset, log func(string, ...any)) (*report.Accuracy, error) {
 	opts := calib.EvalOptions{Batch: 250}
+	labels := option.Names{"Dataset.Labels": "--eval-labels"} // not eval's --labels
 	f, err := calib.Evaluate(ctx, rt, fp, d, opts)
 	if err != nil {
-		return nil, fmt.Errorf("--eval-data: float model: %w", err)
+		return nil, fmt.Errorf("--eval-data: float model: %w", labels.Rename(err))
 	}
 	r, err := calib.Evaluate(ctx, rt, q, d, opts)
 	if err != nil {
-		return nil, fmt.Errorf("--eval-data: quantized model: %w", err)
+		return nil, fmt.Errorf("--eval-data: quantized model: %w", labels.Rename(err))
 	}
 	a := &report.Accuracy{Images: r.Images, FloatTop1: f.Top1, FloatTop5: f.Top5, Top1: r.Top1, Top5: r.Top5}
 	log("eval: top-1 %.2f %% quantized, %.2f %% float, on %d images", a.Top1, a.FloatTop1, a.Images)

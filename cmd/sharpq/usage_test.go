@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -14,6 +15,16 @@ import (
 func TestUsageErrors(t *testing.T) {
 	model := "../../testmodels/" + testmodels.DefaultModel
 	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	dir := t.TempDir()
+	floatLabels, bigLabels := filepath.Join(dir, "f32.npy"), filepath.Join(dir, "big.npy")
+	if err := calib.SaveNPYFloat32(floatLabels, make([]float32, 1000), []int{1000}); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]int64, 1000)
+	big[0] = 57
+	if err := calib.SaveNPYInt64(bigLabels, big, []int{1000}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -40,6 +51,9 @@ func TestUsageErrors(t *testing.T) {
 		{"mixtures beyond memory", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "0", "--mixup", "100000000000"}, []string{"--mixup", "GB of memory is available"}},
 		{"synthetic set beyond memory", []string{"convert", model, "-o", "x.onnx", "--images", "1000000000", "--gen-batch", "8"}, []string{"--images", "GB of memory is available"}},
 		{"bench runs beyond reason", []string{"bench", "--model", model, "--runs", "1000000000000"}, []string{"--runs 1000000000000", "want 1 to"}},
+		{"labels file of floats", []string{"eval", "--model", model, "--data", sub, "--labels", floatLabels}, []string{"--labels: ", "want an integer dtype"}},
+		{"test labels beyond the classes, before quantizing", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "0", "--eval-data", sub, "--eval-labels", bigLabels},
+			[]string{"--eval-labels: label", "not below the model's 10 classes"}},
 		{"inspect estimate beyond reason", []string{"inspect", model, "--images", "9223372036854775807"}, []string{"--images = 9223372036854775807", "at most"}},
 	}
 	for _, tt := range tests {
