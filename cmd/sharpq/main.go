@@ -99,6 +99,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
+			cli.HelpFlag, // cli adds it only when it adds its own help command, which helpCommand replaces
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "stage and progress log lines on stderr: text or json (log/slog)"},
 		},
 		Before: func(c *cli.Context) error {
@@ -115,6 +116,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			withResumeHint(withConfig(convertCommand())),
 			generateCommand(),
 			benchCommand(),
+			helpCommand(),
 		},
 		// Usage errors come back as errors, printed once by run.
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {

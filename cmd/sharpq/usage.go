@@ -151,3 +151,27 @@ func checkNumbers(cmd *cli.Command, c *cli.Context) error {
 	}
 	return nil
 }
+
+// helpCommand replaces urfave/cli's, which answers an unknown topic or flag with exit 1 and,
+// for a flag, the whole help on stdout.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the commands, or one command's flags",
+		ArgsUsage: "[COMMAND]",
+		Action: func(c *cli.Context) error {
+			switch c.Args().Len() {
+			case 0:
+				return cli.ShowAppHelp(c)
+			case 1:
+				name := c.Args().First()
+				if c.App.Command(name) == nil {
+					return unknownCommand(c)
+				}
+				return cli.ShowCommandHelp(c.Lineage()[1], name)
+			}
+			return usageError{fmt.Errorf("help takes one command name, not %d arguments", c.Args().Len())}
+		},
+	}
+}

@@ -54,6 +54,8 @@ func TestUsageErrors(t *testing.T) {
 		{"labels file of floats", []string{"eval", "--model", model, "--data", sub, "--labels", floatLabels}, []string{"--labels: ", "want an integer dtype"}},
 		{"test labels beyond the classes, before quantizing", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "0", "--eval-data", sub, "--eval-labels", bigLabels},
 			[]string{"--eval-labels: label", "not below the model's 10 classes"}},
+		{"help on no such command", []string{"help", "nosuch"}, []string{`unknown command "nosuch"`}},
+		{"help with a flag", []string{"help", "--json"}, []string{"no flag --json"}},
 		{"inspect estimate beyond reason", []string{"inspect", model, "--images", "9223372036854775807"}, []string{"--images = 9223372036854775807", "at most"}},
 	}
 	for _, tt := range tests {
@@ -96,6 +98,16 @@ func TestConfigValueErrorNamesFile(t *testing.T) {
 		code, _, stderr := sharpq(t, args...)
 		if code != 2 || !strings.Contains(stderr, "--wbits = 9") || strings.Contains(stderr, cfg) != tt.file {
 			t.Errorf("%v: exit %d, %q: want exit 2 naming --wbits, and %s only when it set it", tt.args, code, stderr, cfg)
+		}
+	}
+}
+
+// Help in its every form goes to stdout with exit 0.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "convert"}, {"h", "eval"}, {"convert", "--help"}, {"quantize", "-h", "--wbits", "3"}} {
+		code, stdout, stderr := sharpq(t, args...)
+		if code != 0 || !strings.Contains(stdout, "USAGE:") || stderr != "" {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q: want the help on stdout, exit 0", args, code, len(stdout), stderr)
 		}
 	}
 }
