@@ -229,7 +229,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	}
 	logf("folded %d BatchNormalization nodes; %d weight and %d activation quantizers initialised in %.1fs", folded, len(p.Weights), len(p.Acts), stages["init"])
 
-	var blocks []BlockResult
+	blocks := []BlockResult{} // "blocks": [] in JSON reports, also without reconstruction
 	var bias *BiasReport
 	if o.Recon.Iters > 0 {
 		t1 := time.Now()

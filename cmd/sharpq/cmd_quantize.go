@@ -101,8 +101,11 @@ func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoin
 		settings += " input-shape=" + shape // the model the run works on is the file plus this
 	}
 	cp := &convert.Checkpoints{Dir: dir, Key: convert.RunKey(model, settings)}
-	if !c.Bool("resume") && cp.Saved() {
+	switch saved := cp.Saved(); {
+	case !c.Bool("resume") && saved:
 		logger(c).Warn(fmt.Sprintf("--work-dir %s holds an earlier run's progress, which this run replaces (--resume continues it instead)", dir))
+	case c.Bool("resume") && !saved:
+		logger(c).Info(fmt.Sprintf("--resume: --work-dir %s holds no progress yet, so the run starts from the beginning", dir))
 	}
 	if err := cp.Open(c.Bool("resume")); err != nil {
 		if errors.Is(err, convert.ErrOtherRun) {
