@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,38 +58,67 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp(stdout, stderr)
-	if err := app.RunContext(ctx, flagsFirst(app, args)); err != nil {
-		err = flagNames().Rename(err)
-		// A library's complaint about a setting that a flag gave is a usage error too; its
-		// own text names the flag, so the packages it passed through add nothing.
-		var bad *option.Error
-		if errors.As(err, &bad) && strings.HasPrefix(bad.Name, "-") {
-			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(bad))
-			return 2
-		}
-		var usage usageError
-		if errors.As(err, &usage) {
-			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
-			return 2
-		}
-		var gate gateError
-		if errors.As(err, &gate) {
-			fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
-			return 3
-		}
-		if errors.Is(err, context.Canceled) {
-			var saved progressSaved
-			if errors.As(err, &saved) {
-				fmt.Fprintf(stderr, "sharpq: interrupted; the progress is in %s: the same command with --resume continues it\n", saved.dir)
-			} else {
-				fmt.Fprintln(stderr, "sharpq: interrupted")
-			}
-			return 130
-		}
-		fmt.Fprintf(stderr, "sharpq: error: %s\n", oneLine(err))
-		return 1
+	err := app.RunContext(ctx, flagsFirst(app, args))
+	if err == nil {
+		return 0
 	}
-	return 0
+	msg, code := exitFor(err)
+	if logsJSON(args) {
+		// As the log records are: one JSON object a line, for the collector reading them.
+		level := "ERROR"
+		if code == 130 {
+			level = "WARN"
+		}
+		json.NewEncoder(stderr).Encode(map[string]any{"level": level, "msg": msg, "exit": code})
+		return code
+	}
+	if code == 130 {
+		fmt.Fprintf(stderr, "sharpq: %s\n", msg)
+	} else {
+		fmt.Fprintf(stderr, "sharpq: error: %s\n", msg)
+	}
+	return code
+}
+
+// exitFor returns the one-line message and the exit status for a command's error.
+func exitFor(err error) (string, int) {
+	err = flagNames().Rename(err)
+	// A library's complaint about a setting that a flag gave is a usage error too; its own
+	// text names the flag, so the packages it passed through add nothing.
+	var bad *option.Error
+	if errors.As(err, &bad) && strings.HasPrefix(bad.Name, "-") {
+		return oneLine(bad), 2
+	}
+	var usage usageError
+	if errors.As(err, &usage) {
+		return oneLine(err), 2
+	}
+	var gate gateError
+	if errors.As(err, &gate) {
+		return oneLine(err), 3
+	}
+	if errors.Is(err, context.Canceled) {
+		var saved progressSaved
+		if errors.As(err, &saved) {
+			return fmt.Sprintf("interrupted; the progress is in %s: the same command with --resume continues it", saved.dir), 130
+		}
+		return "interrupted", 130
+	}
+	return oneLine(err), 1
+}
+
+// logsJSON reports whether the command line asks for JSON log records (--log-format json
+// before the command), which the final error line then follows.
+func logsJSON(args []string) bool {
+	for i := 1; i < len(args) && strings.HasPrefix(args[i], "-"); i++ {
+		switch {
+		case args[i] == "--log-format=json" || args[i] == "-log-format=json":
+			return true
+		case (args[i] == "--log-format" || args[i] == "-log-format") && i+1 < len(args):
+			return args[i+1] == "json"
+		}
+	}
+	return false
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

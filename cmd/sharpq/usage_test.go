@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,21 @@ func TestHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "USAGE:") || stderr != "" {
 			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q: want the help on stdout, exit 0", args, code, len(stdout), stderr)
 		}
+	}
+}
+
+// With --log-format json the final error is a JSON record like the log's, with its exit
+// status, so that a collector reading stderr needs no second parser.
+func TestErrorAsJSONRecord(t *testing.T) {
+	code, stdout, stderr := sharpq(t, "--log-format", "json", "eval", "--bogus")
+	var rec struct {
+		Level, Msg string
+		Exit       int
+	}
+	if err := json.Unmarshal([]byte(stderr), &rec); err != nil || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("stderr %q: want one JSON record (%v)", stderr, err)
+	}
+	if code != 2 || stdout != "" || rec.Level != "ERROR" || rec.Exit != 2 || !strings.Contains(rec.Msg, "--bogus") {
+		t.Errorf("exit %d, record %+v: want exit 2 and an ERROR record naming --bogus", code, rec)
 	}
 }
