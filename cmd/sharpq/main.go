@@ -58,6 +58,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp(stdout, stderr)
+	if len(args) > 2 && (args[1] == "-h" || args[1] == "--help") {
+		// `sharpq -h TOPIC` means `sharpq help TOPIC`; cli's own answer to an unknown topic
+		// is exit 1.
+		args = append([]string{args[0], "help"}, args[2:]...)
+	}
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	if err == nil {
 		return 0

@@ -57,6 +57,7 @@ func TestUsageErrors(t *testing.T) {
 			[]string{"--eval-labels: label", "not below the model's 10 classes"}},
 		{"help on no such command", []string{"help", "nosuch"}, []string{`unknown command "nosuch"`}},
 		{"help with a flag", []string{"help", "--json"}, []string{"no flag --json"}},
+		{"-h on no such command", []string{"-h", "nosuch"}, []string{`unknown command "nosuch"`}},
 		{"inspect estimate beyond reason", []string{"inspect", model, "--images", "9223372036854775807"}, []string{"--images = 9223372036854775807", "at most"}},
 	}
 	for _, tt := range tests {
@@ -105,7 +106,7 @@ func TestConfigValueErrorNamesFile(t *testing.T) {
 
 // Help in its every form goes to stdout with exit 0.
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "convert"}, {"h", "eval"}, {"convert", "--help"}, {"quantize", "-h", "--wbits", "3"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "convert"}, {"-h", "convert"}, {"h", "eval"}, {"convert", "--help"}, {"quantize", "-h", "--wbits", "3"}} {
 		code, stdout, stderr := sharpq(t, args...)
 		if code != 0 || !strings.Contains(stdout, "USAGE:") || stderr != "" {
 			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q: want the help on stdout, exit 0", args, code, len(stdout), stderr)
