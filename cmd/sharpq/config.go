@@ -75,28 +75,34 @@ func applyConfig(c *cli.Context, cmd *cli.Command, path string) (set []string, e
 	}
 	var settings map[string]any
 	if err := yaml.Unmarshal(data, &settings); err != nil {
-		return nil, fmt.Errorf("--config %s: %s", path, strings.TrimSpace(err.Error()))
+		if strings.Contains(err.Error(), "cannot unmarshal") {
+			return nil, usageError{fmt.Errorf("--config %s: want a mapping of flag names to values (wbits: 4)", path)}
+		}
+		return nil, usageError{fmt.Errorf("--config %s: %s", path, strings.TrimSpace(err.Error()))}
 	}
-	var names []string
+	primary := map[string]string{} // every name of a flag (o, output) to its first
 	for _, f := range cmd.Flags {
-		names = append(names, f.Names()...)
+		for _, n := range f.Names() {
+			primary[n] = f.Names()[0]
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		if !slices.Contains(names, k) || k == "config" {
-			return nil, usageError{fmt.Errorf("--config %s: %q is not a flag of this command (--help lists them)", path, k)}
+	for _, key := range slices.Sorted(maps.Keys(settings)) {
+		k, ok := primary[key]
+		if !ok || k == "config" {
+			return nil, usageError{fmt.Errorf("--config %s: %q is not a flag of this command (--help lists them)", path, key)}
 		}
 		if c.IsSet(k) {
 			continue
 		}
 		var v string
-		switch x := settings[k].(type) {
+		switch x := settings[key].(type) {
 		case map[string]any, []any, nil:
-			return nil, usageError{fmt.Errorf("--config %s: %s: want a single value", path, k)}
+			return nil, usageError{fmt.Errorf("--config %s: %s: want a single value", path, key)}
 		default:
 			v = fmt.Sprint(x)
 		}
 		if err := c.Set(k, v); err != nil {
-			return nil, usageError{fmt.Errorf("--config %s: %s: %q: %v", path, k, v, err)}
+			return nil, usageError{fmt.Errorf("--config %s: %s: %q: %s", path, key, v, wants(cmd, k))}
 		}
 		set = append(set, k)
 	}

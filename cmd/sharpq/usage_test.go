@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,5 +128,40 @@ func TestErrorAsJSONRecord(t *testing.T) {
 	}
 	if code != 2 || stdout != "" || rec.Level != "ERROR" || rec.Exit != 2 || !strings.Contains(rec.Msg, "--bogus") {
 		t.Errorf("exit %d, record %+v: want exit 2 and an ERROR record naming --bogus", code, rec)
+	}
+}
+
+// A config file is read as the command line is: aliases are names too, and what cannot be
+// used is a usage error that names the file and says what it wants.
+func TestConfigFileErrors(t *testing.T) {
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	dir := t.TempDir()
+	tests := []struct {
+		name, yaml string
+		code       int
+		want       []string
+	}{
+		{"a list, not a mapping", "- wbits\n- 4\n", 2, []string{"want a mapping of flag names to values"}},
+		{"a value the flag cannot parse", "wbits: abc\n", 2, []string{`wbits: "abc": want a whole number`}},
+		{"an alias", "o: " + filepath.Join(dir, "absent", "q.onnx") + "\n", 1, []string{"--output", "does not exist"}},
+		{"not a flag", "wbit: 4\n", 2, []string{`"wbit" is not a flag`}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, fmt.Sprintf("c%d.yaml", i))
+			if err := os.WriteFile(cfg, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", sub, "--config", cfg)
+			if code != tt.code || stdout != "" || strings.Count(stderr, "\n") != 1 {
+				t.Fatalf("exit %d, stdout %q, stderr %q: want exit %d and one error line", code, stdout, stderr, tt.code)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("error %q does not say %q", stderr, w)
+				}
+			}
+		})
 	}
 }
