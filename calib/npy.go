@@ -247,7 +247,8 @@ func openNPY(path string) (*npyFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("calib: %w", err)
 	}
-	if err := checkHeaderLength(f, path, fi.Size()); err != nil {
+	dataStart, err := checkHeaderLength(f, path, fi.Size())
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -290,6 +291,14 @@ func openNPY(path string) (*npyFile, error) {
 		return nil, fmt.Errorf("calib: %s: shape %v of %s needs %d bytes of data, the file has %d in all",
 			path, nf.shape, dt, n*size, fi.Size())
 	}
+	// Data shorter than the shape is reported where it is read; more than it means the
+	// header's shape is not the data's (a malformed shape that npyio read short, or bytes
+	// appended).
+	if dataStart > 0 && dataStart+n*size < fi.Size() {
+		f.Close()
+		return nil, fmt.Errorf("calib: %s: shape %v of %s is %d bytes of data, but %d follow the header",
+			path, nf.shape, dt, n*size, fi.Size()-dataStart)
+	}
 	nf.n = int(n)
 	return nf, nil
 }
@@ -299,26 +308,27 @@ func (nf *npyFile) close() { nf.f.Close() }
 // npyMagic starts every .npy file.
 const npyMagic = "\x93NUMPY"
 
-// checkHeaderLength reports a file of size bytes that ends before the end of the header its
-// first bytes announce: npyio slices a short header without checking it and panics. The
-// magic, 2 version bytes, then the header length, 2 bytes little-endian in version 1 and 4 in
-// versions 2 and 3. A file that is not .npy at all, or of another version, is left to npyio
-// to refuse.
-func checkHeaderLength(f *os.File, path string, size int64) error {
+// checkHeaderLength returns where the data of a .npy file of size bytes starts (0 when it
+// is not a .npy file of a version it knows), and reports a file that ends before the end of
+// the header its first bytes announce: npyio slices a short header without checking it and
+// panics. The magic, 2 version bytes, then the header length, 2 bytes little-endian in
+// version 1 and 4 in versions 2 and 3. A file that is not .npy at all, or of another
+// version, is left to npyio to refuse.
+func checkHeaderLength(f *os.File, path string, size int64) (dataStart int64, err error) {
 	if size == 0 {
-		return fmt.Errorf("calib: %s is empty: not a .npy file", path)
+		return 0, fmt.Errorf("calib: %s is empty: not a .npy file", path)
 	}
 	var b [12]byte
 	n, err := f.ReadAt(b[:], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("calib: %w", err)
+		return 0, fmt.Errorf("calib: %w", err)
 	}
 	cut := fmt.Errorf("calib: %s: not a complete .npy file (the header is cut short)", path)
 	if !strings.HasPrefix(string(b[:n]), npyMagic[:min(n, len(npyMagic))]) {
-		return nil
+		return 0, nil
 	}
 	if n < len(npyMagic)+2 {
-		return cut
+		return 0, cut
 	}
 	var start, hdrLen int64
 	switch b[6] {
@@ -327,12 +337,12 @@ func checkHeaderLength(f *os.File, path string, size int64) error {
 	case 2, 3:
 		start, hdrLen = 12, int64(binary.LittleEndian.Uint32(b[8:12]))
 	default:
-		return nil
+		return 0, nil
 	}
 	if int64(n) < start || start+hdrLen > size {
-		return cut
+		return 0, cut
 	}
-	return nil
+	return start + hdrLen, nil
 }
 
 // npyCall runs f, one call into npyio, turning a panic into an error for the caller to wrap

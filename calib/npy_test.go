@@ -505,3 +505,24 @@ func TestLoadNPYLabelErrors(t *testing.T) {
 		})
 	}
 }
+
+// Bytes after the data the header describes mean the header is not the data's (a malformed
+// shape read short, or something appended): refused, not read as a smaller array.
+func TestLoadNPYTrailingBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.npy")
+	if err := SaveNPYUint8(path, make([]uint8, 2*1*2*2), []int{2, 1, 2, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadNPY(path, "", Preprocess{}); err != nil {
+		t.Fatalf("the file as written: %v", err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{1, 2, 3})
+	f.Close()
+	if _, err := LoadNPY(path, "", Preprocess{}); err == nil || !strings.Contains(err.Error(), "11 follow the header") {
+		t.Errorf("LoadNPY with 3 bytes appended: %v, want an error saying 11 bytes follow the header", err)
+	}
+}
