@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/checkpoint"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/option"
@@ -150,9 +151,16 @@ type Options struct {
 	Version string // sharpq's version, for the metadata
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
-	// Checkpoints, when set, saves progress after every generated batch and reconstructed
-	// block and resumes from what it holds (see Checkpoints.Open).
-	Checkpoints *Checkpoints
+	// WorkDir, when set, is a folder where Run saves its progress after every generated
+	// batch, refined batch and reconstructed block (and SADAG's generators until refinement
+	// has read them), so that a stopped run can continue. A run without Resume clears the
+	// progress an earlier run left there; files of other names are left alone.
+	WorkDir string
+	// Resume continues the run whose progress WorkDir holds, and ends as that run would have
+	// uninterrupted. The folder must hold this run: the same model and the same settings
+	// (runKey; not the device, threads or logging), else Run returns ErrOtherRun. A folder
+	// without progress starts the run from the beginning.
+	Resume bool
 	// GenProgress and ReconProgress, when set, receive fine-grained progress.
 	GenProgress   func(stage string, p generator.Progress)
 	ReconProgress func(stage string, p quantizer.ReconProgress)
@@ -230,12 +238,16 @@ type BatchLoss struct {
 	Last  float64 `json:"bns_last"`
 }
 
+// ErrOtherRun is returned (wrapped) when Options.Resume finds another run's progress in
+// Options.WorkDir.
+var ErrOtherRun = checkpoint.ErrOtherRun
+
 // ErrNoBNStats is returned (wrapped) for models without BatchNormalization statistics.
 var ErrNoBNStats = generator.ErrNoBNStats
 
 // Run converts o.Model. It writes no output: the caller writes Report.Quantized
 // (WriteModel) and the images where it wants, so a failure or a cancelled ctx leaves nothing
-// behind. The files it does write are its own: checkpoints in o.Checkpoints, and SADAG's
+// behind. The files it does write are its own: progress in o.WorkDir, and SADAG's
 // generators between synthesis and refinement, in the work folder or else in a temporary
 // folder ($TMPDIR; about 12 MB per batch at 32×32, 400 MB at 224×224) removed before it
 // returns.
@@ -341,7 +353,18 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if o.GenProgress != nil {
 		gen.Progress = func(p generator.Progress) { o.GenProgress("generate", p) }
 	}
-	cp := o.Checkpoints
+	var cp *checkpoint.Folder
+	if o.WorkDir != "" {
+		key, err := runKey(o)
+		if err != nil {
+			return nil, err
+		}
+		if cp, err = checkpoint.Open(o.WorkDir, key, o.Resume); err != nil {
+			return nil, err
+		}
+	} else if o.Resume {
+		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
+	}
 	if o.Method == GENIE {
 		// GENIE's images are final: the generators are not needed again.
 		gen.DiscardGenerators = true
@@ -533,15 +556,12 @@ func channelsFirst(m *ir.Model) (*ir.Model, bool, error) {
 	return c, true, nil
 }
 
-// generatorsFolder is the work folder's subfolder for the synthesised generators.
-const generatorsFolder = "generators"
-
 // generatorFolder returns the folder where synthesis writes each batch's generator until
 // refinement reads it back: generators/ in the work folder, so a resumed run refines from
 // them, or else a temporary folder, which remove deletes.
-func generatorFolder(cp *Checkpoints) (dir string, remove func(), err error) {
+func generatorFolder(cp *checkpoint.Folder) (dir string, remove func(), err error) {
 	if cp != nil {
-		return filepath.Join(cp.Dir, generatorsFolder), func() {}, nil
+		return filepath.Join(cp.Dir(), checkpoint.Scratch), func() {}, nil
 	}
 	dir, err = os.MkdirTemp("", "sharpq-generators-")
 	if err != nil {
@@ -554,7 +574,7 @@ func generatorFolder(cp *Checkpoints) (dir string, remove func(), err error) {
 // refinement continues from them, and the paper preset's eight generators take about 100 MB
 // at 32×32 (3.3 GB at 224×224), too much to carry a GPU run's folder to another machine. The
 // refined state is written first, so a folder is consistent whenever the run stops.
-func keepImagesOnly(cp *Checkpoints, synthesised, refined *generator.Images) error {
+func keepImagesOnly(cp *checkpoint.Folder, synthesised, refined *generator.Images) error {
 	if err := cp.Save("refine", refined.WithoutGenerators()); err != nil {
 		return err
 	}
@@ -565,7 +585,7 @@ func keepImagesOnly(cp *Checkpoints, synthesised, refined *generator.Images) err
 		return err
 	}
 	if cp != nil {
-		if err := os.RemoveAll(filepath.Join(cp.Dir, generatorsFolder)); err != nil {
+		if err := os.RemoveAll(filepath.Join(cp.Dir(), checkpoint.Scratch)); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}

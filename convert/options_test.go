@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ func TestRunBadOptions(t *testing.T) {
 		{"unknown device", convert.Options{ORTLibrary: lib, Device: "tpu"}, "Options.Device"},
 		{"unknown method", convert.Options{ORTLibrary: lib, Method: "zeroq"}, "Options.Method"},
 		{"negative mixtures", convert.Options{ORTLibrary: lib, Mixtures: -1}, "Options.Mixtures"},
+		{"resume without a work folder", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Resume: true}, "Options.Resume"},
 		{"schedule without images", convert.Options{ORTLibrary: lib, Schedule: convert.Schedule{Name: "mine"}}, "Schedule.Images"},
 		{"schedule with batch 0", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
 			s := convert.Fast()
@@ -101,6 +103,49 @@ func TestRunChannelsLast(t *testing.T) {
 	}
 	if got, want := nhwc.SelfCheck, nchw.SelfCheck; got.FloatAgreement != want.FloatAgreement || got.OutputSQNR != want.OutputSQNR {
 		t.Errorf("self-check %+v from the channels-last model, %+v from the original: want the same run", got, want)
+	}
+}
+
+// A run resumed from a finished run's work folder takes every stage from it and writes the
+// same model; another run's folder is refused with ErrOtherRun, before any work.
+func TestRunWorkDir(t *testing.T) {
+	lib := orttest.LibPath(t)
+	work := t.TempDir()
+	tiny := convert.Schedule{Name: "tiny", Images: 8, GenBatch: 8, GenSteps: 5, WarmUpIters: 2,
+		RefineSteps: 1, ReconIters: 5, ReconBatch: 8, ActImages: 8, Swing: true, RefineLRScale: 1}
+	run := func(seed uint64, resume bool) ([]byte, string, error) {
+		t.Helper()
+		var log strings.Builder
+		rep, err := convert.Run(context.Background(), convert.Options{Model: testmodels.TinyResNet(1), Bits: quantizer.DefaultBits(4, 4),
+			Schedule: tiny, Seed: seed, Threads: 1, ORTLibrary: lib, WorkDir: work, Resume: resume,
+			Log: func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }})
+		if err != nil {
+			return nil, log.String(), err
+		}
+		b, err := onnxio.Encode(rep.Quantized)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, log.String(), nil
+	}
+	first, _, err := run(3, false)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	again, log, err := run(3, true)
+	if err != nil {
+		t.Fatalf("resumed Run: %v", err)
+	}
+	if !bytes.Equal(first, again) {
+		t.Error("the resumed run wrote another model")
+	}
+	for _, want := range []string{"generate: resuming after 1 finished batches", "refine: taken from the checkpoint", "warmup: resuming after", "reconstruct: resuming after"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the resumed run's log does not say %q:\n%s", want, log)
+		}
+	}
+	if _, log, err := run(4, true); !errors.Is(err, convert.ErrOtherRun) || strings.Contains(log, "generate:") {
+		t.Errorf("resuming with another seed: %v, log %q; want ErrOtherRun before any work", err, log)
 	}
 }
 

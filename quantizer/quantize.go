@@ -73,6 +73,15 @@ type Options struct {
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
 	Log func(format string, args ...any)
+	// WorkDir, when set, is a folder where Quantize saves the reconstruction's progress after
+	// every block, so that a stopped run can continue. A run without Resume clears the
+	// progress an earlier run left there; files of other names are left alone.
+	WorkDir string
+	// Resume continues the run whose progress WorkDir holds, and ends as that run would have
+	// uninterrupted. The folder must hold this run: the same model, images and settings
+	// (keyedSettings), else Quantize returns ErrOtherRun. A folder without progress starts
+	// the run from the beginning.
+	Resume bool
 }
 
 // Result is a quantized model and what making it measured.
@@ -157,6 +166,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, err
 	}
 	if err := checkImages(m, images, n); err != nil {
+		return nil, err
+	}
+	if err := openWorkDir(&o, m, images, n); err != nil {
 		return nil, err
 	}
 	if err := ir.CheckFinite(m.Graph); err != nil {

@@ -127,14 +127,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err != nil {
 		return err
 	}
-	settings := fmt.Sprintf("convert %+v sym=%v/%v/%v eq=%v/%v clip=%g method=%s schedule=%+v seed=%d mirror=%v parallel=%d",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), c.String("method"), sched, c.Uint64("seed"), c.Bool("mirror"), c.Int("gen-parallel"))
-	if n := c.Int("mixup"); n != 0 {
-		// Only when set, so work folders written before --mixup existed still resume.
-		settings += fmt.Sprintf(" mixup=%d", n)
-	}
-	settings += roundingKey(ov.Rounding)
-	cp, err := checkpoints(c, modelPath, settings)
+	work, resume, err := workDir(c)
 	if err != nil {
 		return err
 	}
@@ -168,7 +161,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 				logf("memory: %s", mc)
 			}
 		},
-		Log: logf, ReconProgress: reconProgress(os.Stderr, log), Checkpoints: cp,
+		Log: logf, ReconProgress: reconProgress(os.Stderr, log), WorkDir: work, Resume: resume,
 		GenProgress: func(stage string, p generator.Progress) {
 			if stage == "generate" {
 				for len(curves) <= p.Batch {
@@ -180,7 +173,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		},
 	})
 	if err != nil {
-		return layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err))
+		return otherRun(layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), work)
 	}
 	open := func() (*ort.Runtime, func(), error) {
 		rt, err := openRuntime(c)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,8 +16,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/calib"
-	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/checkpoint"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
@@ -83,45 +80,35 @@ func quantFlags() []cli.Flag {
 	}
 }
 
-// checkpoints opens --work-dir for a run of the model at modelPath with the given settings
-// (nil without --work-dir).
-func checkpoints(c *cli.Context, modelPath, settings string) (*convert.Checkpoints, error) {
-	dir := c.String("work-dir")
+// workDir checks --work-dir and --resume and says what the run will do with the folder's
+// progress; the library opens the folder.
+func workDir(c *cli.Context) (dir string, resume bool, err error) {
+	dir, resume = c.String("work-dir"), c.Bool("resume")
 	if dir == "" {
-		if c.Bool("resume") {
-			return nil, usageError{fmt.Errorf("--resume needs --work-dir")}
+		if resume {
+			return "", false, usageError{fmt.Errorf("--resume needs --work-dir")}
 		}
-		return nil, nil
+		return "", false, nil
 	}
-	model, err := os.ReadFile(modelPath)
-	if err != nil {
-		return nil, err
+	if err := checkFolderWritable("--work-dir", dir); err != nil {
+		return "", false, err
 	}
-	if shape := c.String("input-shape"); shape != "" {
-		settings += " input-shape=" + shape // the model the run works on is the file plus this
-	}
-	cp := &convert.Checkpoints{Dir: dir, Key: convert.RunKey(model, settings)}
-	switch saved := cp.Saved(); {
-	case !c.Bool("resume") && saved:
+	switch saved := checkpoint.Saved(dir); {
+	case !resume && saved:
 		logger(c).Warn(fmt.Sprintf("--work-dir %s holds an earlier run's progress, which this run replaces (--resume continues it instead)", dir))
-	case c.Bool("resume") && !saved:
+	case resume && !saved:
 		logger(c).Info(fmt.Sprintf("--resume: --work-dir %s holds no progress yet, so the run starts from the beginning", dir))
 	}
-	if err := cp.Open(c.Bool("resume")); err != nil {
-		if errors.Is(err, convert.ErrOtherRun) {
-			return nil, fmt.Errorf("--resume: %w; use another --work-dir or run without --resume", err)
-		}
-		return nil, fmt.Errorf("--work-dir: %w", err)
-	}
-	return cp, nil
+	return dir, resume, nil
 }
 
-// dataKey identifies calibration images by their content, so a work folder resumes whatever
-// path names the file.
-func dataKey(x []float32) string {
-	h := sha256.New()
-	binary.Write(h, binary.LittleEndian, x) // a hash.Hash never fails to write
-	return hex.EncodeToString(h.Sum(nil))
+// otherRun turns the library's refusal to resume another run's folder into a usage error
+// that names the flags; other errors pass through.
+func otherRun(err error, dir string) error {
+	if errors.Is(err, checkpoint.ErrOtherRun) {
+		return usageError{fmt.Errorf("--resume: --work-dir %s holds another run (another model, other images or other settings): use another --work-dir, or run without --resume to start afresh there", dir)}
+	}
+	return err
 }
 
 func bitsFrom(c *cli.Context) (quantizer.Bits, error) {
@@ -251,21 +238,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	cp, err := checkpoints(c, modelPath, fmt.Sprintf("quantize %+v sym=%v/%v/%v eq=%v/%v clip=%g recon=%d/%d/%g/%g/%g seed=%d calib=%s n=%d pre=%+v",
-		bits, c.Bool("sym"), c.Bool("asym-acts"), c.Bool("float-residual"), c.Bool("equalize"), c.Bool("equalize-streams"), c.Float64("act-clip-norm"), recon.Iters, recon.Batch, recon.RoundWeight, recon.LRActStep, recon.LRBias, recon.Seed, dataKey(d.X), d.N, pre)+roundingKey(recon.Rounding))
+	work, resume, err := workDir(c)
 	if err != nil {
 		return err
-	}
-	if cp != nil {
-		var st quantizer.ReconState
-		ok, err := cp.Load("reconstruct", &st)
-		if err != nil {
-			return err
-		}
-		if ok {
-			recon.Resume = &st
-		}
-		recon.Checkpoint = func(st quantizer.ReconState) error { return cp.Save("reconstruct", st) }
 	}
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: sharpqVersion()},
@@ -278,10 +253,11 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
 		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), Recon: recon, Metadata: meta,
+		WorkDir: work, Resume: resume,
 		Log: afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, c.Bool("mirror"), c.Int("mixup"), d.N)),
 	})
 	if err != nil {
-		return layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err))
+		return otherRun(layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), work)
 	}
 	open := func() (*ort.Runtime, func(), error) { return rt, func() {}, nil }
 	acc, data, err := gateAndWrite(c, open, m, res.QDQ, res.Check, evalData, channelsLast, out, logfTo(logger(c)))
@@ -534,13 +510,4 @@ func reconOverrides(c *cli.Context) (reconFlags, error) {
 		return f, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
 	}
 	return f, nil
-}
-
-// roundingKey is what a work folder's settings say about --rounding: nothing for AdaRound, so
-// folders written before the flag existed still resume.
-func roundingKey(r quantizer.Rounding) string {
-	if r == quantizer.AdaRound || r == "" {
-		return ""
-	}
-	return " rounding=" + string(r)
 }

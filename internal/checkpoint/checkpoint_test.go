@@ -1,4 +1,4 @@
-package convert
+package checkpoint
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// TestCheckpointsErrors checks that a work folder's errors name the folder and the flag
+// TestErrors checks that a work folder's errors name the folder and the flag
 // (quantize uses it too, so they must not say "convert"), and that another run's folder is
 // refused with ErrOtherRun.
-func TestCheckpointsErrors(t *testing.T) {
+func TestErrors(t *testing.T) {
 	type state struct{ Blocks int }
 	tests := []struct {
 		name    string
@@ -22,10 +22,11 @@ func TestCheckpointsErrors(t *testing.T) {
 		{
 			name: "another run",
 			prepare: func(t *testing.T, dir string) error {
-				if err := (&Checkpoints{Dir: dir, Key: "a"}).Open(false); err != nil {
+				if _, err := Open(dir, "a", false); err != nil {
 					t.Fatal(err)
 				}
-				return (&Checkpoints{Dir: dir, Key: "b"}).Open(true)
+				_, err := Open(dir, "b", true)
+				return err
 			},
 			want:  []string{"resuming from", "another model or other settings"},
 			other: true,
@@ -33,8 +34,8 @@ func TestCheckpointsErrors(t *testing.T) {
 		{
 			name: "damaged state",
 			prepare: func(t *testing.T, dir string) error {
-				cp := &Checkpoints{Dir: dir, Key: "a"}
-				if err := cp.Open(false); err != nil {
+				cp, err := Open(dir, "a", false)
+				if err != nil {
 					t.Fatal(err)
 				}
 				if err := cp.Save("reconstruct", state{Blocks: 3}); err != nil {
@@ -61,7 +62,8 @@ func TestCheckpointsErrors(t *testing.T) {
 				if err := os.WriteFile(file, nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				return (&Checkpoints{Dir: file, Key: "a"}).Open(false)
+				_, err := Open(file, "a", false)
+				return err
 			},
 			want: []string{"checkpoint: work folder", "file"},
 		},
@@ -91,25 +93,49 @@ func TestCheckpointsErrors(t *testing.T) {
 
 // Saved tells a folder with a run's progress from a new or emptied one, so that a front end
 // can warn before Open without resume discards it.
-func TestCheckpointsSaved(t *testing.T) {
+func TestSaved(t *testing.T) {
 	dir := t.TempDir()
-	cp := &Checkpoints{Dir: dir, Key: "a"}
-	if cp.Saved() {
+	if Saved(dir) {
 		t.Error("an empty folder holds saved progress")
 	}
-	if err := cp.Open(false); err != nil {
+	cp, err := Open(dir, "a", false)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cp.Save("generate", struct{ Batches int }{2}); err != nil {
 		t.Fatal(err)
 	}
-	if !cp.Saved() {
+	if !Saved(dir) {
 		t.Error("a folder with a checkpoint holds no saved progress")
 	}
-	if err := cp.Open(false); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "mine.gob"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if cp.Saved() {
+	if _, err := Open(dir, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	if Saved(dir) {
 		t.Error("Open without resume kept the progress")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mine.gob")); err != nil {
+		t.Errorf("Open without resume removed a file that is not a run's state: %v", err)
+	}
+}
+
+// TestKey checks that a key depends on every part and on where one part ends.
+func TestKey(t *testing.T) {
+	base := Key([]byte("model"), []byte("settings"))
+	for _, other := range []string{
+		Key([]byte("model"), []byte("settingz")),
+		Key([]byte("mode"), []byte("lsettings")),
+		Key([]byte("modelsettings")),
+		Key([]byte("model"), []byte("settings"), nil),
+	} {
+		if other == base {
+			t.Errorf("two different lists of parts give the key %s", base)
+		}
+	}
+	if Key([]byte("model"), []byte("settings")) != base {
+		t.Error("the same parts give different keys")
 	}
 }
