@@ -190,7 +190,7 @@ type Report struct {
 	Seed      uint64                  `json:"seed"`
 	Rounding  string                  `json:"rounding"` // as the sharpq.rounding metadata: adaround, flexround or nearest
 	Images    int                     `json:"images"`
-	Stages    []Stage                 `json:"stages"`
+	Stages    []quantizer.Stage       `json:"stages"`
 	Seconds   float64                 `json:"seconds"`
 	GenLoss   []BatchLoss             `json:"generation"`
 	Refine    []RefineBatch           `json:"refinement,omitempty"`
@@ -224,12 +224,6 @@ type RefineBatch struct {
 	// DirCos is the mean cosine between the neighbour direction each step used (the step
 	// before's latent gradient) and the step's own.
 	DirCos float64 `json:"direction_cosine"`
-}
-
-// Stage is one timed part of the pipeline.
-type Stage struct {
-	Name    string  `json:"name"`
-	Seconds float64 `json:"seconds"`
 }
 
 // BatchLoss is the BNS loss of one generated batch at its first and last step.
@@ -346,7 +340,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		Rounding: quantizer.RoundingName(o.Rounding, s.ReconIters)}
 	start := time.Now()
 	stage := func(name string, t0 time.Time) {
-		rep.Stages = append(rep.Stages, Stage{name, time.Since(t0).Seconds()})
+		rep.Stages = append(rep.Stages, quantizer.Stage{Name: name, Seconds: time.Since(t0).Seconds()})
 	}
 
 	t0 := time.Now()

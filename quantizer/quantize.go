@@ -92,8 +92,14 @@ type Result struct {
 	Blocks    []BlockResult
 	Layers    []LayerReport
 	Check     SelfCheck
-	Bias      *BiasReport        // nil unless Options.BiasCorrection
-	Stages    map[string]float64 // seconds per stage
+	Bias      *BiasReport // nil unless Options.BiasCorrection
+	Stages    []Stage     // in the order they ran: init, reconstruction, bias correction, export
+}
+
+// Stage is one timed part of a run.
+type Stage struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
 }
 
 // SelfCheck compares the exported QDQ model in ONNX Runtime with the simulation, and the
@@ -179,7 +185,12 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 			return nil, err
 		}
 	}
-	stages := map[string]float64{}
+	var stages []Stage
+	timed := func(name string, since time.Time) float64 {
+		st := Stage{name, time.Since(since).Seconds()}
+		stages = append(stages, st)
+		return st.Seconds
+	}
 	t0 := time.Now()
 	fm, err := cloneModel(m)
 	if err != nil {
@@ -235,11 +246,11 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := InitActs(p, acts, o.ActClipNorm); err != nil {
 		return nil, err
 	}
-	stages["init"] = time.Since(t0).Seconds()
+	initSeconds := timed("init", t0)
 	if left := InspectBN(fm.Graph).Nodes; left > 0 {
 		logf("%d BatchNormalization nodes follow no Conv or Gemm (pre-activation BN) and stay float", left)
 	}
-	logf("folded %d BatchNormalization nodes; %d weight and %d activation quantizers initialised in %.1fs", folded, len(p.Weights), len(p.Acts), stages["init"])
+	logf("folded %d BatchNormalization nodes; %d weight and %d activation quantizers initialised in %.1fs", folded, len(p.Weights), len(p.Acts), initSeconds)
 
 	blocks := []BlockResult{} // "blocks": [] in JSON reports, also without reconstruction
 	var bias *BiasReport
@@ -249,8 +260,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		if err != nil {
 			return nil, err
 		}
-		stages["reconstruction"] = time.Since(t1).Seconds()
-		logf("reconstructed %d blocks in %.1fs", len(blocks), stages["reconstruction"])
+		logf("reconstructed %d blocks in %.1fs", len(blocks), timed("reconstruction", t1))
 	}
 
 	if o.BiasCorrection {
@@ -260,14 +270,14 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		if err != nil {
 			return nil, err
 		}
-		stages["bias correction"] = time.Since(t1).Seconds()
+		seconds := timed("bias correction", t1)
 		bias = &r
 		verdict := "kept"
 		if !r.Kept {
 			verdict = "lowered the agreement, so the biases were restored"
 		}
 		logf("bias correction: %d layers on %d images in %.1fs; top-1 agreement with the float model %.2f%% before, %.2f%% after: %s",
-			r.Layers, m, stages["bias correction"], 100*r.AgreementBefore, 100*r.AgreementAfter, verdict)
+			r.Layers, m, seconds, 100*r.AgreementBefore, 100*r.AgreementAfter, verdict)
 	}
 
 	t2 := time.Now()
@@ -284,7 +294,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
-	stages["export"] = time.Since(t2).Seconds()
+	timed("export", t2)
 	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations); top-1 agreement with the float model %.2f%%, output SQNR %.1f dB", 100*check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff, 100*check.FloatAgreement, check.OutputSQNR)
 	if check.Collapsed {
 		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and measure it on labelled images", 100*check.FloatAgreement, check.Images, check.OutputSQNR)

@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -27,7 +28,7 @@ type Report struct {
 	// Refused is why a quality gate kept the model from being written ("" when it was).
 	Refused   string                  `json:"refused,omitempty"`
 	Settings  map[string]string       `json:"settings"`
-	Stages    []Stage                 `json:"stages"`
+	Stages    []quantizer.Stage       `json:"stages"`
 	Seconds   float64                 `json:"seconds"`
 	Blocks    []quantizer.BlockResult `json:"blocks"`
 	Layers    []quantizer.LayerReport `json:"layers"`
@@ -39,23 +40,11 @@ type Report struct {
 	// Generation holds the BNS loss after every step, one curve per generated batch.
 	Generation [][]float64 `json:"generation_bns,omitempty"`
 	// Refinement is SADAG refinement's outcome per batch (convert --method sadag).
-	Refinement []Refinement `json:"refinement,omitempty"`
+	Refinement []convert.RefineBatch `json:"refinement,omitempty"`
 	// Accuracy is measured when the run is given labelled images (--eval-data).
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
 	// ImageGrid is a PNG of the synthetic images the caller wrote into the report folder.
 	ImageGrid string `json:"image_grid,omitempty"`
-}
-
-// Refinement is what SADAG refinement did to one batch of synthetic images.
-type Refinement struct {
-	FirstLoss float64 `json:"loss_first"`
-	Loss      float64 `json:"loss_last"`
-	GM        float64 `json:"gm_last"`
-	Div       float64 `json:"div_last"`
-	// Change is RMS(refined − synthesised) / RMS(synthesised).
-	Change float64 `json:"image_change"`
-	// DirCos is the mean cosine between consecutive steps' neighbour directions.
-	DirCos float64 `json:"direction_cosine"`
 }
 
 // Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.
@@ -65,12 +54,6 @@ type Accuracy struct {
 	Top5      float64 `json:"top5"`
 	FloatTop1 float64 `json:"float_top1"`
 	FloatTop5 float64 `json:"float_top5"`
-}
-
-// Stage is one timed part of a run.
-type Stage struct {
-	Name    string  `json:"name"`
-	Seconds float64 `json:"seconds"`
 }
 
 // Write creates dir and writes report.json, report.md and the plots into it.

@@ -15,7 +15,7 @@ func TestWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "r")
 	r := &report.Report{
 		Command: "convert", Model: "m.onnx", Output: "q.onnx", Settings: map[string]string{"wbits": "2"},
-		Stages:         []report.Stage{{Name: "generate", Seconds: 1.5}},
+		Stages:         []quantizer.Stage{{Name: "generate", Seconds: 1.5}},
 		Blocks:         []quantizer.BlockResult{{Name: "block00", Kind: "layer", Layers: 1, LossStart: 0.5, LossEnd: 0.1}},
 		Layers:         []quantizer.LayerReport{{Node: "conv1", Bits: 2, InputBits: 4, WeightSQNR: 9.5}},
 		SelfCheck:      quantizer.SelfCheck{Images: 8, Agreement: 1, FloatAgreement: 0.875, OutputSQNR: 12},

@@ -193,18 +193,10 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	if dir := c.String("report"); dir != "" {
 		fi, _ := os.Stat(modelPath)
-		var stages []report.Stage
-		for _, st := range rep.Stages {
-			stages = append(stages, report.Stage{Name: st.Name, Seconds: st.Seconds})
-		}
 		settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
 			"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
 		if rep.Method == string(convert.SADAG) {
 			settings["refinement learning rates ×"] = fmt.Sprint(sched.RefineLRScale)
-		}
-		var refinement []report.Refinement
-		for _, b := range rep.Refine {
-			refinement = append(refinement, report.Refinement{FirstLoss: b.FirstLoss, Loss: b.Loss, GM: b.GM, Div: b.Div, Change: b.Change, DirCos: b.DirCos})
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--report: %w", err)
@@ -213,8 +205,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 			return err
 		}
 		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: written, Refused: errText(refused), Settings: settings,
-			Stages: stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
-			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Refinement: refinement, Accuracy: acc})
+			Stages: rep.Stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
+			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Refinement: rep.Refine, Accuracy: acc})
 		if err != nil {
 			return err
 		}

@@ -174,7 +174,7 @@ type quantizeReport struct {
 	Rounding  string                  `json:"rounding"` // adaround, flexround or nearest (no steps)
 	Seed      uint64                  `json:"seed"`
 	Seconds   float64                 `json:"seconds"`
-	Stages    map[string]float64      `json:"stages"`
+	Stages    []quantizer.Stage       `json:"stages"`
 	Blocks    []quantizer.BlockResult `json:"blocks"`
 	SelfCheck quantizer.SelfCheck     `json:"self_check"`
 	// BiasCorrection is what --bias-correct did (nil without it).
@@ -271,14 +271,8 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	fi, _ := os.Stat(modelPath)
 	if dir := c.String("report"); dir != "" {
-		var stages []report.Stage
-		for _, k := range []string{"init", "reconstruction", "bias correction", "export"} {
-			if v, ok := res.Stages[k]; ok {
-				stages = append(stages, report.Stage{Name: k, Seconds: v})
-			}
-		}
 		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
-			Settings: metaMap(meta, bits), Stages: stages, Seconds: time.Since(start).Seconds(),
+			Settings: metaMap(meta, bits), Stages: res.Stages, Seconds: time.Since(start).Seconds(),
 			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: int64(len(data)), FPBytes: fi.Size(),
 			Accuracy: acc})
 		if err != nil {
