@@ -16,10 +16,11 @@ import (
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "bench",
-		Usage: "latency (batch 1) and throughput (batch 64) of a float model and its QDQ model in ONNX Runtime",
+		Name:      "bench",
+		Usage:     "latency (batch 1) and throughput (batch 64) of a float model and its QDQ model in ONNX Runtime",
+		ArgsUsage: "MODEL.onnx",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "float ONNX model"},
+			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "quantized", Usage: "QDQ model made from it (optional)"},
 			&cli.IntFlag{Name: "runs", Value: 50, Usage: "timed runs per measurement"},
 			&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size of the throughput measurement"},
@@ -48,6 +49,10 @@ func runBench(c *cli.Context) error {
 			return usageError{fmt.Errorf("--%s %d: want 1 to %d", flag, n, maxBenchRuns)}
 		}
 	}
+	model, err := modelArg(c)
+	if err != nil {
+		return err
+	}
 	rt, err := openRuntime(c)
 	if err != nil {
 		return err
@@ -56,6 +61,9 @@ func runBench(c *cli.Context) error {
 	var results []benchResult
 	for _, flag := range []string{"model", "quantized"} {
 		path := c.String(flag)
+		if flag == "model" {
+			path = model
+		}
 		if path == "" {
 			continue
 		}

@@ -27,6 +27,7 @@ func convertCommand() *cli.Command {
 			"which apply to it only) measures the float and quantized top-1 before the output is written.",
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(append([]cli.Flag{
+			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "synthetic images"},
@@ -42,10 +43,11 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "save-images", Usage: "write the synthetic images to DIR (images.npy and grid.png)"},
 		}, append(append(quantFlags(), evalFlags()...), preprocessFlags()...)...), runtimeFlags()...),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{fmt.Errorf("convert needs exactly one MODEL.onnx argument")}
+			model, err := modelArg(c)
+			if err != nil {
+				return err
 			}
-			return runConvert(c, c.Args().First())
+			return runConvert(c, model)
 		},
 	}
 }

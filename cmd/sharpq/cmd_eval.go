@@ -20,8 +20,9 @@ func evalCommand() *cli.Command {
 		Description: "Data is an .npy array of NCHW (or NHW) uint8 or float32 images with --labels, or a folder\n" +
 			"with one subfolder of JPEG/PNG images per class. uint8 pixels are scaled to [0,1] before\n" +
 			"--mean/--std, as torchvision's ToTensor and Normalize do.",
+		ArgsUsage: "MODEL.onnx",
 		Flags: append(append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "ONNX model"},
+			modelFlag("ONNX model"),
 			&cli.StringFlag{Name: "data", Required: true, Usage: "images: .npy (NCHW uint8/float32) or a folder of class subfolders"},
 			&cli.StringFlag{Name: "labels", Usage: "labels .npy (int) for .npy data"},
 		}, preprocessFlags()...),
@@ -89,7 +90,10 @@ type evalReport struct {
 }
 
 func runEval(c *cli.Context, p calib.Preprocess) error {
-	modelPath := c.String("model")
+	modelPath, err := modelArg(c)
+	if err != nil {
+		return err
+	}
 	if minTop1 := c.Float64("min-top1"); minTop1 < 0 || minTop1 > 100 {
 		return usageError{fmt.Errorf("--min-top1 %g: want a top-1 in %% between 0 and 100", minTop1)}
 	}

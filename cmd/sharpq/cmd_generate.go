@@ -20,6 +20,7 @@ func generateCommand() *cli.Command {
 		Description: "Writes DIR/images.npy (NCHW float32, normalised model inputs, as --calib-data takes them\n" +
 			"without --mean/--std) and DIR/grid.png.",
 		Flags: append([]cli.Flag{
+			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "folder for images.npy and grid.png"},
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps) or paper (1024 × 4000)"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "images to synthesise"},
@@ -29,10 +30,11 @@ func generateCommand() *cli.Command {
 			genParallelFlag(),
 		}, runtimeFlags()...),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{fmt.Errorf("generate needs exactly one MODEL.onnx argument")}
+			model, err := modelArg(c)
+			if err != nil {
+				return err
 			}
-			return runGenerate(c, c.Args().First())
+			return runGenerate(c, model)
 		},
 	}
 }

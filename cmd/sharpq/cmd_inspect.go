@@ -21,14 +21,16 @@ func inspectCommand() *cli.Command {
 		Usage:     "summarise a model: inputs, operators, parameters, BN statistics, quantizable layers, blocks",
 		ArgsUsage: "MODEL.onnx",
 		Flags: []cli.Flag{
+			modelFlag("ONNX model"),
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
 			&cli.IntFlag{Name: "gen-batch", Value: convert.Fast().GenBatch, Usage: "estimate convert's memory with generator batches of this many images"},
 			&cli.IntFlag{Name: "images", Value: convert.Fast().Images, Usage: "estimate convert's memory for this many synthetic images"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{fmt.Errorf("inspect needs exactly one MODEL.onnx argument")}
+			model, err := modelArg(c)
+			if err != nil {
+				return err
 			}
 			if c.Int("gen-batch") < 2 {
 				return usageError{fmt.Errorf("--gen-batch %d: want 2 or more images", c.Int("gen-batch"))}
@@ -41,7 +43,7 @@ func inspectCommand() *cli.Command {
 			if err := sched.Validate(); err != nil {
 				return usageError{err}
 			}
-			return runInspect(c.App.Writer, c.Args().First(), c.String("input-shape"), sched, c.Bool("json"))
+			return runInspect(c.App.Writer, model, c.String("input-shape"), sched, c.Bool("json"))
 		},
 	}
 }

@@ -30,8 +30,9 @@ func quantizeCommand() *cli.Command {
 		Usage: "quantize a model with given calibration images (GENIE-M block reconstruction) and export QDQ ONNX",
 		Description: "The calibration images (--calib-data, .npy or a folder of images) are preprocessed like eval's\n" +
 			"data. --iters 0 skips reconstruction (clipping search and round-to-nearest only).",
+		ArgsUsage: "MODEL.onnx",
 		Flags: append(append(append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "float ONNX model"},
+			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
 			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0, or more than the file holds, = all of them)"},
@@ -194,7 +195,11 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
-	modelPath, out := c.String("model"), c.String("output")
+	modelPath, err := modelArg(c)
+	if err != nil {
+		return err
+	}
+	out := c.String("output")
 	if err := checkWritable(c, out, modelPath); err != nil {
 		return err
 	}

@@ -91,8 +91,8 @@ func applyConfig(c *cli.Context, cmd *cli.Command, path string) (set []string, e
 		if !ok || k == "config" {
 			return nil, usageError{fmt.Errorf("--config %s: %q is not a flag of this command (--help lists them)", path, key)}
 		}
-		if c.IsSet(k) {
-			continue
+		if c.IsSet(k) || (k == "model" && c.Args().Present()) {
+			continue // the command line wins, also where it names the model as the argument
 		}
 		var v string
 		switch x := settings[key].(type) {

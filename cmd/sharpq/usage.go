@@ -54,6 +54,30 @@ var (
 	needsValue   = regexp.MustCompile(`^flag needs an argument: -+([\w-]+)$`)
 )
 
+// modelFlag is --model, which every command that reads a model takes as well as the model
+// as its argument: `sharpq quantize m.onnx …` and `sharpq convert --model m.onnx …` both
+// work, and a --config file can name the model (model: m.onnx).
+func modelFlag(what string) cli.Flag {
+	return &cli.StringFlag{Name: "model", Usage: what + " (or the MODEL.onnx argument)"}
+}
+
+// modelArg returns the model the command line names: its one argument or --model. An
+// argument and a different --model are a usage error rather than a guess.
+func modelArg(c *cli.Context) (string, error) {
+	name, flag := c.Command.Name, c.String("model")
+	switch args := c.Args().Slice(); {
+	case len(args) > 1:
+		return "", usageError{fmt.Errorf("%s takes one MODEL.onnx argument, not %d (%s)", name, len(args), strings.Join(args, " "))}
+	case len(args) == 1 && flag != "" && args[0] != flag:
+		return "", usageError{fmt.Errorf("two models: %s as the argument and %s as --model; give one", args[0], flag)}
+	case len(args) == 1:
+		return args[0], nil
+	case flag == "":
+		return "", usageError{fmt.Errorf("%s needs a model: sharpq %s MODEL.onnx … (or --model MODEL.onnx)", name, name)}
+	}
+	return flag, nil
+}
+
 // globalFlags are the app's own flags, which go before the command name.
 var globalFlags = map[string]bool{"log-format": true}
 

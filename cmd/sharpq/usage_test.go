@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -37,11 +39,11 @@ func TestUsageErrors(t *testing.T) {
 		{"float flag", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--act-lr", "fast"}, []string{`--act-lr "fast"`, "number"}},
 		{"unknown flag", []string{"eval", "--bogus"}, []string{"no flag --bogus", "sharpq eval --help"}},
 		{"global flag after the command", []string{"eval", "--log-format", "json", "--model", model}, []string{"--log-format", "before the command"}},
-		{"required flag", []string{"eval", "--data", sub}, []string{"--model is required"}},
+		{"no model", []string{"eval", "--data", sub}, []string{"eval needs a model", "--model MODEL.onnx"}},
 		{"required output", []string{"generate", model}, []string{"--output is required"}},
 		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "convert"}},
-		{"stray argument", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "other.onnx"}, []string{`"other.onnx"`, "no arguments"}},
-		{"model given positionally to quantize", []string{"quantize", model, "--calib-data", sub, "-o", "x.onnx"}, []string{"quantize takes no arguments"}},
+		{"argument and another --model", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "other.onnx"}, []string{"two models: other.onnx as the argument", "give one"}},
+		{"two arguments", []string{"convert", model, "other.onnx", "-o", "x.onnx"}, []string{"convert takes one MODEL.onnx argument, not 2"}},
 		{"library setting named as its flag", []string{"convert", model, "-o", "x.onnx", "--method", "zeroq"}, []string{`--method = "zeroq"`}},
 		{"unknown preset", []string{"convert", model, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast or paper"}},
 		{"the preset's sentinel given explicitly", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "-1"}, []string{"--iters -1", "0 or more"}},
@@ -160,6 +162,59 @@ func TestConfigFileErrors(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("error %q does not say %q", stderr, w)
+				}
+			}
+		})
+	}
+}
+
+// Every command that reads a model takes it as its argument, as --model, or (quantize,
+// convert) from --config, and each form runs the same job.
+func TestModelArgument(t *testing.T) {
+	orttest.LibPath(t)
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(cfg, []byte("model: "+model+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	quantize := []string{"--calib-data", sub, "--calib-images", "32", "--mean", "0.2860", "--std", "0.3530", "--iters", "0", "--json"}
+	tests := []struct {
+		name  string
+		forms [][]string
+	}{
+		{"inspect", [][]string{{"inspect", model, "--json"}, {"inspect", "--model", model, "--json"}, {"inspect", "--json", model, "--model", model}}},
+		{"eval", [][]string{
+			{"eval", model, "--data", sub, "--labels", lab, "--mean", "0.2860", "--std", "0.3530", "--json"},
+			{"eval", "--model", model, "--data", sub, "--labels", lab, "--mean", "0.2860", "--std", "0.3530", "--json"},
+		}},
+		{"quantize", [][]string{
+			append([]string{"quantize", model, "-o", filepath.Join(dir, "a.onnx")}, quantize...),
+			append([]string{"quantize", "--model", model, "-o", filepath.Join(dir, "b.onnx")}, quantize...),
+			append([]string{"quantize", "--config", cfg, "-o", filepath.Join(dir, "c.onnx")}, quantize...),
+			// The argument wins over the file, as every command-line flag does.
+			append([]string{"quantize", model, "--config", filepath.Join(dir, "elsewhere.yaml"), "-o", filepath.Join(dir, "d.onnx")}, quantize...),
+		}},
+	}
+	if err := os.WriteFile(filepath.Join(dir, "elsewhere.yaml"), []byte("model: no-such.onnx\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What differs between the forms' JSON: the output file, the times and the free memory.
+	varying := regexp.MustCompile(`"(output|seconds|images_per_s|available_bytes)": ?[^,\n}]*|[abcd]\.onnx`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var first string
+			for i, args := range tt.forms {
+				code, stdout, stderr := sharpq(t, args...)
+				if code != 0 {
+					t.Fatalf("%q: exit %d: %s", args, code, stderr)
+				}
+				got := varying.ReplaceAllString(stdout, "")
+				if i == 0 {
+					first = got
+				} else if got != first {
+					t.Errorf("%q printed\n%s\nwhere the first form printed\n%s", args, got, first)
 				}
 			}
 		})
