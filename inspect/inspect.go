@@ -1,6 +1,6 @@
-// Package inspect summarises a float ONNX model for sharpq: inputs and outputs, operators,
+// Package inspect summarises an ONNX model for sharpq: inputs and outputs, operators,
 // parameters, whether BatchNormalization statistics survive, the quantizable layers and the
-// reconstruction blocks.
+// reconstruction blocks of a float model, or the quantized layers and their bits of a QDQ one.
 package inspect
 
 import (
@@ -75,13 +75,16 @@ type OpCount struct {
 	Count int    `json:"count"`
 }
 
-// Layer is one quantizable layer.
+// Layer is one quantizable layer of a float model, or one quantized layer of a QDQ model.
 type Layer struct {
 	Node        string  `json:"node"`
 	Op          string  `json:"op"`
 	Weight      string  `json:"weight"`
 	WeightShape []int64 `json:"weight_shape"`
 	Group       int64   `json:"group,omitempty"`
+	// WeightType is the integer type of a QDQ model's weight (int4, int8, …); "" in a float
+	// model.
+	WeightType string `json:"weight_type,omitempty"`
 }
 
 // Block is one reconstruction block.
@@ -155,6 +158,13 @@ func Model(m *ir.Model) (*Report, error) {
 	if mean, std, ok := generator.InputNormalisation(canonical); ok {
 		r.Normalisation = fmt.Sprintf("(x − %s)/%s per channel, baked into the model: feed it raw inputs (eval and quantize without --mean/--std)", floats(mean), floats(std))
 	}
+	if r.Quantized != "" {
+		// Nothing to reconstruct or partition: what it holds is its quantized layers.
+		r.Training = "not applicable: the model is quantized already"
+		r.Layers = quantizedLayers(g)
+		r.Blocks = []Block{}
+		return r, nil
+	}
 	r.Training = "ok: every operator between input and output has a gradient rule"
 	if err := quantizer.CheckTrainable(m); err != nil {
 		r.Training = "no: " + err.Error() + " (convert, and quantize with reconstruction, refuse it; quantize --iters 0 runs it)"
@@ -220,22 +230,60 @@ func (t Tensor) ShapeString() string {
 	return s + "]"
 }
 
-// parameters counts the elements of float initializers, leaving out BatchNormalization's
-// running statistics, which are buffers rather than learned parameters.
+// parameters counts the elements of float initializers and of the integer weights that
+// DequantizeLinear nodes read, leaving out BatchNormalization's running statistics and the
+// quantizers' scales and zero points, which are buffers rather than learned parameters.
 func parameters(g *ir.Graph) int64 {
-	stats := map[string]bool{}
+	buffers, weights := map[string]bool{}, map[string]bool{}
 	for _, n := range g.Nodes {
-		if n.OpType == "BatchNormalization" {
-			stats[n.Input(3)], stats[n.Input(4)] = true, true
+		switch n.OpType {
+		case "BatchNormalization":
+			buffers[n.Input(3)], buffers[n.Input(4)] = true, true
+		case "QuantizeLinear", "DequantizeLinear":
+			buffers[n.Input(1)], buffers[n.Input(2)] = true, true
+			if n.OpType == "DequantizeLinear" {
+				weights[n.Input(0)] = true
+			}
 		}
 	}
 	var total int64
 	for _, t := range g.Initializers {
-		if t.DType.IsFloat() && !stats[t.Name] {
+		if (t.DType.IsFloat() || weights[t.Name]) && !buffers[t.Name] {
 			total += t.Len()
 		}
 	}
 	return total
+}
+
+// quantizedLayers lists the Conv, Gemm and MatMul nodes of a QDQ model whose weight is an
+// integer initializer through a DequantizeLinear.
+func quantizedLayers(g *ir.Graph) []Layer {
+	producer := map[string]*ir.Node{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	layers := []Layer{}
+	for _, n := range g.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" && n.OpType != "MatMul" {
+			continue
+		}
+		dq := producer[n.Input(1)]
+		if dq == nil || dq.OpType != "DequantizeLinear" {
+			continue
+		}
+		w := g.Initializer(dq.Input(0))
+		if w == nil || !w.DType.IsInt() {
+			continue
+		}
+		l := Layer{Node: n.Name, Op: n.OpType, Weight: w.Name, WeightShape: w.Shape, WeightType: w.DType.String()}
+		if n.OpType == "Conv" {
+			l.Group = n.AttrInt("group", 1)
+		}
+		layers = append(layers, l)
+	}
+	return layers
 }
 
 // floats formats per-channel values, one when they are all equal.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/inspect"
+	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/quantizer"
@@ -64,5 +65,49 @@ func TestModel(t *testing.T) {
 				t.Error("Model changed the model")
 			}
 		})
+	}
+}
+
+// A QDQ model is reported as quantized, with its quantized layers and their integer types
+// and a parameter count of its integer weights (not of its float remnants), and no blocks.
+func TestModelQuantized(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.TinyResNet(1)
+	images := make([]float32, 4*1*8*8)
+	for i := range images {
+		images[i] = float32(i%13)/13 - 0.5
+	}
+	res, err := quantizer.Quantize(t.Context(), rt, m, images, 4, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	float, err := inspect.Model(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := inspect.Model(res.QDQ)
+	if err != nil {
+		t.Fatalf("Model: %v", err)
+	}
+	if r.Quantized == "" || len(r.Blocks) != 0 || !strings.HasPrefix(r.Training, "not applicable") {
+		t.Errorf("quantized %q, %d blocks, training %q: want it reported as quantized, without blocks", r.Quantized, len(r.Blocks), r.Training)
+	}
+	if len(r.Layers) != len(float.Layers) {
+		t.Fatalf("%d quantized layers, want the float model's %d", len(r.Layers), len(float.Layers))
+	}
+	var weights int64
+	for i, l := range r.Layers {
+		if l.Node != float.Layers[i].Node || (l.WeightType != "int4" && l.WeightType != "int8") {
+			t.Errorf("layer %d: %s with %s weights, want %s with int4 or int8", i, l.Node, l.WeightType, float.Layers[i].Node)
+		}
+		n := int64(1)
+		for _, d := range l.WeightShape {
+			n *= d
+		}
+		weights += n
+	}
+	// Integer weights, folded biases: about the float model's count, BN's γ and β folded away.
+	if r.Parameters < weights || r.Parameters > float.Parameters {
+		t.Errorf("%d parameters, want from the %d integer weights up to the float model's %d", r.Parameters, weights, float.Parameters)
 	}
 }

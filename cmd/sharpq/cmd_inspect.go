@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -98,6 +100,26 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	if r.Normalisation != "" {
 		fmt.Fprintf(tw, "normalise\t%s\n", r.Normalisation)
 	}
+	if r.Quantized != "" {
+		// Its quantized layers and their weights' integer types; no blocks to reconstruct.
+		types := map[string]int{}
+		for _, l := range r.Layers {
+			types[l.WeightType]++
+		}
+		var counts []string
+		for _, t := range slices.Sorted(maps.Keys(types)) {
+			counts = append(counts, fmt.Sprintf("%s %d", t, types[t]))
+		}
+		fmt.Fprintf(tw, "layers\t%d with integer weights (%s)\n", len(r.Layers), strings.Join(counts, ", "))
+		tw.Flush()
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "LAYER\tOP\tWEIGHT\tSHAPE\tTYPE")
+		for _, l := range r.Layers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", l.Node, layerOp(l), l.Weight, l.WeightShape, l.WeightType)
+		}
+		return tw.Flush()
+	}
 	fmt.Fprintf(tw, "training\t%s\n", r.Training)
 	fmt.Fprintf(tw, "layers\t%d quantizable\n", len(r.Layers))
 	fmt.Fprintf(tw, "blocks\t%d (%d residual)\n", len(r.Blocks), r.Residual)
@@ -115,19 +137,23 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	for _, b := range r.Blocks {
 		for i, name := range b.Layers {
 			l := layerByNode[name]
-			op := l.Op
-			if l.Group > 1 {
-				op = fmt.Sprintf("Conv/g%d", l.Group)
-			}
 			blk, kind := b.Name, b.Kind
 			if i > 0 {
 				blk, kind = "", ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", blk, kind, l.Node, op, l.Weight, l.WeightShape)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", blk, kind, l.Node, layerOp(l), l.Weight, l.WeightShape)
 		}
 		if len(b.Layers) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\n", b.Name, b.Kind)
 		}
 	}
 	return tw.Flush()
+}
+
+// layerOp is l's operator, with a grouped convolution's groups (Conv/g32).
+func layerOp(l inspect.Layer) string {
+	if l.Group > 1 {
+		return fmt.Sprintf("Conv/g%d", l.Group)
+	}
+	return l.Op
 }
