@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/sharpq/sharpq/internal/checkpoint"
@@ -9,45 +8,23 @@ import (
 	"github.com/sharpq/sharpq/quantizer"
 )
 
-// keyedSettings are the Options that decide what a run computes: a work folder resumes
-// only a run whose model and keyedSettings match. What only changes where or how fast it
-// runs (Device, Threads), what it is called or logs, is not in it, so that a run begun on
-// a GPU can be finished on a CPU. TestRunKeyCoversOptions keeps it in step with Options.
-type keyedSettings struct {
-	Bits            quantizer.Bits
-	Symmetric       bool
-	AsymmetricActs  bool
-	FloatResidual   bool
-	Equalize        bool
-	EqualizeStreams bool
-	ActClipNorm     float64
-	BiasCorrection  bool
-	Mirror          bool
-	Mixtures        int
-	Rounding        quantizer.Rounding
-	Method          Method
-	Schedule        Schedule
-	Seed            uint64
-	GenParallel     int
-}
+// unkeyedOptions are the Options that do not change what a run computes: a work folder
+// resumes across them (a run begun on a GPU finishes on a CPU). Every other field is part
+// of the run's key (checkpoint.Settings), also those added later.
+var unkeyedOptions = []string{"Model", "ModelName", "Memory", "Version", "Log", "WorkDir", "Resume",
+	"GenProgress", "ReconProgress", "ImagesReady", "ORTLibrary", "Device", "Threads"}
 
-// runKey identifies the run o describes: its model (the channels-first one it works on) and
-// its keyedSettings.
+// runKey identifies the run o describes: its model (the channels-first one it works on, a
+// field of its own in the key) and every setting but unkeyedOptions.
 func runKey(o Options) (string, error) {
 	model, err := onnxio.Encode(o.Model)
 	if err != nil {
 		return "", fmt.Errorf("convert: work folder key: %w", err)
 	}
-	rounding := o.Rounding
-	if rounding == "" {
-		rounding = quantizer.AdaRound
+	if o.Rounding == "" {
+		o.Rounding = quantizer.AdaRound
 	}
-	settings, err := json.Marshal(keyedSettings{
-		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual,
-		Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, BiasCorrection: o.BiasCorrection,
-		Mirror: o.Mirror, Mixtures: o.Mixtures, Rounding: rounding, Method: o.Method, Schedule: o.Schedule, Seed: o.Seed,
-		GenParallel: o.GenParallel,
-	})
+	settings, err := checkpoint.Settings(o, unkeyedOptions...)
 	if err != nil {
 		return "", fmt.Errorf("convert: work folder key: %w", err)
 	}

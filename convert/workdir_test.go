@@ -1,41 +1,11 @@
 package convert
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"
 )
-
-// unkeyedOptions are the Options that do not change what a run computes, so a work folder
-// resumes across them; every other field must be in keyedSettings.
-var unkeyedOptions = []string{"Model", "ModelName", "Memory", "Version", "Log", "WorkDir", "Resume",
-	"GenProgress", "ReconProgress", "ImagesReady", "ORTLibrary", "Device", "Threads"}
-
-// A field added to Options is either keyed or listed as not changing the result: otherwise a
-// resumed run could continue another run's progress under new settings.
-func TestRunKeyCoversOptions(t *testing.T) {
-	keyed := map[string]bool{}
-	for f := range reflect.TypeFor[keyedSettings]().Fields() {
-		keyed[f.Name] = true
-	}
-	for _, name := range unkeyedOptions {
-		if keyed[name] {
-			t.Errorf("Options.%s is both keyed and listed as not changing the result", name)
-		}
-		keyed[name] = true
-	}
-	for f := range reflect.TypeFor[Options]().Fields() {
-		if !keyed[f.Name] {
-			t.Errorf("Options.%s is neither in keyedSettings nor in unkeyedOptions", f.Name)
-		}
-		delete(keyed, f.Name)
-	}
-	for name := range keyed {
-		t.Errorf("%s is keyed or listed but Options has no such field", name)
-	}
-}
 
 // Every keyed setting and the model change the key; what only changes how or where the run
 // goes does not.

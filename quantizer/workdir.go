@@ -3,7 +3,6 @@ package quantizer
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -17,30 +16,13 @@ import (
 // Options.WorkDir.
 var ErrOtherRun = checkpoint.ErrOtherRun
 
-// keyedSettings are the Options that decide what Quantize computes: a work folder resumes
-// only a run whose model, images and keyedSettings match. Logging, metadata and the hooks
-// are not in it. TestRunKeyCoversOptions keeps it in step with Options and ReconOptions.
-type keyedSettings struct {
-	Bits            Bits
-	Symmetric       bool
-	AsymmetricActs  bool
-	FloatResidual   bool
-	Recon           keyedRecon
-	ActImages       int
-	ActClipNorm     float64
-	Equalize        bool
-	EqualizeStreams bool
-	BiasCorrection  bool
-}
-
-// keyedRecon are the ReconOptions that decide what reconstruction computes.
-type keyedRecon struct {
-	Iters, Batch                                   int
-	LRWeightStep, LRActStep, LRRound, LRBias       float64
-	Rounding                                       Rounding
-	RoundWeight, BetaStart, BetaEnd, WarmUp, QDrop float64
-	Seed                                           uint64
-}
+// unkeyedOptions and unkeyedRecon are the Options and ReconOptions that do not change what
+// Quantize computes: a work folder resumes across them. Every other field is part of the
+// run's key (checkpoint.Settings), also those added later.
+var (
+	unkeyedOptions = []string{"Metadata", "Log", "WorkDir", "Resume", "Recon"} // Recon is keyed on its own
+	unkeyedRecon   = []string{"Progress", "ProgressEvery", "Session", "Resume", "Checkpoint"}
+)
 
 // openWorkDir opens o.WorkDir for the run of m on images and points o.Recon's resume and
 // checkpoint at it.
@@ -74,19 +56,17 @@ func openWorkDir(o *Options, m *ir.Model, images []float32, n int) error {
 	return nil
 }
 
-// runKey identifies the run of Quantize(m, images, n, o): its model, images and
-// keyedSettings.
+// runKey identifies the run of Quantize(m, images, n, o): its model, its images and every
+// setting but the unkeyed ones.
 func runKey(o Options, m *ir.Model, images []float32, n int) (string, error) {
-	r := o.Recon
-	if r.Rounding == "" {
-		r.Rounding = AdaRound
+	if o.Recon.Rounding == "" {
+		o.Recon.Rounding = AdaRound
 	}
-	settings, err := json.Marshal(keyedSettings{
-		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual,
-		Recon: keyedRecon{Iters: r.Iters, Batch: r.Batch, LRWeightStep: r.LRWeightStep, LRActStep: r.LRActStep, LRRound: r.LRRound, LRBias: r.LRBias,
-			Rounding: r.Rounding, RoundWeight: r.RoundWeight, BetaStart: r.BetaStart, BetaEnd: r.BetaEnd, WarmUp: r.WarmUp, QDrop: r.QDrop, Seed: r.Seed},
-		ActImages: o.ActImages, ActClipNorm: o.ActClipNorm, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, BiasCorrection: o.BiasCorrection,
-	})
+	settings, err := checkpoint.Settings(o, unkeyedOptions...)
+	if err != nil {
+		return "", fmt.Errorf("quantizer: work folder key: %w", err)
+	}
+	recon, err := checkpoint.Settings(o.Recon, unkeyedRecon...)
 	if err != nil {
 		return "", fmt.Errorf("quantizer: work folder key: %w", err)
 	}
@@ -94,7 +74,7 @@ func runKey(o Options, m *ir.Model, images []float32, n int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("quantizer: work folder key: %w", err)
 	}
-	return checkpoint.Key([]byte("quantize"), model, imagesDigest(images, n), settings), nil
+	return checkpoint.Key([]byte("quantize"), model, imagesDigest(images, n), settings, recon), nil
 }
 
 // imagesDigest is a SHA-256 of n and the images' values, hashed in pieces: a large

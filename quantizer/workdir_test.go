@@ -1,43 +1,10 @@
 package quantizer
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/sharpq/sharpq/testmodels"
 )
-
-// covers reports the fields of all that are neither in keyed nor in unkeyed, and the names
-// in those two that all lacks or that are in both.
-func covers(t *testing.T, all, keyed reflect.Type, unkeyed []string) {
-	t.Helper()
-	seen := map[string]bool{}
-	for f := range keyed.Fields() {
-		seen[f.Name] = true
-	}
-	for _, name := range unkeyed {
-		if seen[name] {
-			t.Errorf("%s.%s is both keyed and listed as not changing the result", all.Name(), name)
-		}
-		seen[name] = true
-	}
-	for f := range all.Fields() {
-		if !seen[f.Name] {
-			t.Errorf("%s.%s is neither keyed nor listed as not changing the result", all.Name(), f.Name)
-		}
-		delete(seen, f.Name)
-	}
-	for name := range seen {
-		t.Errorf("%s is keyed or listed but %s has no such field", name, all.Name())
-	}
-}
-
-// A field added to Options or ReconOptions is either keyed or listed as not changing the
-// result: otherwise a resumed run could continue another run's progress under new settings.
-func TestRunKeyCoversOptions(t *testing.T) {
-	covers(t, reflect.TypeFor[Options](), reflect.TypeFor[keyedSettings](), []string{"Metadata", "Log", "WorkDir", "Resume"})
-	covers(t, reflect.TypeFor[ReconOptions](), reflect.TypeFor[keyedRecon](), []string{"Progress", "ProgressEvery", "Session", "Resume", "Checkpoint"})
-}
 
 // The model, the images and every keyed setting change the key; logging and metadata do not.
 func TestRunKey(t *testing.T) {

@@ -10,11 +10,14 @@ import (
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 
 	"github.com/sharpq/sharpq/internal/atomicfile"
 )
@@ -40,6 +43,35 @@ func Key(parts ...[]byte) string {
 		h.Write(p)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Settings encodes the fields of options, a struct, for a Key: every field except those
+// named in except, which must be ones that do not change what the run computes (logging,
+// hooks, the device). A field added later is keyed unless it is named here, so a work folder
+// is never resumed under a setting the key does not know. Names in except that options lacks
+// are an error, as is a keyed field JSON cannot encode (a function).
+func Settings(options any, except ...string) ([]byte, error) {
+	v := reflect.ValueOf(options)
+	if v.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("checkpoint: settings of a %s, want a struct", v.Kind())
+	}
+	keyed := map[string]any{}
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if !slices.Contains(except, name) {
+			keyed[name] = v.Field(i).Interface()
+		}
+	}
+	for _, name := range except {
+		if _, ok := v.Type().FieldByName(name); !ok {
+			return nil, fmt.Errorf("checkpoint: settings: %s has no field %s", v.Type(), name)
+		}
+	}
+	b, err := json.Marshal(keyed) // maps encode in key order
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: settings of %s: %w", v.Type(), err)
+	}
+	return b, nil
 }
 
 // Saved reports whether dir holds progress that a run saved, which Open without resume

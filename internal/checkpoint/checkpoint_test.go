@@ -139,3 +139,39 @@ func TestKey(t *testing.T) {
 		t.Error("the same parts give different keys")
 	}
 }
+
+// Settings keys every field but the excepted ones, refuses an exception the struct lacks and
+// a keyed field it cannot encode, and encodes the same settings the same way each time.
+func TestSettings(t *testing.T) {
+	type options struct {
+		Bits  int
+		Seed  uint64
+		Names map[string]int
+		Log   func(string)
+	}
+	o := options{Bits: 4, Seed: 1, Names: map[string]int{"b": 2, "a": 1}, Log: func(string) {}}
+	base, err := Settings(o, "Log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := Settings(options{Bits: 4, Seed: 1, Names: map[string]int{"a": 1, "b": 2}}, "Log")
+	if string(again) != string(base) {
+		t.Errorf("the same settings encode as %s and %s", base, again)
+	}
+	other, _ := Settings(options{Bits: 4, Seed: 2, Names: o.Names}, "Log")
+	if string(other) == string(base) {
+		t.Error("another seed encodes as the same settings")
+	}
+	if excepted, _ := Settings(options{Bits: 4, Seed: 2, Names: o.Names}, "Log", "Seed"); string(excepted) == string(other) {
+		t.Error("an excepted field is still keyed")
+	}
+	if _, err := Settings(o); err == nil {
+		t.Error("a keyed function field encoded without an error")
+	}
+	if _, err := Settings(o, "Log", "Lgo"); err == nil || !strings.Contains(err.Error(), "Lgo") {
+		t.Errorf("an exception the struct lacks: %v, want an error naming it", err)
+	}
+	if _, err := Settings(3); err == nil {
+		t.Error("settings of an int encoded without an error")
+	}
+}
