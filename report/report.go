@@ -20,13 +20,27 @@ import (
 	"github.com/sharpq/sharpq/quantizer"
 )
 
-// Report is everything a quantize or convert run reports.
+// Report is everything a quantize or convert run reports. Its JSON form is what `--json`
+// prints and, with the generation curves and the image grid, what report.json holds: one
+// schema for a pipeline whichever it reads.
 type Report struct {
-	Command string `json:"command"`
+	Command string `json:"command"` // quantize or convert
 	Model   string `json:"model"`
-	Output  string `json:"output"`
+	Output  string `json:"output"` // "" when a quality gate refused the model
 	// Refused is why a quality gate kept the model from being written ("" when it was).
-	Refused   string                  `json:"refused,omitempty"`
+	Refused string `json:"refused,omitempty"`
+	// Method is how convert made its calibration images (sadag or genie); "" for quantize.
+	Method   string `json:"method,omitempty"`
+	Preset   string `json:"preset"`
+	WBits    int    `json:"wbits"`
+	ABits    int    `json:"abits"`
+	Iters    int    `json:"iters"`    // reconstruction steps per block (0: round-to-nearest)
+	Rounding string `json:"rounding"` // as the sharpq.rounding metadata: adaround, flexround or nearest
+	Seed     uint64 `json:"seed"`
+	// Images is convert's synthetic images, or the calibration images quantize used (after
+	// --mirror and --mixup).
+	Images int `json:"images"`
+	// Settings are the model's sharpq.* metadata and the run's other settings, for report.md.
 	Settings  map[string]string       `json:"settings"`
 	Stages    []quantizer.Stage       `json:"stages"`
 	Seconds   float64                 `json:"seconds"`
@@ -37,14 +51,24 @@ type Report struct {
 	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
 	Bytes          int64                 `json:"bytes"`
 	FPBytes        int64                 `json:"float_bytes"`
-	// Generation holds the BNS loss after every step, one curve per generated batch.
-	Generation [][]float64 `json:"generation_bns,omitempty"`
+	// GenLoss is the BNS loss of each generated batch at its first and last step (convert).
+	GenLoss []convert.BatchLoss `json:"generation,omitempty"`
 	// Refinement is SADAG refinement's outcome per batch (convert --method sadag).
 	Refinement []convert.RefineBatch `json:"refinement,omitempty"`
 	// Accuracy is measured when the run is given labelled images (--eval-data).
 	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	// Generation holds the BNS loss after every step, one curve per generated batch: in
+	// report.json and its plot, not in --json.
+	Generation [][]float64 `json:"generation_bns,omitempty"`
 	// ImageGrid is a PNG of the synthetic images the caller wrote into the report folder.
 	ImageGrid string `json:"image_grid,omitempty"`
+}
+
+// Summary is r without what only report.json carries (the generation curves and the image
+// grid): what `--json` prints.
+func (r Report) Summary() Report {
+	r.Generation, r.ImageGrid = nil, ""
+	return r
 }
 
 // Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.

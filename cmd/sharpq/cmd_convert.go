@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -193,37 +192,30 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if refused != nil {
 		written = ""
 	}
+	settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
+		"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
+	if rep.Method == string(convert.SADAG) {
+		settings["refinement learning rates ×"] = fmt.Sprint(sched.RefineLRScale)
+	}
+	run := report.Report{Command: "convert", Model: modelPath, Output: written, Refused: errText(refused),
+		Method: rep.Method, Preset: rep.Preset, WBits: rep.WBits, ABits: rep.ABits, Iters: sched.ReconIters, Rounding: rep.Rounding, Seed: rep.Seed, Images: rep.Images,
+		Settings: settings, Stages: rep.Stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
+		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), GenLoss: rep.GenLoss, Refinement: rep.Refine, Accuracy: acc}
 	if dir := c.String("report"); dir != "" {
-		fi, _ := os.Stat(modelPath)
-		settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
-			"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
-		if rep.Method == string(convert.SADAG) {
-			settings["refinement learning rates ×"] = fmt.Sprint(sched.RefineLRScale)
-		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 		if err := saveGrid(filepath.Join(dir, "synthetic.png"), m, rep.Synthetic); err != nil {
 			return err
 		}
-		err := report.Write(dir, &report.Report{Command: "convert", ImageGrid: "synthetic.png", Model: modelPath, Output: written, Refused: errText(refused), Settings: settings,
-			Stages: rep.Stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
-			Bytes: int64(len(data)), FPBytes: fi.Size(), Generation: curves, Refinement: rep.Refine, Accuracy: acc})
-		if err != nil {
+		full := run
+		full.Generation, full.ImageGrid = curves, "synthetic.png"
+		if err := report.Write(dir, &full); err != nil {
 			return err
 		}
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		err := enc.Encode(struct {
-			*convert.Report
-			Output   string           `json:"output"` // "" when a quality gate refused the model
-			Refused  string           `json:"refused,omitempty"`
-			Bytes    int              `json:"bytes"`
-			Accuracy *report.Accuracy `json:"accuracy,omitempty"`
-		}{rep, written, errText(refused), len(data), acc})
-		if err != nil {
+		if err := printJSON(c.App.Writer, run.Summary()); err != nil {
 			return err
 		}
 		return refused

@@ -162,29 +162,6 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	return preset, o, nil
 }
 
-// quantizeReport is the JSON form of `sharpq quantize --json`.
-type quantizeReport struct {
-	Model  string `json:"model"`
-	Output string `json:"output"` // "" when a quality gate refused the model
-	// Refused is why a quality gate kept the model from being written.
-	Refused   string                  `json:"refused,omitempty"`
-	WBits     int                     `json:"wbits"`
-	ABits     int                     `json:"abits"`
-	Preset    string                  `json:"preset"`
-	Iters     int                     `json:"iters"`
-	Rounding  string                  `json:"rounding"` // adaround, flexround or nearest (no steps)
-	Seed      uint64                  `json:"seed"`
-	Seconds   float64                 `json:"seconds"`
-	Stages    []quantizer.Stage       `json:"stages"`
-	Blocks    []quantizer.BlockResult `json:"blocks"`
-	SelfCheck quantizer.SelfCheck     `json:"self_check"`
-	// BiasCorrection is what --bias-correct did (nil without it).
-	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
-	Bytes          int                   `json:"bytes"`
-	FPBytes        int64                 `json:"float_bytes"`
-	Accuracy       *report.Accuracy      `json:"accuracy,omitempty"`
-}
-
 func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	start := time.Now()
 	bits, err := bitsFrom(c)
@@ -274,28 +251,47 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if refused != nil {
 		written = ""
 	}
-	fi, _ := os.Stat(modelPath)
+	run := report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
+		Preset: preset.Name, WBits: bits.Weight, ABits: bits.Activation, Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Images: d.N,
+		Settings: metaMap(meta, bits), Stages: res.Stages, Seconds: time.Since(start).Seconds(), Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias,
+		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), Accuracy: acc}
 	if dir := c.String("report"); dir != "" {
-		err := report.Write(dir, &report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
-			Settings: metaMap(meta, bits), Stages: res.Stages, Seconds: time.Since(start).Seconds(),
-			Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: int64(len(data)), FPBytes: fi.Size(),
-			Accuracy: acc})
-		if err != nil {
+		if err := report.Write(dir, &run); err != nil {
 			return err
 		}
 	}
-	rep := quantizeReport{Model: modelPath, Output: written, Refused: errText(refused), WBits: bits.Weight, ABits: bits.Activation, Preset: preset.Name,
-		Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Seconds: time.Since(start).Seconds(), Stages: res.Stages, Blocks: res.Blocks,
-		SelfCheck: res.Check, BiasCorrection: res.Bias, Bytes: len(data), FPBytes: fi.Size(), Accuracy: acc}
-	if refused != nil {
-		if c.Bool("json") {
-			if err := printQuantize(c.App.Writer, rep, true); err != nil {
-				return err
-			}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, run.Summary()); err != nil {
+			return err
 		}
 		return refused
 	}
-	return printQuantize(c.App.Writer, rep, c.Bool("json"))
+	if refused != nil {
+		return refused
+	}
+	schedule := fmt.Sprintf("%s preset (%d steps per block)", run.Preset, run.Iters)
+	if run.Iters == 0 {
+		schedule = "round-to-nearest (no reconstruction)"
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %.1fs; %d bytes (float: %d, %.1f×smaller)%s\n",
+		run.Output, run.WBits, run.ABits, schedule, run.Seconds, run.Bytes, run.FPBytes, float64(run.FPBytes)/float64(run.Bytes), accuracyLine(run.Accuracy))
+	return err
+}
+
+// printJSON writes v to w as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// fileSize is the size of the file at path, 0 if it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // refusedBy splits the error of gateAndWrite into a quality gate's refusal, after which the
@@ -315,21 +311,6 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func printQuantize(w io.Writer, r quantizeReport, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	schedule := fmt.Sprintf("%s preset (%d steps per block)", r.Preset, r.Iters)
-	if r.Iters == 0 {
-		schedule = "round-to-nearest (no reconstruction)"
-	}
-	_, err := fmt.Fprintf(w, "%s: W%dA%d, %s, %.1fs; %d bytes (float: %d, %.1f×smaller)%s\n",
-		r.Output, r.WBits, r.ABits, schedule, r.Seconds, r.Bytes, r.FPBytes, float64(r.FPBytes)/float64(r.Bytes), accuracyLine(r.Accuracy))
-	return err
 }
 
 // metaMap turns the model metadata and bit widths into report settings.

@@ -12,6 +12,7 @@ import (
 	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/report"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -73,6 +74,27 @@ func TestConvertEndToEnd(t *testing.T) {
 	// One generator made the 32 images; refinement moved them, but not far (three steps).
 	if len(rep.Refinement) != 1 || !(rep.Refinement[0].Change > 0 && rep.Refinement[0].Change < 0.5) {
 		t.Fatalf("refinement report %+v, want one batch whose images changed by 0–50 %%", rep.Refinement)
+	}
+	// report.json is what --json printed, plus the generation curves and the image grid.
+	var printed, written report.Report
+	b, err := os.ReadFile(filepath.Join(dir, "report", "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &written); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(stdout), &printed); err != nil {
+		t.Fatal(err)
+	}
+	if len(written.Generation) != 1 || written.ImageGrid != "synthetic.png" || printed.Generation != nil {
+		t.Errorf("report.json has %d generation curves and image grid %q, --json %d curves: want 1, synthetic.png and none",
+			len(written.Generation), written.ImageGrid, len(printed.Generation))
+	}
+	wantJSON, _ := json.Marshal(printed)
+	gotJSON, _ := json.Marshal(written.Summary())
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("report.json without its curves and grid:\n%s\n--json:\n%s", gotJSON, wantJSON)
 	}
 	for _, f := range []string{"images/images.npy", "images/grid.png", "report/synthetic.png", "report/sqnr.png", "report/generation.png", "report/reconstruction.png"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
