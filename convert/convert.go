@@ -305,7 +305,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err := o.Bits.Validate(); err != nil {
 		return nil, err
 	}
-	// NewPlan checks these too, but only after generation: minutes later.
+	// The quantizer checks these too, but only after generation: minutes later.
 	for _, name := range slices.Sorted(maps.Keys(o.Bits.PerLayer)) {
 		if !slices.ContainsFunc(o.Model.Graph.Nodes, func(n *ir.Node) bool {
 			return n.Name == name && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul")

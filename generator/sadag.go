@@ -73,7 +73,7 @@ const normEps = 1e-12
 
 // Refine runs the SADAG refinement (DESIGN.md) on the batches GENIE synthesis produced: for
 // each batch it continues the saved generator and latents of prev, with the float model fp and
-// the fake-quant model q (e.g. quantizer.Simulate after a warm-up reconstruction) frozen,
+// the fake-quant model q (e.g. quantizer.Result.Simulated after a warm-up reconstruction) frozen,
 // minimising L = L_BN + λ1·L_GM + λ2·L_div:
 //
 //   - f_i is the input of q's last Gemm/MatMul (its last fully-connected layer) and

@@ -31,11 +31,11 @@ func BenchmarkReconstructionStep(b *testing.B) {
 	if err := ir.InferShapes(m); err != nil {
 		b.Fatal(err)
 	}
-	p, err := NewPlan(m.Graph, DefaultBits(2, 4), false)
+	p, err := newPlan(m.Graph, DefaultBits(2, 4), false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := InitWeights(m.Graph, p); err != nil {
+	if err := initWeights(m.Graph, p); err != nil {
 		b.Fatal(err)
 	}
 	for _, a := range p.Acts {

@@ -9,7 +9,7 @@ import (
 	"github.com/sharpq/sharpq/ort"
 )
 
-// BiasReport is what CorrectBias did.
+// BiasReport is what correctBiases did.
 type BiasReport struct {
 	Layers int `json:"layers"` // layers whose bias was corrected
 	// AgreementBefore and AgreementAfter are the fractions of the images on which the
@@ -22,15 +22,15 @@ type BiasReport struct {
 	Kept bool `json:"kept"`
 }
 
-// CorrectBias is empirical bias correction (Nagel et al., "Data-Free Quantization", 2019, §4.2
+// correctBiases is empirical bias correction (Nagel et al., "Data-Free Quantization", 2019, §4.2
 // with measured statistics): for each quantized layer with a bias, in graph order, it
 // subtracts from the bias the mean per output channel of the difference between the layer's
 // output in the quantized simulation and in the float model fm on the n images, so that the
 // quantized layer's outputs are unbiased on them. Each layer is measured with the corrections
 // of the layers before it in place. The corrected biases go to p's WeightQuant.Bias, which
-// Simulate and Export read; they are kept only if the quantized model then agrees with the
+// simulate and exportQDQ read; they are kept only if the quantized model then agrees with the
 // float model's top-1 class on at least as many of the images as before.
-func CorrectBias(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int) (BiasReport, error) {
+func correctBiases(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int) (BiasReport, error) {
 	var r BiasReport
 	fpTop, err := topClasses(ctx, rt, fm, images, n)
 	if err != nil {
@@ -61,7 +61,7 @@ func CorrectBias(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 // simAgreement is the fraction of the images on which the simulation of p has the top-1
 // class fpTop holds.
 func simAgreement(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, fpTop []int, images []float32, n int) (float64, error) {
-	sim, err := Simulate(fm, p)
+	sim, err := simulate(fm, p)
 	if err != nil {
 		return 0, err
 	}
@@ -101,7 +101,7 @@ func topClasses(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []floa
 	return top, nil
 }
 
-// correctBias does CorrectBias's corrections and returns how many layers it shifted.
+// correctBias does correctBiases's corrections and returns how many layers it shifted.
 func correctBias(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int) (int, error) {
 	nodes := map[string]*ir.Node{}
 	for _, node := range fm.Graph.Nodes {
@@ -129,7 +129,7 @@ func correctBias(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, im
 		return 0, fmt.Errorf("quantizer: bias correction: %w", err)
 	}
 	for i, l := range layers {
-		sim, err := Simulate(fm, p)
+		sim, err := simulate(fm, p)
 		if err != nil {
 			return i, err
 		}

@@ -9,9 +9,9 @@ import (
 	"github.com/sharpq/sharpq/ort"
 )
 
-// CollectActs runs the float model fm over images (NCHW, n images) and returns every
+// collectActs runs the float model fm over images (NCHW, n images) and returns every
 // quantized activation of p, concatenated over the images.
-func CollectActs(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n, batch int) (map[string][]float32, error) {
+func collectActs(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n, batch int) (map[string][]float32, error) {
 	if batch > n {
 		batch = n
 	}

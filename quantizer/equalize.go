@@ -7,7 +7,7 @@ import (
 	"github.com/sharpq/sharpq/ir"
 )
 
-// Equalize applies cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization
+// equalizePairs applies cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization
 // Through Weight Equalization and Bias Correction") to every depthwise convolution followed
 // by ReLU or ReLU6 and a 1×1 convolution, the pair inside each MobileNet block: output channel
 // c of the depthwise layer is divided by s_c = sqrt(r1_c/r2_c) and input channel c of the 1×1
@@ -16,8 +16,8 @@ import (
 // magnitude; a per-tensor activation quantizer between the two layers crushes the small ones,
 // and equalization evens them out. The model computes the same function: ReLU commutes with a
 // positive scale, and ReLU6's Clip(0, M) becomes Relu(Min(x, M/s_c)) per channel. g must be
-// BN-folded with inferred shapes; Equalize returns the number of pairs it rescaled.
-func Equalize(g *ir.Graph) (int, error) {
+// BN-folded with inferred shapes; equalizePairs returns the number of pairs it rescaled.
+func equalizePairs(g *ir.Graph) (int, error) {
 	consumers := g.Consumers()
 	only := func(value string) *ir.Node {
 		if cs := consumers[value]; len(cs) == 1 && !g.IsOutput(value) {

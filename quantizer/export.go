@@ -49,10 +49,10 @@ func scalar(g *ir.Graph, name string, v float32) string {
 	return n
 }
 
-// Simulate returns the fake-quant float model of fm under p: weights replaced by their
+// simulate returns the fake-quant float model of fm under p: weights replaced by their
 // dequantized values, each quantized activation x by s·clip(round(x/s), lo, hi) with ONNX's
 // round-half-to-even. It is what the exported QDQ model must reproduce.
-func Simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
+func simulate(fm *ir.Model, p *Plan) (*ir.Model, error) {
 	m, err := cloneModel(fm)
 	if err != nil {
 		return nil, err
@@ -136,13 +136,13 @@ func intTensor(name string, dt ir.DType, shape []int64, v []float64) *ir.Tensor 
 	return t
 }
 
-// Export returns the QDQ model of fm under p (DESIGN.md "QDQ output"): opset 21; each weight an
+// exportQDQ returns the QDQ model of fm under p (DESIGN.md "QDQ output"): opset 21; each weight an
 // int4 (≤ 4 bits) or int8 initializer with a per-channel DequantizeLinear on axis 0 (2- and
 // 3-bit grids stored in int4); each quantized activation QuantizeLinear → DequantizeLinear
 // with a uint4/int4 or uint8/int8 zero point, preceded by a Clip to the grid below 4 bits (and
 // between 5 and 7, and where a 4-bit grid is stored in 8 bits: beside a MaxPool, or sharing a
 // shape with an 8-bit activation); biases stay float. metadata is added to the model's metadata_props.
-func Export(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
+func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
 	m, err := cloneModel(fm)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 )
 
 // FoldBN folds every BatchNormalization that directly follows a Conv or a fully-connected layer
-// in PyTorch's form (Gemm with transB=1, see CanonicalLinear; BatchNorm1d after Linear), and is
+// in PyTorch's form (Gemm with transB=1, see canonicalLinear; BatchNorm1d after Linear), and is
 // its only consumer, into that layer's weight and bias, the form a model is deployed in:
 //
 //	W' = W · γ/√(σ²+ε) (per output channel),  b' = (b − μ) · γ/√(σ²+ε) + β

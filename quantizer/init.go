@@ -18,9 +18,9 @@ const clipSteps = 80
 // maxSearchSamples bounds the activation elements the step search looks at.
 const maxSearchSamples = 1 << 14
 
-// InitWeights sets each weight quantizer's per-channel scale and zero point by searching the
+// initWeights sets each weight quantizer's per-channel scale and zero point by searching the
 // clipping ratio of the channel's range that minimises Σ|w − q(w)|^2.4 with round-to-nearest.
-func InitWeights(g *ir.Graph, p *Plan) error {
+func initWeights(g *ir.Graph, p *Plan) error {
 	for _, q := range p.Weights {
 		w := g.Initializer(q.Weight)
 		if w == nil {
@@ -79,10 +79,10 @@ func searchChannel(w []float32, bits int, symmetric bool) (float32, float32) {
 	return float32(bestS), float32(bestZ)
 }
 
-// InitActs sets each activation quantizer's step from samples of its value (any number of
+// initActs sets each activation quantizer's step from samples of its value (any number of
 // images, flattened), searching the clipping ratio of the observed range that minimises
 // Σ|x − q(x)|^norm; norm 0 means the paper's 2.4.
-func InitActs(p *Plan, samples map[string][]float32, norm float64) error {
+func initActs(p *Plan, samples map[string][]float32, norm float64) error {
 	if norm == 0 {
 		norm = lpNorm
 	}

@@ -6,13 +6,13 @@ import (
 	"github.com/sharpq/sharpq/ir"
 )
 
-// CanonicalLinear rewrites fully-connected layers into PyTorch's form, the one the quantizer
+// canonicalLinear rewrites fully-connected layers into PyTorch's form, the one the quantizer
 // handles: Gemm(x, W, B) with transB=1, W of shape [out, in] and alpha = beta = 1, so that
 // per-output-channel weight quantization runs along W's first axis. It rewrites MatMul(x, W)
 // with a constant 2-D W and a 2-D x (as TensorFlow converters write Dense layers), and Gemm
 // with transB=0 or alpha, beta ≠ 1 and constant operands. It returns how many layers changed.
 // The model computes the same function; run ir.InferShapes afterwards for the new initializers.
-func CanonicalLinear(g *ir.Graph) (int, error) {
+func canonicalLinear(g *ir.Graph) (int, error) {
 	changed := 0
 	for _, n := range g.Nodes {
 		if n.Domain != "" || (n.OpType != "MatMul" && n.OpType != "Gemm") {
@@ -34,7 +34,7 @@ func CanonicalLinear(g *ir.Graph) (int, error) {
 			n.Attrs = []ir.Attr{ir.IntAttr("transB", 1)}
 			changed++
 		case n.AttrInt("transA", 0) != 0:
-			continue // NewPlan refuses it with its own message
+			continue // newPlan refuses it with its own message
 		default:
 			alpha, beta := n.AttrFloat("alpha", 1), n.AttrFloat("beta", 1)
 			transB := n.AttrInt("transB", 0) != 0

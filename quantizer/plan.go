@@ -170,7 +170,7 @@ func (a *ActQuant) Quantize(x float64) float64 {
 }
 
 // AsymmetricActs gives every signed activation quantizer of p an unsigned grid with a zero
-// point instead (set before InitActs, which chooses the zero points).
+// point instead (set before initActs, which chooses the zero points).
 func (p *Plan) AsymmetricActs() {
 	for _, a := range p.Acts {
 		if a.Signed {
@@ -209,10 +209,10 @@ func (p *Plan) Act(value string) *ActQuant {
 	return nil
 }
 
-// NewPlan places quantizers on a BN-folded, static-shape graph: one weight quantizer per
+// newPlan places quantizers on a BN-folded, static-shape graph: one weight quantizer per
 // quantizable layer and one activation quantizer per distinct layer input, with the bit widths
-// b gives. Steps and scales are zero until initialised (InitWeights, InitActs).
-func NewPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
+// b gives. Steps and scales are zero until initialised (initWeights, initActs).
+func newPlan(g *ir.Graph, b Bits, symmetric bool) (*Plan, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}

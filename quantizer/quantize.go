@@ -58,16 +58,16 @@ type Options struct {
 	// minimises; 0 means the paper's 2.4. 2 (mean squared error) clips more, which
 	// MobileNetV2's 4-bit activations want (BENCHMARKS.md).
 	ActClipNorm float64
-	// Equalize applies cross-layer equalization (Equalize) after BN folding: MobileNet's
+	// Equalize applies cross-layer equalization after BN folding: MobileNet's
 	// depthwise → 1×1 pairs get even channel ranges before anything is quantized.
 	Equalize bool
 	// EqualizeStreams rescales the channels of residual streams read only by convolutions
-	// (EqualizeStreams), measured on the first ActImages images: it helps round-to-nearest
+	// (equalizeStreams), measured on the first ActImages images: it helps round-to-nearest
 	// (MobileNetV2 W3A3 by 12 points), not reconstruction (BENCHMARKS.md).
 	EqualizeStreams bool
 	// BiasCorrection shifts every quantized layer's bias, after reconstruction, so that its
 	// outputs' mean per channel on the calibration images (up to 1024) matches the float
-	// model's (CorrectBias).
+	// model's (correctBiases).
 	BiasCorrection bool
 	// Metadata is added to the exported model (method, preset, seed, version…).
 	Metadata []ir.KeyValue
@@ -199,7 +199,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := ir.Canonicalize(fm); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
-	if _, err := CanonicalLinear(fm.Graph); err != nil {
+	if _, err := canonicalLinear(fm.Graph); err != nil {
 		return nil, err
 	}
 	folded, err := FoldBN(fm)
@@ -207,7 +207,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, err
 	}
 	if o.Equalize {
-		pairs, err := Equalize(fm.Graph)
+		pairs, err := equalizePairs(fm.Graph)
 		if err != nil {
 			return nil, err
 		}
@@ -222,28 +222,28 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	}
 	per := len(images) / n
 	if o.EqualizeStreams {
-		streams, err := EqualizeStreams(ctx, rt, fm, images[:k*per], k)
+		streams, err := equalizeStreams(ctx, rt, fm, images[:k*per], k)
 		if err != nil {
 			return nil, err
 		}
 		logf("stream equalization: %d streams rescaled", streams)
 	}
-	p, err := NewPlan(fm.Graph, o.Bits, o.Symmetric)
+	p, err := newPlan(fm.Graph, o.Bits, o.Symmetric)
 	if err != nil {
 		return nil, err
 	}
-	if err := InitWeights(fm.Graph, p); err != nil {
+	if err := initWeights(fm.Graph, p); err != nil {
 		return nil, err
 	}
 	if o.AsymmetricActs {
 		p.AsymmetricActs()
 	}
 	p.FloatResidual = o.FloatResidual
-	acts, err := CollectActs(ctx, rt, fm, p, images[:k*per], k, 64)
+	acts, err := collectActs(ctx, rt, fm, p, images[:k*per], k, 64)
 	if err != nil {
 		return nil, err
 	}
-	if err := InitActs(p, acts, o.ActClipNorm); err != nil {
+	if err := initActs(p, acts, o.ActClipNorm); err != nil {
 		return nil, err
 	}
 	initSeconds := timed("init", t0)
@@ -256,7 +256,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	var bias *BiasReport
 	if o.Recon.Iters > 0 {
 		t1 := time.Now()
-		blocks, err = Reconstruct(ctx, rt, fm, p, images, n, o.Recon)
+		blocks, err = reconstructBlocks(ctx, rt, fm, p, images, n, o.Recon)
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +266,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if o.BiasCorrection {
 		t1 := time.Now()
 		m := min(n, 1024)
-		r, err := CorrectBias(ctx, rt, fm, p, images[:m*per], m)
+		r, err := correctBiases(ctx, rt, fm, p, images[:m*per], m)
 		if err != nil {
 			return nil, err
 		}
@@ -281,12 +281,12 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	}
 
 	t2 := time.Now()
-	sim, err := Simulate(fm, p)
+	sim, err := simulate(fm, p)
 	if err != nil {
 		return nil, err
 	}
 	meta := append([]ir.KeyValue{{Key: "sharpq.bits", Value: bitsJSON(p)}}, o.Metadata...)
-	qdq, err := Export(fm, p, meta)
+	qdq, err := exportQDQ(fm, p, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +309,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if check.Agreement < 0.98 {
 		logf("warning: with ONNX Runtime's graph optimizations on, the QDQ model and the simulation agree on only %.1f%% of %d images (%.1f%% without): the top logits lie within the optimized kernels' rounding of each other", 100*check.Agreement, check.Images, 100*check.UnoptimizedAgreement)
 	}
-	layers := Layers(fm.Graph, p)
+	layers := layerReports(fm.Graph, p)
 	if err := measureActs(ctx, rt, fm, sim, p, layers, images[:min(k, 64)*per], min(k, 64)); err != nil {
 		return nil, err
 	}
@@ -399,7 +399,7 @@ func selfCheck(rt *ort.Runtime, qdq, sim, fp *ir.Model, images []float32, n int)
 	c.Agreement = float64(same) / float64(n)
 	c.FloatAgreement = float64(sameFP) / float64(n)
 	c.Collapsed = c.FloatAgreement < collapsedBelow
-	c.OutputSQNR = SQNR(fpOut, qOut)
+	c.OutputSQNR = sqnr(fpOut, qOut)
 	return c, nil
 }
 

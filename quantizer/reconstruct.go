@@ -189,12 +189,12 @@ func (o *ReconOptions) defaults() {
 	}
 }
 
-// Reconstruct learns p's weight scales, rounding and activation steps block by block on
+// reconstructBlocks learns p's weight scales, rounding and activation steps block by block on
 // calibration images (NCHW, n of them), minimising each block's output error against the
 // float model when its input comes from the already-quantized blocks (mixed 50/50 with the
 // float input, QDrop). fm is the BN-folded float model with inferred shapes (dynamic batch);
-// p must be initialised (InitWeights, InitActs). p is updated in place.
-func Reconstruct(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int, o ReconOptions) ([]BlockResult, error) {
+// p must be initialised (initWeights, initActs). p is updated in place.
+func reconstructBlocks(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, images []float32, n int, o ReconOptions) ([]BlockResult, error) {
 	o.defaults()
 	if o.Iters <= 0 {
 		return nil, fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Iters", "%s = %d: reconstruction needs a positive number of steps per block", o.Iters))
@@ -280,7 +280,7 @@ func runBlock(rt *ort.Runtime, bm *ir.Model, p *Plan, x []float32, n int) ([]flo
 	m := bm
 	if p != nil {
 		var err error
-		if m, err = Simulate(bm, p); err != nil {
+		if m, err = simulate(bm, p); err != nil {
 			return nil, err
 		}
 	}

@@ -23,9 +23,9 @@ type LayerReport struct {
 	OutputSQNR float64 `json:"output_sqnr_db"`
 }
 
-// SQNR returns the signal-to-quantization-noise ratio 10·log10(Σx² / Σ(x−q)²) in dB
+// sqnr returns the signal-to-quantization-noise ratio 10·log10(Σx² / Σ(x−q)²) in dB
 // (+Inf when q equals x).
-func SQNR(x, q []float32) float64 {
+func sqnr(x, q []float32) float64 {
 	var sig, noise float64
 	for i, v := range x {
 		d := float64(v - q[i])
@@ -38,15 +38,15 @@ func SQNR(x, q []float32) float64 {
 	return 10 * math.Log10(sig/noise)
 }
 
-// Layers reports every weight quantizer of p on the BN-folded graph g.
-func Layers(g *ir.Graph, p *Plan) []LayerReport {
+// layerReports reports every weight quantizer of p on the BN-folded graph g.
+func layerReports(g *ir.Graph, p *Plan) []LayerReport {
 	var out []LayerReport
 	for _, q := range p.Weights {
 		w := g.Initializer(q.Weight)
 		if w == nil {
 			continue
 		}
-		r := LayerReport{Node: q.Node, Bits: q.Bits, WeightSQNR: maxDB(SQNR(w.F32, q.Dequantized(w.F32)))}
+		r := LayerReport{Node: q.Node, Bits: q.Bits, WeightSQNR: maxDB(sqnr(w.F32, q.Dequantized(w.F32)))}
 		for _, n := range g.Nodes {
 			if n.Name == q.Node {
 				if a := p.Act(n.Input(0)); a != nil {
@@ -62,7 +62,7 @@ func Layers(g *ir.Graph, p *Plan) []LayerReport {
 // maxDB caps SQNRs for reports (JSON has no +Inf; a noiseless quantizer reads as 200 dB).
 func maxDB(v float64) float64 { return math.Min(v, 200) }
 
-// measureActs fills the activation SQNRs of layers (from Layers(fm.Graph, p)) on n images
+// measureActs fills the activation SQNRs of layers (from layerReports(fm.Graph, p)) on n images
 // (NCHW, preprocessed): InputSQNR, the noise of each layer's input quantizer alone on float
 // activations, and OutputSQNR, the layer's output in the quantized simulation sim against the
 // float model fm, which is the error accumulated up to that layer.

@@ -11,22 +11,22 @@ import (
 	"github.com/sharpq/sharpq/ort"
 )
 
-// Stream is a set of values whose channels are tied together: the two inputs and the output
+// stream is a set of values whose channels are tied together: the two inputs and the output
 // of each Add between them, as MobileNet's residual stream of linear bottlenecks, or a lone
 // Conv output. Scaling channel c of every value by the same positive factor keeps the model's
 // function when every producer is a Conv (its output channel c divided) and every consumer
 // is a Conv with group 1 (its input channel c multiplied) or one of the set's Adds.
-type Stream struct {
+type stream struct {
 	Values    []string   // in graph order
 	Producers []*ir.Node // Convs writing a value of the set
 	Consumers []*ir.Node // Convs (group 1) reading a value of the set
 	Channels  int
 }
 
-// FindStreams returns g's streams that can be rescaled: those that end in Convs only. A value
+// findStreams returns g's streams that can be rescaled: those that end in Convs only. A value
 // read by anything else (ReLU after a ResNet's Add, pooling, a graph output, a depthwise Conv)
 // rules its stream out. g must be BN-folded.
-func FindStreams(g *ir.Graph) []Stream {
+func findStreams(g *ir.Graph) []stream {
 	producers, consumers := g.Producers(), g.Consumers()
 	isConv := func(n *ir.Node) bool {
 		if n == nil || n.OpType != "Conv" || n.Domain != "" {
@@ -70,19 +70,19 @@ func FindStreams(g *ir.Graph) []Stream {
 	for v := range parent {
 		sets[root(v)] = append(sets[root(v)], v)
 	}
-	var out []Stream
+	var out []stream
 	for _, values := range sets {
 		slices.SortFunc(values, func(a, b string) int { return order[a] - order[b] })
 		if s, ok := newStream(g, values, producers, consumers, isConv); ok {
 			out = append(out, s)
 		}
 	}
-	slices.SortFunc(out, func(a, b Stream) int { return order[a.Values[0]] - order[b.Values[0]] })
+	slices.SortFunc(out, func(a, b stream) int { return order[a.Values[0]] - order[b.Values[0]] })
 	return out
 }
 
-func newStream(g *ir.Graph, values []string, producers map[string]*ir.Node, consumers map[string][]*ir.Node, isConv func(*ir.Node) bool) (Stream, bool) {
-	s := Stream{Values: values}
+func newStream(g *ir.Graph, values []string, producers map[string]*ir.Node, consumers map[string][]*ir.Node, isConv func(*ir.Node) bool) (stream, bool) {
+	s := stream{Values: values}
 	in := map[string]bool{}
 	for _, v := range values {
 		in[v] = true
@@ -129,7 +129,7 @@ func newStream(g *ir.Graph, values []string, producers map[string]*ir.Node, cons
 	return s, true
 }
 
-// EqualizeStreams rescales the channels of every stream (FindStreams) so that each channel's
+// equalizeStreams rescales the channels of every stream (findStreams) so that each channel's
 // activation range and its consumers' weight range meet halfway: channel c is divided by
 // s_c = sqrt(a_c/w_c), a_c its largest magnitude in any of the stream's values over the
 // images (NCHW, n of them, preprocessed), w_c the largest magnitude of input channel c in the
@@ -138,8 +138,8 @@ func newStream(g *ir.Graph, values []string, producers map[string]*ir.Node, cons
 // producers' rescaled output channels cost nothing under per-channel weight quantizers.
 // fm must be BN-folded with inferred shapes; the function is unchanged. It returns the
 // number of streams rescaled.
-func EqualizeStreams(ctx context.Context, rt *ort.Runtime, fm *ir.Model, images []float32, n int) (int, error) {
-	streams := FindStreams(fm.Graph)
+func equalizeStreams(ctx context.Context, rt *ort.Runtime, fm *ir.Model, images []float32, n int) (int, error) {
+	streams := findStreams(fm.Graph)
 	if len(streams) == 0 || n == 0 {
 		return 0, nil
 	}
@@ -219,7 +219,7 @@ func forEachColumn(w []float32, cout, channels int, f func(c int, x []float32)) 
 
 // channelRanges runs the images through fm and returns, for each value of the streams, the
 // largest magnitude of each channel.
-func channelRanges(ctx context.Context, rt *ort.Runtime, fm *ir.Model, streams []Stream, images []float32, n int) (map[string][]float64, error) {
+func channelRanges(ctx context.Context, rt *ort.Runtime, fm *ir.Model, streams []stream, images []float32, n int) (map[string][]float64, error) {
 	channels := map[string]int{}
 	var names []string
 	for _, s := range streams {
