@@ -41,3 +41,36 @@ func ExampleRun() {
 		rep.Method, rep.WBits, rep.ABits, rep.Images, len(rep.Blocks), rep.SelfCheck.Agreement >= 0.98)
 	// Output: sadag W4A4: 16 synthetic images, 11 blocks reconstructed, self-check passed: true
 }
+
+// A long conversion on a machine that may stop (a preemptible VM, a CI job with a time limit)
+// keeps its progress in a work folder. Run with Resume continues what the folder holds (here,
+// a whole earlier run, so nothing is computed again) and returns the model an uninterrupted
+// run returns; with an empty folder it starts from the beginning.
+func ExampleRun_resume() {
+	m, err := onnxio.Read("../testmodels/resnet20_fmnist.onnx")
+	if err != nil {
+		log.Fatal(err)
+	}
+	work, err := os.MkdirTemp("", "sharpq-work")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	tiny := convert.Schedule{Name: "tiny", Images: 16, GenBatch: 8, GenSteps: 20, WarmUpIters: 5,
+		RefineSteps: 2, ReconIters: 20, ReconBatch: 8, ActImages: 16, Swing: true, RefineLRScale: 1}
+	var models [2][]byte
+	for i := range models {
+		rep, err := convert.Run(context.Background(), convert.Options{
+			Model: m, Bits: quantizer.DefaultBits(4, 4), Schedule: tiny, Seed: 1, Threads: 1,
+			WorkDir: work, Resume: true,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if models[i], err = onnxio.Encode(rep.Quantized); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println("resumed run returns the same model:", string(models[0]) == string(models[1]))
+	// Output: resumed run returns the same model: true
+}
