@@ -1,7 +1,9 @@
 package quantizer
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/orttest"
@@ -35,7 +37,7 @@ func BenchmarkReconstructionStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := initWeights(m.Graph, p); err != nil {
+	if err := initWeights(m.Graph, p, 1); err != nil {
 		b.Fatal(err)
 	}
 	for _, a := range p.Acts {
@@ -86,5 +88,34 @@ func BenchmarkReconstructionStep(b *testing.B) {
 		if _, err := tr.Step(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkInitWeights times the clipping search of every weight quantizer of torchvision's
+// ResNet-18 (11.7 M weights at W4, ../shared/models/imagenet_arch), the set-up every quantize
+// and convert of a model that size starts with, on one goroutine and on one per CPU.
+func BenchmarkInitWeights(b *testing.B) {
+	m, err := onnxio.Read("../../shared/models/imagenet_arch/resnet18_imagenet_arch.onnx")
+	if err != nil {
+		b.Skip(err)
+	}
+	if err := ir.Canonicalize(m); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := FoldBN(m); err != nil {
+		b.Fatal(err)
+	}
+	p, err := newPlan(m.Graph, DefaultBits(4, 4), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, workers := range []int{1, runtime.NumCPU()} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				if err := initWeights(m.Graph, p, workers); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

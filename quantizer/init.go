@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sharpq/sharpq/ir"
 )
@@ -20,7 +22,15 @@ const maxSearchSamples = 1 << 14
 
 // initWeights sets each weight quantizer's per-channel scale and zero point by searching the
 // clipping ratio of the channel's range that minimises Σ|w − q(w)|^2.4 with round-to-nearest.
-func initWeights(g *ir.Graph, p *Plan) error {
+// Channels are searched on up to workers goroutines; each one's result is its own, so the
+// scales do not depend on how many.
+func initWeights(g *ir.Graph, p *Plan, workers int) error {
+	type channel struct {
+		q *WeightQuant
+		c int
+		w []float32
+	}
+	var channels []channel
 	for _, q := range p.Weights {
 		w := g.Initializer(q.Weight)
 		if w == nil {
@@ -30,12 +40,43 @@ func initWeights(g *ir.Graph, p *Plan) error {
 		per := len(w.F32) / cout
 		q.Scale = make([]float32, cout)
 		q.Zero = make([]float32, cout)
-		for c := 0; c < cout; c++ {
-			s, z := searchChannel(w.F32[c*per:(c+1)*per], q.Bits, q.Symmetric)
-			q.Scale[c], q.Zero[c] = s, z
+		for c := range cout {
+			channels = append(channels, channel{q, c, w.F32[c*per : (c+1)*per]})
 		}
 	}
+	parallelFor(len(channels), workers, func(i int) {
+		ch := channels[i]
+		ch.q.Scale[ch.c], ch.q.Zero[ch.c] = searchChannel(ch.w, ch.q.Bits, ch.q.Symmetric)
+	})
 	return nil
+}
+
+// parallelFor calls f(0) … f(n−1) on up to workers goroutines and returns when all are done.
+func parallelFor(n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// lpError is |d|^norm, the clipping searches' error of one value. math.Pow's general path
+// (special cases, the integer part of the exponent by repeated squaring with Frexp and
+// Ldexp) made the weight search most of a large model's set-up; this is one Log and one Exp.
+func lpError(d, norm float64) float64 {
+	d = math.Abs(d)
+	switch {
+	case d == 0:
+		return 0
+	case norm == 2:
+		return d * d
+	}
+	return math.Exp(norm * math.Log(d))
 }
 
 // searchChannel returns the scale and zero point of one channel.
@@ -70,7 +111,7 @@ func searchChannel(w []float32, bits int, symmetric bool) (float32, float32) {
 		var e float64
 		for _, v := range w {
 			x := math.Min(math.Max(math.RoundToEven(float64(v)/s)+z, qlo), qhi)
-			e += math.Pow(math.Abs(float64(v)-s*(x-z)), lpNorm)
+			e += lpError(float64(v)-s*(x-z), lpNorm)
 		}
 		if e < bestErr {
 			bestErr, bestS, bestZ = e, s, z
@@ -81,8 +122,9 @@ func searchChannel(w []float32, bits int, symmetric bool) (float32, float32) {
 
 // initActs sets each activation quantizer's step from samples of its value (any number of
 // images, flattened), searching the clipping ratio of the observed range that minimises
-// Σ|x − q(x)|^norm; norm 0 means the paper's 2.4.
-func initActs(p *Plan, samples map[string][]float32, norm float64) error {
+// Σ|x − q(x)|^norm; norm 0 means the paper's 2.4. Activations are searched on up to workers
+// goroutines.
+func initActs(p *Plan, samples map[string][]float32, norm float64, workers int) error {
 	if norm == 0 {
 		norm = lpNorm
 	}
@@ -90,19 +132,22 @@ func initActs(p *Plan, samples map[string][]float32, norm float64) error {
 		return fmt.Errorf("quantizer: activation clipping norm %g: want a number ≥ 1", norm)
 	}
 	for _, a := range p.Acts {
-		x := samples[a.Value]
-		if len(x) == 0 {
+		if len(samples[a.Value]) == 0 {
 			return fmt.Errorf("quantizer: no samples of activation %q", a.Value)
 		}
+	}
+	parallelFor(len(p.Acts), workers, func(i int) {
+		a := p.Acts[i]
+		x := samples[a.Value]
 		a.Zero = 0
 		if a.Asymmetric {
 			// The weights' search: both ends of the range shrink together, the zero point
 			// follows.
 			a.Step, a.Zero = searchAsymmetric(x, subsample(x), a.Bits, norm)
-			continue
+			return
 		}
 		a.Step = searchStep(x, a.Bits, a.Signed, norm)
-	}
+	})
 	return nil
 }
 
@@ -145,7 +190,7 @@ func searchAsymmetric(all, x []float32, bits int, norm float64) (float32, float3
 			var e float64
 			for _, v := range x {
 				q := math.Min(math.Max(math.RoundToEven(float64(v)/s)+z, 0), levels)
-				e += math.Pow(math.Abs(float64(v)-s*(q-z)), norm)
+				e += lpError(float64(v)-s*(q-z), norm)
 			}
 			if e < bestErr {
 				bestErr, bestS, bestZ = e, s, z
@@ -175,7 +220,7 @@ func searchStep(x []float32, bits int, signed bool, norm float64) float32 {
 		for j := range x {
 			v := float64(x[j])
 			q := math.Min(math.Max(math.RoundToEven(v/s), qlo), qhi)
-			e += math.Pow(math.Abs(v-s*q), norm)
+			e += lpError(v-s*q, norm)
 		}
 		if e < bestErr {
 			bestErr, best = e, s

@@ -232,7 +232,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
-	if err := initWeights(fm.Graph, p); err != nil {
+	if err := initWeights(fm.Graph, p, rt.Threads()); err != nil {
 		return nil, err
 	}
 	if o.AsymmetricActs {
@@ -243,7 +243,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
-	if err := initActs(p, acts, o.ActClipNorm); err != nil {
+	if err := initActs(p, acts, o.ActClipNorm, rt.Threads()); err != nil {
 		return nil, err
 	}
 	initSeconds := timed("init", t0)
