@@ -298,6 +298,9 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if o.Mixtures < 0 {
 		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
 	}
+	if o.Resume && o.WorkDir == "" {
+		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
+	}
 	logf := o.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -356,8 +359,6 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		if cp, err = checkpoint.Open(o.WorkDir, key, o.Resume); err != nil {
 			return nil, err
 		}
-	} else if o.Resume {
-		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
 	}
 	if o.Method == GENIE {
 		// GENIE's images are final: the generators are not needed again.
