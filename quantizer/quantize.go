@@ -174,9 +174,6 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err := checkImages(m, images, n); err != nil {
 		return nil, err
 	}
-	if err := openWorkDir(&o, m, images, n); err != nil {
-		return nil, err
-	}
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
@@ -184,6 +181,10 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		if err := CheckTrainable(m); err != nil {
 			return nil, err
 		}
+	}
+	// Opened once the checks pass: without Resume it clears an earlier run's progress.
+	if err := openWorkDir(&o, m, images, n); err != nil {
+		return nil, err
 	}
 	var stages []Stage
 	timed := func(name string, since time.Time) float64 {
