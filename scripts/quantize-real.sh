@@ -13,10 +13,12 @@ q=$(./bin/sharpq quantize --model "$shared/models/$model.onnx" --calib-data "$sh
     --mean 0.2860 --std 0.3530 --wbits "$w" --abits "$a" -o "$out" --json "$@")
 e=$(./bin/sharpq eval --model "$out" --data "$shared/data/fmnist_test_u8.npy" --labels "$shared/data/fmnist_test_labels.npy" \
     --mean 0.2860 --std 0.3530 --batch 250 --json)
-secs=$(echo "$q" | grep -o '"seconds": [0-9.]*' | head -1 | awk '{print $2}')
-bytes=$(echo "$q" | grep -o '"bytes": [0-9]*' | awk '{print $2}')
-fbytes=$(echo "$q" | grep -o '"float_bytes": [0-9]*' | awk '{print $2}')
-agree=$(echo "$q" | grep -o '"top1_agreement": [0-9.]*' | awk '{print $2}')
-top1=$(echo "$e" | grep -o '"top1":[0-9.]*' | cut -d: -f2)
-echo "{\"model\":\"$model\",\"w\":$w,\"a\":$a,\"flags\":\"$*\",\"top1\":$top1,\"seconds\":$secs,\"bytes\":$bytes,\"float_bytes\":$fbytes,\"selfcheck_agreement\":$agree,\"date\":\"$(date -u +%F)\"}"
+/usr/bin/python3 - "$q" "$e" "$model" "$w" "$a" "$*" <<'PY'
+import datetime, json, sys
+q, e = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(json.dumps({"model": sys.argv[3], "w": int(sys.argv[4]), "a": int(sys.argv[5]), "flags": sys.argv[6],
+  "top1": e["top1"], "seconds": q["seconds"], "stages": {s["name"]: round(s["seconds"], 1) for s in q["stages"]},
+  "bytes": q["bytes"], "float_bytes": q["float_bytes"], "selfcheck_agreement": q["self_check"]["top1_agreement"],
+  "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}))
+PY
 rm -rf "$(dirname "$out")"

@@ -28,6 +28,7 @@ func convertCommand() *cli.Command {
 		Flags: append(append([]cli.Flag{
 			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
+			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 generation steps, 2000 reconstruction steps per block; CPU) or paper (1024 × 4000, 20000; GPU)"},
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "synthetic images"},
 			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "generation steps per batch"},

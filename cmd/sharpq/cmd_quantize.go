@@ -33,6 +33,7 @@ func quantizeCommand() *cli.Command {
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(append(append([]cli.Flag{
 			modelFlag("float ONNX model"),
+			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "reconstruction schedule: fast (2000 steps per block, CPU), quick (200 FlexRound steps per block, to try settings) or paper (20000 steps per block, GPU)"},
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
 			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0, or more than the file holds, = all of them)"},
@@ -54,7 +55,6 @@ func quantFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "wbits", Value: 4, Usage: "weight bits (2–8)"},
 		&cli.IntFlag{Name: "abits", Value: 4, Usage: "activation bits (2–8)"},
-		&cli.StringFlag{Name: "preset", Value: "fast", Usage: "reconstruction schedule: fast (CPU) or paper (20000 steps per block)"},
 		&cli.IntFlag{Name: "iters", DefaultText: "the preset's", Value: -1, Usage: "reconstruction steps per block (0 = none: round-to-nearest)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (default asymmetric)"},
@@ -63,7 +63,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "equalize", Usage: "cross-layer equalization of depthwise → 1×1 convolution pairs before quantizing (DFQ; evens out MobileNet's per-channel ranges)"},
 		&cli.BoolFlag{Name: "equalize-streams", Usage: "rescale the channels of residual streams read only by convolutions so activation and weight ranges meet halfway (helps round-to-nearest, --iters 0)"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
-		&cli.StringFlag{Name: "rounding", Value: "adaround", Usage: "how reconstruction learns each weight's integer: adaround (floor or ceiling; GENIE-M) or flexround (a learned divisor per weight and input channel; converges in fewer --iters)"},
+		&cli.StringFlag{Name: "rounding", DefaultText: "adaround; quantize's quick preset: flexround", Usage: "how reconstruction learns each weight's integer: adaround (floor or ceiling; GENIE-M) or flexround (a learned divisor per weight and input channel; converges in fewer --iters)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
 		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
@@ -157,6 +157,12 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 		o.RoundWeight = ov.RoundWeight
 	}
 	o.LRActStep, o.LRBias, o.Rounding = ov.ActLR, ov.BiasLR, ov.Rounding
+	if o.Rounding == "" {
+		o.Rounding = preset.Rounding
+	}
+	if ov.RoundWeight > 0 && o.Rounding == quantizer.FlexRound {
+		return preset, o, usageError{fmt.Errorf("--round-weight %g: FlexRound (the %s preset's rounding) has no rounding regulariser; drop it or use --rounding adaround", ov.RoundWeight, preset.Name)}
+	}
 	progress := reconProgress(os.Stderr, logger(c))
 	o.Progress = func(p quantizer.ReconProgress) { progress("reconstruct", p) }
 	return preset, o, nil
@@ -472,9 +478,12 @@ type reconFlags struct {
 // value would otherwise surface only after the calibration images are loaded.
 func reconOverrides(c *cli.Context) (reconFlags, error) {
 	f := reconFlags{RoundWeight: c.Float64("round-weight"), ActLR: c.Float64("act-lr"), BiasLR: c.Float64("bias-lr")}
-	r, err := quantizer.ParseRounding(c.String("rounding"))
-	if err != nil {
-		return f, usageError{fmt.Errorf("--rounding %q: want adaround or flexround", c.String("rounding"))}
+	var r quantizer.Rounding // "" when not given: the preset's
+	if s := c.String("rounding"); s != "" {
+		var err error
+		if r, err = quantizer.ParseRounding(s); err != nil {
+			return f, usageError{fmt.Errorf("--rounding %q: want adaround or flexround", s)}
+		}
 	}
 	f.Rounding = r
 	switch p := c.Float64("act-clip-norm"); {

@@ -46,6 +46,8 @@ func TestUsageErrors(t *testing.T) {
 		{"two arguments", []string{"convert", model, "other.onnx", "-o", "x.onnx"}, []string{"convert takes one MODEL.onnx argument, not 2"}},
 		{"library setting named as its flag", []string{"convert", model, "-o", "x.onnx", "--method", "zeroq"}, []string{`--method = "zeroq"`}},
 		{"unknown preset", []string{"convert", model, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast or paper"}},
+		{"quantize's quick preset is not convert's", []string{"convert", model, "-o", "x.onnx", "--preset", "quick"}, []string{`--preset "quick"`, "fast or paper"}},
+		{"unknown quantize preset", []string{"quantize", model, "--calib-data", sub, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast, quick or paper"}},
 		{"the preset's sentinel given explicitly", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "-1"}, []string{"--iters -1", "0 or more"}},
 		{"NaN rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--act-lr", "nan"}, []string{"--act-lr NaN", "finite"}},
 		{"infinite refinement scale", []string{"convert", model, "-o", "x.onnx", "--refine-lr-scale", "inf"}, []string{"--refine-lr-scale +Inf", "finite"}},
@@ -218,5 +220,43 @@ func TestModelArgument(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// quantize's quick preset learns FlexRound's rounding unless --rounding says otherwise, and
+// refuses AdaRound's regulariser weight that FlexRound has no use for.
+func TestQuickPreset(t *testing.T) {
+	orttest.LibPath(t)
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	dir := t.TempDir()
+	args := func(out string, extra ...string) []string {
+		return append([]string{"quantize", model, "--calib-data", sub, "--calib-images", "16", "--mean", "0.2860", "--std", "0.3530",
+			"--preset", "quick", "--iters", "3", "--json", "-o", filepath.Join(dir, out)}, extra...)
+	}
+	for _, tt := range []struct {
+		extra    []string
+		rounding string
+	}{
+		{nil, "flexround"},
+		{[]string{"--rounding", "adaround"}, "adaround"},
+	} {
+		code, stdout, stderr := sharpq(t, args("q.onnx", tt.extra...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.extra, code, stderr)
+		}
+		var r struct {
+			Preset, Rounding string
+			Iters            int
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Preset != "quick" || r.Rounding != tt.rounding || r.Iters != 3 {
+			t.Errorf("%v: preset %q, rounding %q, %d steps; want quick, %s, 3", tt.extra, r.Preset, r.Rounding, r.Iters, tt.rounding)
+		}
+	}
+	if code, _, stderr := sharpq(t, args("w.onnx", "--round-weight", "0.1")...); code != 2 || !strings.Contains(stderr, "--round-weight 0.1: FlexRound (the quick preset's rounding)") {
+		t.Errorf("--round-weight with the quick preset: exit %d, %q; want a usage error naming it", code, stderr)
 	}
 }
