@@ -34,7 +34,8 @@ func PresetFast() Preset { return Preset{Name: "fast", Iters: 2000, Batch: 32} }
 // PresetQuick() returns a schedule for iterating on settings with real calibration images:
 // FlexRound converges in a tenth of AdaRound's steps (BENCHMARKS.md: W2A4 with 1024 real
 // images, 200 steps per block, resnet20 93.13 and resnet18w16 93.47 against fast's 93.32 and
-// 94.01). It fits synthetic images harder than AdaRound, so convert has no such preset.
+// 94.01). convert has no such preset: on synthetic images FlexRound wants 500 steps and
+// loses on mobilenetv2, whose images it fits harder than AdaRound does.
 func PresetQuick() Preset { return Preset{Name: "quick", Iters: 200, Batch: 32, Rounding: FlexRound} }
 
 // PresetByName returns the preset called name.
