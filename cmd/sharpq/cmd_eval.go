@@ -101,7 +101,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
-	d, err := calib.Load(c.Context, c.String("data"), c.String("labels"), p)
+	d, err := calib.Load(c.Context, c.String("data"), c.String("labels"), forModel(c, m, c.String("data"), p))
 	if err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}

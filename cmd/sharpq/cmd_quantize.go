@@ -196,7 +196,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	d, err := calib.Load(c.Context, c.String("calib-data"), "", pre)
+	d, err := calib.Load(c.Context, c.String("calib-data"), "", forModel(c, m, c.String("calib-data"), pre))
 	if err != nil {
 		return fmt.Errorf("--calib-data: %w", err)
 	}

@@ -110,7 +110,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 			*f.dst = v
 		}
 	}
-	d, err := calib.Load(c.Context, path, c.String("eval-labels"), pre)
+	d, err := calib.Load(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre))
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err))
 	}

@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/calib"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/quantizer"
 )
@@ -65,6 +69,19 @@ func evalDataNames(evalMean, evalStd bool) option.Names {
 		names["Preprocess.Std"] = "--eval-std"
 	}
 	return names
+}
+
+// forModel returns pre for reading images at path for model m: an image folder read for a
+// model that takes one channel is read as grayscale without --grayscale (a PNG or JPEG is
+// decoded to RGB otherwise, which such a model cannot take). Arrays are taken as they are.
+func forModel(c *cli.Context, m *ir.Model, path string, pre calib.Preprocess) calib.Preprocess {
+	if c.IsSet("grayscale") || len(m.Graph.Inputs) == 0 || len(m.Graph.Inputs[0].Shape) != 4 || m.Graph.Inputs[0].Shape[1] != 1 {
+		return pre
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		pre.Grayscale = true
+	}
+	return pre
 }
 
 // withShapeHint adds to an error about images of the wrong shape the flags that fix them.

@@ -2,6 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +124,64 @@ func TestEvalNormalisation(t *testing.T) {
 				t.Fatalf("float top-1 %.2f on the subset, want %.2f", rep.Accuracy.FloatTop1, tt.float)
 			}
 		})
+	}
+}
+
+// A folder of RGB PNGs evaluates on a model that takes one channel without --grayscale: the
+// images are read as grayscale, as --grayscale reads them, and score as the same images in
+// the bundled array do.
+func TestFolderForGrayscaleModel(t *testing.T) {
+	orttest.LibPath(t)
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	x, shape, err := calib.ReadNPYUint8(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _, err := calib.ReadNPYInt64(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	h, w := int(shape[len(shape)-2]), int(shape[len(shape)-1])
+	dir := t.TempDir()
+	for i := range n {
+		img := image.NewNRGBA(image.Rect(0, 0, w, h))
+		for p := range h * w {
+			v := x[i*h*w+p]
+			img.SetNRGBA(p%w, p/w, color.NRGBA{v, v, v, 255})
+		}
+		class := filepath.Join(dir, fmt.Sprint(labels[i]))
+		if err := os.MkdirAll(class, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(class, fmt.Sprintf("%03d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	// Every class folder must exist for the labels to be the class indices.
+	for c := range 10 {
+		os.MkdirAll(filepath.Join(dir, fmt.Sprint(c)), 0o755)
+	}
+	top1 := func(args ...string) float64 {
+		t.Helper()
+		code, stdout, stderr := sharpq(t, append([]string{"eval", model, "--mean", "0.2860", "--std", "0.3530", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		var r evalReport
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Top1
+	}
+	folder, gray, array := top1("--data", dir), top1("--data", dir, "--grayscale"), top1("--data", sub, "--labels", lab, "--limit", fmt.Sprint(n))
+	if folder != gray || folder != array {
+		t.Errorf("top-1 %.2f on the RGB folder, %.2f with --grayscale, %.2f on the same images as an array: want one figure", folder, gray, array)
 	}
 }
