@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 
+	"github.com/sharpq/sharpq/internal/parallel"
 	"github.com/sharpq/sharpq/ir"
 )
 
@@ -44,25 +43,11 @@ func initWeights(g *ir.Graph, p *Plan, workers int) error {
 			channels = append(channels, channel{q, c, w.F32[c*per : (c+1)*per]})
 		}
 	}
-	parallelFor(len(channels), workers, func(i int) {
+	parallel.For(len(channels), workers, func(i int) {
 		ch := channels[i]
 		ch.q.Scale[ch.c], ch.q.Zero[ch.c] = searchChannel(ch.w, ch.q.Bits, ch.q.Symmetric)
 	})
 	return nil
-}
-
-// parallelFor calls f(0) … f(n−1) on up to workers goroutines and returns when all are done.
-func parallelFor(n, workers int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(workers, n)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // lpError is |d|^norm, the clipping searches' error of one value. math.Pow's general path
@@ -136,7 +121,7 @@ func initActs(p *Plan, samples map[string][]float32, norm float64, workers int) 
 			return fmt.Errorf("quantizer: no samples of activation %q", a.Value)
 		}
 	}
-	parallelFor(len(p.Acts), workers, func(i int) {
+	parallel.For(len(p.Acts), workers, func(i int) {
 		a := p.Acts[i]
 		x := samples[a.Value]
 		a.Zero = 0

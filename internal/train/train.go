@@ -10,6 +10,7 @@ import (
 	"math"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
+	"github.com/sharpq/sharpq/internal/parallel"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/ort"
@@ -49,7 +50,18 @@ type Trainer struct {
 	masks    map[string][]bool
 	step     int
 	extra    map[string][]float32
+	// chunks split the parameters for the host-side work of a step (the finite check and
+	// Adam), which runs on workers goroutines: a generator at 224×224 has 100 M parameters.
+	chunks  []chunk
+	workers int
+	bad     []int // per chunk, the first non-finite gradient element (−1: none)
 }
+
+// chunk is elements lo…hi−1 of parameter p.
+type chunk struct{ p, lo, hi int }
+
+// chunkSize is the number of elements one goroutine updates at a time.
+const chunkSize = 1 << 15
 
 // Config describes what New builds.
 type Config struct {
@@ -166,7 +178,12 @@ func New(rt *ort.Runtime, m *ir.Model, c Config) (*Trainer, error) {
 		p.Grad = sess.Float32(grads[i])
 		p.m = make([]float32, len(p.Data))
 		p.v = make([]float32, len(p.Data))
+		for lo := 0; lo < len(p.Data); lo += chunkSize {
+			t.chunks = append(t.chunks, chunk{i, lo, min(lo+chunkSize, len(p.Data))})
+		}
 	}
+	t.bad = make([]int, len(t.chunks))
+	t.workers = rt.Threads()
 	return t, nil
 }
 
@@ -203,16 +220,35 @@ func (t *Trainer) Step() (float64, error) {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("train: step %d: loss %q is %v: %w", t.step, t.lossName, loss, ErrNonFinite)
 	}
-	for _, p := range t.params {
-		if i := firstNonFinite(p.Grad); i >= 0 {
-			return loss, fmt.Errorf("train: step %d: gradient of %q is %v at element %d: %w", t.step, p.Name, p.Grad[i], i, ErrNonFinite)
+	if err := t.update(); err != nil {
+		return loss, err
+	}
+	return loss, nil
+}
+
+// update checks every gradient for NaN/Inf and applies one Adam update to every parameter,
+// chunk by chunk on t.workers goroutines (each element's update is the same on any of them).
+func (t *Trainer) update() error {
+	parallel.For(len(t.chunks), t.workers, func(i int) {
+		c := t.chunks[i]
+		t.bad[i] = firstNonFinite(t.params[c.p].Grad[c.lo:c.hi])
+	})
+	for i, c := range t.chunks {
+		if t.bad[i] >= 0 {
+			p, at := t.params[c.p], c.lo+t.bad[i]
+			return fmt.Errorf("train: step %d: gradient of %q is %v at element %d: %w", t.step, p.Name, p.Grad[at], at, ErrNonFinite)
 		}
 	}
 	t.step++
-	for _, p := range t.params {
-		adam(p, t.step)
+	updates := make([]adamUpdate, len(t.params))
+	for i, p := range t.params {
+		updates[i] = newAdamUpdate(p.Group, t.step)
 	}
-	return loss, nil
+	parallel.For(len(t.chunks), t.workers, func(i int) {
+		c := t.chunks[i]
+		updates[c.p].apply(t.params[c.p], c.lo, c.hi)
+	})
+	return nil
 }
 
 func firstNonFinite(x []float32) int {
@@ -224,9 +260,14 @@ func firstNonFinite(x []float32) int {
 	return -1
 }
 
-// adam applies one bias-corrected Adam update (Kingma & Ba) to p at step t (1-based).
-func adam(p *Param, t int) {
-	g := p.Group
+// adamUpdate is one bias-corrected Adam step (Kingma & Ba) of a parameter group.
+type adamUpdate struct {
+	lr, b1, b2, sc2, eps float32
+	skip                 bool // a learning rate of 0 leaves the parameters and moments as they are
+}
+
+// newAdamUpdate returns group g's update at step t (1-based).
+func newAdamUpdate(g *Group, t int) adamUpdate {
 	b1, b2, eps := g.Beta1, g.Beta2, g.Eps
 	if b1 == 0 {
 		b1 = 0.9
@@ -237,20 +278,22 @@ func adam(p *Param, t int) {
 	if eps == 0 {
 		eps = 1e-8
 	}
-	if g.LR == 0 {
-		return
-	}
 	c1 := 1 - math.Pow(b1, float64(t))
 	c2 := 1 - math.Pow(b2, float64(t))
-	lr := float32(g.LR / c1)
-	fb1, fb2 := float32(b1), float32(b2)
-	sc2 := float32(1 / c2)
-	feps := float32(eps)
-	for i, gr := range p.Grad {
-		m := fb1*p.m[i] + (1-fb1)*gr
-		v := fb2*p.v[i] + (1-fb2)*gr*gr
+	return adamUpdate{lr: float32(g.LR / c1), b1: float32(b1), b2: float32(b2), sc2: float32(1 / c2), eps: float32(eps), skip: g.LR == 0}
+}
+
+// apply updates elements lo…hi−1 of p and its moments.
+func (a adamUpdate) apply(p *Param, lo, hi int) {
+	if a.skip {
+		return
+	}
+	for i := lo; i < hi; i++ {
+		gr := p.Grad[i]
+		m := a.b1*p.m[i] + (1-a.b1)*gr
+		v := a.b2*p.v[i] + (1-a.b2)*gr*gr
 		p.m[i], p.v[i] = m, v
-		p.Data[i] -= lr * m / (float32(math.Sqrt(float64(v*sc2))) + feps)
+		p.Data[i] -= a.lr * m / (float32(math.Sqrt(float64(v*a.sc2))) + a.eps)
 	}
 }
 
