@@ -254,9 +254,9 @@ func (r *Runtime) appendCUDA(so *onnxruntime.SessionOptions) error {
 // dimensions in the model match any size. If the model cannot be introspected
 // (e.g. it has non-tensor inputs) nothing is checked here.
 func checkSpecs(model []byte, inputs, outputs []TensorSpec) error {
-	// This loads the model into a second, temporary ORT session: the only
-	// way onnxruntime_go offers to read the input/output types.
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithONNXData(model)
+	// Read from the model's bytes: onnxruntime_go's GetInputOutputInfoWithONNXData would
+	// load the model into a second, temporary session, as costly as the real one.
+	ins, outs, err := modelIO(model)
 	if err != nil {
 		return nil
 	}
