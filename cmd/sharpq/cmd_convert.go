@@ -19,7 +19,7 @@ import (
 )
 
 func convertCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:  "convert",
 		Usage: "quantize a float model to low-bit QDQ ONNX without any data (GENIE + SADAG + GENIE-M)",
 		Description: "No real image is read for the quantization. --eval-data (with --mean/--std/--size/--grayscale,\n" +
@@ -50,6 +50,12 @@ func convertCommand() *cli.Command {
 			return runConvert(c, model)
 		},
 	}
+	for _, f := range cmd.Flags {
+		if f, ok := f.(*cli.StringFlag); ok && f.Name == "rounding" {
+			f.DefaultText = "adaround" // convert's presets do not change it
+		}
+	}
+	return cmd
 }
 
 func runConvert(c *cli.Context, modelPath string) error {

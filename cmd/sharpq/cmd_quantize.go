@@ -63,7 +63,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "equalize", Usage: "cross-layer equalization of depthwise → 1×1 convolution pairs before quantizing (DFQ; evens out MobileNet's per-channel ranges)"},
 		&cli.BoolFlag{Name: "equalize-streams", Usage: "rescale the channels of residual streams read only by convolutions so activation and weight ranges meet halfway (helps round-to-nearest, --iters 0)"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
-		&cli.StringFlag{Name: "rounding", DefaultText: "adaround; quantize's quick preset: flexround", Usage: "how reconstruction learns each weight's integer: adaround (floor or ceiling; GENIE-M) or flexround (a learned divisor per weight and input channel; converges in fewer --iters)"},
+		&cli.StringFlag{Name: "rounding", DefaultText: "the preset's: adaround, flexround for quick", Usage: "how reconstruction learns each weight's integer: adaround (floor or ceiling; GENIE-M) or flexround (a learned divisor per weight and input channel; converges in fewer --iters)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},
 		&cli.Float64Flag{Name: "bias-lr", Usage: "learn each layer's bias during reconstruction at this Adam rate (AdaQuant's bias tuning; 0 = keep the float biases, as GENIE-M)"},
