@@ -305,8 +305,13 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := o.Bits.Validate(); err != nil {
-		return nil, err
+	// The quantizer's own settings, checked now rather than when the warm-up starts after
+	// the whole generation; named as convert's API spells them.
+	qo := quantizer.Options{Bits: o.Bits, ActClipNorm: o.ActClipNorm, Recon: quantizer.ReconOptions{Iters: o.Schedule.ReconIters,
+		Batch: o.Schedule.ReconBatch, Rounding: o.Rounding, RoundWeight: o.Schedule.RoundWeight, LRActStep: o.Schedule.LRActStep, LRBias: o.Schedule.LRBias}}
+	if err := qo.Validate(); err != nil {
+		return nil, option.Names{"ReconOptions.Rounding": "Options.Rounding", "ReconOptions.RoundWeight": "Schedule.RoundWeight",
+			"ReconOptions.LRActStep": "Schedule.LRActStep", "ReconOptions.LRBias": "Schedule.LRBias"}.Rename(err)
 	}
 	// The quantizer checks these too, but only after generation: minutes later.
 	for _, name := range slices.Sorted(maps.Keys(o.Bits.PerLayer)) {

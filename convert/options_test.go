@@ -36,6 +36,13 @@ func TestRunBadOptions(t *testing.T) {
 		{"unknown device", convert.Options{ORTLibrary: lib, Device: "tpu"}, "Options.Device"},
 		{"unknown method", convert.Options{ORTLibrary: lib, Method: "zeroq"}, "Options.Method"},
 		{"negative mixtures", convert.Options{ORTLibrary: lib, Mixtures: -1}, "Options.Mixtures"},
+		{"clipping norm below 1", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), ActClipNorm: 0.5}, "Options.ActClipNorm"},
+		{"unknown rounding", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Rounding: "stochastic"}, "Options.Rounding"},
+		{"negative activation-step rate", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Schedule: func() convert.Schedule {
+			s := convert.Fast()
+			s.LRActStep = -1
+			return s
+		}()}, "Schedule.LRActStep"},
 		{"resume without a work folder", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Resume: true}, "Options.Resume"},
 		{"schedule without images", convert.Options{ORTLibrary: lib, Schedule: convert.Schedule{Name: "mine"}}, "Schedule.Images"},
 		{"schedule with batch 0", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {

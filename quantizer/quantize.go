@@ -145,6 +145,43 @@ type SelfCheck struct {
 // floor, every layer at 2 bits with round-to-nearest) on about one in the number of classes.
 const collapsedBelow = 0.5
 
+// Validate checks the settings Quantize cannot use, before any work: the bit widths, the
+// clipping norm, and the reconstruction's steps, minibatch, rates, rounding and QDrop
+// probability. Errors are *option.Error named as the fields are (Options.ActClipNorm,
+// ReconOptions.Rounding, …).
+func (o Options) Validate() error {
+	if err := o.Bits.Validate(); err != nil {
+		return err
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	r := o.Recon
+	switch {
+	case o.ActClipNorm != 0 && !(o.ActClipNorm >= 1 && finite(o.ActClipNorm)):
+		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ActClipNorm", "%s = %g: want 0 (the paper's 2.4) or an exponent of 1 or more", o.ActClipNorm))
+	case o.ActImages < 0:
+		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ActImages", "%s = %d: want 0 (256) or more images", o.ActImages))
+	case r.Iters < 0:
+		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Iters", "%s = %d: want 0 (round-to-nearest) or more steps per block", r.Iters))
+	case r.Batch < 0:
+		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Batch", "%s = %d: want 0 (32) or more images", r.Batch))
+	case r.QDrop < 0 || r.QDrop > 1 || !finite(r.QDrop):
+		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.QDrop", "%s = %g: want a probability, 0 (the paper's 0.5) to 1", r.QDrop))
+	}
+	for _, lr := range []struct {
+		name string
+		v    float64
+	}{{"ReconOptions.LRWeightStep", r.LRWeightStep}, {"ReconOptions.LRActStep", r.LRActStep}, {"ReconOptions.LRRound", r.LRRound},
+		{"ReconOptions.LRBias", r.LRBias}, {"ReconOptions.RoundWeight", r.RoundWeight}} {
+		if lr.v < 0 || !finite(lr.v) {
+			return fmt.Errorf("quantizer: %w", option.Errorf(lr.name, "%s = %g: want 0 (the default) or a positive, finite number", lr.v))
+		}
+	}
+	if _, err := ParseRounding(string(r.Rounding)); err != nil {
+		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Rounding", "%s = %q: want %q or %q", r.Rounding, AdaRound, FlexRound))
+	}
+	return nil
+}
+
 // checkImages refuses calibration images that cannot be n of the model's input: every later
 // step divides by n and slices per image.
 func checkImages(m *ir.Model, images []float32, n int) error {
@@ -178,6 +215,9 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	logf := o.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	if err := CheckFloat(m); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"
@@ -472,6 +473,50 @@ func TestQuantizeBadImages(t *testing.T) {
 			_, err := quantizer.Quantize(context.Background(), rt, m, make([]float32, tt.values), tt.n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4)})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Quantize: %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// Settings Quantize cannot use are *option.Error named by field, from Validate and from
+// Quantize before any work (no images are even looked at).
+func TestOptionsValidate(t *testing.T) {
+	ok := quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: quantizer.ReconOptions{Iters: 10}}
+	tests := []struct {
+		name string
+		edit func(*quantizer.Options)
+		want string // the field named; "" for valid settings
+	}{
+		{"valid", func(*quantizer.Options) {}, ""},
+		{"FlexRound, clipping by MSE", func(o *quantizer.Options) { o.Recon.Rounding, o.ActClipNorm = quantizer.FlexRound, 2 }, ""},
+		{"bits", func(o *quantizer.Options) { o.Bits.Weight = 1 }, "Bits.Weight"},
+		{"clipping norm below 1", func(o *quantizer.Options) { o.ActClipNorm = 0.5 }, "Options.ActClipNorm"},
+		{"NaN clipping norm", func(o *quantizer.Options) { o.ActClipNorm = math.NaN() }, "Options.ActClipNorm"},
+		{"negative activation images", func(o *quantizer.Options) { o.ActImages = -1 }, "Options.ActImages"},
+		{"negative steps", func(o *quantizer.Options) { o.Recon.Iters = -5 }, "ReconOptions.Iters"},
+		{"negative minibatch", func(o *quantizer.Options) { o.Recon.Batch = -1 }, "ReconOptions.Batch"},
+		{"QDrop above 1", func(o *quantizer.Options) { o.Recon.QDrop = 1.5 }, "ReconOptions.QDrop"},
+		{"infinite rounding rate", func(o *quantizer.Options) { o.Recon.LRRound = math.Inf(1) }, "ReconOptions.LRRound"},
+		{"negative bias rate", func(o *quantizer.Options) { o.Recon.LRBias = -1e-3 }, "ReconOptions.LRBias"},
+		{"unknown rounding", func(o *quantizer.Options) { o.Recon.Rounding = "stochastic" }, "ReconOptions.Rounding"},
+	}
+	rt := orttest.Runtime(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := ok
+			tt.edit(&o)
+			err := o.Validate()
+			var bad *option.Error
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate: %v, want nil", err)
+			case tt.want == "":
+				return
+			case !errors.As(err, &bad) || bad.Name != tt.want:
+				t.Fatalf("Validate: %v, want an *option.Error about %s", err, tt.want)
+			}
+			if _, err := quantizer.Quantize(context.Background(), rt, testmodels.TinyResNet(1), nil, 0, o); !errors.As(err, &bad) || bad.Name != tt.want {
+				t.Errorf("Quantize: %v, want the same *option.Error before looking at the images", err)
 			}
 		})
 	}
