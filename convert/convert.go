@@ -246,6 +246,16 @@ var ErrNoBNStats = generator.ErrNoBNStats
 // folder ($TMPDIR; about 12 MB per batch at 32×32, 400 MB at 224×224) removed before it
 // returns.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	rt, err := openRuntime(o)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	return run(ctx, rt, o)
+}
+
+// openRuntime loads ONNX Runtime as o asks, once o has a model.
+func openRuntime(o Options) (*ort.Runtime, error) {
 	if o.Model == nil {
 		return nil, errors.New("convert: no model")
 	}
@@ -259,8 +269,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, ortNames.Rename(err)
 	}
-	defer rt.Close()
-	return run(ctx, rt, o)
+	return rt, nil
 }
 
 // WriteModel writes the quantized model to path, atomically (a temporary file renamed when
@@ -272,45 +281,48 @@ func (r *Report) WriteModel(path string) error {
 	return onnxio.Write(path, r.Quantized)
 }
 
-func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
+// prepare checks o as a run on rt needs it (every check that does not need the long work),
+// fills in its defaults, gives it the channels-first model it works on, and reports the
+// memory estimate. It returns the synthesis options and whether the caller's model was
+// channels-last.
+func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast bool, err error) {
 	if o.Method == "" {
 		o.Method = SADAG
 	}
 	if o.Method != SADAG && o.Method != GENIE {
-		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Method", "%s = %q: want sadag or genie", o.Method))
+		return gen, false, fmt.Errorf("convert: %w", option.Errorf("Options.Method", "%s = %q: want sadag or genie", o.Method))
 	}
 	if o.Schedule.Name == "" {
 		o.Schedule = Fast()
 	}
 	if err := o.Schedule.Validate(); err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return gen, false, fmt.Errorf("convert: %w", err)
 	}
 	// SADAG's losses compare the images of a batch with each other: a batch of one would
 	// fail at refinement, after the whole generation.
 	if s := o.Schedule; o.Method == SADAG && s.RefineSteps > 0 {
 		switch {
 		case s.GenBatch == 1:
-			return nil, fmt.Errorf("convert: %w", option.Errorf("Schedule.GenBatch", "%s = 1: SADAG refinement needs batches of 2 images or more"))
+			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.GenBatch", "%s = 1: SADAG refinement needs batches of 2 images or more"))
 		case s.Images%s.GenBatch == 1:
-			return nil, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = %d in batches of %d leaves a last batch of 1 image, and SADAG refinement needs 2 or more: use %d or %d", s.Images, s.GenBatch, s.Images-1, s.Images+1))
+			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = %d in batches of %d leaves a last batch of 1 image, and SADAG refinement needs 2 or more: use %d or %d", s.Images, s.GenBatch, s.Images-1, s.Images+1))
 		}
 	}
 	if o.Mixtures < 0 {
-		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
+		return gen, false, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
 	}
 	if o.Resume && o.WorkDir == "" {
-		return nil, fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
+		return gen, false, fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
 	}
-	logf := o.Log
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
 	}
 	// The quantizer's own settings, checked now rather than when the warm-up starts after
 	// the whole generation; named as convert's API spells them.
 	qo := quantizer.Options{Bits: o.Bits, ActClipNorm: o.ActClipNorm, Recon: quantizer.ReconOptions{Iters: o.Schedule.ReconIters,
 		Batch: o.Schedule.ReconBatch, Rounding: o.Rounding, RoundWeight: o.Schedule.RoundWeight, LRActStep: o.Schedule.LRActStep, LRBias: o.Schedule.LRBias}}
 	if err := qo.Validate(); err != nil {
-		return nil, option.Names{"ReconOptions.Rounding": "Options.Rounding", "ReconOptions.RoundWeight": "Schedule.RoundWeight",
+		return gen, false, option.Names{"ReconOptions.Rounding": "Options.Rounding", "ReconOptions.RoundWeight": "Schedule.RoundWeight",
 			"ReconOptions.LRActStep": "Schedule.LRActStep", "ReconOptions.LRBias": "Schedule.LRBias"}.Rename(err)
 	}
 	// The quantizer checks these too, but only after generation: minutes later.
@@ -318,32 +330,42 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		if !slices.ContainsFunc(o.Model.Graph.Nodes, func(n *ir.Node) bool {
 			return n.Name == name && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul")
 		}) {
-			return nil, fmt.Errorf("convert: %w", option.Errorf(quantizer.PerLayerName(name), "%s: the model has no Conv, Gemm or MatMul called %q; sharpq inspect lists its quantizable layers", name))
+			return gen, false, fmt.Errorf("convert: %w", option.Errorf(quantizer.PerLayerName(name), "%s: the model has no Conv, Gemm or MatMul called %q; sharpq inspect lists its quantizable layers", name))
 		}
 	}
 	if err := ir.CheckFinite(o.Model.Graph); err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return gen, false, fmt.Errorf("convert: %w", err)
 	}
 	if err := quantizer.CheckFloat(o.Model); err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return gen, false, fmt.Errorf("convert: %w", err)
 	}
 	if err := quantizer.CheckTrainable(o.Model); err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return gen, false, fmt.Errorf("convert: %w", err)
 	}
 	model, channelsLast, err := channelsFirst(o.Model)
 	if err != nil {
-		return nil, err
+		return gen, false, err
 	}
 	o.Model = model
 	s := o.Schedule
-	gen := generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName, Parallel: o.GenParallel}
+	gen = generator.Options{Images: s.Images, Batch: s.GenBatch, Steps: s.GenSteps, Seed: o.Seed, Swing: s.Swing, ModelName: o.ModelName, Parallel: o.GenParallel}
 	if o.Memory != nil {
 		if e, err := EstimateMemory(o.Model, s, o.Method, gen.Workers(rt)); err != nil {
-			logf("memory: no estimate (%v)", err)
+			o.Log("memory: no estimate (%v)", err)
 		} else {
 			o.Memory(e)
 		}
 	}
+	return gen, channelsLast, nil
+}
+
+func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
+	gen, channelsLast, err := prepare(rt, &o)
+	if err != nil {
+		return nil, err
+	}
+	logf := o.Log
+	s := o.Schedule
 	rep := &Report{Model: o.ModelName, Method: string(o.Method), Preset: s.Name, WBits: o.Bits.Weight, ABits: o.Bits.Activation, Seed: o.Seed,
 		Rounding: quantizer.RoundingName(o.Rounding, s.ReconIters)}
 	start := time.Now()
@@ -398,7 +420,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
 
 	recon := func(name string, iters int) (quantizer.ReconOptions, error) {
-		r := quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, Rounding: o.Rounding, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
+		r := o.reconOptions(iters)
 		if o.ReconProgress != nil {
 			r.Progress = func(p quantizer.ReconProgress) { o.ReconProgress(name, p) }
 		}
@@ -423,20 +445,14 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, quantizer.Options{
-			Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: ro, ActImages: s.ActImages})
+		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, o.quantizerOptions(ro, false))
 		if err != nil {
 			return nil, fmt.Errorf("convert: warm-up: %w", err)
 		}
 		stage("warm-up reconstruction", t1)
 		t2 := time.Now()
 		synthesised := images
-		refineOpts := generator.RefinePaper()
-		refineOpts.Steps = s.RefineSteps
-		refineOpts.LRz *= s.RefineLRScale
-		refineOpts.LRg *= s.RefineLRScale
-		refineOpts.CurrentDirection = s.RefineCurrentDirection
-		refineOpts.ModelName = o.ModelName
+		refineOpts := o.refineOptions(s.RefineSteps)
 		refineOpts.DropGenerators = true // only the images go on from here
 		refineOpts.SpillDir = gen.SpillDir
 		if o.GenProgress != nil {
@@ -509,9 +525,9 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := quantizer.Quantize(ctx, rt, o.Model, calibration.Data, calibration.N, quantizer.Options{
-		Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual, Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: rf, ActImages: s.ActImages,
-		BiasCorrection: o.BiasCorrection, Metadata: meta, Log: logf})
+	qo := o.quantizerOptions(rf, true)
+	qo.Metadata = meta
+	res, err := quantizer.Quantize(ctx, rt, o.Model, calibration.Data, calibration.N, qo)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -528,6 +544,34 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// refineOptions returns the settings of o's SADAG refinement with steps per batch.
+func (o *Options) refineOptions(steps int) generator.RefineOptions {
+	r := generator.RefinePaper()
+	r.Steps = steps
+	r.LRz *= o.Schedule.RefineLRScale
+	r.LRg *= o.Schedule.RefineLRScale
+	r.CurrentDirection = o.Schedule.RefineCurrentDirection
+	r.ModelName = o.ModelName
+	return r
+}
+
+// reconOptions returns the settings of a reconstruction of o with iters steps per block.
+func (o *Options) reconOptions(iters int) quantizer.ReconOptions {
+	s := o.Schedule
+	return quantizer.ReconOptions{Iters: iters, Batch: s.ReconBatch, Seed: o.Seed, Rounding: o.Rounding, RoundWeight: s.RoundWeight, LRActStep: s.LRActStep, LRBias: s.LRBias}
+}
+
+// quantizerOptions returns the quantizer's options for one of o's reconstructions: SADAG's
+// warm-up, or the final one, which corrects biases when o asks and logs.
+func (o *Options) quantizerOptions(r quantizer.ReconOptions, final bool) quantizer.Options {
+	q := quantizer.Options{Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual,
+		Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: r, ActImages: o.Schedule.ActImages}
+	if final {
+		q.BiasCorrection, q.Log = o.BiasCorrection, o.Log
+	}
+	return q
 }
 
 // channelsFirst returns m, or for a channels-last m a channels-first copy (ir.ChannelsFirstInput)

@@ -27,7 +27,8 @@ func convertCommand() *cli.Command {
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(append([]cli.Flag{
 			modelFlag("float ONNX model"),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the QDQ model (required, but for --estimate)"},
+			&cli.BoolFlag{Name: "estimate", Usage: "check the model and the settings, time a few steps of every stage with them, print how long the whole run would take here, and stop: nothing is written"},
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 generation steps, 2000 reconstruction steps per block; CPU) or paper (1024 × 4000, 20000; GPU)"},
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "synthetic images"},
@@ -101,9 +102,14 @@ func runConvert(c *cli.Context, modelPath string) error {
 		sched.RoundWeight = ov.RoundWeight
 	}
 	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
-	out := c.String("output")
-	if err := checkWritable(c, out, modelPath); err != nil {
-		return err
+	out, estimate := c.String("output"), c.Bool("estimate")
+	switch {
+	case out == "" && !estimate:
+		return usageError{fmt.Errorf("--output is required (sharpq convert --help)")}
+	case out != "":
+		if err := checkWritable(c, out, modelPath); err != nil {
+			return err
+		}
 	}
 	for _, flag := range []string{"--save-images", "--report"} {
 		if err := checkFolderWritable(flag, c.String(flag[2:])); err != nil {
@@ -155,7 +161,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	var curves [][]float64
 	progress := genProgress(os.Stderr, log)
-	rep, err := convert.Run(c.Context, convert.Options{
+	opts := convert.Options{
 		ORTLibrary: ortLibFlag(c), Device: c.String("device"), Threads: c.Int("threads"),
 		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"),
 		Mirror: c.Bool("mirror"), Mixtures: c.Int("mixup"), Rounding: ov.Rounding, Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
@@ -179,7 +185,11 @@ func runConvert(c *cli.Context, modelPath string) error {
 			}
 			progress(stage, p)
 		},
-	})
+	}
+	if estimate {
+		return runEstimate(c, modelPath, opts)
+	}
+	rep, err := convert.Run(c.Context, opts)
 	if err != nil {
 		return otherRun(layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), work)
 	}

@@ -35,7 +35,8 @@ func quantizeCommand() *cli.Command {
 			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "reconstruction schedule: fast (2000 steps per block, CPU), quick (200 FlexRound steps per block, to try settings) or paper (20000 steps per block, GPU)"},
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the QDQ model"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the QDQ model (required, but for --estimate)"},
+			&cli.BoolFlag{Name: "estimate", Usage: "check the model, the images and the settings, time a few reconstruction steps of every block with them, print how long the whole run would take here, and stop: nothing is written"},
 			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0, or more than the file holds, = all of them)"},
 			&cli.BoolFlag{Name: "mirror", Usage: "add each calibration image's horizontal mirror (after --calib-images), as convert --mirror does"},
 			&cli.IntFlag{Name: "mixup", Usage: "add `N` mixtures l·a + (1 − l)·b of random pairs of the calibration images (after --mirror), l uniform on [0, 1], drawn as convert --mixup with the same --seed draws them"},
@@ -182,9 +183,14 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
-	out := c.String("output")
-	if err := checkWritable(c, out, modelPath); err != nil {
-		return err
+	out, estimate := c.String("output"), c.Bool("estimate")
+	switch {
+	case out == "" && !estimate:
+		return usageError{fmt.Errorf("--output is required (sharpq quantize --help)")}
+	case out != "":
+		if err := checkWritable(c, out, modelPath); err != nil {
+			return err
+		}
 	}
 	if err := checkFolderWritable("--report", c.String("report")); err != nil {
 		return err
@@ -226,6 +232,12 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
+	opts := quantizer.Options{
+		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), Recon: recon,
+	}
+	if estimate {
+		return quantizeEstimate(c, rt, modelPath, m, d, preset.Name, opts)
+	}
 	work, resume, err := workDir(c)
 	if err != nil {
 		return err
@@ -239,11 +251,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.seed", Value: strconv.FormatUint(recon.Seed, 10)},
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
-	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, quantizer.Options{
-		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), Recon: recon, Metadata: meta,
-		WorkDir: work, Resume: resume,
-		Log: afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, c.Bool("mirror"), c.Int("mixup"), d.N)),
-	})
+	opts.Metadata, opts.WorkDir, opts.Resume = meta, work, resume
+	opts.Log = afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, c.Bool("mirror"), c.Int("mixup"), d.N))
+	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, opts)
 	if err != nil {
 		return otherRun(layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), work)
 	}

@@ -202,6 +202,95 @@ func sameInitializers(a, b []*ir.Tensor) string {
 	return ""
 }
 
+// convert --estimate needs no --output, prints a line per stage of the run its flags
+// describe (or the same as JSON) and writes nothing, not even to --save-images or --report;
+// without --estimate, --output is required.
+func TestConvertEstimate(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	tiny := []string{"--images", "16", "--gen-batch", "8", "--gen-steps", "5", "--warmup-iters", "3", "--refine-steps", "2", "--iters", "6",
+		"--save-images", filepath.Join(dir, "images"), "--report", filepath.Join(dir, "report"), "--threads", "1"}
+	code, stdout, stderr := sharpq(t, append([]string{"convert", model, "--estimate"}, tiny...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"W4A4, sadag, fast preset, on cpu with 1 threads: about", "generate  ", "2 batches", "warm-up reconstruction", "refine  ", "reconstruct+export"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("--estimate wrote %s", left[0].Name())
+	}
+	code, stdout, stderr = sharpq(t, append([]string{"convert", model, "--estimate", "--json", "--method", "genie"}, tiny...)...)
+	if code != 0 {
+		t.Fatalf("--json: exit %d: %s", code, stderr)
+	}
+	var est struct {
+		Stages []struct {
+			Name    string  `json:"name"`
+			Steps   int     `json:"steps"`
+			Seconds float64 `json:"seconds"`
+		} `json:"stages"`
+		Seconds float64 `json:"seconds"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &est); err != nil {
+		t.Fatalf("%v: %q", err, stdout)
+	}
+	if len(est.Stages) != 2 || est.Stages[0].Name != "generate" || est.Stages[0].Steps != 5 || est.Stages[1].Steps != 6 || !(est.Seconds > 0) {
+		t.Errorf("--json estimate %+v, want generate (5 steps) and reconstruct+export (6)", est)
+	}
+	if code, _, stderr := sharpq(t, "convert", model); code != 2 || !strings.Contains(stderr, "--output is required") {
+		t.Errorf("convert without --output: exit %d, %q", code, stderr)
+	}
+}
+
+// quantize --estimate, like convert's, needs no --output, reports the run its flags
+// describe (all the calibration images, the preset's steps) and writes nothing.
+func TestQuantizeEstimate(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	args := []string{"quantize", model, "--estimate", "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--mean", "0.2860", "--std", "0.3530",
+		"--preset", "quick", "--report", filepath.Join(dir, "report"), "--threads", "1"}
+	code, stdout, stderr := sharpq(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"W4A4, quick preset, 1000 calibration images, on cpu with 1 threads: about", "reconstruct+export  11 blocks  200 "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("--estimate wrote %s", left[0].Name())
+	}
+	code, stdout, stderr = sharpq(t, append(args, "--json", "--iters", "0")...)
+	if code != 0 {
+		t.Fatalf("--json: exit %d: %s", code, stderr)
+	}
+	var est struct {
+		Stages []struct {
+			Steps        int     `json:"steps"`
+			StepSeconds  float64 `json:"step_seconds"`
+			OtherSeconds float64 `json:"other_seconds"`
+			Seconds      float64 `json:"seconds"`
+		} `json:"stages"`
+		Seconds float64 `json:"seconds"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &est); err != nil {
+		t.Fatalf("%v: %q", err, stdout)
+	}
+	// Round-to-nearest has no steps: its time is the set-up, export and self-check alone.
+	if len(est.Stages) != 1 || est.Stages[0].Steps != 0 || est.Stages[0].Seconds != est.Stages[0].OtherSeconds || !(est.Seconds > 0) {
+		t.Errorf("--iters 0 --json estimate %+v, want one stage of 0 steps, its time all outside them", est)
+	}
+	if code, _, stderr := sharpq(t, "quantize", model, "--calib-data", "../../testmodels/"+testmodels.SubsetImages); code != 2 || !strings.Contains(stderr, "--output is required") {
+		t.Errorf("quantize without --output: exit %d, %q", code, stderr)
+	}
+}
+
 func TestConvertRefusesFoldedBN(t *testing.T) {
 	needShared(t)
 	out := filepath.Join(t.TempDir(), "x.onnx")

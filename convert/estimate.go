@@ -1,0 +1,152 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/steptime"
+	"github.com/sharpq/sharpq/ort"
+	"github.com/sharpq/sharpq/quantizer"
+)
+
+// TimeEstimate is how long a Run with the same Options would take on the same machine,
+// extrapolated from a few timed steps of each of its stages.
+type TimeEstimate struct {
+	Device  string `json:"device"`
+	Threads int    `json:"threads"`
+	Method  string `json:"method,omitempty"` // empty for an estimate of the quantizer alone
+	Preset  string `json:"preset"`
+	// Stages are named as Report.Stages names them, in the order Run runs them.
+	Stages  []StageEstimate `json:"stages"`
+	Seconds float64         `json:"seconds"` // the whole run
+	// Measured is how long the estimate itself took.
+	Measured float64 `json:"measured_seconds"`
+}
+
+// StageEstimate is one stage of a TimeEstimate.
+type StageEstimate struct {
+	Name string `json:"name"`
+	// Units are the stage's batches (generation, refinement) or blocks (reconstruction), each
+	// of Steps steps; Parallel of them run at once.
+	Units    int `json:"units"`
+	Steps    int `json:"steps"`
+	Parallel int `json:"parallel"`
+	// StepSeconds is the measured time of one step: of Parallel batches at once
+	// (generation), of one batch (refinement), or of every block once (reconstruction: the
+	// sum of the blocks' steps).
+	StepSeconds float64 `json:"step_seconds"`
+	// OtherSeconds is the stage's time outside its steps: sessions, the clipping search,
+	// the passes over the images that collect each block's inputs, export and self-check.
+	OtherSeconds float64 `json:"other_seconds"`
+	Seconds      float64 `json:"seconds"`
+}
+
+// DefaultEstimateSteps is how many steps of each stage Estimate times when asked for 0.
+const DefaultEstimateSteps = 3
+
+// Estimate checks o as Run does (a setting Run refuses, Estimate refuses with the same
+// error) and predicts how long Run(ctx, o) would take here, without running it: it
+// synthesises one round of the generation batches Run runs at once, reconstructs every
+// block of the quantized model on those images and refines one of their batches, each for
+// steptime.Skip+steps steps (steps 0 means DefaultEstimateSteps). The first two steps are
+// not timed as steps (they create the sessions, lay out memory and, on CUDA, search
+// convolution algorithms, at several times a steady step's cost) but as the stage's time
+// outside its steps, which is measured whole and, for the passes over the calibration
+// images, scaled to the run's number of images. Estimate writes nothing: o.WorkDir, o.Resume,
+// o.ImagesReady and the progress callbacks are not used. It takes about as long as steptime.Skip+steps
+// steps of every stage, so a few seconds for a 32×32 model and minutes for a 224×224 one
+// on a CPU.
+func Estimate(ctx context.Context, o Options, steps int) (*TimeEstimate, error) {
+	rt, err := openRuntime(o)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	return estimate(ctx, rt, o, steps)
+}
+
+func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEstimate, error) {
+	if k < 0 {
+		return nil, fmt.Errorf("convert: estimate: %d steps: want 0 or more", k)
+	}
+	if k == 0 {
+		k = DefaultEstimateSteps
+	}
+	start := time.Now()
+	gen, _, err := prepare(rt, &o)
+	if err != nil {
+		return nil, err
+	}
+	s, logf := o.Schedule, o.Log
+	est := &TimeEstimate{Device: rt.Device(), Threads: rt.Threads(), Method: string(o.Method), Preset: s.Name}
+
+	batches := (s.Images + s.GenBatch - 1) / s.GenBatch
+	workers := gen.Workers(rt)
+	rounds := (batches + workers - 1) / workers
+	gen.Images, gen.Steps = min(s.Images, workers*s.GenBatch), steptime.Skip+k
+	gen.DiscardGenerators = o.Method == GENIE
+	gen.Checkpoint, gen.Resume, gen.SpillDir = nil, nil, ""
+	genClock := steptime.New(k)
+	gen.Progress = func(p generator.Progress) {
+		if p.Batch == 0 {
+			genClock.Done(p.Step)
+		}
+	}
+	logf("estimate: %d generation steps of %d batch(es) of %d at once", steptime.Skip+k, workers, s.GenBatch)
+	t0 := time.Now()
+	images, err := generator.Synthesize(ctx, rt, o.Model, gen)
+	if err != nil {
+		return nil, err
+	}
+	step := genClock.PerStep()
+	other := max(0, time.Since(t0).Seconds()-float64(steptime.Skip+k)*step)
+	generate := StageEstimate{Name: "generate", Units: batches, Steps: s.GenSteps, Parallel: workers, StepSeconds: step,
+		OtherSeconds: float64(rounds) * other, Seconds: float64(rounds) * (other + float64(s.GenSteps)*step)}
+
+	logf("estimate: %d reconstruction steps of every block on %d images", steptime.Skip+k, images.N)
+	qo := o.quantizerOptions(o.reconOptions(steptime.Skip+k), true)
+	qe, res, err := quantizer.Estimate(ctx, rt, o.Model, images.Data, images.N, qo, k)
+	if err != nil {
+		return nil, fmt.Errorf("convert: estimate: %w", err)
+	}
+	reconstruction := func(name string, iters, n int, final bool) StageEstimate {
+		other := qe.Seconds(iters, n) - float64(iters)*qe.StepSeconds
+		if !final {
+			other -= qe.BiasSeconds
+		}
+		return StageEstimate{Name: name, Units: qe.Blocks, Steps: iters, Parallel: 1, StepSeconds: qe.StepSeconds,
+			OtherSeconds: other, Seconds: other + float64(iters)*qe.StepSeconds}
+	}
+
+	est.Stages = append(est.Stages, generate)
+	if o.Method == SADAG {
+		est.Stages = append(est.Stages, reconstruction("warm-up reconstruction", s.WarmUpIters, s.Images, false))
+		b := images.Batches[0]
+		sz := images.C * images.H * images.W
+		one := &generator.Images{N: b.Len, C: images.C, H: images.H, W: images.W, Data: images.Data[:b.Len*sz], Batches: images.Batches[:1]}
+		ro := o.refineOptions(steptime.Skip + k)
+		refineClock := steptime.New(k)
+		ro.Progress = func(p generator.Progress) { refineClock.Done(p.Step) }
+		logf("estimate: %d refinement steps of a batch of %d", steptime.Skip+k, b.Len)
+		t0 := time.Now()
+		if _, err := generator.Refine(ctx, rt, o.Model, res.Simulated, one, ro); err != nil {
+			return nil, fmt.Errorf("convert: estimate: refine: %w", err)
+		}
+		step := refineClock.PerStep()
+		other := max(0, time.Since(t0).Seconds()-float64(steptime.Skip+k)*step)
+		est.Stages = append(est.Stages, StageEstimate{Name: "refine", Units: batches, Steps: s.RefineSteps, Parallel: 1, StepSeconds: step,
+			OtherSeconds: float64(batches) * other, Seconds: float64(batches) * (other + float64(s.RefineSteps)*step)})
+	}
+	n := s.Images
+	if o.Mirror {
+		n *= 2
+	}
+	est.Stages = append(est.Stages, reconstruction("reconstruct+export", s.ReconIters, n+o.Mixtures, true))
+	for _, st := range est.Stages {
+		est.Seconds += st.Seconds
+	}
+	est.Measured = time.Since(start).Seconds()
+	return est, nil
+}
