@@ -36,14 +36,13 @@ func (e TimeEstimate) Seconds(iters, images int) float64 {
 	return e.FixedSeconds + float64(images)*e.ImageSeconds + float64(iters)*e.StepSeconds
 }
 
-// Estimate runs Quantize as o describes but with steptime.Skip+steps reconstruction steps
-// per block (steps ≤ 0 means 3) and times it: each block's last steps (the first ones create
-// its session and lay out its memory, and count as time outside the steps) and the rest of
-// the run. It writes nothing: o.WorkDir, o.Resume, o.Log and
-// o.Recon's progress and checkpoint callbacks are not used. The images are the
-// calibration images Quantize would take, or as many of them as the caller wants to spend
-// on the estimate: the passes over them are timed per image. The Result is that of the
-// short run.
+// Estimate runs Quantize as o describes but with steps+2 reconstruction steps per block
+// (steps ≤ 0 means 3) and times it: each block's last steps steps (the first two create its
+// session and lay out its memory, and count as time outside the steps) and the rest of the
+// run. It writes nothing: o.WorkDir, o.Resume, o.Log and o.Recon's progress and checkpoint
+// callbacks are not used. The images are the calibration images Quantize would take, or as
+// many of them as the caller wants to spend on the estimate: the passes over them are timed
+// per image. The Result is that of the short run.
 func Estimate(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float32, n int, o Options, steps int) (TimeEstimate, *Result, error) {
 	if steps <= 0 {
 		steps = 3
