@@ -82,28 +82,15 @@ func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEsti
 	s, logf := o.Schedule, o.Log
 	est := &TimeEstimate{Device: rt.Device(), Threads: rt.Threads(), Method: string(o.Method), Preset: s.Name}
 
-	batches := (s.Images + s.GenBatch - 1) / s.GenBatch
-	workers := gen.Workers(rt)
-	rounds := (batches + workers - 1) / workers
-	gen.Images, gen.Steps = min(s.Images, workers*s.GenBatch), steptime.Skip+k
 	gen.DiscardGenerators = o.Method == GENIE
-	gen.Checkpoint, gen.Resume, gen.SpillDir = nil, nil, ""
-	genClock := steptime.New(k)
-	gen.Progress = func(p generator.Progress) {
-		if p.Batch == 0 {
-			genClock.Done(p.Step)
-		}
-	}
-	logf("estimate: %d generation steps of %d batch(es) of %d at once", steptime.Skip+k, workers, s.GenBatch)
-	t0 := time.Now()
-	images, err := generator.Synthesize(ctx, rt, o.Model, gen)
+	logf("estimate: %d generation steps of %d batch(es) of %d at once", steptime.Skip+k, gen.Workers(rt), s.GenBatch)
+	ge, images, err := generator.EstimateSynthesis(ctx, rt, o.Model, gen, k)
 	if err != nil {
 		return nil, err
 	}
-	step := genClock.PerStep()
-	other := max(0, time.Since(t0).Seconds()-float64(steptime.Skip+k)*step)
-	generate := StageEstimate{Name: "generate", Units: batches, Steps: s.GenSteps, Parallel: workers, StepSeconds: step,
-		OtherSeconds: float64(rounds) * other, Seconds: float64(rounds) * (other + float64(s.GenSteps)*step)}
+	batches := ge.Batches
+	generate := StageEstimate{Name: "generate", Units: batches, Steps: s.GenSteps, Parallel: ge.Parallel, StepSeconds: ge.StepSeconds,
+		OtherSeconds: float64(ge.Rounds()) * ge.RoundSeconds, Seconds: ge.Seconds(s.GenSteps)}
 
 	logf("estimate: %d reconstruction steps of every block on %d images", steptime.Skip+k, images.N)
 	qo := o.quantizerOptions(o.reconOptions(steptime.Skip+k), true)

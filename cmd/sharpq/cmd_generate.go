@@ -21,7 +21,8 @@ func generateCommand() *cli.Command {
 			"without --mean/--std) and DIR/grid.png.",
 		Flags: append([]cli.Flag{
 			modelFlag("float ONNX model"),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "folder for images.npy and grid.png"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "folder for images.npy and grid.png (required, but for --estimate)"},
+			&cli.BoolFlag{Name: "estimate", Usage: "check the model and the settings, time a few synthesis steps with them, print how long the whole run would take here, and stop: nothing is written"},
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps) or paper (1024 × 4000)"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "images to synthesise"},
 			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "steps per batch"},
@@ -85,6 +86,10 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if err := checkGenParallel(c); err != nil {
 		return err
 	}
+	estimate := c.Bool("estimate")
+	if c.String("output") == "" && !estimate {
+		return usageError{fmt.Errorf("--output is required (sharpq generate --help)")}
+	}
 	if err := checkFolderWritable("--output", c.String("output")); err != nil {
 		return err
 	}
@@ -108,15 +113,19 @@ func runGenerate(c *cli.Context, modelPath string) error {
 			log.Info("memory: " + mc.String())
 		}
 	}
-	log.Info(fmt.Sprintf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", sched.Images, sched.GenSteps, sched.GenBatch))
-	start := time.Now()
-	progress := genProgress(os.Stderr, log)
-	im, err := generator.Synthesize(c.Context, rt, m, generator.Options{
+	opts := generator.Options{
 		Images: sched.Images, Batch: sched.GenBatch, Steps: sched.GenSteps, Seed: c.Uint64("seed"),
 		Swing: sched.Swing, ModelName: modelPath, Parallel: c.Int("gen-parallel"),
 		DiscardGenerators: true, // only the images are written
-		Progress:          func(p generator.Progress) { progress("generate", p) },
-	})
+	}
+	if estimate {
+		return generateEstimate(c, rt, modelPath, m, sched.Name, opts)
+	}
+	log.Info(fmt.Sprintf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", sched.Images, sched.GenSteps, sched.GenBatch))
+	start := time.Now()
+	progress := genProgress(os.Stderr, log)
+	opts.Progress = func(p generator.Progress) { progress("generate", p) }
+	im, err := generator.Synthesize(c.Context, rt, m, opts)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
@@ -36,7 +37,7 @@ func quantizeEstimate(c *cli.Context, rt *ort.Runtime, modelPath string, m *ir.M
 	start := time.Now()
 	n := min(d.N, estimateImages)
 	images := d.X[:n*(len(d.X)/d.N)]
-	logger(c).Info(fmt.Sprintf("estimate: %d reconstruction steps of every block on %d images", 1+convert.DefaultEstimateSteps, n))
+	logger(c).Info(fmt.Sprintf("estimate: %d reconstruction steps of every block on %d images", 2+convert.DefaultEstimateSteps, n))
 	qe, _, err := quantizer.Estimate(c.Context, rt, m, images, n, opts, convert.DefaultEstimateSteps)
 	if err != nil {
 		return layerBitsNames(opts.Bits).Rename(fmt.Errorf("%s: %w", modelPath, err))
@@ -48,6 +49,23 @@ func quantizeEstimate(c *cli.Context, rt *ort.Runtime, modelPath string, m *ir.M
 			OtherSeconds: total - float64(iters)*qe.StepSeconds, Seconds: total}},
 		Measured: time.Since(start).Seconds()}
 	return printEstimate(c, fmt.Sprintf("%s: W%dA%d, %s preset, %d calibration images", modelPath, opts.Bits.Weight, opts.Bits.Activation, preset, d.N), est)
+}
+
+// generateEstimate prints how long generate with opts would take
+// (generator.EstimateSynthesis), as runEstimate does.
+func generateEstimate(c *cli.Context, rt *ort.Runtime, modelPath string, m *ir.Model, preset string, opts generator.Options) error {
+	start := time.Now()
+	logger(c).Info(fmt.Sprintf("estimate: %d synthesis steps of %d batch(es) of %d at once", 2+convert.DefaultEstimateSteps, opts.Workers(rt), opts.Batch))
+	ge, _, err := generator.EstimateSynthesis(c.Context, rt, m, opts, convert.DefaultEstimateSteps)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	total := ge.Seconds(opts.Steps)
+	est := &convert.TimeEstimate{Device: rt.Device(), Threads: rt.Threads(), Preset: preset, Seconds: total,
+		Stages: []convert.StageEstimate{{Name: "generate", Units: ge.Batches, Steps: opts.Steps, Parallel: ge.Parallel, StepSeconds: ge.StepSeconds,
+			OtherSeconds: float64(ge.Rounds()) * ge.RoundSeconds, Seconds: total}},
+		Measured: time.Since(start).Seconds()}
+	return printEstimate(c, fmt.Sprintf("%s: %s preset, %d images", modelPath, preset, opts.Images), est)
 }
 
 // printEstimate writes est as JSON (--json) or as a line that begins with what and a table

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,29 @@ import (
 	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/testmodels"
 )
+
+// generate --estimate prices the run its flags describe and writes nothing, not even into
+// --output, which it does not need; without --estimate, --output is required.
+func TestGenerateEstimate(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	code, stdout, stderr := sharpq(t, "generate", "../../testmodels/"+testmodels.DefaultModel, "--estimate", "--images", "16", "--gen-batch", "8",
+		"--gen-steps", "40", "--threads", "2", "-o", filepath.Join(dir, "images"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"fast preset, 16 images, on cpu with 2 threads: about", "generate  2 batches, 2 at once  40 "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("--estimate wrote %s", left[0].Name())
+	}
+	if code, _, stderr := sharpq(t, "generate", "../../testmodels/"+testmodels.DefaultModel); code != 2 || !strings.Contains(stderr, "--output is required") {
+		t.Errorf("generate without --output: exit %d, %q", code, stderr)
+	}
+}
 
 // TestGenerateParallel makes two batches side by side and one after the other, every session
 // on one thread: --gen-parallel changes how long generation takes, never the images.
