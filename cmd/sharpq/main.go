@@ -175,12 +175,12 @@ type progressSaved struct {
 func (e progressSaved) Unwrap() error { return e.error }
 
 // withResumeHint makes an interrupted run of cmd that has a --work-dir say where its progress
-// is and how to continue it.
+// is and how to continue it (an --estimate keeps no progress).
 func withResumeHint(cmd *cli.Command) *cli.Command {
 	action := cmd.Action
 	cmd.Action = func(c *cli.Context) error {
 		err := action(c)
-		if dir := c.String("work-dir"); err != nil && dir != "" && errors.Is(err, context.Canceled) {
+		if dir := c.String("work-dir"); err != nil && dir != "" && !c.Bool("estimate") && errors.Is(err, context.Canceled) {
 			return progressSaved{err, dir}
 		}
 		return err
