@@ -2,12 +2,14 @@ package calib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,8 +33,11 @@ import (
 //
 // Each image is decoded and, like PIL's convert("RGB"), any alpha channel is
 // dropped. With p.Size > 0 it is resized to Size×Size (bilinear, antialiased
-// when shrinking, ignoring the aspect ratio); with p.Size = 0 all images must
-// share one size. It becomes three RGB channels, or with p.Grayscale one
+// when shrinking, ignoring the aspect ratio), with p.Resize > 0 so that its
+// shorter side is Resize, and with p.Crop > 0 its centre Crop×Crop is cut out
+// (torchvision's Resize and CenterCrop: Resize 256 and Crop 224 prepare
+// images as its ImageNet evaluation does). Without Size or Crop all images
+// must come out at one size. It becomes three RGB channels, or with p.Grayscale one
 // channel of BT.601 luma, scaled to [0,1], and is then normalised to
 // (x - mean[c]) / std[c] with p.Mean and p.Std.
 //
@@ -107,9 +112,9 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 		Labels:     make([]int64, len(items)),
 		ClassNames: classes,
 	}
-	// The first image sets the size when p.Size == 0; the rest are decoded in parallel, each
-	// into its own part of d.X.
-	first, err := loadImage(items[0].path, p.Size)
+	// The first image sets the size when p.Size and p.Crop are 0; the rest are decoded in
+	// parallel, each into its own part of d.X.
+	first, err := loadImage(items[0].path, p)
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +135,13 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 				}
 				img := first
 				if i > 0 {
-					if img, errs[i] = loadImage(items[i].path, p.Size); errs[i] != nil {
+					if img, errs[i] = loadImage(items[i].path, p); errs[i] != nil {
 						continue
 					}
 				}
 				if b := img.Bounds(); b.Dx() != d.W || b.Dy() != d.H {
-					errs[i] = fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s is 0 (keep) but %s is %d×%d and %s %d×%d: images must share one size, or set %[1]s to resize them",
-						items[i].path, b.Dx(), b.Dy(), items[0].path, d.W, d.H))
+					errs[i] = fmt.Errorf("calib: image folder %s: %w: %s is %d×%d and %s %d×%d%s",
+						dir, ErrImageSizes, items[i].path, b.Dx(), b.Dy(), items[0].path, d.W, d.H, resizedWord(p))
 					continue
 				}
 				toPlanes(d.X[i*d.SampleLen():(i+1)*d.SampleLen()], img, channels)
@@ -157,20 +162,76 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 	return d, nil
 }
 
-// loadImage decodes the image at path without its alpha channel and, with size > 0, resizes it
-// to size×size.
-func loadImage(path string, size int) (image.Image, error) {
+// ErrImageSizes is wrapped by LoadImageFolder's error when a folder's images come out at
+// different sizes: Preprocess.Size, or Preprocess.Crop, makes them one.
+var ErrImageSizes = errors.New("images of different sizes")
+
+// loadImage decodes the image at path without its alpha channel and resizes and crops it as
+// p says.
+func loadImage(path string, p Preprocess) (image.Image, error) {
 	img, err := decodeImage(path)
 	if err != nil {
 		return nil, err
 	}
 	img = dropAlpha(img)
-	if b := img.Bounds(); size > 0 && (b.Dx() != size || b.Dy() != size) {
-		dst := image.NewRGBA64(image.Rect(0, 0, size, size))
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	switch {
+	case p.Size > 0:
+		w, h = p.Size, p.Size
+	case p.Resize > 0:
+		w, h = shorterSideTo(w, h, p.Resize)
+	}
+	if w != b.Dx() || h != b.Dy() {
+		dst := image.NewRGBA64(image.Rect(0, 0, w, h))
 		draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
 		img = dst
 	}
+	if p.Crop > 0 && (w != p.Crop || h != p.Crop) {
+		if w < p.Crop || h < p.Crop {
+			return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Crop", "%s = %d: %s is %d×%d%s, smaller than the crop",
+				p.Crop, path, w, h, resizedWord(p)))
+		}
+		r := image.Rect(0, 0, p.Crop, p.Crop).Add(img.Bounds().Min).
+			Add(image.Pt(centreOffset(w, p.Crop), centreOffset(h, p.Crop)))
+		img = subImage(img, r)
+	}
 	return img, nil
+}
+
+// shorterSideTo returns the width and height of a w×h image resized so that its shorter
+// side is size, the longer one truncated as torchvision's Resize truncates it.
+func shorterSideTo(w, h, size int) (int, int) {
+	if w <= h {
+		return size, int(float64(size*h) / float64(w))
+	}
+	return int(float64(size*w) / float64(h)), size
+}
+
+// centreOffset returns where a crop of n pixels starts in a side of side pixels: half the
+// difference rounded half to even, as torchvision's CenterCrop (Python's round) has it.
+func centreOffset(side, n int) int {
+	return int(math.RoundToEven(float64(side-n) / 2))
+}
+
+// resizedWord says "after resizing" when p resizes images, for errors about their size.
+func resizedWord(p Preprocess) string {
+	if p.Size > 0 || p.Resize > 0 {
+		return " after resizing"
+	}
+	return ""
+}
+
+// subImage returns the part r of img, sharing its pixels where img's type allows.
+func subImage(img image.Image, r image.Rectangle) image.Image {
+	if s, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}); ok {
+		return s.SubImage(r)
+	}
+	dst := image.NewRGBA64(image.Rect(0, 0, r.Dx(), r.Dy()))
+	draw.Copy(dst, image.Point{}, img, r, draw.Src, nil)
+	return dst
 }
 
 // imageFormat returns "jpeg" or "png" from path's extension, or "" for

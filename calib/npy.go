@@ -28,8 +28,8 @@ import (
 // error naming the first image that holds one. Then, with p.Grayscale,
 // three-channel images become one channel of luma; and every value is
 // normalised to (x - mean[c]) / std[c] with p.Mean and p.Std (empty: no
-// shift or no scaling). Arrays are never resized: p.Size must be 0 or match
-// both height and width.
+// shift or no scaling). Arrays are never resized or cropped: p.Resize must be
+// 0, and p.Size and p.Crop 0 or the images' height and width.
 //
 // The labels are a 1-D array of any integer dtype (int64, int32, uint8, …)
 // with one non-negative class index per image; errors about them are an
@@ -54,9 +54,14 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 	if d.N == 0 || d.C == 0 || d.H == 0 || d.W == 0 {
 		return nil, fmt.Errorf("calib: %s: shape %v holds no images", dataPath, nf.shape)
 	}
-	if p.Size > 0 && (p.Size != d.H || p.Size != d.W) {
-		return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s = %d: %s holds %d×%d images and .npy data is never resized: set %[1]s to 0",
-			p.Size, dataPath, d.H, d.W))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Preprocess.Size", p.Size}, {"Preprocess.Resize", p.Resize}, {"Preprocess.Crop", p.Crop}} {
+		if f.v > 0 && (f.name == "Preprocess.Resize" || f.v != d.H || f.v != d.W) {
+			return nil, fmt.Errorf("calib: %w", option.Errorf(f.name, "%s = %d: %s holds %d×%d images and .npy data is never resized or cropped: set %[1]s to 0",
+				f.v, dataPath, d.H, d.W))
+		}
 	}
 	channels := d.C
 	if p.Grayscale {

@@ -249,6 +249,8 @@ func TestLoadNPY(t *testing.T) {
 		{name: "rank 5", data: rank5, wantErr: "shape [1 1 1 1 2]"},
 		{name: "int16 data", data: path("i16data.npy"), wantErr: "dtype i2: want images as uint8, float32 or float64"},
 		{name: "size mismatch", data: u8NCHW, p: Preprocess{Size: 4}, wantErr: "Preprocess.Size = 4: " + u8NCHW + " holds 2×2 images"},
+		{name: "resize", data: u8NCHW, p: Preprocess{Resize: 2}, wantErr: "Preprocess.Resize = 2: " + u8NCHW + " holds 2×2 images and .npy data is never resized or cropped"},
+		{name: "crop mismatch", data: u8NCHW, p: Preprocess{Crop: 1}, wantErr: "Preprocess.Crop = 1: " + u8NCHW + " holds 2×2 images"},
 		{name: "mean count", data: u8RGB, p: Preprocess{Mean: []float32{1, 2}}, wantErr: "Preprocess.Mean has 2 values for 3-channel images"},
 		{name: "grayscale of 2 channels", data: path("f32.npy"), p: Preprocess{Grayscale: true}, wantErr: "Preprocess.Grayscale is set"},
 		{name: "missing", data: path("none.npy"), wantErr: "none.npy"},

@@ -20,10 +20,23 @@ type Preprocess struct {
 	// (no scaling).
 	Std []float32
 	// Size, when > 0, resizes every image of an image folder to
-	// Size×Size (bilinear, antialiased when shrinking). 0 keeps the
-	// stored size. For .npy data it must be 0 or equal the stored height
-	// and width: arrays are never resized.
+	// Size×Size (bilinear, antialiased when shrinking), ignoring the aspect
+	// ratio. 0 keeps the stored size. For .npy data it must be 0 or equal
+	// the stored height and width: arrays are never resized.
 	Size int
+	// Resize, when > 0, resizes every image of an image folder so that its
+	// shorter side is Resize pixels and the aspect ratio is kept (the
+	// longer side truncated to whole pixels), as torchvision's Resize with
+	// one size does, bilinear and antialiased when shrinking like Size. At
+	// most one of Size and Resize is set; .npy data takes neither.
+	Resize int
+	// Crop, when > 0, cuts the centre Crop×Crop pixels out of every image
+	// of an image folder after Size or Resize, at the offsets torchvision's
+	// CenterCrop takes. An image smaller than Crop is an error. For .npy
+	// data it must be 0 or equal the stored height and width.
+	//
+	// Resize 256 and Crop 224 is torchvision's ImageNet evaluation.
+	Crop int
 	// Grayscale converts colour images to one channel of luma
 	// (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B, as PIL's convert("L"))
 	// instead of the default three RGB channels.
@@ -32,11 +45,20 @@ type Preprocess struct {
 
 // Validate checks p for images with the given number of channels: Mean and
 // Std must each hold no value, one value or one per channel, every Std value
-// must be > 0 and finite, every Mean value finite, and Size must not be
-// negative. Errors name the field (Preprocess.Mean, …).
+// must be > 0 and finite, every Mean value finite, Size, Resize and Crop must
+// not be negative, and Size and Resize not both set. Errors name the field
+// (Preprocess.Mean, …).
 func (p Preprocess) Validate(channels int) error {
-	if p.Size < 0 {
-		return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Size", "%s = %d: want 0 (keep) or a positive size", p.Size))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Preprocess.Size", p.Size}, {"Preprocess.Resize", p.Resize}, {"Preprocess.Crop", p.Crop}} {
+		if f.v < 0 {
+			return fmt.Errorf("calib: %w", option.Errorf(f.name, "%s = %d: want 0 (keep) or a positive size", f.v))
+		}
+	}
+	if p.Size > 0 && p.Resize > 0 {
+		return fmt.Errorf("calib: %w", option.Errorf("Preprocess.Resize", "%s = %d and Preprocess.Size = %d: set one (Size squeezes to a square, Resize keeps the aspect ratio)", p.Resize, p.Size))
 	}
 	if err := checkPerChannel("Preprocess.Mean", p.Mean, channels); err != nil {
 		return err

@@ -21,6 +21,8 @@ func TestPreprocessValidate(t *testing.T) {
 		{"mean only", Preprocess{Mean: []float32{0.5}}, 1, ""},
 		{"std only", Preprocess{Std: []float32{2}}, 1, ""},
 		{"size", Preprocess{Size: 224}, 3, ""},
+		{"resize and crop", Preprocess{Resize: 256, Crop: 224}, 3, ""},
+		{"size and crop", Preprocess{Size: 256, Crop: 224}, 3, ""},
 		{"mean count", Preprocess{Mean: []float32{1, 2}}, 3, "Preprocess.Mean has 2 values for 3-channel images: want 1 or 3"},
 		{"std count", Preprocess{Std: []float32{1, 2, 3}}, 1, "Preprocess.Std has 3 values for 1-channel images: want 1"},
 		{"std zero", Preprocess{Std: []float32{0}}, 1, "the 1st value of Preprocess.Std is 0: want a finite number > 0"},

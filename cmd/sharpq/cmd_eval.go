@@ -46,7 +46,9 @@ func preprocessFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "mean", Usage: "per-channel mean subtracted after scaling: one value or one per channel, comma-separated"},
 		&cli.StringFlag{Name: "std", Usage: "per-channel std divided by: one value or one per channel, comma-separated"},
-		&cli.IntFlag{Name: "size", Usage: "resize folder images to SIZE×SIZE"},
+		&cli.IntFlag{Name: "size", Usage: "resize folder images to `N`×N, ignoring their aspect ratio"},
+		&cli.IntFlag{Name: "resize", Usage: "resize folder images so that their shorter side is `N`, keeping the aspect ratio (torchvision's Resize(N))"},
+		&cli.IntFlag{Name: "crop", Usage: "cut the centre `N`×N out of folder images after --size or --resize (torchvision's CenterCrop(N); --resize 256 --crop 224 is its ImageNet evaluation)"},
 		&cli.BoolFlag{Name: "grayscale", Usage: "convert images to one luma channel"},
 	}
 }
@@ -60,7 +62,10 @@ func preprocessFrom(c *cli.Context) (calib.Preprocess, error) {
 	if err != nil {
 		return calib.Preprocess{}, err
 	}
-	return calib.Preprocess{Mean: mean, Std: std, Size: c.Int("size"), Grayscale: c.Bool("grayscale")}, nil
+	if c.Int("size") > 0 && c.Int("resize") > 0 {
+		return calib.Preprocess{}, usageError{fmt.Errorf("--size %d and --resize %d: set one (--size squeezes images to a square, --resize keeps their aspect ratio; add --crop for a square)", c.Int("size"), c.Int("resize"))}
+	}
+	return calib.Preprocess{Mean: mean, Std: std, Size: c.Int("size"), Resize: c.Int("resize"), Crop: c.Int("crop"), Grayscale: c.Bool("grayscale")}, nil
 }
 
 func parseFloats(flag, s string) ([]float32, error) {
@@ -103,7 +108,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	}
 	d, err := calib.Load(c.Context, c.String("data"), c.String("labels"), forModel(c, m, c.String("data"), p))
 	if err != nil {
-		return fmt.Errorf("--data: %w", err)
+		return fmt.Errorf("--data: %w", withSizeHint(err, m))
 	}
 	if d.Labels == nil {
 		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders)", c.String("data"))}

@@ -204,7 +204,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	d, err := calib.Load(c.Context, c.String("calib-data"), "", forModel(c, m, c.String("calib-data"), pre))
 	if err != nil {
-		return fmt.Errorf("--calib-data: %w", err)
+		return fmt.Errorf("--calib-data: %w", withSizeHint(err, m))
 	}
 	warnNormalisedTwice(logger(c), "--calib-data", c.String("calib-data"), d, pre, "give an already normalised array without --mean/--std (and the test images' normalisation as --eval-mean/--eval-std)")
 	held := d.N

@@ -112,7 +112,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 	}
 	d, err := calib.Load(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre))
 	if err != nil {
-		return nil, fmt.Errorf("--eval-data: %w", evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err))
+		return nil, fmt.Errorf("--eval-data: %w", withSizeHint(evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err), m))
 	}
 	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std (or --eval-mean/--eval-std), or normalised floats without them")
 	if d.Labels == nil {

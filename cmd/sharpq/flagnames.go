@@ -50,6 +50,8 @@ func flagNames() option.Names {
 		"Preprocess.Mean":        "--mean",
 		"Preprocess.Std":         "--std",
 		"Preprocess.Size":        "--size",
+		"Preprocess.Resize":      "--resize",
+		"Preprocess.Crop":        "--crop",
 		"Preprocess.Grayscale":   "--grayscale",
 	}
 }
@@ -92,7 +94,21 @@ func forModel(c *cli.Context, m *ir.Model, path string, pre calib.Preprocess) ca
 // withShapeHint adds to an error about images of the wrong shape the flags that fix them.
 func withShapeHint(err error) error {
 	if errors.Is(err, calib.ErrInputShape) {
-		return fmt.Errorf("%w (--size resizes the images of a folder and --grayscale makes colour images one channel; or use other data)", err)
+		return fmt.Errorf("%w (--size, or --resize and --crop, prepare the images of a folder, and --grayscale makes colour images one channel; or use other data)", err)
 	}
 	return err
+}
+
+// withSizeHint adds to an error about folder images of different sizes the flags that would
+// prepare them for m's input.
+func withSizeHint(err error, m *ir.Model) error {
+	if !errors.Is(err, calib.ErrImageSizes) {
+		return err
+	}
+	if len(m.Graph.Inputs) == 1 {
+		if s := m.Graph.Inputs[0].Shape; len(s) == 4 && s[2] > 0 && s[2] == s[3] {
+			return usageError{fmt.Errorf("%w (the model takes %d×%d images: --resize %d --crop %[2]d prepares them as torchvision's ImageNet evaluation does, --size %[2]d squeezes them to that)", err, s[2], s[3], s[2]*8/7)}
+		}
+	}
+	return usageError{fmt.Errorf("%w (--size N squeezes them to N×N, --crop N cuts out the centre of each, after --resize)", err)}
 }

@@ -315,6 +315,9 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"bad layer bits", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--layer-bits", "conv1=9"}, []string{"--layer-bits conv1 = 9"}},
 		{"unknown device", []string{"convert", model, "-o", out, "--device", "tpu"}, []string{"--device", `"tpu"`}},
 		{"size of .npy images", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--size", "8"}, []string{"--size = 8", "set --size to 0"}},
+		{"resize of .npy images", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--resize", "36", "--crop", "32"}, []string{"--resize = 36", "set --resize to 0"}},
+		{"size and resize", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--size", "32", "--resize", "36"}, []string{"--size 32 and --resize 36: set one"}},
+		{"negative crop", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--crop", "-1"}, []string{"--crop = -1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -129,7 +129,7 @@ func TestEvalNormalisation(t *testing.T) {
 
 // A folder of RGB PNGs evaluates on a model that takes one channel without --grayscale: the
 // images are read as grayscale, as --grayscale reads them, and score as the same images in
-// the bundled array do.
+// the bundled array do; so do the same images framed in larger ones and cut out by --crop.
 func TestFolderForGrayscaleModel(t *testing.T) {
 	orttest.LibPath(t)
 	model := "../../testmodels/" + testmodels.DefaultModel
@@ -144,30 +144,49 @@ func TestFolderForGrayscaleModel(t *testing.T) {
 	}
 	const n = 40
 	h, w := int(shape[len(shape)-2]), int(shape[len(shape)-1])
-	dir := t.TempDir()
-	for i := range n {
-		img := image.NewNRGBA(image.Rect(0, 0, w, h))
-		for p := range h * w {
-			v := x[i*h*w+p]
-			img.SetNRGBA(p%w, p/w, color.NRGBA{v, v, v, 255})
+	// writeFolder writes the n images as RGB PNGs, each on a black canvas of canvas(i) whose
+	// top-left corner it takes at (left, top).
+	writeFolder := func(canvas func(i int) (cw, ch, left, top int)) string {
+		dir := t.TempDir()
+		for i := range n {
+			cw, ch, left, top := canvas(i)
+			img := image.NewNRGBA(image.Rect(0, 0, cw, ch))
+			for p := range cw * ch {
+				img.Pix[4*p+3] = 255
+			}
+			for p := range h * w {
+				v := x[i*h*w+p]
+				img.SetNRGBA(left+p%w, top+p/w, color.NRGBA{v, v, v, 255})
+			}
+			class := filepath.Join(dir, fmt.Sprint(labels[i]))
+			if err := os.MkdirAll(class, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Create(filepath.Join(class, fmt.Sprintf("%03d.png", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := png.Encode(f, img); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
 		}
-		class := filepath.Join(dir, fmt.Sprint(labels[i]))
-		if err := os.MkdirAll(class, 0o755); err != nil {
-			t.Fatal(err)
+		// Every class folder must exist for the labels to be the class indices.
+		for c := range 10 {
+			os.MkdirAll(filepath.Join(dir, fmt.Sprint(c)), 0o755)
 		}
-		f, err := os.Create(filepath.Join(class, fmt.Sprintf("%03d.png", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := png.Encode(f, img); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+		return dir
 	}
-	// Every class folder must exist for the labels to be the class indices.
-	for c := range 10 {
-		os.MkdirAll(filepath.Join(dir, fmt.Sprint(c)), 0o755)
-	}
+	dir := writeFolder(func(int) (int, int, int, int) { return w, h, 0, 0 })
+	// On canvases of two sizes, where --crop finds each image: half the difference rounded
+	// half to even, as torchvision's CenterCrop has it (38×35: 3 and 1.5 → 2; 37×33: 2.5 → 2
+	// and 0.5 → 0).
+	framed := writeFolder(func(i int) (int, int, int, int) {
+		if i%2 == 0 {
+			return w + 6, h + 3, 3, 2
+		}
+		return w + 5, h + 1, 2, 0
+	})
 	top1 := func(args ...string) float64 {
 		t.Helper()
 		code, stdout, stderr := sharpq(t, append([]string{"eval", model, "--mean", "0.2860", "--std", "0.3530", "--json"}, args...)...)
@@ -181,7 +200,13 @@ func TestFolderForGrayscaleModel(t *testing.T) {
 		return r.Top1
 	}
 	folder, gray, array := top1("--data", dir), top1("--data", dir, "--grayscale"), top1("--data", sub, "--labels", lab, "--limit", fmt.Sprint(n))
-	if folder != gray || folder != array {
-		t.Errorf("top-1 %.2f on the RGB folder, %.2f with --grayscale, %.2f on the same images as an array: want one figure", folder, gray, array)
+	cropped := top1("--data", framed, "--crop", fmt.Sprint(w))
+	if folder != gray || folder != array || cropped != array {
+		t.Errorf("top-1 %.2f on the RGB folder, %.2f with --grayscale, %.2f cut out of larger images with --crop, %.2f on the same images as an array: want one figure", folder, gray, cropped, array)
+	}
+	// Without --crop the framed images differ in size: the error names the flags for this model.
+	code, _, stderr := sharpq(t, "eval", model, "--data", framed)
+	if want := fmt.Sprintf("--resize %d --crop %d", h*8/7, h); code != 2 || !strings.Contains(stderr, "images of different sizes") || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, %q: want exit 2 naming %q", code, stderr, want)
 	}
 }
