@@ -3,9 +3,6 @@ package calib
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 )
 
 // Dataset is a set of preprocessed images, ready to feed a model, with
@@ -87,27 +84,21 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 	return out
 }
 
-// Load reads a dataset from data, which is either a directory, read as an
-// image folder by LoadImageFolder, or a .npy file, read with the labels
-// file (which may be "") by LoadNPY. An image folder takes its labels from
-// its subfolder names, so labels must then be "". ctx stops a long folder
-// decoding.
+// Load reads a dataset wholly into memory from data, which is either a
+// directory, read as an image folder by LoadImageFolder, or a .npy file,
+// read with the labels file (which may be "") by LoadNPY. An image folder
+// takes its labels from its subfolder names, so labels must then be "". ctx
+// stops a long folder decoding. Open reads a folder batch by batch instead.
 func Load(ctx context.Context, data, labels string, p Preprocess) (*Dataset, error) {
-	if data == "" {
-		return nil, fmt.Errorf("calib: no data path given: want a .npy file or an image folder")
-	}
-	fi, err := os.Stat(data)
+	src, err := Open(ctx, data, labels, p)
 	if err != nil {
-		return nil, fmt.Errorf("calib: %w", err)
+		return nil, err
 	}
-	if fi.IsDir() {
-		if labels != "" {
-			return nil, fmt.Errorf("calib: labels file %s given, but %s is an image folder whose labels come from its subfolder names", labels, data)
-		}
-		return LoadImageFolder(ctx, data, p)
+	switch src := src.(type) {
+	case *Dataset:
+		return src, nil
+	case *ImageFolder:
+		return src.Load(ctx)
 	}
-	if strings.EqualFold(filepath.Ext(data), ".npy") {
-		return LoadNPY(data, labels, p)
-	}
-	return nil, fmt.Errorf("calib: %s: want a .npy file or an image folder", data)
+	panic(fmt.Sprintf("calib: Open returned %T", src))
 }

@@ -22,39 +22,41 @@ type EvalOptions struct {
 // EvalResult is what Evaluate measured.
 type EvalResult struct {
 	Accuracy
-	Seconds      float64 // wall time of the session runs, excluding session creation
+	Seconds      float64 // wall time of reading and running the batches, excluding session creation
 	ImagesPerSec float64
 }
 
-// Evaluate runs m over d in ONNX Runtime and measures top-1/top-5 accuracy against d.Labels.
-// The dataset's per-image shape must equal the model input's, and every label must be
-// non-negative and below the model's number of classes (its output's width): a label out of
-// range is an *option.Error named Dataset.Labels, reported before any batch runs.
-func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opts EvalOptions) (EvalResult, error) {
-	if d.Labels == nil {
+// Evaluate runs m over the images of src in ONNX Runtime and measures top-1/top-5 accuracy
+// against their labels. The images' shape must equal the model input's, and every label
+// must be non-negative and below the model's number of classes (its output's width): a
+// label out of range is an *option.Error named Dataset.Labels, reported before any batch
+// runs. The next batch is read (an ImageFolder's decoded) while the model runs on this one.
+func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, src Images, opts EvalOptions) (EvalResult, error) {
+	n, _, _, _ := src.Dims()
+	labels := src.ImageLabels()
+	if labels == nil {
 		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s is empty: evaluation needs the images' labels"))
 	}
 	if opts.Batch <= 0 {
 		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size", opts.Batch))
 	}
-	// A Dataset built by hand may not hold what N says; Batch would slice past its end.
-	if len(d.Labels) != d.N {
-		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s holds %d labels for %d images", len(d.Labels), d.N))
+	if len(labels) != n {
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s holds %d labels for %d images", len(labels), n))
 	}
-	if want := d.N * d.SampleLen(); len(d.X) != want {
-		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.X", "%s holds %d values for %d images of %d×%d×%d (%d values)",
-			len(d.X), d.N, d.C, d.H, d.W, want))
+	// A Dataset built by hand may not hold what N says; reading would slice past its end.
+	if d, ok := src.(*Dataset); ok {
+		if want := d.N * d.SampleLen(); len(d.X) != want {
+			return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.X", "%s holds %d values for %d images of %d×%d×%d (%d values)",
+				len(d.X), d.N, d.C, d.H, d.W, want))
+		}
 	}
-	if i := negativeLabel(d.Labels); i >= 0 {
-		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is negative", d.Labels[i], i))
+	if i := negativeLabel(labels); i >= 0 {
+		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is negative", labels[i], i))
 	}
-	if err := CheckInputShape(m, d); err != nil {
+	if err := CheckInputShape(m, src); err != nil {
 		return EvalResult{}, err
 	}
-	batch := opts.Batch
-	if d.N < batch {
-		batch = d.N
-	}
+	batch := min(opts.Batch, n)
 	s, err := infer.New(rt, m, batch)
 	if err != nil {
 		return EvalResult{}, err
@@ -66,31 +68,99 @@ func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, d *Dataset, opt
 	classes := int(s.OutShape[1])
 	// TopK counts a label the model cannot output as wrong, which would only show as a low
 	// accuracy after the whole run: refuse it before any batch.
-	for i, l := range d.Labels {
+	for i, l := range labels {
 		if l >= int64(classes) {
 			return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is not below the model's %d classes", l, i, classes))
 		}
 	}
 	var tally Tally
 	in := s.Input()
+	sl := len(in) / batch
 	start := time.Now()
-	for b := 0; b < d.NumBatches(batch); b++ {
-		if err := ctx.Err(); err != nil {
+	r := newPrefetcher(ctx, src, batch, sl)
+	defer r.stop()
+	for b := 0; b*batch < n; b++ {
+		x, k, err := r.next()
+		if err != nil {
 			return EvalResult{}, err
 		}
-		x, labels, n := d.Batch(b, batch)
 		copy(in, x)
 		clear(in[len(x):])
 		if err := s.Run(); err != nil {
 			return EvalResult{}, fmt.Errorf("calib: batch %d: %w", b, err)
 		}
-		tally.Add(s.Output()[:n*classes], classes, labels)
+		tally.Add(s.Output()[:k*classes], classes, labels[b*batch:b*batch+k])
 		if opts.Progress != nil {
-			opts.Progress(tally.Images, d.N)
+			opts.Progress(tally.Images, n)
 		}
 	}
 	secs := time.Since(start).Seconds()
-	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(d.N) / secs}, nil
+	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(n) / secs}, nil
+}
+
+// prefetcher reads the batches of src one ahead of the caller, into two buffers in turn.
+type prefetcher struct {
+	ctx       context.Context
+	src       Images
+	n, batch  int
+	sampleLen int
+	bufs      [2][]float32
+	ahead     int // the batch the pending read fills
+	pending   chan error
+}
+
+func newPrefetcher(ctx context.Context, src Images, batch, sampleLen int) *prefetcher {
+	n, _, _, _ := src.Dims()
+	p := &prefetcher{ctx: ctx, src: src, n: n, batch: batch, sampleLen: sampleLen}
+	for i := range p.bufs {
+		p.bufs[i] = make([]float32, batch*sampleLen)
+	}
+	p.start()
+	return p
+}
+
+// start reads batch p.ahead in the background, when there is one.
+func (p *prefetcher) start() {
+	first := p.ahead * p.batch
+	if first >= p.n {
+		p.pending = nil
+		return
+	}
+	buf := p.bufs[p.ahead%2][:min(p.batch, p.n-first)*p.sampleLen]
+	done := make(chan error, 1)
+	p.pending = done
+	go func() {
+		if err := p.ctx.Err(); err != nil {
+			done <- err
+			return
+		}
+		done <- p.src.ReadImages(p.ctx, first, buf)
+	}()
+}
+
+// next returns the next batch's images and how many there are, and starts reading the one
+// after.
+func (p *prefetcher) next() ([]float32, int, error) {
+	if p.pending == nil {
+		return nil, 0, fmt.Errorf("calib: reading past the last batch")
+	}
+	if err := <-p.pending; err != nil {
+		p.pending = nil
+		return nil, 0, err
+	}
+	b := p.ahead
+	k := min(p.batch, p.n-b*p.batch)
+	p.ahead++
+	p.start()
+	return p.bufs[b%2][:k*p.sampleLen], k, nil
+}
+
+// stop waits for a read still going, so that nothing writes the buffers after Evaluate.
+func (p *prefetcher) stop() {
+	if p.pending != nil {
+		<-p.pending
+		p.pending = nil
+	}
 }
 
 // negativeLabel returns the index of the first negative label, or -1 when there is none.
@@ -107,9 +177,10 @@ func negativeLabel(labels []int64) int {
 // resize or convert them (Preprocess.Size, Preprocess.Grayscale), or use other data.
 var ErrInputShape = errors.New("images of the wrong shape")
 
-// CheckInputShape reports a clear error when the dataset's images do not have the model
+// CheckInputShape reports a clear error when the images of src do not have the model
 // input's per-image shape [C, H, W].
-func CheckInputShape(m *ir.Model, d *Dataset) error {
+func CheckInputShape(m *ir.Model, src Images) error {
+	_, c, h, w := src.Dims()
 	if len(m.Graph.Inputs) != 1 {
 		return fmt.Errorf("calib: model has %d inputs; sharpq evaluates models with one", len(m.Graph.Inputs))
 	}
@@ -117,7 +188,7 @@ func CheckInputShape(m *ir.Model, d *Dataset) error {
 		return fmt.Errorf("calib: %w", err)
 	}
 	in := m.Graph.Inputs[0]
-	want := []int64{int64(d.C), int64(d.H), int64(d.W)}
+	want := []int64{int64(c), int64(h), int64(w)}
 	if len(in.Shape) != 4 {
 		return fmt.Errorf("calib: model input %q has shape %v; sharpq needs NCHW images", in.Name, in.Shape)
 	}

@@ -1,8 +1,13 @@
 package calib
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,5 +65,116 @@ func TestEvaluateLabels(t *testing.T) {
 				t.Errorf("error %q is not an *option.Error named %s (got %+v)", err, setting, bad)
 			}
 		})
+	}
+}
+
+// TestEvaluateFolder evaluates an image folder read batch by batch, one batch ahead of the
+// model: the same accuracy as the folder loaded into memory, for batches that do and do not
+// divide the images, and for the first images alone (Head); a bad image in a later batch is
+// reported by name, and a cancelled context stops the evaluation.
+func TestEvaluateFolder(t *testing.T) {
+	rt := orttest.Runtime(t)
+	m := testmodels.TinyResNet(1) // 1×8×8 images, 3 classes
+	dir := t.TempDir()
+	const n = 23
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, 8, 8))
+		for p := range img.Pix {
+			img.Pix[p] = uint8((i*37 + p*11) % 256)
+		}
+		saveImage(t, dir, fmt.Sprintf("c%d/%02d.png", i%3, i), img)
+	}
+	p := Preprocess{Grayscale: true, Mean: []float32{0.5}, Std: []float32{0.25}}
+	folder, err := OpenImageFolder(context.Background(), dir, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadImageFolder(context.Background(), dir, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{1, 4, 23, 64} {
+		want, err := Evaluate(context.Background(), rt, m, loaded, EvalOptions{Batch: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []int
+		got, err := Evaluate(context.Background(), rt, m, folder, EvalOptions{Batch: batch, Progress: func(done, _ int) { seen = append(seen, done) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Accuracy != want.Accuracy || seen[len(seen)-1] != n {
+			t.Errorf("batch %d: folder %+v (progress %v), loaded %+v", batch, got.Accuracy, seen, want.Accuracy)
+		}
+	}
+	want, err := Evaluate(context.Background(), rt, m, loaded.Subset([]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}), EvalOptions{Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Evaluate(context.Background(), rt, m, Head(folder, 10), EvalOptions{Batch: 4})
+	if err != nil || got.Accuracy != want.Accuracy || got.Images != 10 {
+		t.Errorf("the first 10 images: %+v, %v; want %+v", got.Accuracy, err, want.Accuracy)
+	}
+
+	// Broken after its header was read: the read of a later batch fails, naming the file.
+	writeFile(t, dir, "c1/13.png", string(pngHeader(t, 8, 8)))
+	_, err = Evaluate(context.Background(), rt, m, folder, EvalOptions{Batch: 4})
+	checkErr(t, err, filepath.Join("c1", "13.png"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Evaluate(ctx, rt, m, loaded, EvalOptions{Batch: 4}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Evaluate with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// pngHeader returns the first bytes of a w×h grey PNG: a header that decodes, then nothing.
+func pngHeader(t *testing.T, w, h int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()[:33] // signature and IHDR chunk
+}
+
+// TestPrefetcher reads a folder through the prefetcher, one batch ahead into two buffers in
+// turn, and gets every image once, in order, as the folder loaded whole holds them.
+func TestPrefetcher(t *testing.T) {
+	dir := t.TempDir()
+	const n = 11
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, 3, 2))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(i*20 + p)
+		}
+		saveImage(t, dir, fmt.Sprintf("c/%02d.png", i), img)
+	}
+	folder, err := OpenImageFolder(context.Background(), dir, Preprocess{Grayscale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := folder.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{1, 3, 4, 11} {
+		r := newPrefetcher(context.Background(), folder, batch, 6)
+		var got []float32
+		for b := 0; b*batch < n; b++ {
+			x, k, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k != min(batch, n-b*batch) || len(x) != 6*k {
+				t.Fatalf("batch %d of %d: %d images, %d values", b, batch, k, len(x))
+			}
+			got = append(got, x...)
+		}
+		if _, _, err := r.next(); err == nil {
+			t.Errorf("batch size %d: reading past the end gave no error", batch)
+		}
+		r.stop()
+		assertClose(t, got, loaded.X, 0)
 	}
 }

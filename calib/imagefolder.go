@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,28 +24,42 @@ import (
 	"github.com/sharpq/sharpq/option"
 )
 
-// LoadImageFolder reads an image folder laid out as torchvision's
-// ImageFolder expects: dir holds one subfolder per class, and the classes,
-// sorted by name, give the label indices (ClassNames lists them). Each class
-// folder holds JPEG (.jpg, .jpeg) and PNG (.png) files, extensions in any
-// case, possibly in nested folders; other files, and names starting with a
-// dot, are skipped. Images are taken class by class, in name order within a
-// class.
+// ImageFolder is an image folder laid out as torchvision's ImageFolder
+// expects, listed and checked but not yet decoded: its images are decoded
+// when read, so a folder larger than memory (ImageNet's 50000 validation
+// images) can be evaluated batch by batch. It implements Images.
+//
+// dir holds one subfolder per class, and the classes, sorted by name, give
+// the label indices (ClassNames lists them). Each class folder holds JPEG
+// (.jpg, .jpeg) and PNG (.png) files, extensions in any case, possibly in
+// nested folders; other files, and names starting with a dot, are skipped.
+// Images are taken class by class, in name order within a class.
 //
 // Each image is decoded and, like PIL's convert("RGB"), any alpha channel is
 // dropped. With p.Size > 0 it is resized to Size×Size (bilinear, antialiased
 // when shrinking, ignoring the aspect ratio), with p.Resize > 0 so that its
 // shorter side is Resize, and with p.Crop > 0 its centre Crop×Crop is cut out
 // (torchvision's Resize and CenterCrop: Resize 256 and Crop 224 prepare
-// images as its ImageNet evaluation does). Without Size or Crop all images
-// must come out at one size. It becomes three RGB channels, or with p.Grayscale one
-// channel of BT.601 luma, scaled to [0,1], and is then normalised to
-// (x - mean[c]) / std[c] with p.Mean and p.Std.
-//
-// A folder without class subfolders, or a class folder without images, is
-// an error. Images are decoded on every core; cancelling ctx stops the
-// decoding and returns ctx.Err().
-func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, error) {
+// images as its ImageNet evaluation does). All images must come out at one
+// size. Each becomes three RGB channels, or with p.Grayscale one channel of
+// BT.601 luma, scaled to [0,1], and is then normalised to (x - mean[c]) /
+// std[c] with p.Mean and p.Std.
+type ImageFolder struct {
+	dir        string
+	p          Preprocess
+	c, h, w    int
+	paths      []string
+	labels     []int64
+	classNames []string
+}
+
+// OpenImageFolder lists the image folder dir and reads every image's header,
+// so that a folder without class subfolders, a class folder without images,
+// an image whose header does not decode, one smaller than p.Crop and images
+// that would come out at different sizes (an error wrapping ErrImageSizes) are
+// reported now, not after minutes of evaluation. Headers are read on every
+// core; cancelling ctx stops the reading and returns ctx.Err().
+func OpenImageFolder(ctx context.Context, dir string, p Preprocess) (*ImageFolder, error) {
 	channels := 3
 	if p.Grayscale {
 		channels = 1
@@ -52,24 +67,42 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 	if err := p.Validate(channels); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
+	f := &ImageFolder{dir: dir, p: p, c: channels}
+	if err := f.list(); err != nil {
+		return nil, err
+	}
+	sizes := make([]image.Point, len(f.paths))
+	err := forEach(ctx, len(f.paths), func(i int) error {
+		w, h, err := decodeSize(f.paths[i])
+		if err != nil {
+			return err
+		}
+		sizes[i], err = f.outputSize(f.paths[i], w, h)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("calib: %w", err)
+		return nil, err
 	}
+	for i := range sizes {
+		if sizes[i] != sizes[0] {
+			return nil, f.sizesDiffer(i, 0, sizes)
+		}
+	}
+	f.w, f.h = sizes[0].X, sizes[0].Y
+	return f, nil
+}
 
-	type item struct {
-		path  string
-		label int64
+// list finds the classes and their images.
+func (f *ImageFolder) list() error {
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return fmt.Errorf("calib: %w", err)
 	}
-	var (
-		classes []string
-		items   []item
-	)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		classDir := filepath.Join(dir, e.Name())
+		classDir := filepath.Join(f.dir, e.Name())
 		if !e.IsDir() {
 			// Follow symbolic links to folders, as torchvision does.
 			fi, err := os.Stat(classDir)
@@ -77,8 +110,8 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 				continue
 			}
 		}
-		label := int64(len(classes))
-		before := len(items)
+		label := int64(len(f.classNames))
+		before := len(f.paths)
 		err := filepath.WalkDir(classDir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -90,75 +123,150 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 				return nil
 			}
 			if !d.IsDir() && imageFormat(path) != "" {
-				items = append(items, item{path, label})
+				f.paths = append(f.paths, path)
+				f.labels = append(f.labels, label)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("calib: image folder %s: %w", dir, err)
+			return fmt.Errorf("calib: image folder %s: %w", f.dir, err)
 		}
-		if len(items) == before {
-			return nil, fmt.Errorf("calib: image folder %s: class folder %s has no JPEG or PNG images", dir, e.Name())
+		if len(f.paths) == before {
+			return fmt.Errorf("calib: image folder %s: class folder %s has no JPEG or PNG images", f.dir, e.Name())
 		}
-		classes = append(classes, e.Name())
+		f.classNames = append(f.classNames, e.Name())
 	}
-	if len(classes) == 0 {
-		return nil, fmt.Errorf("calib: image folder %s has no class subfolders: want one subfolder of JPEG/PNG images per class", dir)
+	if len(f.classNames) == 0 {
+		return fmt.Errorf("calib: image folder %s has no class subfolders: want one subfolder of JPEG/PNG images per class", f.dir)
 	}
+	return nil
+}
 
-	d := &Dataset{
-		N:          len(items),
-		C:          channels,
-		Labels:     make([]int64, len(items)),
-		ClassNames: classes,
+// outputSize returns the size a w×h image at path comes out at.
+func (f *ImageFolder) outputSize(path string, w, h int) (image.Point, error) {
+	switch {
+	case f.p.Size > 0:
+		w, h = f.p.Size, f.p.Size
+	case f.p.Resize > 0:
+		w, h = shorterSideTo(w, h, f.p.Resize)
 	}
-	// The first image sets the size when p.Size and p.Crop are 0; the rest are decoded in
-	// parallel, each into its own part of d.X.
-	first, err := loadImage(items[0].path, p)
+	if c := f.p.Crop; c > 0 {
+		if w < c || h < c {
+			return image.Point{}, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Crop", "%s = %d: %s is %d×%d%s, smaller than the crop",
+				c, path, w, h, resizedWord(f.p)))
+		}
+		w, h = c, c
+	}
+	return image.Pt(w, h), nil
+}
+
+func (f *ImageFolder) sizesDiffer(i, j int, sizes []image.Point) error {
+	return fmt.Errorf("calib: image folder %s: %w: %s is %d×%d and %s %d×%d%s",
+		f.dir, ErrImageSizes, f.paths[i], sizes[i].X, sizes[i].Y, f.paths[j], sizes[j].X, sizes[j].Y, resizedWord(f.p))
+}
+
+// Dims returns the number of images and the channels, height and width each comes out at.
+func (f *ImageFolder) Dims() (n, c, h, w int) { return len(f.paths), f.c, f.h, f.w }
+
+// ImageLabels returns each image's class index, from its class folder.
+func (f *ImageFolder) ImageLabels() []int64 { return f.labels }
+
+// ClassNames returns the class folders' names, indexed by label.
+func (f *ImageFolder) ClassNames() []string { return f.classNames }
+
+// ReadImages decodes and prepares images start, start+1, … into dst, as many as it holds
+// (len(dst) / (C·H·W)), on every core. A bad image is reported as the first bad one in
+// folder order, whichever worker met it; cancelling ctx stops the decoding and returns
+// ctx.Err().
+func (f *ImageFolder) ReadImages(ctx context.Context, start int, dst []float32) error {
+	sl := f.c * f.h * f.w
+	n, err := readCount(len(f.paths), start, len(dst), sl)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b := first.Bounds()
-	d.H, d.W = b.Dy(), b.Dx()
-	d.X = make([]float32, d.N*d.SampleLen())
-	errs := make([]error, len(items))
+	err = forEach(ctx, n, func(i int) error {
+		path := f.paths[start+i]
+		img, err := loadImage(path, f.p)
+		if err != nil {
+			return err
+		}
+		// A file that changed since its header was read.
+		if b := img.Bounds(); b.Dx() != f.w || b.Dy() != f.h {
+			return fmt.Errorf("calib: image folder %s: %w: %s is %d×%d%s, the folder's images %d×%d",
+				f.dir, ErrImageSizes, path, b.Dx(), b.Dy(), resizedWord(f.p), f.w, f.h)
+		}
+		toPlanes(dst[i*sl:(i+1)*sl], img, f.c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f.p.normalize(dst, f.c, f.h*f.w)
+	return nil
+}
+
+// readCount checks that dst, of values image values each, holds whole images that lie in
+// [start, n), and returns how many it holds.
+func readCount(n, start, values, sampleLen int) (int, error) {
+	if sampleLen == 0 || values%sampleLen != 0 {
+		return 0, fmt.Errorf("calib: reading into %d values: not whole images of %d values", values, sampleLen)
+	}
+	k := values / sampleLen
+	if start < 0 || start+k > n {
+		return 0, fmt.Errorf("calib: reading images %d to %d of %d", start, start+k, n)
+	}
+	return k, nil
+}
+
+// forEach calls fn(0), …, fn(n-1) on every core and returns the error of the lowest i that
+// failed, whichever finished first, or ctx.Err() when ctx was cancelled.
+func forEach(ctx context.Context, n int, fn func(i int) error) error {
+	errs := make([]error, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(items)) {
+	for range min(runtime.GOMAXPROCS(0), n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(items) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				img := first
-				if i > 0 {
-					if img, errs[i] = loadImage(items[i].path, p); errs[i] != nil {
-						continue
-					}
-				}
-				if b := img.Bounds(); b.Dx() != d.W || b.Dy() != d.H {
-					errs[i] = fmt.Errorf("calib: image folder %s: %w: %s is %d×%d and %s %d×%d%s",
-						dir, ErrImageSizes, items[i].path, b.Dx(), b.Dy(), items[0].path, d.W, d.H, resizedWord(p))
-					continue
-				}
-				toPlanes(d.X[i*d.SampleLen():(i+1)*d.SampleLen()], img, channels)
-				d.Labels[i] = items[i].label
+				errs[i] = fn(i)
 			}
 		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	for _, err := range errs { // the first failing image in folder order, whatever finished first
+	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	p.normalize(d.X, d.C, d.H*d.W)
+	return nil
+}
+
+// LoadImageFolder reads the whole image folder dir into memory, prepared as
+// OpenImageFolder describes. Images are decoded on every core; cancelling ctx
+// stops the decoding and returns ctx.Err().
+func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, error) {
+	f, err := OpenImageFolder(ctx, dir, p)
+	if err != nil {
+		return nil, err
+	}
+	return f.Load(ctx)
+}
+
+// Load decodes every image of f into memory.
+func (f *ImageFolder) Load(ctx context.Context) (*Dataset, error) {
+	n, c, h, w := f.Dims()
+	d := &Dataset{N: n, C: c, H: h, W: w, X: make([]float32, n*c*h*w), Labels: f.labels, ClassNames: f.classNames}
+	if err := f.ReadImages(ctx, 0, d.X); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -244,6 +352,27 @@ func imageFormat(path string) string {
 		return "png"
 	}
 	return ""
+}
+
+// decodeSize reads the width and height from the header of the image at path.
+func decodeSize(path string) (w, h int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("calib: %w", err)
+	}
+	defer f.Close()
+	var cfg image.Config
+	format := imageFormat(path)
+	switch format {
+	case "jpeg":
+		cfg, err = jpeg.DecodeConfig(bufio.NewReader(f))
+	case "png":
+		cfg, err = png.DecodeConfig(bufio.NewReader(f))
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("calib: %s: decoding %s: %w", path, format, err)
+	}
+	return cfg.Width, cfg.Height, nil
 }
 
 func decodeImage(path string) (image.Image, error) {

@@ -106,22 +106,20 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
-	d, err := calib.Load(c.Context, c.String("data"), c.String("labels"), forModel(c, m, c.String("data"), p))
+	// A folder is decoded batch by batch as it is evaluated: ImageNet's validation images
+	// would not fit in memory at once.
+	d, err := calib.Open(c.Context, c.String("data"), c.String("labels"), forModel(c, m, c.String("data"), p))
 	if err != nil {
 		return fmt.Errorf("--data: %w", withSizeHint(err, m))
 	}
-	if d.Labels == nil {
+	if d.ImageLabels() == nil {
 		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders)", c.String("data"))}
 	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
 	if n := c.Int("limit"); n < 0 {
 		return usageError{fmt.Errorf("--limit %d: want 0 (all images) or more", n)}
-	} else if n > 0 && n < d.N {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-		d = d.Subset(idx)
+	} else if n > 0 {
+		d = calib.Head(d, n)
 	}
 	rt, err := openRuntime(c)
 	if err != nil {

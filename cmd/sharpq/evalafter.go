@@ -78,7 +78,7 @@ func checkMinAgreement(c *cli.Context, check quantizer.SelfCheck, out string) er
 
 // loadEval loads --eval-data (nil without it) and checks it fits model m, so that a mistake
 // shows before the long work, not after.
-func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset, error) {
+func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, error) {
 	path := c.String("eval-data")
 	if v := c.Float64("min-agreement"); c.IsSet("min-agreement") && !(v >= 0 && v <= 100) {
 		return nil, usageError{fmt.Errorf("--min-agreement %g: want a percentage of the calibration images, 0 to 100", v)}
@@ -110,12 +110,12 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 			*f.dst = v
 		}
 	}
-	d, err := calib.Load(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre))
+	d, err := calib.Open(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre))
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", withSizeHint(evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err), m))
 	}
 	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std (or --eval-mean/--eval-std), or normalised floats without them")
-	if d.Labels == nil {
+	if d.ImageLabels() == nil {
 		return nil, usageError{fmt.Errorf("--eval-data %s: needs labels (--eval-labels, or class subfolders)", path)}
 	}
 	if err := calib.CheckInputShape(m, d); err != nil {
@@ -123,7 +123,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 	}
 	// Evaluate refuses these too, but only after the quantization: minutes later.
 	if out := m.Graph.Outputs[0].Shape; len(out) == 2 && out[1] > 0 {
-		for i, l := range d.Labels {
+		for i, l := range d.ImageLabels() {
 			if l >= out[1] {
 				return nil, usageError{fmt.Errorf("--eval-labels: label %d of image %d is not below the model's %d classes", l, i, out[1])}
 			}
@@ -133,7 +133,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (*calib.Dataset
 }
 
 // evaluateBoth measures the float model fp and the quantized model q on d in ONNX Runtime.
-func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d *calib.Dataset, log func(string, ...any)) (*report.Accuracy, error) {
+func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d calib.Images, log func(string, ...any)) (*report.Accuracy, error) {
 	opts := calib.EvalOptions{Batch: 250}
 	labels := option.Names{"Dataset.Labels": "--eval-labels"} // not eval's --labels
 	f, err := calib.Evaluate(ctx, rt, fp, d, opts)
@@ -163,7 +163,7 @@ func accuracyLine(a *report.Accuracy) string {
 // out atomically. It returns the accuracy (nil
 // without evalData) and the bytes written; when a gate refuses the model, the accuracy so far,
 // no bytes and a gateError, so that the caller can still report the run.
-func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, check quantizer.SelfCheck, evalData *calib.Dataset,
+func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, check quantizer.SelfCheck, evalData calib.Images,
 	channelsLast bool, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
 	if err := checkMinAgreement(c, check, out); err != nil {
 		return nil, nil, err
@@ -204,8 +204,10 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 // sharpq generate and --save-images write. A warning, not an error: a model trained on
 // negative inputs could need it.
 // hint says what to do instead.
-func warnNormalisedTwice(log *slog.Logger, flag, path string, d *calib.Dataset, pre calib.Preprocess, hint string) {
-	if d == nil || !d.NegativeFloats || (len(pre.Mean) == 0 && len(pre.Std) == 0) {
+func warnNormalisedTwice(log *slog.Logger, flag, path string, src calib.Images, pre calib.Preprocess, hint string) {
+	// Only .npy floats can be normalised already; a folder's pixels are read as [0,1].
+	d, ok := src.(*calib.Dataset)
+	if !ok || d == nil || !d.NegativeFloats || (len(pre.Mean) == 0 && len(pre.Std) == 0) {
 		return
 	}
 	log.Warn(fmt.Sprintf("%s %s holds negative values, so it looks normalised already, and --mean/--std normalise it again; %s", flag, path, hint))
