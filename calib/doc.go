@@ -10,12 +10,16 @@
 //     (LoadNPY).
 //   - An image folder with one subfolder per class, the classes sorted by
 //     name giving the label indices, holding JPEG and PNG files
-//     (LoadImageFolder), as torchvision's ImageFolder reads it.
+//     (OpenImageFolder, LoadImageFolder), as torchvision's ImageFolder reads
+//     it, resized and cropped as its Resize and CenterCrop do
+//     (Preprocess.Size, Resize, Crop).
 //
-// Load picks between the two from the path. Either way the images are
-// brought to [0,1] the way torchvision's ToTensor does (uint8 values are
-// divided by 255) and then normalised per channel with Preprocess's Mean
-// and Std: (x - mean[c]) / std[c].
+// Load picks between the two from the path and reads the images into a
+// Dataset in memory; Open gives Images that Evaluate reads batch by batch,
+// an image folder decoded as it is read. Either way the images are brought
+// to [0,1] the way torchvision's ToTensor does (uint8 values are divided by
+// 255) and then normalised per channel with Preprocess's Mean and Std:
+// (x - mean[c]) / std[c].
 //
 // The loaders and metrics are pure Go; Evaluate runs a model in ONNX Runtime (package ort).
 package calib
