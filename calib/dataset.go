@@ -90,7 +90,7 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 // takes its labels from its subfolder names, so labels must then be "". ctx
 // stops a long folder decoding. Open reads a folder batch by batch instead.
 func Load(ctx context.Context, data, labels string, p Preprocess) (*Dataset, error) {
-	src, err := Open(ctx, data, labels, p)
+	src, err := Open(ctx, data, labels, p, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func TestEvaluateFolder(t *testing.T) {
 		saveImage(t, dir, fmt.Sprintf("c%d/%02d.png", i%3, i), img)
 	}
 	p := Preprocess{Grayscale: true, Mean: []float32{0.5}, Std: []float32{0.25}}
-	folder, err := OpenImageFolder(context.Background(), dir, p)
+	folder, err := OpenImageFolder(context.Background(), dir, p, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +107,18 @@ func TestEvaluateFolder(t *testing.T) {
 			t.Errorf("batch %d: folder %+v (progress %v), loaded %+v", batch, got.Accuracy, seen, want.Accuracy)
 		}
 	}
-	want, err := Evaluate(context.Background(), rt, m, loaded.Subset([]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}), EvalOptions{Batch: 4})
+	// Ten of the 23 spread through the folder: images 0, 2, 4, 6, 9, 11, 13, 16, 18, 20.
+	want, err := Evaluate(context.Background(), rt, m, loaded.Subset([]int{0, 2, 4, 6, 9, 11, 13, 16, 18, 20}), EvalOptions{Batch: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Evaluate(context.Background(), rt, m, Head(folder, 10), EvalOptions{Batch: 4})
-	if err != nil || got.Accuracy != want.Accuracy || got.Images != 10 {
-		t.Errorf("the first 10 images: %+v, %v; want %+v", got.Accuracy, err, want.Accuracy)
+	ten, err := OpenImageFolder(context.Background(), dir, p, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Evaluate(context.Background(), rt, m, ten, EvalOptions{Batch: 4})
+	if err != nil || got.Accuracy != want.Accuracy || got.Images != 10 || ten.Listed() != n {
+		t.Errorf("ten images of %d: %+v, %v; want %+v", ten.Listed(), got.Accuracy, err, want.Accuracy)
 	}
 
 	// Broken after its header was read: the read of a later batch fails, naming the file.
@@ -150,7 +155,7 @@ func TestPrefetcher(t *testing.T) {
 		}
 		saveImage(t, dir, fmt.Sprintf("c/%02d.png", i), img)
 	}
-	folder, err := OpenImageFolder(context.Background(), dir, Preprocess{Grayscale: true})
+	folder, err := OpenImageFolder(context.Background(), dir, Preprocess{Grayscale: true}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

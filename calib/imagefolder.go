@@ -51,6 +51,7 @@ type ImageFolder struct {
 	paths      []string
 	labels     []int64
 	classNames []string
+	listed     int
 }
 
 // OpenImageFolder lists the image folder dir and reads every image's header,
@@ -59,7 +60,13 @@ type ImageFolder struct {
 // that would come out at different sizes (an error wrapping ErrImageSizes) are
 // reported now, not after minutes of evaluation. Headers are read on every
 // core; cancelling ctx stops the reading and returns ctx.Err().
-func OpenImageFolder(ctx context.Context, dir string, p Preprocess) (*ImageFolder, error) {
+//
+// With n > 0 only n of the images are kept, spread evenly through the folder
+// (image ⌊i·total/n⌋ for i = 0, …, n−1, so that every class is kept in
+// proportion to its images; not the first class alone), and only their
+// headers are read: a sample of a training folder of a million images costs
+// what the sample costs. n ≤ 0, or n ≥ the images the folder holds, keeps them all.
+func OpenImageFolder(ctx context.Context, dir string, p Preprocess, n int) (*ImageFolder, error) {
 	channels := 3
 	if p.Grayscale {
 		channels = 1
@@ -70,6 +77,15 @@ func OpenImageFolder(ctx context.Context, dir string, p Preprocess) (*ImageFolde
 	f := &ImageFolder{dir: dir, p: p, c: channels}
 	if err := f.list(); err != nil {
 		return nil, err
+	}
+	f.listed = len(f.paths)
+	if n > 0 && n < f.listed {
+		paths, labels := make([]string, n), make([]int64, n)
+		for i := range n {
+			j := i * f.listed / n
+			paths[i], labels[i] = f.paths[j], f.labels[j]
+		}
+		f.paths, f.labels = paths, labels
 	}
 	sizes := make([]image.Point, len(f.paths))
 	err := forEach(ctx, len(f.paths), func(i int) error {
@@ -171,6 +187,10 @@ func (f *ImageFolder) Dims() (n, c, h, w int) { return len(f.paths), f.c, f.h, f
 // ImageLabels returns each image's class index, from its class folder.
 func (f *ImageFolder) ImageLabels() []int64 { return f.labels }
 
+// Listed returns how many images the folder holds, of which OpenImageFolder's n kept Dims'
+// first result.
+func (f *ImageFolder) Listed() int { return f.listed }
+
 // ClassNames returns the class folders' names, indexed by label.
 func (f *ImageFolder) ClassNames() []string { return f.classNames }
 
@@ -253,7 +273,7 @@ func forEach(ctx context.Context, n int, fn func(i int) error) error {
 // OpenImageFolder describes. Images are decoded on every core; cancelling ctx
 // stops the decoding and returns ctx.Err().
 func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, error) {
-	f, err := OpenImageFolder(ctx, dir, p)
+	f, err := OpenImageFolder(ctx, dir, p, 0)
 	if err != nil {
 		return nil, err
 	}

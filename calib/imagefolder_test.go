@@ -356,3 +356,51 @@ func TestLoadImageFolderParallel(t *testing.T) {
 		t.Errorf("LoadImageFolder with a cancelled context: %v, want context.Canceled", err)
 	}
 }
+
+// OpenImageFolder with n keeps n images spread evenly through the folder, every class in
+// proportion, and reads only their headers: a broken image it does not keep costs nothing.
+func TestOpenImageFolderSpread(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 10 {
+		v := uint8(i * 20)
+		saveImage(t, dir, fmt.Sprintf("c%d/%02d.png", i/5, i), solid(2, 2, color.NRGBA{v, v, v, 255}))
+	}
+	writeFile(t, dir, "c0/01.png", "not a png") // image 1, which n = 3 does not keep
+	tests := []struct {
+		n       int
+		want    []int // the images kept, by index in folder order
+		wantErr string
+	}{
+		{n: 3, want: []int{0, 3, 6}},
+		{n: 4, want: []int{0, 2, 5, 7}, wantErr: ""},
+		{n: 5, want: []int{0, 2, 4, 6, 8}},
+		{n: 2, want: []int{0, 5}},
+		{n: 1, want: []int{0}},
+		{n: 10, wantErr: filepath.Join("c0", "01.png")},
+		{n: 0, wantErr: filepath.Join("c0", "01.png")},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.n), func(t *testing.T) {
+			f, err := OpenImageFolder(context.Background(), dir, Preprocess{Grayscale: true}, tt.n)
+			if tt.wantErr != "" {
+				checkErr(t, err, tt.wantErr)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := f.Load(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.N != len(tt.want) || f.Listed() != 10 {
+				t.Fatalf("%d images of %d, want %d of 10", d.N, f.Listed(), len(tt.want))
+			}
+			for k, i := range tt.want {
+				if got, want := d.X[4*k], float32(i*20)/255; math.Abs(float64(got-want)) > 1e-6 || d.Labels[k] != int64(i/5) {
+					t.Errorf("image %d: %g, label %d; want image %d (%g, label %d)", k, got, d.Labels[k], i, want, i/5)
+				}
+			}
+		})
+	}
+}

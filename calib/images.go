@@ -40,46 +40,14 @@ func (d *Dataset) ReadImages(_ context.Context, start int, dst []float32) error 
 	return nil
 }
 
-// Head returns the first n images of src, or src itself when it holds no
-// more than n.
-func Head(src Images, n int) Images {
-	if total, _, _, _ := src.Dims(); n >= total {
-		return src
-	}
-	return head{src, n}
-}
-
-type head struct {
-	Images
-	n int
-}
-
-func (h head) Dims() (n, c, height, w int) {
-	_, c, height, w = h.Images.Dims()
-	return h.n, c, height, w
-}
-
-func (h head) ImageLabels() []int64 {
-	if l := h.Images.ImageLabels(); l != nil {
-		return l[:h.n:h.n]
-	}
-	return nil
-}
-
-func (h head) ReadImages(ctx context.Context, start int, dst []float32) error {
-	_, c, height, w := h.Dims()
-	if _, err := readCount(h.n, start, len(dst), c*height*w); err != nil {
-		return err
-	}
-	return h.Images.ReadImages(ctx, start, dst)
-}
-
 // Open opens data for reading batch by batch: an image folder as an
-// ImageFolder, decoded as it is read, and a .npy file (with the labels file,
-// which may be "") loaded into a Dataset by LoadNPY. An image folder takes
-// its labels from its subfolder names, so labels must then be "". Load reads
+// ImageFolder, decoded as it is read, keeping n of its images spread evenly
+// through it when n > 0 (OpenImageFolder); and a .npy file (with the labels
+// file, which may be "") loaded whole into a Dataset by LoadNPY, whatever n
+// (Dataset.Subset takes some of its images). An image folder takes its
+// labels from its subfolder names, so labels must then be "". Load reads
 // either kind wholly into memory.
-func Open(ctx context.Context, data, labels string, p Preprocess) (Images, error) {
+func Open(ctx context.Context, data, labels string, p Preprocess, n int) (Images, error) {
 	if data == "" {
 		return nil, fmt.Errorf("calib: no data path given: want a .npy file or an image folder")
 	}
@@ -91,7 +59,7 @@ func Open(ctx context.Context, data, labels string, p Preprocess) (Images, error
 		if labels != "" {
 			return nil, fmt.Errorf("calib: labels file %s given, but %s is an image folder whose labels come from its subfolder names", labels, data)
 		}
-		return OpenImageFolder(ctx, data, p)
+		return OpenImageFolder(ctx, data, p, n)
 	}
 	if strings.EqualFold(filepath.Ext(data), ".npy") {
 		return LoadNPY(data, labels, p)

@@ -28,7 +28,7 @@ func evalCommand() *cli.Command {
 		}, preprocessFlags()...),
 			append([]cli.Flag{
 				&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per run"},
-				&cli.IntFlag{Name: "limit", Usage: "evaluate only the first N images (0 = all)"},
+				&cli.IntFlag{Name: "limit", Usage: "evaluate only `N` images (0 = all): an array's first N, or N spread evenly through a folder, every class in proportion"},
 				&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 				&cli.Float64Flag{Name: "min-top1", DefaultText: "off", Usage: "quality gate: after printing the result, exit with status 3 when top-1 (in %) is below this"},
 			}, runtimeFlags()...)...),
@@ -106,9 +106,13 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
+	limit := c.Int("limit")
+	if limit < 0 {
+		return usageError{fmt.Errorf("--limit %d: want 0 (all images) or more", limit)}
+	}
 	// A folder is decoded batch by batch as it is evaluated: ImageNet's validation images
 	// would not fit in memory at once.
-	d, err := calib.Open(c.Context, c.String("data"), c.String("labels"), forModel(c, m, c.String("data"), p))
+	d, err := calib.Open(c.Context, c.String("data"), c.String("labels"), forModel(c, m, c.String("data"), p), limit)
 	if err != nil {
 		return fmt.Errorf("--data: %w", withSizeHint(err, m))
 	}
@@ -116,10 +120,8 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders)", c.String("data"))}
 	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
-	if n := c.Int("limit"); n < 0 {
-		return usageError{fmt.Errorf("--limit %d: want 0 (all images) or more", n)}
-	} else if n > 0 {
-		d = calib.Head(d, n)
+	if a, ok := d.(*calib.Dataset); ok && limit > 0 && limit < a.N {
+		d = a.Subset(firstN(limit))
 	}
 	rt, err := openRuntime(c)
 	if err != nil {

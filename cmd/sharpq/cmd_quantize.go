@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ func quantizeCommand() *cli.Command {
 			&cli.StringFlag{Name: "calib-data", Required: true, Usage: "calibration images: .npy (NCHW uint8/float32) or a folder"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the QDQ model (required, but for --estimate)"},
 			&cli.BoolFlag{Name: "estimate", Usage: "check the model, the images and the settings, time a few reconstruction steps of every block with them, print how long the whole run would take here, and stop: nothing is written"},
-			&cli.IntFlag{Name: "calib-images", Usage: "use only the first N calibration images (0, or more than the file holds, = all of them)"},
+			&cli.IntFlag{Name: "calib-images", Usage: "use only `N` calibration images (0, or more than the data holds, = all of them): an array's first N, or N spread evenly through a folder, every class in proportion"},
 			&cli.BoolFlag{Name: "mirror", Usage: "add each calibration image's horizontal mirror (after --calib-images), as convert --mirror does"},
 			&cli.IntFlag{Name: "mixup", Usage: "add `N` mixtures l·a + (1 − l)·b of random pairs of the calibration images (after --mirror), l uniform on [0, 1], drawn as convert --mixup with the same --seed draws them"},
 		}, preprocessFlags()...), append(quantFlags(), evalFlags()...)...), runtimeFlags()...),
@@ -202,19 +203,17 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	d, err := calib.Load(c.Context, c.String("calib-data"), "", forModel(c, m, c.String("calib-data"), pre))
+	k := c.Int("calib-images")
+	if k < 0 {
+		return usageError{fmt.Errorf("--calib-images %d: want 0 (all of them) or more", k)}
+	}
+	d, held, err := loadCalibration(c.Context, c.String("calib-data"), forModel(c, m, c.String("calib-data"), pre), k)
 	if err != nil {
 		return fmt.Errorf("--calib-data: %w", withSizeHint(err, m))
 	}
 	warnNormalisedTwice(logger(c), "--calib-data", c.String("calib-data"), d, pre, "give an already normalised array without --mean/--std (and the test images' normalisation as --eval-mean/--eval-std)")
-	held := d.N
-	switch k := c.Int("calib-images"); {
-	case k < 0:
-		return usageError{fmt.Errorf("--calib-images %d: want 0 (all of them) or more", k)}
-	case k > d.N:
-		logger(c).Warn(fmt.Sprintf("--calib-images %d: %s holds %d images; using all of them", k, c.String("calib-data"), d.N))
-	case k > 0 && k < d.N:
-		d = d.Subset(firstN(k))
+	if k > held {
+		logger(c).Warn(fmt.Sprintf("--calib-images %d: %s holds %d images; using all of them", k, c.String("calib-data"), held))
 	}
 	if err := calib.CheckInputShape(m, d); err != nil {
 		return fmt.Errorf("%s: %w", c.String("calib-data"), withShapeHint(err))
@@ -252,7 +251,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		{Key: "sharpq.calibration_images", Value: strconv.Itoa(d.N)},
 	}
 	opts.Metadata, opts.WorkDir, opts.Resume = meta, work, resume
-	opts.Log = afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, c.Bool("mirror"), c.Int("mixup"), d.N))
+	opts.Log = afterFirst(logfTo(logger(c)), calibrationSummary(c.String("calib-data"), held, used, isDir(c.String("calib-data")), c.Bool("mirror"), c.Int("mixup"), d.N))
 	res, err := quantizer.Quantize(c.Context, rt, m, d.X, d.N, opts)
 	if err != nil {
 		return otherRun(layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), work)
@@ -374,9 +373,12 @@ func afterFirst(logf func(string, ...any), line string) func(string, ...any) {
 
 // calibrationSummary says what the reconstruction calibrates on: how many of the file's
 // images, and what --mirror and --mixup added to them.
-func calibrationSummary(path string, held, used int, mirror bool, mixtures, total int) string {
+func calibrationSummary(path string, held, used int, spread, mirror bool, mixtures, total int) string {
 	parts := []string{fmt.Sprintf("all %d of %s", used, path)}
-	if used < held {
+	switch {
+	case used < held && spread:
+		parts[0] = fmt.Sprintf("%d spread through the %d in %s", used, held, path)
+	case used < held:
 		parts[0] = fmt.Sprintf("the first %d of the %d in %s", used, held, path)
 	}
 	if mirror {
@@ -390,6 +392,27 @@ func calibrationSummary(path string, held, used int, mirror bool, mixtures, tota
 		what = strings.Join(parts[:n-1], ", ") + " and " + parts[n-1]
 	}
 	return fmt.Sprintf("calibration: %d images (%s)", total, what)
+}
+
+// loadCalibration reads k calibration images (all for k = 0) from path into memory: an
+// array's first k, or k spread evenly through a folder, decoding only those. It also returns
+// how many images path holds.
+func loadCalibration(ctx context.Context, path string, pre calib.Preprocess, k int) (*calib.Dataset, int, error) {
+	src, err := calib.Open(ctx, path, "", pre, k)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch src := src.(type) {
+	case *calib.ImageFolder:
+		d, err := src.Load(ctx)
+		return d, src.Listed(), err
+	case *calib.Dataset:
+		if k > 0 && k < src.N {
+			return src.Subset(firstN(k)), src.N, nil
+		}
+		return src, src.N, nil
+	}
+	return nil, 0, fmt.Errorf("calibration data %s: unexpected source %T", path, src)
 }
 
 func firstN(n int) []int {
@@ -509,4 +532,10 @@ func reconOverrides(c *cli.Context) (reconFlags, error) {
 		return f, usageError{fmt.Errorf("--act-clip-norm %g: want 0 (the paper's 2.4) or an exponent from 1 to 16", p)}
 	}
 	return f, nil
+}
+
+// isDir reports whether path is a folder (an image folder, for data flags).
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

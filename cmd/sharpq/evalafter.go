@@ -110,7 +110,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, 
 			*f.dst = v
 		}
 	}
-	d, err := calib.Open(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre))
+	d, err := calib.Open(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre), 0)
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", withSizeHint(evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err), m))
 	}
