@@ -32,70 +32,111 @@ type EvalResult struct {
 // label out of range is an *option.Error named Dataset.Labels, reported before any batch
 // runs. The next batch is read (an ImageFolder's decoded) while the model runs on this one.
 func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, src Images, opts EvalOptions) (EvalResult, error) {
-	n, _, _, _ := src.Dims()
-	labels := src.ImageLabels()
-	if labels == nil {
+	if src.ImageLabels() == nil {
 		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s is empty: evaluation needs the images' labels"))
 	}
-	if opts.Batch <= 0 {
-		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size", opts.Batch))
+	var tally Tally
+	secs, err := runBatches(ctx, rt, []*ir.Model{m}, src, opts, func(outs [][]float32, classes int, labels []int64) {
+		tally.Add(outs[0], classes, labels)
+	})
+	if err != nil {
+		return EvalResult{}, err
 	}
-	if len(labels) != n {
-		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s holds %d labels for %d images", len(labels), n))
+	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(tally.Images) / secs}, nil
+}
+
+// runBatches runs every model of models over the images of src, batch by batch, each batch
+// read once for all of them, and passes each batch's outputs (one slice of k rows of classes
+// values per model) and labels (nil when src has none) to visit. It checks what Evaluate
+// documents first, and returns the seconds the batches took.
+func runBatches(ctx context.Context, rt *ort.Runtime, models []*ir.Model, src Images, opts EvalOptions,
+	visit func(outs [][]float32, classes int, labels []int64)) (float64, error) {
+	n, _, _, _ := src.Dims()
+	labels := src.ImageLabels()
+	if opts.Batch <= 0 {
+		return 0, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size", opts.Batch))
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("calib: no images to run")
+	}
+	if labels != nil && len(labels) != n {
+		return 0, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s holds %d labels for %d images", len(labels), n))
 	}
 	// A Dataset built by hand may not hold what N says; reading would slice past its end.
 	if d, ok := src.(*Dataset); ok {
 		if want := d.N * d.SampleLen(); len(d.X) != want {
-			return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.X", "%s holds %d values for %d images of %d×%d×%d (%d values)",
+			return 0, fmt.Errorf("calib: %w", option.Errorf("Dataset.X", "%s holds %d values for %d images of %d×%d×%d (%d values)",
 				len(d.X), d.N, d.C, d.H, d.W, want))
 		}
 	}
 	if i := negativeLabel(labels); i >= 0 {
-		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is negative", labels[i], i))
-	}
-	if err := CheckInputShape(m, src); err != nil {
-		return EvalResult{}, err
+		return 0, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is negative", labels[i], i))
 	}
 	batch := min(opts.Batch, n)
-	s, err := infer.New(rt, m, batch)
-	if err != nil {
-		return EvalResult{}, err
+	sessions := make([]*infer.Session, len(models))
+	defer func() {
+		for _, s := range sessions {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	classes := 0
+	for i, m := range models {
+		if err := CheckInputShape(m, src); err != nil {
+			return 0, err
+		}
+		s, err := infer.New(rt, m, batch)
+		if err != nil {
+			return 0, err
+		}
+		sessions[i] = s
+		if len(s.OutShape) != 2 {
+			return 0, fmt.Errorf("calib: model output shape %v is not [batch, classes]", s.OutShape)
+		}
+		if i > 0 && int(s.OutShape[1]) != classes {
+			return 0, fmt.Errorf("calib: the models have %d and %d classes", classes, s.OutShape[1])
+		}
+		classes = int(s.OutShape[1])
 	}
-	defer s.Close()
-	if len(s.OutShape) != 2 {
-		return EvalResult{}, fmt.Errorf("calib: model output shape %v is not [batch, classes]", s.OutShape)
-	}
-	classes := int(s.OutShape[1])
 	// TopK counts a label the model cannot output as wrong, which would only show as a low
 	// accuracy after the whole run: refuse it before any batch.
 	for i, l := range labels {
 		if l >= int64(classes) {
-			return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is not below the model's %d classes", l, i, classes))
+			return 0, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: label %d of image %d is not below the model's %d classes", l, i, classes))
 		}
 	}
-	var tally Tally
-	in := s.Input()
-	sl := len(in) / batch
+	sl := len(sessions[0].Input()) / batch
 	start := time.Now()
 	r := newPrefetcher(ctx, src, batch, sl)
 	defer r.stop()
+	outs := make([][]float32, len(sessions))
+	done := 0
 	for b := 0; b*batch < n; b++ {
 		x, k, err := r.next()
 		if err != nil {
-			return EvalResult{}, err
+			return 0, err
 		}
-		copy(in, x)
-		clear(in[len(x):])
-		if err := s.Run(); err != nil {
-			return EvalResult{}, fmt.Errorf("calib: batch %d: %w", b, err)
+		for i, s := range sessions {
+			in := s.Input()
+			copy(in, x)
+			clear(in[len(x):])
+			if err := s.Run(); err != nil {
+				return 0, fmt.Errorf("calib: batch %d: %w", b, err)
+			}
+			outs[i] = s.Output()[:k*classes]
 		}
-		tally.Add(s.Output()[:k*classes], classes, labels[b*batch:b*batch+k])
+		var bl []int64
+		if labels != nil {
+			bl = labels[b*batch : b*batch+k]
+		}
+		visit(outs, classes, bl)
+		done += k
 		if opts.Progress != nil {
-			opts.Progress(tally.Images, n)
+			opts.Progress(done, n)
 		}
 	}
-	secs := time.Since(start).Seconds()
-	return EvalResult{Accuracy: tally.Accuracy(), Seconds: secs, ImagesPerSec: float64(n) / secs}, nil
+	return time.Since(start).Seconds(), nil
 }
 
 // prefetcher reads the batches of src one ahead of the caller, into two buffers in turn.

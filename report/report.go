@@ -71,13 +71,15 @@ func (r Report) Summary() Report {
 	return r
 }
 
-// Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images.
+// Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images,
+// and how often the quantized model picks the float model's top-1 class on them (%).
 type Accuracy struct {
 	Images    int     `json:"images"`
 	Top1      float64 `json:"top1"`
 	Top5      float64 `json:"top5"`
 	FloatTop1 float64 `json:"float_top1"`
 	FloatTop5 float64 `json:"float_top5"`
+	Agreement float64 `json:"float_top1_agreement"`
 }
 
 // Write creates dir and writes report.json, report.md and the plots into it.
@@ -130,8 +132,8 @@ func markdown(r *Report, plots []string) string {
 		fmt.Fprintf(&s, "- %s: %s\n", k, r.Settings[k])
 	}
 	if a := r.Accuracy; a != nil {
-		fmt.Fprintf(&s, "\n## Accuracy (%d labelled images)\n\n| model | top-1 (%%) | top-5 (%%) |\n| --- | --- | --- |\n| quantized | %.2f | %.2f |\n| float | %.2f | %.2f |\n",
-			a.Images, a.Top1, a.Top5, a.FloatTop1, a.FloatTop5)
+		fmt.Fprintf(&s, "\n## Accuracy (%d labelled images)\n\n| model | top-1 (%%) | top-5 (%%) |\n| --- | --- | --- |\n| quantized | %.2f | %.2f |\n| float | %.2f | %.2f |\n\nThe quantized model picks the float model's top-1 class on %.2f %% of them.\n",
+			a.Images, a.Top1, a.Top5, a.FloatTop1, a.FloatTop5, a.Agreement)
 	}
 	fmt.Fprintf(&s, "\n## Stages\n\n| stage | seconds |\n| --- | --- |\n")
 	for _, st := range r.Stages {

@@ -31,6 +31,8 @@ func evalCommand() *cli.Command {
 				&cli.IntFlag{Name: "limit", Usage: "evaluate only `N` images (0 = all): an array's first N, or N spread evenly through a folder, every class in proportion"},
 				&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 				&cli.Float64Flag{Name: "min-top1", DefaultText: "off", Usage: "quality gate: after printing the result, exit with status 3 when top-1 (in %) is below this"},
+				&cli.StringFlag{Name: "reference", Usage: "compare with this `MODEL.onnx` (the float model a quantized one came from) on the same images: top-1 agreement and output SQNR; labels become optional"},
+				&cli.Float64Flag{Name: "min-agreement", DefaultText: "off", Usage: "quality gate with --reference: after printing the result, exit with status 3 when the model picks the reference's top-1 class on fewer than this percentage of the images"},
 			}, runtimeFlags()...)...),
 		Action: func(c *cli.Context) error {
 			p, err := preprocessFrom(c)
@@ -85,13 +87,26 @@ func parseFloats(flag, s string) ([]float32, error) {
 
 // evalReport is the JSON form of `sharpq eval --json`.
 type evalReport struct {
-	Model        string  `json:"model"`
-	Top1         float64 `json:"top1"`
-	Top5         float64 `json:"top5"`
-	Images       int     `json:"images"`
-	ImagesPerSec float64 `json:"images_per_s"`
-	Device       string  `json:"device"`
-	Batch        int     `json:"batch"`
+	Model string `json:"model"`
+	// Top1 and Top5 are absent for images without labels (with --reference).
+	Top1         *float64         `json:"top1,omitempty"`
+	Top5         *float64         `json:"top5,omitempty"`
+	Images       int              `json:"images"`
+	ImagesPerSec float64          `json:"images_per_s"`
+	Device       string           `json:"device"`
+	Batch        int              `json:"batch"`
+	Reference    *referenceReport `json:"reference,omitempty"`
+}
+
+// referenceReport is what --reference adds to evalReport: the reference model's accuracy
+// (with labels) and how the evaluated model compares with it.
+type referenceReport struct {
+	Model      string   `json:"model"`
+	Top1       *float64 `json:"top1,omitempty"`
+	Top5       *float64 `json:"top5,omitempty"`
+	Agreement  float64  `json:"top1_agreement"`
+	OutputSQNR float64  `json:"output_sqnr_db"` // 200 for identical outputs
+	MaxDiff    float64  `json:"max_output_diff"`
 }
 
 func runEval(c *cli.Context, p calib.Preprocess) error {
@@ -101,6 +116,12 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	}
 	if minTop1 := c.Float64("min-top1"); minTop1 < 0 || minTop1 > 100 {
 		return usageError{fmt.Errorf("--min-top1 %g: want a top-1 in %% between 0 and 100", minTop1)}
+	}
+	if v := c.Float64("min-agreement"); c.IsSet("min-agreement") && !(v >= 0 && v <= 100) {
+		return usageError{fmt.Errorf("--min-agreement %g: want a percentage of the images, 0 to 100", v)}
+	}
+	if c.IsSet("min-agreement") && c.String("reference") == "" {
+		return usageError{fmt.Errorf("--min-agreement needs --reference (the model to agree with)")}
 	}
 	m, _, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
@@ -116,8 +137,11 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return fmt.Errorf("--data: %w", withSizeHint(err, m))
 	}
-	if d.ImageLabels() == nil {
-		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders)", c.String("data"))}
+	if d.ImageLabels() == nil && c.String("reference") == "" {
+		return usageError{fmt.Errorf("--data %s: needs labels (--labels, or class subfolders), or --reference to compare with", c.String("data"))}
+	}
+	if d.ImageLabels() == nil && c.IsSet("min-top1") {
+		return usageError{fmt.Errorf("--min-top1: --data %s has no labels (--labels, or class subfolders)", c.String("data"))}
 	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
 	if a, ok := d.(*calib.Dataset); ok && limit > 0 && limit < a.N {
@@ -137,16 +161,37 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 			}
 		}
 	}
-	res, err := calib.Evaluate(c.Context, rt, m, d, opts)
-	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, withShapeHint(err))
+	var rep evalReport
+	if refPath := c.String("reference"); refPath != "" {
+		ref, _, err := readModel(refPath, c.String("input-shape"), true)
+		if err != nil {
+			return fmt.Errorf("--reference: %w", err)
+		}
+		res, err := calib.Compare(c.Context, rt, m, ref, d, opts)
+		if err != nil {
+			return fmt.Errorf("%s against %s: %w", modelPath, refPath, withShapeHint(err))
+		}
+		rep = evalReport{Model: modelPath, Images: res.Images, ImagesPerSec: float64(res.Images) / res.Seconds, Device: rt.Device(), Batch: opts.Batch,
+			Reference: &referenceReport{Model: refPath, Agreement: res.Agreement, OutputSQNR: min(res.OutputSQNR, 200), MaxDiff: res.MaxDiff}}
+		if res.Model != nil {
+			rep.Top1, rep.Top5 = &res.Model.Top1, &res.Model.Top5
+			rep.Reference.Top1, rep.Reference.Top5 = &res.Reference.Top1, &res.Reference.Top5
+		}
+	} else {
+		res, err := calib.Evaluate(c.Context, rt, m, d, opts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", modelPath, withShapeHint(err))
+		}
+		rep = evalReport{Model: modelPath, Top1: &res.Top1, Top5: &res.Top5, Images: res.Images, ImagesPerSec: res.ImagesPerSec, Device: rt.Device(), Batch: opts.Batch}
 	}
-	rep := evalReport{Model: modelPath, Top1: res.Top1, Top5: res.Top5, Images: res.Images, ImagesPerSec: res.ImagesPerSec, Device: rt.Device(), Batch: opts.Batch}
 	if err := printEval(c.App.Writer, rep, c.Bool("json")); err != nil {
 		return err
 	}
-	if c.IsSet("min-top1") && rep.Top1 < c.Float64("min-top1") {
-		return gateError{fmt.Errorf("--min-top1 %g: %s has top-1 %.2f %% on %d images", c.Float64("min-top1"), modelPath, rep.Top1, rep.Images)}
+	if c.IsSet("min-top1") && rep.Top1 != nil && *rep.Top1 < c.Float64("min-top1") {
+		return gateError{fmt.Errorf("--min-top1 %g: %s has top-1 %.2f %% on %d images", c.Float64("min-top1"), modelPath, *rep.Top1, rep.Images)}
+	}
+	if r := rep.Reference; c.IsSet("min-agreement") && r.Agreement < c.Float64("min-agreement") {
+		return gateError{fmt.Errorf("--min-agreement %g: %s picks the top-1 class of %s on %.2f %% of %d images", c.Float64("min-agreement"), modelPath, r.Model, r.Agreement, rep.Images)}
 	}
 	return nil
 }
@@ -155,8 +200,19 @@ func printEval(w io.Writer, r evalReport, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "%s: top-1 %.2f%%, top-5 %.2f%% on %d images, %.0f images/s (%s, batch %d)\n",
-		r.Model, r.Top1, r.Top5, r.Images, r.ImagesPerSec, r.Device, r.Batch)
+	var err error
+	if r.Top1 != nil {
+		_, err = fmt.Fprintf(w, "%s: top-1 %.2f%%, top-5 %.2f%% on %d images, %.0f images/s (%s, batch %d)\n",
+			r.Model, *r.Top1, *r.Top5, r.Images, r.ImagesPerSec, r.Device, r.Batch)
+	}
+	if ref := r.Reference; ref != nil && err == nil {
+		accuracy := ""
+		if ref.Top1 != nil {
+			accuracy = fmt.Sprintf(" (top-1 %.2f%%, top-5 %.2f%%)", *ref.Top1, *ref.Top5)
+		}
+		_, err = fmt.Fprintf(w, "%s against %s%s: top-1 agreement %.2f%%, output SQNR %.1f dB, largest output difference %.4g on %d images\n",
+			r.Model, ref.Model, accuracy, ref.Agreement, ref.OutputSQNR, ref.MaxDiff, r.Images)
+	}
 	return err
 }
 

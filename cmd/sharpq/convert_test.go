@@ -112,12 +112,12 @@ func TestConvertEndToEnd(t *testing.T) {
 	}
 	// W4A4 is easy on this model (round-to-nearest alone keeps 93.4 of 93.75 on the full test
 	// set); even this tiny schedule must stay close to the float 94.6 on the subset.
-	if ev.Top1 < 92 {
-		t.Fatalf("W4A4 data-free top-1 %.1f on the bundled subset, want ≥ 92", ev.Top1)
+	if *ev.Top1 < 92 {
+		t.Fatalf("W4A4 data-free top-1 %.1f on the bundled subset, want ≥ 92", *ev.Top1)
 	}
 	// --eval-data measured the same model on the same images before writing it.
-	if a := rep.Accuracy; a.Images != 1000 || a.Top1 != ev.Top1 || a.FloatTop1 != 94.6 {
-		t.Errorf("convert --eval-data: %+v; eval of the written model: top-1 %.2f; float: want 94.60", a, ev.Top1)
+	if a := rep.Accuracy; a.Images != 1000 || a.Top1 != *ev.Top1 || a.FloatTop1 != 94.6 {
+		t.Errorf("convert --eval-data: %+v; eval of the written model: top-1 %.2f; float: want 94.60", a, *ev.Top1)
 	}
 	// --mirror and --mixup calibrated on the 32 synthetic images, their 32 mirrors and 16
 	// mixtures.
@@ -185,7 +185,7 @@ func TestConvertEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(string(md), "## Accuracy (1000 labelled images)") || !strings.Contains(string(md), "output SQNR") || !strings.Contains(string(md), "(synthetic.png)") || !strings.Contains(string(md), "## SADAG refinement") {
 		t.Errorf("report.md lacks the accuracy, the layer SQNRs or the refinement (%v)", err)
 	}
-	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset; refinement changed the images by %.3f %%", ev.Top1, 100*rep.Refinement[0].Change)
+	t.Logf("W4A4 data-free (tiny schedule): top-1 %.1f on the bundled 1000-image subset; refinement changed the images by %.3f %%", *ev.Top1, 100*rep.Refinement[0].Change)
 }
 
 // sameInitializers describes the first difference between two models' initializers, or

@@ -132,20 +132,16 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, 
 	return d, nil
 }
 
-// evaluateBoth measures the float model fp and the quantized model q on d in ONNX Runtime.
+// evaluateBoth measures the float model fp and the quantized model q on d in ONNX Runtime, in
+// one pass over the images, and how often q picks fp's top-1 class.
 func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d calib.Images, log func(string, ...any)) (*report.Accuracy, error) {
-	opts := calib.EvalOptions{Batch: 250}
 	labels := option.Names{"Dataset.Labels": "--eval-labels"} // not eval's --labels
-	f, err := calib.Evaluate(ctx, rt, fp, d, opts)
+	r, err := calib.Compare(ctx, rt, q, fp, d, calib.EvalOptions{Batch: 250})
 	if err != nil {
-		return nil, fmt.Errorf("--eval-data: float model: %w", labels.Rename(err))
+		return nil, fmt.Errorf("--eval-data: %w", labels.Rename(err))
 	}
-	r, err := calib.Evaluate(ctx, rt, q, d, opts)
-	if err != nil {
-		return nil, fmt.Errorf("--eval-data: quantized model: %w", labels.Rename(err))
-	}
-	a := &report.Accuracy{Images: r.Images, FloatTop1: f.Top1, FloatTop5: f.Top5, Top1: r.Top1, Top5: r.Top5}
-	log("eval: top-1 %.2f %% quantized, %.2f %% float, on %d images", a.Top1, a.FloatTop1, a.Images)
+	a := &report.Accuracy{Images: r.Images, FloatTop1: r.Reference.Top1, FloatTop5: r.Reference.Top5, Top1: r.Model.Top1, Top5: r.Model.Top5, Agreement: r.Agreement}
+	log("eval: top-1 %.2f %% quantized, %.2f %% float, on %d images (the float model's class on %.2f %%)", a.Top1, a.FloatTop1, a.Images, a.Agreement)
 	return a, nil
 }
 

@@ -68,10 +68,10 @@ func TestEvalMatchesTrainingTop1(t *testing.T) {
 				t.Fatalf("evaluated %d images, want 10000", rep.Images)
 			}
 			// 0.01 points is one image in 10000: the float model must classify identically.
-			if math.Abs(rep.Top1-100*meta.Top1) > 0.01+1e-9 {
-				t.Fatalf("top-1 %.2f, training recorded %.2f", rep.Top1, 100*meta.Top1)
+			if math.Abs(*rep.Top1-100*meta.Top1) > 0.01+1e-9 {
+				t.Fatalf("top-1 %.2f, training recorded %.2f", *rep.Top1, 100*meta.Top1)
 			}
-			t.Logf("top-1 %.2f (recorded %.2f), top-5 %.2f, %.0f images/s", rep.Top1, 100*meta.Top1, rep.Top5, rep.ImagesPerSec)
+			t.Logf("top-1 %.2f (recorded %.2f), top-5 %.2f, %.0f images/s", *rep.Top1, 100*meta.Top1, *rep.Top5, rep.ImagesPerSec)
 		})
 	}
 }

@@ -197,7 +197,7 @@ func TestFolderForGrayscaleModel(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 			t.Fatal(err)
 		}
-		return r.Top1
+		return *r.Top1
 	}
 	folder, gray, array := top1("--data", dir), top1("--data", dir, "--grayscale"), top1("--data", sub, "--labels", lab, "--limit", fmt.Sprint(n))
 	cropped := top1("--data", framed, "--crop", fmt.Sprint(w))

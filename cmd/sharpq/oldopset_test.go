@@ -181,5 +181,5 @@ func subsetTop1(t *testing.T, model string, extra ...string) float64 {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	return rep.Top1
+	return *rep.Top1
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// TestEvalReference compares a W4A4 round-to-nearest model with its float model on the
+// bundled subset: with labels both accuracies (each as eval measures it alone) and the
+// agreement, without labels the agreement alone, and --min-agreement as a gate.
+func TestEvalReference(t *testing.T) {
+	orttest.LibPath(t)
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
+	q := filepath.Join(t.TempDir(), "q.onnx")
+	if code, _, stderr := sharpq(t, append([]string{"quantize", "--model", model, "--calib-data", sub, "--calib-images", "64", "--wbits", "4", "--abits", "4", "--iters", "0", "-o", q}, norm...)...); code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	eval := func(wantCode int, args ...string) evalReport {
+		t.Helper()
+		code, stdout, stderr := sharpq(t, append(append([]string{"eval", "--json"}, norm...), args...)...)
+		if code != wantCode {
+			t.Fatalf("%v: exit %d, want %d: %s", args, code, wantCode, stderr)
+		}
+		var r evalReport
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("%v: %q", err, stdout)
+		}
+		return r
+	}
+	alone, float := eval(0, q, "--data", sub, "--labels", lab), eval(0, model, "--data", sub, "--labels", lab)
+	both := eval(0, q, "--data", sub, "--labels", lab, "--reference", model)
+	r := both.Reference
+	if r == nil || both.Top1 == nil || r.Top1 == nil || *both.Top1 != *alone.Top1 || *r.Top1 != *float.Top1 || *r.Top5 != *float.Top5 {
+		t.Fatalf("with --reference: %+v (reference %+v); alone %.2f, float %.2f", both, r, *alone.Top1, *float.Top1)
+	}
+	// Round-to-nearest W4A4 keeps this model close to the float one, but not identical.
+	if r.Agreement < 90 || r.Agreement >= 100 || r.OutputSQNR < 5 || r.OutputSQNR > 60 || r.MaxDiff <= 0 {
+		t.Errorf("agreement %.2f %%, SQNR %.1f dB, largest difference %g: want 90–100 %%, 5–60 dB, > 0", r.Agreement, r.OutputSQNR, r.MaxDiff)
+	}
+	t.Logf("W4A4 RTN against float on %d images: top-1 %.2f / %.2f, agreement %.2f %%, SQNR %.1f dB, largest difference %.3f",
+		both.Images, *both.Top1, *r.Top1, r.Agreement, r.OutputSQNR, r.MaxDiff)
+
+	unlabelled := eval(0, q, "--data", sub, "--reference", model)
+	if unlabelled.Top1 != nil || unlabelled.Reference.Top1 != nil || unlabelled.Reference.Agreement != r.Agreement || unlabelled.Images != both.Images {
+		t.Errorf("without labels: %+v (reference %+v), want no top-1 and agreement %.2f", unlabelled, unlabelled.Reference, r.Agreement)
+	}
+	self := eval(0, model, "--data", sub, "--reference", model)
+	if self.Reference.Agreement != 100 || self.Reference.OutputSQNR != 200 || self.Reference.MaxDiff != 0 {
+		t.Errorf("a model against itself: %+v", self.Reference)
+	}
+	eval(3, q, "--data", sub, "--reference", model, "--min-agreement", "100")
+	eval(0, q, "--data", sub, "--reference", model, "--min-agreement", "50", "--limit", "100")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", q, "--data", sub, "--labels", lab, "--min-agreement", "90"}, "--min-agreement needs --reference"},
+		{[]string{"eval", q, "--data", sub}, "needs labels (--labels, or class subfolders), or --reference"},
+		{[]string{"eval", q, "--data", sub, "--reference", model, "--min-top1", "90"}, "--min-top1: --data " + sub + " has no labels"},
+		{[]string{"eval", q, "--data", sub, "--reference", filepath.Join(t.TempDir(), "absent.onnx")}, "--reference: "},
+	} {
+		code, _, stderr := sharpq(t, tc.args...)
+		if code == 0 || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q: want one error line with %q", tc.args[4:], code, stderr, tc.want)
+		}
+	}
+}
