@@ -24,6 +24,7 @@ func evalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "eval-data", Usage: "labelled test images (.npy with --eval-labels, or a folder of class subfolders): report the float and quantized top-1 on them"},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels .npy (int) for an .npy --eval-data"},
+		&cli.IntFlag{Name: "eval-images", Usage: "evaluate on `N` of the --eval-data images (0 = all): an array's first N, or N spread evenly through a folder"},
 		&cli.StringFlag{Name: "eval-mean", DefaultText: "--mean", Usage: "per-channel mean for --eval-data alone (e.g. uint8 test pixels beside already normalised --calib-data given without --mean)"},
 		&cli.StringFlag{Name: "eval-std", DefaultText: "--std", Usage: "per-channel std for --eval-data alone"},
 		&cli.Float64Flag{Name: "max-drop", DefaultText: "off", Usage: "quality gate: fail with exit status 3 and write nothing when the quantized top-1 on --eval-data is more than this many points below the float model's"},
@@ -86,11 +87,18 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, 
 	if c.IsSet("max-drop") && !(c.Float64("max-drop") >= 0) {
 		return nil, usageError{fmt.Errorf("--max-drop %g: want a number of top-1 points ≥ 0", c.Float64("max-drop"))}
 	}
+	n := c.Int("eval-images")
+	if n < 0 {
+		return nil, usageError{fmt.Errorf("--eval-images %d: want 0 (all of them) or more", n)}
+	}
 	if path == "" {
 		for _, f := range []string{"eval-labels", "eval-mean", "eval-std"} {
 			if c.String(f) != "" {
 				return nil, usageError{fmt.Errorf("--%s needs --eval-data", f)}
 			}
+		}
+		if n > 0 {
+			return nil, usageError{fmt.Errorf("--eval-images needs --eval-data")}
 		}
 		if c.IsSet("max-drop") {
 			return nil, usageError{fmt.Errorf("--max-drop needs --eval-data (labelled images to measure the drop on)")}
@@ -110,11 +118,14 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, 
 			*f.dst = v
 		}
 	}
-	d, err := calib.Open(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre), 0)
+	d, err := calib.Open(c.Context, path, c.String("eval-labels"), forModel(c, m, path, pre), n)
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", withSizeHint(evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err), m))
 	}
 	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std (or --eval-mean/--eval-std), or normalised floats without them")
+	if a, ok := d.(*calib.Dataset); ok && n > 0 && n < a.N {
+		d = a.Subset(firstN(n))
+	}
 	if d.ImageLabels() == nil {
 		return nil, usageError{fmt.Errorf("--eval-data %s: needs labels (--eval-labels, or class subfolders)", path)}
 	}

@@ -317,6 +317,8 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"size of .npy images", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--size", "8"}, []string{"--size = 8", "set --size to 0"}},
 		{"resize of .npy images", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--resize", "36", "--crop", "32"}, []string{"--resize = 36", "set --resize to 0"}},
 		{"size and resize", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--size", "32", "--resize", "36"}, []string{"--size 32 and --resize 36: set one"}},
+		{"eval images without data", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--eval-images", "100"}, []string{"--eval-images needs --eval-data"}},
+		{"negative eval images", []string{"convert", model, "-o", out, "--eval-data", rgb, "--eval-labels", rgbLabels, "--eval-images", "-1"}, []string{"--eval-images -1"}},
 		{"negative crop", []string{"quantize", "--model", model, "--calib-data", rgb, "-o", out, "--crop", "-1"}, []string{"--crop = -1"}},
 	}
 	for _, tc := range tests {

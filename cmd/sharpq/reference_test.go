@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/report"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -19,8 +20,14 @@ func TestEvalReference(t *testing.T) {
 	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
 	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
 	q := filepath.Join(t.TempDir(), "q.onnx")
-	if code, _, stderr := sharpq(t, append([]string{"quantize", "--model", model, "--calib-data", sub, "--calib-images", "64", "--wbits", "4", "--abits", "4", "--iters", "0", "-o", q}, norm...)...); code != 0 {
+	code, stdout, stderr := sharpq(t, append([]string{"quantize", "--model", model, "--calib-data", sub, "--calib-images", "64", "--wbits", "4", "--abits", "4", "--iters", "0", "-o", q,
+		"--eval-data", sub, "--eval-labels", lab, "--eval-images", "200", "--json"}, norm...)...)
+	if code != 0 {
 		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
 	}
 	eval := func(wantCode int, args ...string) evalReport {
 		t.Helper()
@@ -46,6 +53,12 @@ func TestEvalReference(t *testing.T) {
 	}
 	t.Logf("W4A4 RTN against float on %d images: top-1 %.2f / %.2f, agreement %.2f %%, SQNR %.1f dB, largest difference %.3f",
 		both.Images, *both.Top1, *r.Top1, r.Agreement, r.OutputSQNR, r.MaxDiff)
+
+	// --eval-images 200 of the array: its first 200, both models in one pass.
+	first200 := eval(0, q, "--data", sub, "--labels", lab, "--reference", model, "--limit", "200")
+	if a := rep.Accuracy; a == nil || a.Images != 200 || a.Top1 != *first200.Top1 || a.FloatTop1 != *first200.Reference.Top1 || a.Agreement != first200.Reference.Agreement {
+		t.Errorf("quantize --eval-images 200: %+v; eval --limit 200 --reference: %+v (reference %+v)", a, first200, first200.Reference)
+	}
 
 	unlabelled := eval(0, q, "--data", sub, "--reference", model)
 	if unlabelled.Top1 != nil || unlabelled.Reference.Top1 != nil || unlabelled.Reference.Agreement != r.Agreement || unlabelled.Images != both.Images {
