@@ -16,11 +16,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/image/draw"
 
+	"github.com/sharpq/sharpq/internal/parallel"
 	"github.com/sharpq/sharpq/option"
 )
 
@@ -242,22 +241,11 @@ func readCount(n, start, values, sampleLen int) (int, error) {
 // failed, whichever finished first, or ctx.Err() when ctx was cancelled.
 func forEach(ctx context.Context, n int, fn func(i int) error) error {
 	errs := make([]error, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				errs[i] = fn(i)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(n, runtime.GOMAXPROCS(0), func(i int) {
+		if ctx.Err() == nil {
+			errs[i] = fn(i)
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
