@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"image"
-	"image/png"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,18 +64,7 @@ func TestCalibImagesFromFolder(t *testing.T) {
 		for p := range img.Pix {
 			img.Pix[p] = uint8(i*17 + p)
 		}
-		class := filepath.Join(dir, fmt.Sprint(i/4))
-		if err := os.MkdirAll(class, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Create(filepath.Join(class, fmt.Sprintf("%02d.png", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := png.Encode(f, img); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+		savePNG(t, filepath.Join(dir, fmt.Sprint(i/4), fmt.Sprintf("%02d.png", i)), img)
 	}
 	out := filepath.Join(t.TempDir(), "q.onnx")
 	code, _, stderr := sharpq(t, "quantize", "--model", model, "--calib-data", dir, "--calib-images", "6",

@@ -158,18 +158,7 @@ func TestFolderForGrayscaleModel(t *testing.T) {
 				v := x[i*h*w+p]
 				img.SetNRGBA(left+p%w, top+p/w, color.NRGBA{v, v, v, 255})
 			}
-			class := filepath.Join(dir, fmt.Sprint(labels[i]))
-			if err := os.MkdirAll(class, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.Create(filepath.Join(class, fmt.Sprintf("%03d.png", i)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := png.Encode(f, img); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
+			savePNG(t, filepath.Join(dir, fmt.Sprint(labels[i]), fmt.Sprintf("%03d.png", i)), img)
 		}
 		// Every class folder must exist for the labels to be the class indices.
 		for c := range 10 {
@@ -208,5 +197,21 @@ func TestFolderForGrayscaleModel(t *testing.T) {
 	code, _, stderr := sharpq(t, "eval", model, "--data", framed)
 	if want := fmt.Sprintf("--resize %d --crop %d", h*8/7, h); code != 2 || !strings.Contains(stderr, "images of different sizes") || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, %q: want exit 2 naming %q", code, stderr, want)
+	}
+}
+
+// savePNG writes img to path as PNG, making its folder.
+func savePNG(t *testing.T, path string, img image.Image) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
 	}
 }
