@@ -32,7 +32,10 @@ import (
 // the label indices (ClassNames lists them). Each class folder holds JPEG
 // (.jpg, .jpeg) and PNG (.png) files, extensions in any case, possibly in
 // nested folders; other files, and names starting with a dot, are skipped.
-// Images are taken class by class, in name order within a class.
+// Images are taken class by class, in name order within a class. A folder
+// without class subfolders that holds images itself is read as images
+// without labels (ImageLabels is nil), in name order: enough to calibrate on,
+// or to compare two models on.
 //
 // Each image is decoded and, like PIL's convert("RGB"), any alpha channel is
 // dropped. With p.Size > 0 it is resized to Size×Size (bilinear, antialiased
@@ -151,9 +154,22 @@ func (f *ImageFolder) list() error {
 		}
 		f.classNames = append(f.classNames, e.Name())
 	}
-	if len(f.classNames) == 0 {
-		return fmt.Errorf("calib: image folder %s has no class subfolders: want one subfolder of JPEG/PNG images per class", f.dir)
+	if len(f.classNames) > 0 {
+		return nil
 	}
+	// No class subfolders: the images in the folder itself, without labels.
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || imageFormat(e.Name()) == "" {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(f.dir, e.Name())); err == nil && fi.Mode().IsRegular() {
+			f.paths = append(f.paths, filepath.Join(f.dir, e.Name()))
+		}
+	}
+	if len(f.paths) == 0 {
+		return fmt.Errorf("calib: image folder %s has no class subfolders and no images: want one subfolder of JPEG/PNG images per class, or the images themselves (without labels)", f.dir)
+	}
+	f.labels = nil
 	return nil
 }
 

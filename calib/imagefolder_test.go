@@ -243,9 +243,9 @@ func TestLoadImageFolderErrors(t *testing.T) {
 			wantErr: "has no class subfolders",
 		},
 		{
-			name:    "files only",
-			setup:   func(t *testing.T, dir string) { saveImage(t, dir, "x.png", solid(1, 1, color.NRGBA{})) },
-			wantErr: "has no class subfolders",
+			name:    "no images",
+			setup:   func(t *testing.T, dir string) { writeFile(t, dir, "readme.txt", "no images") },
+			wantErr: "has no class subfolders and no images",
 		},
 		{
 			name: "class without images",
@@ -404,3 +404,21 @@ func TestOpenImageFolderSpread(t *testing.T) {
 		})
 	}
 }
+
+// A folder of images without class subfolders is read as images without labels, in name order.
+func TestLoadImageFolderFlat(t *testing.T) {
+	dir := t.TempDir()
+	saveImage(t, dir, "b.png", solid(2, 2, color.NRGBA{51, 51, 51, 255}))
+	saveImage(t, dir, "a.PNG", solid(2, 2, color.NRGBA{255, 255, 255, 255}))
+	writeFile(t, dir, "notes.txt", "not an image")
+	writeFile(t, dir, ".hidden.png", "skipped")
+	d, err := LoadImageFolder(context.Background(), dir, Preprocess{Grayscale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N != 2 || d.Labels != nil || d.ClassNames != nil {
+		t.Fatalf("%d images, labels %v, classes %v: want 2 without labels", d.N, d.Labels, d.ClassNames)
+	}
+	assertClose(t, d.X, slices.Concat(plane(4, 1), plane(4, 0.2)), 1e-6)
+}
+

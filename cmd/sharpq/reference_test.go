@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"image"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/report"
 	"github.com/sharpq/sharpq/testmodels"
@@ -64,6 +67,24 @@ func TestEvalReference(t *testing.T) {
 	if unlabelled.Top1 != nil || unlabelled.Reference.Top1 != nil || unlabelled.Reference.Agreement != r.Agreement || unlabelled.Images != both.Images {
 		t.Errorf("without labels: %+v (reference %+v), want no top-1 and agreement %.2f", unlabelled, unlabelled.Reference, r.Agreement)
 	}
+	// The first 40 images as PNGs in one folder without class subfolders: images without
+	// labels, in name order, compared as the array's first 40 are.
+	x, shape, err := calib.ReadNPYUint8(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, w := int(shape[len(shape)-2]), int(shape[len(shape)-1])
+	flat := t.TempDir()
+	for i := range 40 {
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		copy(img.Pix, x[i*h*w:(i+1)*h*w])
+		savePNG(t, filepath.Join(flat, fmt.Sprintf("%03d.png", i)), img)
+	}
+	fromFolder, fromArray := eval(0, q, "--data", flat, "--reference", model), eval(0, q, "--data", sub, "--reference", model, "--limit", "40")
+	if fromFolder.Images != 40 || fromFolder.Reference.Agreement != fromArray.Reference.Agreement || fromFolder.Reference.OutputSQNR != fromArray.Reference.OutputSQNR {
+		t.Errorf("a folder without classes: %+v; the same images as an array: %+v", fromFolder.Reference, fromArray.Reference)
+	}
+
 	self := eval(0, model, "--data", sub, "--reference", model)
 	if self.Reference.Agreement != 100 || self.Reference.OutputSQNR != 200 || self.Reference.MaxDiff != 0 {
 		t.Errorf("a model against itself: %+v", self.Reference)
