@@ -421,4 +421,3 @@ func TestLoadImageFolderFlat(t *testing.T) {
 	}
 	assertClose(t, d.X, slices.Concat(plane(4, 1), plane(4, 0.2)), 1e-6)
 }
-
