@@ -12,7 +12,8 @@
 //     name giving the label indices, holding JPEG and PNG files
 //     (OpenImageFolder, LoadImageFolder), as torchvision's ImageFolder reads
 //     it, resized and cropped as its Resize and CenterCrop do
-//     (Preprocess.Size, Resize, Crop).
+//     (Preprocess.Size, Resize, Crop); or a folder of images without class
+//     subfolders, read without labels.
 //
 // Load picks between the two from the path and reads the images into a
 // Dataset in memory; Open gives Images that Evaluate reads batch by batch,
