@@ -152,15 +152,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 		return err
 	}
 	defer rt.Close()
-	opts := calib.EvalOptions{Batch: c.Int("batch")}
-	if isTerminal(os.Stderr) && !c.Bool("json") {
-		opts.Progress = func(done, total int) {
-			fmt.Fprintf(os.Stderr, "\reval: %d/%d images", done, total)
-			if done == total {
-				fmt.Fprintln(os.Stderr)
-			}
-		}
-	}
+	opts := calib.EvalOptions{Batch: c.Int("batch"), Progress: evalProgress(os.Stderr, logger(c))}
 	var rep evalReport
 	if refPath := c.String("reference"); refPath != "" {
 		ref, _, err := readModel(refPath, c.String("input-shape"), true)

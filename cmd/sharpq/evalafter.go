@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -145,9 +146,9 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, 
 
 // evaluateBoth measures the float model fp and the quantized model q on d in ONNX Runtime, in
 // one pass over the images, and how often q picks fp's top-1 class.
-func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d calib.Images, log func(string, ...any)) (*report.Accuracy, error) {
+func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d calib.Images, progress func(done, total int), log func(string, ...any)) (*report.Accuracy, error) {
 	labels := option.Names{"Dataset.Labels": "--eval-labels"} // not eval's --labels
-	r, err := calib.Compare(ctx, rt, q, fp, d, calib.EvalOptions{Batch: 250})
+	r, err := calib.Compare(ctx, rt, q, fp, d, calib.EvalOptions{Batch: 250, Progress: progress})
 	if err != nil {
 		return nil, fmt.Errorf("--eval-data: %w", labels.Rename(err))
 	}
@@ -184,7 +185,7 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 		if err != nil {
 			return nil, nil, err
 		}
-		acc, err = evaluateBoth(c.Context, rt, m, q, evalData, log)
+		acc, err = evaluateBoth(c.Context, rt, m, q, evalData, evalProgress(os.Stderr, logger(c)), log)
 		done()
 		if err != nil {
 			return nil, nil, err

@@ -115,3 +115,26 @@ func reconProgress(w *os.File, log *slog.Logger) func(string, quantizer.ReconPro
 		}
 	}
 }
+
+// evalProgress prints evaluation progress: a rewritten line on a terminal, a log record every
+// 30 s otherwise (an ImageNet validation set takes minutes); both with the time left.
+func evalProgress(w *os.File, log *slog.Logger) func(done, total int) {
+	tty := isTerminal(w)
+	last := time.Now()
+	var pace stagePace
+	return func(done, total int) {
+		now := time.Now()
+		left := pace.observe(now, 0, 1, done, total)
+		if tty {
+			fmt.Fprintf(w, "\reval: %d/%d images  %s ", done, total, leftText(left))
+			if done == total {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		if done < total && now.Sub(last) > 30*time.Second {
+			last = now
+			log.Info("progress", withLeft(left, "stage", "eval", "images", done, "of", total)...)
+		}
+	}
+}
