@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
-	"image/png"
+	_ "image/jpeg" // decoders for image.Decode
+	_ "image/png"
 	"io/fs"
 	"math"
 	"os"
@@ -385,38 +385,33 @@ func decodeSize(path string) (w, h int, err error) {
 		return 0, 0, fmt.Errorf("calib: %w", err)
 	}
 	defer f.Close()
-	var cfg image.Config
-	format := imageFormat(path)
-	switch format {
-	case "jpeg":
-		cfg, err = jpeg.DecodeConfig(bufio.NewReader(f))
-	case "png":
-		cfg, err = png.DecodeConfig(bufio.NewReader(f))
-	}
+	cfg, format, err := image.DecodeConfig(bufio.NewReader(f))
 	if err != nil {
-		return 0, 0, fmt.Errorf("calib: %s: decoding %s: %w", path, format, err)
+		return 0, 0, decodeError(path, format, err)
 	}
 	return cfg.Width, cfg.Height, nil
 }
 
+// decodeImage decodes the image at path. The format comes from the file's first bytes, not
+// its name, as PIL finds it: ImageNet's training set holds a PNG and CMYK JPEGs named .JPEG.
 func decodeImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}
 	defer f.Close()
-	var img image.Image
-	format := imageFormat(path)
-	switch format {
-	case "jpeg":
-		img, err = jpeg.Decode(f)
-	case "png":
-		img, err = png.Decode(f)
-	}
+	img, format, err := image.Decode(bufio.NewReader(f))
 	if err != nil {
-		return nil, fmt.Errorf("calib: %s: decoding %s: %w", path, format, err)
+		return nil, decodeError(path, format, err)
 	}
 	return img, nil
+}
+
+func decodeError(path, format string, err error) error {
+	if errors.Is(err, image.ErrFormat) {
+		return fmt.Errorf("calib: %s: neither JPEG nor PNG data", path)
+	}
+	return fmt.Errorf("calib: %s: decoding %s: %w", path, format, err)
 }
 
 // dropAlpha returns img made opaque by discarding its alpha channel and

@@ -266,7 +266,7 @@ func TestLoadImageFolderErrors(t *testing.T) {
 		{
 			name:    "corrupt",
 			setup:   func(t *testing.T, dir string) { writeFile(t, dir, "a/x.jpeg", "not a jpeg") },
-			wantErr: filepath.Join("a", "x.jpeg") + ": decoding jpeg",
+			wantErr: filepath.Join("a", "x.jpeg") + ": neither JPEG nor PNG data",
 		},
 		{
 			name:    "std count",
@@ -420,4 +420,23 @@ func TestLoadImageFolderFlat(t *testing.T) {
 		t.Fatalf("%d images, labels %v, classes %v: want 2 without labels", d.N, d.Labels, d.ClassNames)
 	}
 	assertClose(t, d.X, slices.Concat(plane(4, 1), plane(4, 0.2)), 1e-6)
+}
+
+// The format comes from the file's content, not its name: a PNG named .JPEG (as one of
+// ImageNet's training images is) and a JPEG named .png load as what they are.
+func TestLoadImageFolderFormatByContent(t *testing.T) {
+	dir := t.TempDir()
+	saveImage(t, dir, "a/real.png", solid(2, 2, color.NRGBA{51, 51, 51, 255}))
+	saveImage(t, dir, "a/real.jpg", solid(2, 2, color.NRGBA{204, 204, 204, 255}))
+	for from, to := range map[string]string{"a/real.png": "a/png.JPEG", "a/real.jpg": "a/jpeg.png"} {
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := LoadImageFolder(context.Background(), dir, Preprocess{Grayscale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// jpeg.png, then png.JPEG.
+	assertClose(t, d.X, slices.Concat(plane(4, 0.8), plane(4, 0.2)), 2e-2)
 }

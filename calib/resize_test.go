@@ -25,6 +25,7 @@ func TestResizeCropAgainstPIL(t *testing.T) {
 		file string
 		p    Preprocess
 	}{
+		{"cmyk", Preprocess{}}, // a CMYK JPEG, converted to RGB as PIL converts it
 		{"resize32_crop28", Preprocess{Resize: 32, Crop: 28}},
 		{"resize29_crop24", Preprocess{Resize: 29, Crop: 24}},
 		{"size24", Preprocess{Size: 24}},
@@ -33,7 +34,11 @@ func TestResizeCropAgainstPIL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			want, shape := readU8(t, filepath.Join("testdata", "pil", tt.file+".npy"))
-			d, err := LoadImageFolder(context.Background(), filepath.Join("testdata", "pil", "folder"), tt.p)
+			folder := filepath.Join("testdata", "pil", "folder")
+			if tt.file == "cmyk" {
+				folder = filepath.Join("testdata", "pil", "cmyk")
+			}
+			d, err := LoadImageFolder(context.Background(), folder, tt.p)
 			if err != nil {
 				t.Fatal(err)
 			}

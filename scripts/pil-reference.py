@@ -10,6 +10,8 @@ the folder's order (class by class, names sorted), of
   size S: Image.resize((S, S), BILINEAR), torchvision's Resize((S, S));
   crop C: torchvision's CenterCrop(C): top = int(round((h - C) / 2)), left likewise
     (Python's round, half to even).
+And OUT/cmyk/c/cmyk.jpg, a JPEG stored as CMYK (as some of ImageNet's are), with
+OUT/cmyk.npy, what PIL's convert("RGB") makes of it.
 A reference generator for a test fixture, not part of sharpq; needs python3-pil and
 python3-numpy (apt).
 
@@ -74,6 +76,11 @@ def main():
                 im = centre_crop(im, crop)
             outs.append(np.asarray(im))
         np.save(os.path.join(OUT, name + ".npy"), np.stack(outs))
+    cmyk = np.random.default_rng(7).integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    path = os.path.join(OUT, "cmyk", "c", "cmyk.jpg")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(cmyk, "CMYK").save(path, quality=95)
+    np.save(os.path.join(OUT, "cmyk.npy"), np.asarray(Image.open(path).convert("RGB"))[None])
 
 
 if __name__ == "__main__":
