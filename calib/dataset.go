@@ -66,8 +66,9 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 	sl := d.SampleLen()
 	out := &Dataset{
 		N: len(idx), C: d.C, H: d.H, W: d.W,
-		X:          make([]float32, len(idx)*sl),
-		ClassNames: d.ClassNames,
+		X:              make([]float32, len(idx)*sl),
+		ClassNames:     d.ClassNames,
+		NegativeFloats: d.NegativeFloats,
 	}
 	if d.Labels != nil {
 		out.Labels = make([]int64, len(idx))
@@ -94,11 +95,5 @@ func Load(ctx context.Context, data, labels string, p Preprocess) (*Dataset, err
 	if err != nil {
 		return nil, err
 	}
-	switch src := src.(type) {
-	case *Dataset:
-		return src, nil
-	case *ImageFolder:
-		return src.Load(ctx)
-	}
-	panic(fmt.Sprintf("calib: Open returned %T", src))
+	return ReadAll(ctx, src)
 }

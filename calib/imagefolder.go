@@ -285,14 +285,7 @@ func LoadImageFolder(ctx context.Context, dir string, p Preprocess) (*Dataset, e
 }
 
 // Load decodes every image of f into memory.
-func (f *ImageFolder) Load(ctx context.Context) (*Dataset, error) {
-	n, c, h, w := f.Dims()
-	d := &Dataset{N: n, C: c, H: h, W: w, X: make([]float32, n*c*h*w), Labels: f.labels, ClassNames: f.classNames}
-	if err := f.ReadImages(ctx, 0, d.X); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
+func (f *ImageFolder) Load(ctx context.Context) (*Dataset, error) { return ReadAll(ctx, f) }
 
 // ErrImageSizes is wrapped by LoadImageFolder's error when a folder's images come out at
 // different sizes: Preprocess.Size, or Preprocess.Crop, makes them one.

@@ -41,39 +41,9 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 		return nil, err
 	}
 	defer nf.close()
-
 	d := &Dataset{}
-	switch s := nf.shape; len(s) {
-	case 4:
-		d.N, d.C, d.H, d.W = s[0], s[1], s[2], s[3]
-	case 3:
-		d.N, d.C, d.H, d.W = s[0], 1, s[1], s[2]
-	default:
-		return nil, fmt.Errorf("calib: %s: shape %v: want images as NCHW (4-D) or NHW (3-D)", dataPath, s)
-	}
-	if d.N == 0 || d.C == 0 || d.H == 0 || d.W == 0 {
-		return nil, fmt.Errorf("calib: %s: shape %v holds no images", dataPath, nf.shape)
-	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"Preprocess.Size", p.Size}, {"Preprocess.Resize", p.Resize}, {"Preprocess.Crop", p.Crop}} {
-		if f.v > 0 && (f.name == "Preprocess.Resize" || f.v != d.H || f.v != d.W) {
-			return nil, fmt.Errorf("calib: %w", option.Errorf(f.name, "%s = %d: %s holds %d×%d images and .npy data is never resized or cropped: set %[1]s to 0",
-				f.v, dataPath, d.H, d.W))
-		}
-	}
-	channels := d.C
-	if p.Grayscale {
-		switch d.C {
-		case 1:
-		case 3:
-			channels = 1
-		default:
-			return nil, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Grayscale", "%s is set but %s holds %d-channel images: want 1 or 3 channels", dataPath, d.C))
-		}
-	}
-	if err := p.Validate(channels); err != nil {
+	channels, err := npyImageDims(nf, p, &d.N, &d.C, &d.H, &d.W)
+	if err != nil {
 		return nil, err
 	}
 
@@ -99,24 +69,14 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 		d.X = make([]float32, len(f))
 		for i, v := range f {
 			d.X[i] = float32(v)
-			// A finite float64 too large for float32 would pass below as an Inf it never held.
-			if math.IsInf(float64(d.X[i]), 0) && !math.IsInf(v, 0) && !math.IsNaN(v) {
-				return nil, fmt.Errorf("calib: %s: image %d holds %g, beyond float32's range", dataPath, i/d.SampleLen(), v)
+			if err := checkFloat64(dataPath, v, d.X[i], i/d.SampleLen()); err != nil {
+				return nil, err
 			}
 		}
-	default:
-		return nil, fmt.Errorf("calib: %s: dtype %s: want images as uint8, float32 or float64", dataPath, nf.dtype)
 	}
 	if nf.dtype != "u1" {
-		// One pass over the floats: NaN or Inf would pass through the model and leave its
-		// calibration ranges or accuracy meaningless, so refuse them here, naming the image.
-		for i, v := range d.X {
-			if v < 0 {
-				d.NegativeFloats = true
-			}
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("calib: %s: image %d holds a non-finite value (NaN or Inf)", dataPath, i/d.SampleLen())
-			}
+		if d.NegativeFloats, err = checkFloats(dataPath, d.X, 0, d.SampleLen()); err != nil {
+			return nil, err
 		}
 	}
 	if channels != d.C {
@@ -124,29 +84,104 @@ func LoadNPY(dataPath, labelsPath string, p Preprocess) (*Dataset, error) {
 		d.C = channels
 	}
 	p.normalize(d.X, d.C, d.H*d.W)
+	if d.Labels, err = loadLabels(labelsPath, dataPath, d.N); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
+// npyImageDims reads the images' number, channels, height and width from nf's shape into
+// n, c, h and w, checks them and p against each other and nf's dtype, and returns the
+// channels the images have once prepared (1 for three-channel images with p.Grayscale).
+func npyImageDims(nf *npyFile, p Preprocess, n, c, h, w *int) (int, error) {
+	dataPath := nf.path
+	switch s := nf.shape; len(s) {
+	case 4:
+		*n, *c, *h, *w = s[0], s[1], s[2], s[3]
+	case 3:
+		*n, *c, *h, *w = s[0], 1, s[1], s[2]
+	default:
+		return 0, fmt.Errorf("calib: %s: shape %v: want images as NCHW (4-D) or NHW (3-D)", dataPath, s)
+	}
+	if *n == 0 || *c == 0 || *h == 0 || *w == 0 {
+		return 0, fmt.Errorf("calib: %s: shape %v holds no images", dataPath, nf.shape)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Preprocess.Size", p.Size}, {"Preprocess.Resize", p.Resize}, {"Preprocess.Crop", p.Crop}} {
+		if f.v > 0 && (f.name == "Preprocess.Resize" || f.v != *h || f.v != *w) {
+			return 0, fmt.Errorf("calib: %w", option.Errorf(f.name, "%s = %d: %s holds %d×%d images and .npy data is never resized or cropped: set %[1]s to 0",
+				f.v, dataPath, *h, *w))
+		}
+	}
+	channels := *c
+	if p.Grayscale {
+		switch *c {
+		case 1:
+		case 3:
+			channels = 1
+		default:
+			return 0, fmt.Errorf("calib: %w", option.Errorf("Preprocess.Grayscale", "%s is set but %s holds %d-channel images: want 1 or 3 channels", dataPath, *c))
+		}
+	}
+	if err := p.Validate(channels); err != nil {
+		return 0, err
+	}
+	switch nf.dtype {
+	case "u1", "f4", "f8":
+	default:
+		return 0, fmt.Errorf("calib: %s: dtype %s: want images as uint8, float32 or float64", dataPath, nf.dtype)
+	}
+	return channels, nil
+}
+
+// checkFloat64 reports a finite float64 v too large for float32 (f is v as float32): it would
+// pass the non-finite check as an Inf it never held.
+func checkFloat64(path string, v float64, f float32, image int) error {
+	if math.IsInf(float64(f), 0) && !math.IsInf(v, 0) && !math.IsNaN(v) {
+		return fmt.Errorf("calib: %s: image %d holds %g, beyond float32's range", path, image, v)
+	}
+	return nil
+}
+
+// checkFloats refuses NaN and Inf in x, the images from first on of sampleLen values each
+// (they would pass through the model and leave its calibration ranges or accuracy
+// meaningless), naming the image, and reports whether x holds a negative value.
+func checkFloats(path string, x []float32, first, sampleLen int) (negative bool, err error) {
+	for i, v := range x {
+		if v < 0 {
+			negative = true
+		}
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false, fmt.Errorf("calib: %s: image %d holds a non-finite value (NaN or Inf)", path, first+i/sampleLen)
+		}
+	}
+	return negative, nil
+}
+
+// loadLabels reads the labels of the n images of dataPath from labelsPath (nil for ""):
+// a 1-D integer array, one non-negative label per image. Errors are *option.Error named
+// Dataset.Labels, so that a front end names its labels flag, not its data flag.
+func loadLabels(labelsPath, dataPath string, n int) ([]int64, error) {
 	if labelsPath == "" {
-		return d, nil
+		return nil, nil
 	}
 	labels, shape, err := ReadNPYInt64(labelsPath)
 	if err != nil {
-		// Named after the labels, so that a front end does not blame its images flag.
 		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s", strings.TrimPrefix(err.Error(), "calib: ")))
 	}
-	// Errors about the labels' content are about Dataset.Labels, so that a front end names its
-	// labels flag for them, not its data flag.
 	if len(shape) != 1 {
 		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s: labels of shape %v: want a 1-D array", labelsPath, shape))
 	}
-	if len(labels) != d.N {
+	if len(labels) != n {
 		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s holds %d labels but %s holds %d images",
-			labelsPath, len(labels), dataPath, d.N))
+			labelsPath, len(labels), dataPath, n))
 	}
 	if i := negativeLabel(labels); i >= 0 {
 		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s: label %d of image %d is negative", labelsPath, labels[i], i))
 	}
-	d.Labels = labels
-	return d, nil
+	return labels, nil
 }
 
 // rgbToLuma turns n three-channel NCHW images of hw values per channel into
@@ -233,6 +268,10 @@ type npyFile struct {
 	dtype string // kind and size without byte order: "u1", "f4", "i8", …
 	shape []int
 	n     int // number of elements
+	// dataStart is where the data starts in the file (0 for a header version checkHeaderLength
+	// does not know), and order the data's byte order.
+	dataStart int64
+	order     binary.ByteOrder
 }
 
 // dtypeSizes maps the dtypes calib reads to their element sizes in bytes.
@@ -266,9 +305,12 @@ func openNPY(path string) (*npyFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("calib: %s: not a readable .npy file: %w", path, err)
 	}
-	nf := &npyFile{path: path, f: f, r: r, shape: r.Header.Descr.Shape}
+	nf := &npyFile{path: path, f: f, r: r, shape: r.Header.Descr.Shape, dataStart: dataStart, order: binary.LittleEndian}
 	dt := strings.Trim(r.Header.Descr.Type, `'"`)
 	if dt != "" && strings.ContainsRune("<>|=", rune(dt[0])) {
+		if dt[0] == '>' {
+			nf.order = binary.BigEndian
+		}
 		dt = dt[1:]
 	}
 	nf.dtype = dt

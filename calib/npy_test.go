@@ -2,6 +2,7 @@ package calib
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -275,6 +276,97 @@ func TestLoadNPY(t *testing.T) {
 				t.Fatalf("ClassNames %v, want nil", d.ClassNames)
 			}
 		})
+		// The same file read batch by batch, as Open reads arrays too large for memory:
+		// the same checks and errors, the same images, one at a time.
+		t.Run(tt.name+" in batches", func(t *testing.T) {
+			src, err := openNPYDataAbove(tt.data, tt.labels, tt.p, 0)
+			if tt.wantErr != "" || err != nil {
+				checkErr(t, err, tt.wantErr)
+				return
+			}
+			if _, ok := src.(*npyImages); !ok {
+				t.Fatalf("Open gave a %T, want the batch-by-batch reader", src)
+			}
+			n, c, h, w := src.Dims()
+			if got := [4]int{n, c, h, w}; got != tt.wantShape {
+				t.Fatalf("shape %v, want %v", got, tt.wantShape)
+			}
+			var x []float32
+			for i := range n {
+				img := make([]float32, c*h*w)
+				if err := src.ReadImages(context.Background(), i, img); err != nil {
+					t.Fatal(err)
+				}
+				x = append(x, img...)
+			}
+			assertClose(t, x, tt.wantX, 1e-6)
+			if !slices.Equal(src.ImageLabels(), tt.wantLabels) {
+				t.Fatalf("labels %v, want %v", src.ImageLabels(), tt.wantLabels)
+			}
+		})
+	}
+}
+
+// TestNPYInBatches reads arrays batch by batch that LoadNPY reads whole: big-endian floats,
+// a NaN past the first piece of the check (reported, naming its image, before any batch),
+// negative floats, and the first images alone with Head.
+func TestNPYInBatches(t *testing.T) {
+	dir := t.TempDir()
+	// 300 images of 1×1×2 big-endian float32: image i holds i/1000 and -i/1000.
+	const n = 300
+	hdr := fmt.Sprintf("{'descr': '>f4', 'fortran_order': False, 'shape': (%d, 1, 1, 2), }", n)
+	hdr += strings.Repeat(" ", 63-(10+len(hdr))%64) + "\n"
+	raw := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8))
+	raw = append(raw, hdr...)
+	want := make([]float32, 2*n)
+	for i := range n {
+		want[2*i], want[2*i+1] = float32(i)/1000, -float32(i)/1000
+	}
+	for _, v := range want {
+		raw = binary.BigEndian.AppendUint32(raw, math.Float32bits(v))
+	}
+	big := filepath.Join(dir, "big.npy")
+	if err := os.WriteFile(big, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := openNPYDataAbove(big, "", Preprocess{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, 2*n)
+	if err := src.ReadImages(context.Background(), 0, got); err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, got, want, 0)
+	if !src.(*npyImages).HasNegativeFloats() {
+		t.Error("HasNegativeFloats = false for data with negative values")
+	}
+	first, err := ReadAll(context.Background(), Head(src, 10))
+	if err != nil || first.N != 10 || !first.NegativeFloats {
+		t.Fatalf("the first 10: %+v, %v", first, err)
+	}
+	assertClose(t, first.X, want[:20], 0)
+	if err := src.ReadImages(context.Background(), n-1, make([]float32, 4)); err == nil {
+		t.Error("reading past the last image gave no error")
+	}
+
+	// A NaN in image 280, beyond the check's first piece of 256 images.
+	binary.BigEndian.PutUint32(raw[len(raw)-4*(2*(n-280)):], math.Float32bits(float32(math.NaN())))
+	if err := os.WriteFile(big, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = openNPYDataAbove(big, "", Preprocess{}, 0)
+	checkErr(t, err, "image 280 holds a non-finite value")
+
+	// Below the limit, Open loads the array into memory as LoadNPY does.
+	small := filepath.Join(dir, "small.npy")
+	if err := SaveNPYUint8(small, []uint8{0, 255}, []int{1, 1, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if src, err := openNPYDataAbove(small, "", Preprocess{}, 1<<20); err != nil {
+		t.Fatal(err)
+	} else if _, ok := src.(*Dataset); !ok {
+		t.Errorf("a small array opened as %T, want a *Dataset", src)
 	}
 }
 

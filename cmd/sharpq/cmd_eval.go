@@ -144,9 +144,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 		return usageError{fmt.Errorf("--min-top1: --data %s has no labels (--labels, or class subfolders)", c.String("data"))}
 	}
 	warnNormalisedTwice(logger(c), "--data", c.String("data"), d, p, "give an already normalised array without them")
-	if a, ok := d.(*calib.Dataset); ok && limit > 0 && limit < a.N {
-		d = a.Subset(firstN(limit))
-	}
+	d = calib.Head(d, limit) // an array's first images; a folder's were chosen by Open
 	rt, err := openRuntime(c)
 	if err != nil {
 		return err

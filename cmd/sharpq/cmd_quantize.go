@@ -402,25 +402,12 @@ func loadCalibration(ctx context.Context, path string, pre calib.Preprocess, k i
 	if err != nil {
 		return nil, 0, err
 	}
-	switch src := src.(type) {
-	case *calib.ImageFolder:
-		d, err := src.Load(ctx)
-		return d, src.Listed(), err
-	case *calib.Dataset:
-		if k > 0 && k < src.N {
-			return src.Subset(firstN(k)), src.N, nil
-		}
-		return src, src.N, nil
+	held, _, _, _ := src.Dims()
+	if f, ok := src.(*calib.ImageFolder); ok {
+		held = f.Listed()
 	}
-	return nil, 0, fmt.Errorf("calibration data %s: unexpected source %T", path, src)
-}
-
-func firstN(n int) []int {
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	return idx
+	d, err := calib.ReadAll(ctx, calib.Head(src, k))
+	return d, held, err
 }
 
 // checkWritable fails early, before minutes of work, when the output cannot be created, and

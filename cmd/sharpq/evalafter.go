@@ -124,9 +124,7 @@ func loadEval(c *cli.Context, m *ir.Model, pre calib.Preprocess) (calib.Images, 
 		return nil, fmt.Errorf("--eval-data: %w", withSizeHint(evalDataNames(c.IsSet("eval-mean"), c.IsSet("eval-std")).Rename(err), m))
 	}
 	warnNormalisedTwice(logger(c), "--eval-data", path, d, pre, "give it as uint8 pixels or [0,1] floats with --mean/--std (or --eval-mean/--eval-std), or normalised floats without them")
-	if a, ok := d.(*calib.Dataset); ok && n > 0 && n < a.N {
-		d = a.Subset(firstN(n))
-	}
+	d = calib.Head(d, n) // an array's first images; a folder's were chosen by Open
 	if d.ImageLabels() == nil {
 		return nil, usageError{fmt.Errorf("--eval-data %s: needs labels (--eval-labels, or class subfolders)", path)}
 	}
@@ -214,8 +212,8 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 // hint says what to do instead.
 func warnNormalisedTwice(log *slog.Logger, flag, path string, src calib.Images, pre calib.Preprocess, hint string) {
 	// Only .npy floats can be normalised already; a folder's pixels are read as [0,1].
-	d, ok := src.(*calib.Dataset)
-	if !ok || d == nil || !d.NegativeFloats || (len(pre.Mean) == 0 && len(pre.Std) == 0) {
+	d, ok := src.(interface{ HasNegativeFloats() bool })
+	if !ok || !d.HasNegativeFloats() || (len(pre.Mean) == 0 && len(pre.Std) == 0) {
 		return
 	}
 	log.Warn(fmt.Sprintf("%s %s holds negative values, so it looks normalised already, and --mean/--std normalise it again; %s", flag, path, hint))
