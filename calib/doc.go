@@ -17,7 +17,8 @@
 //
 // Load picks between the two from the path and reads the images into a
 // Dataset in memory; Open gives Images that Evaluate reads batch by batch,
-// an image folder decoded as it is read. Either way the images are brought
+// an image folder decoded as it is read, and an .npy array too large for
+// memory read from the file. Either way the images are brought
 // to [0,1] the way torchvision's ToTensor does (uint8 values are divided by
 // 255) and then normalised per channel with Preprocess's Mean and Std:
 // (x - mean[c]) / std[c].
