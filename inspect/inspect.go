@@ -59,6 +59,11 @@ type Memory struct {
 	Available int64 `json:"available_bytes,omitempty"`
 	// FitsBatch is the largest generator batch within Available, when GenBatch is not.
 	FitsBatch int `json:"gen_batch_within_available,omitempty"`
+	// ReconPerImage is the memory block reconstruction holds per calibration image, beside
+	// the image, at its peak (in block ReconBlock): quantize and convert keep every block's
+	// inputs and output for all their images at once.
+	ReconPerImage int64  `json:"recon_bytes_per_image,omitempty"`
+	ReconBlock    string `json:"recon_peak_block,omitempty"`
 }
 
 // Tensor is a graph input or output; a dimension of -1 is dynamic (named in DimNames).

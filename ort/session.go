@@ -195,6 +195,14 @@ func (r *Runtime) sessionOptions(cfg SessionConfig) (_ *onnxruntime.SessionOptio
 	if err := so.SetIntraOpNumThreads(threads); err != nil {
 		return nil, fmt.Errorf("ort: session options: intra-op threads: %w", err)
 	}
+	if r.device == DeviceCPU {
+		// ONNX Runtime's memory pattern (a layout of each run's tensors planned from the
+		// first run) took a third more resident memory on ImageNet-size graphs and gained no
+		// time (BENCHMARKS.md, "Memory at ImageNet size"). The outputs are the same bytes.
+		if err := so.SetMemPattern(false); err != nil {
+			return nil, fmt.Errorf("ort: session options: memory pattern: %w", err)
+		}
+	}
 	keys := make([]string, 0, len(cfg.Entries))
 	for k := range cfg.Entries {
 		keys = append(keys, k)

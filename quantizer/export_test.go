@@ -14,6 +14,9 @@ var (
 	FindStreams     = findStreams
 )
 
+// ActStats is an activation's statistics that CollectActs returns.
+type ActStats = actStats
+
 // Stream is a stream findStreams returns.
 type Stream = stream
 
@@ -21,6 +24,6 @@ type Stream = stream
 func InitWeights(g *ir.Graph, p *Plan) error { return initWeights(g, p, 1) }
 
 // InitActs is initActs on one goroutine.
-func InitActs(p *Plan, samples map[string][]float32, norm float64) error {
+func InitActs(p *Plan, samples map[string]*ActStats, norm float64) error {
 	return initActs(p, samples, norm, 1)
 }

@@ -3,7 +3,6 @@ package quantizer
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/sharpq/sharpq/internal/parallel"
 	"github.com/sharpq/sharpq/ir"
@@ -105,11 +104,11 @@ func searchChannel(w []float32, bits int, symmetric bool) (float32, float32) {
 	return float32(bestS), float32(bestZ)
 }
 
-// initActs sets each activation quantizer's step from samples of its value (any number of
-// images, flattened), searching the clipping ratio of the observed range that minimises
-// Σ|x − q(x)|^norm; norm 0 means the paper's 2.4. Activations are searched on up to workers
-// goroutines.
-func initActs(p *Plan, samples map[string][]float32, norm float64, workers int) error {
+// initActs sets each activation quantizer's step from the statistics of its value that
+// collectActs gathered, searching the clipping ratio of the observed range that minimises
+// Σ|x − q(x)|^norm over the sample; norm 0 means the paper's 2.4. Activations are searched
+// on up to workers goroutines.
+func initActs(p *Plan, stats map[string]*actStats, norm float64, workers int) error {
 	if norm == 0 {
 		norm = lpNorm
 	}
@@ -117,50 +116,32 @@ func initActs(p *Plan, samples map[string][]float32, norm float64, workers int) 
 		return fmt.Errorf("quantizer: activation clipping norm %g: want a number ≥ 1", norm)
 	}
 	for _, a := range p.Acts {
-		if len(samples[a.Value]) == 0 {
+		if st := stats[a.Value]; st == nil || !st.complete() {
 			return fmt.Errorf("quantizer: no samples of activation %q", a.Value)
 		}
 	}
 	parallel.For(len(p.Acts), workers, func(i int) {
 		a := p.Acts[i]
-		x := samples[a.Value]
+		st := stats[a.Value]
 		a.Zero = 0
 		if a.Asymmetric {
 			// The weights' search: both ends of the range shrink together, the zero point
 			// follows.
-			a.Step, a.Zero = searchAsymmetric(x, subsample(x), a.Bits, norm)
+			a.Step, a.Zero = searchAsymmetric(st, a.Bits, norm)
 			return
 		}
-		a.Step = searchStep(x, a.Bits, a.Signed, norm)
+		a.Step = searchStep(st, a.Bits, a.Signed, norm)
 	})
 	return nil
-}
-
-// subsample returns at most maxSearchSamples elements of x, drawn at random positions (a
-// regular stride aliases with the image layout): the search needs the distribution, not
-// every element.
-func subsample(x []float32) []float32 {
-	if len(x) <= maxSearchSamples {
-		return x
-	}
-	r := rand.New(rand.NewPCG(uint64(len(x)), 0x5eed))
-	sub := make([]float32, maxSearchSamples)
-	for i := range sub {
-		sub[i] = x[r.IntN(len(x))]
-	}
-	return sub
 }
 
 // searchAsymmetric returns the step and zero point of an unsigned grid for activations: the
 // clipping ratio as searchChannel, and both roundings of the zero point, since the one to
 // nearest can clip the range's low end, where a frequent value (an image's background, a
 // ReLU-free layer's floor) may sit.
-func searchAsymmetric(all, x []float32, bits int, norm float64) (float32, float32) {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, v := range all {
-		lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
-	}
-	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+func searchAsymmetric(st *actStats, bits int, norm float64) (float32, float32) {
+	x := st.sample
+	lo, hi := math.Min(st.lo, 0), math.Max(st.hi, 0)
 	levels := math.Exp2(float64(bits)) - 1
 	bestErr, bestS, bestZ := math.Inf(1), 1.0, 0.0
 	for i := 0; i < clipSteps; i++ {
@@ -185,11 +166,10 @@ func searchAsymmetric(all, x []float32, bits int, norm float64) (float32, float3
 	return float32(bestS), float32(bestZ)
 }
 
-func searchStep(x []float32, bits int, signed bool, norm float64) float32 {
-	var maxAbs float64
-	for _, v := range x {
-		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
-	}
+// searchStep returns the step of a symmetric (signed) or zero-based (unsigned) grid: the
+// clipping ratio of the largest magnitude that minimises Σ|x − q(x)|^norm over the sample.
+func searchStep(st *actStats, bits int, signed bool, norm float64) float32 {
+	maxAbs := math.Max(math.Abs(st.lo), math.Abs(st.hi))
 	if maxAbs == 0 {
 		return 1
 	}
@@ -197,7 +177,7 @@ func searchStep(x []float32, bits int, signed bool, norm float64) float32 {
 	if signed {
 		qlo, qhi = -math.Exp2(float64(bits-1)), math.Exp2(float64(bits-1))-1
 	}
-	x = subsample(x)
+	x := st.sample
 	bestErr, best := math.Inf(1), maxAbs/qhi
 	for i := 0; i < clipSteps; i++ {
 		s := maxAbs * (1 - 0.01*float64(i)) / qhi

@@ -395,64 +395,69 @@ func selfCheck(rt *ort.Runtime, qdq, sim, fp *ir.Model, images []float32, n int)
 	if err != nil {
 		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
 	}
+	// One model at a time, each session closed before the next opens: at ImageNet size a
+	// session at this batch holds about a gigabyte.
 	batch := min(64, n)
-	a, err := infer.New(rt, qdq, batch)
+	optimized := infer.Config{Batch: batch}
+	ya, err := outputsOf(rt, qdq, optimized, images, n)
 	if err != nil {
-		return SelfCheck{}, fmt.Errorf("quantizer: self-check: ONNX Runtime cannot load the exported model: %w", err)
+		return SelfCheck{}, fmt.Errorf("quantizer: self-check: ONNX Runtime cannot load or run the exported model: %w", err)
 	}
-	defer a.Close()
-	b, err := infer.New(rt, sim, batch)
-	if err != nil {
-		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
-	}
-	defer b.Close()
-	f, err := infer.New(rt, fp, batch)
+	yb, err := outputsOf(rt, sim, optimized, images, n)
 	if err != nil {
 		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
 	}
-	defer f.Close()
-	per := len(images) / n
-	var fpOut, qOut []float32
-	sameFP := 0
-	classes := int(a.OutShape[len(a.OutShape)-1])
-	var c SelfCheck
-	same := 0
-	for i := 0; i < n; i += batch {
-		k := min(batch, n-i)
-		copy(a.Input(), images[i*per:(i+k)*per])
-		clear(a.Input()[k*per:])
-		copy(b.Input(), a.Input())
-		copy(f.Input(), a.Input())
-		for _, s := range []*infer.Session{a, b, f} {
-			if err := s.Run(); err != nil {
-				return c, err
-			}
+	yf, err := outputsOf(rt, fp, optimized, images, n)
+	if err != nil {
+		return SelfCheck{}, fmt.Errorf("quantizer: self-check: %w", err)
+	}
+	classes := len(ya) / n
+	c := SelfCheck{Images: n}
+	same, sameFP := 0, 0
+	for j := range n {
+		ra, rb, rf := ya[j*classes:(j+1)*classes], yb[j*classes:(j+1)*classes], yf[j*classes:(j+1)*classes]
+		if argmax(ra) == argmax(rb) {
+			same++
 		}
-		ya, yb, yf := a.Output(), b.Output(), f.Output()
-		fpOut = append(fpOut, yf[:k*classes]...)
-		qOut = append(qOut, ya[:k*classes]...)
-		for j := 0; j < k; j++ {
-			ra, rb := ya[j*classes:(j+1)*classes], yb[j*classes:(j+1)*classes]
-			if argmax(ra) == argmax(rb) {
-				same++
-			}
-			if argmax(ra) == argmax(yf[j*classes:(j+1)*classes]) {
-				sameFP++
-			}
-			for x := range ra {
-				c.MaxLogitDiff = math.Max(c.MaxLogitDiff, math.Abs(float64(ra[x]-rb[x])))
-			}
+		if argmax(ra) == argmax(rf) {
+			sameFP++
+		}
+		for x := range ra {
+			c.MaxLogitDiff = math.Max(c.MaxLogitDiff, math.Abs(float64(ra[x]-rb[x])))
 		}
 	}
 	if c.UnoptimizedMaxLogitDiff, c.UnoptimizedAgreement, err = unoptimizedDiff(rt, qdq, sim, images, n, batch); err != nil {
 		return c, err
 	}
-	c.Images = n
 	c.Agreement = float64(same) / float64(n)
 	c.FloatAgreement = float64(sameFP) / float64(n)
 	c.Collapsed = c.FloatAgreement < collapsedBelow
-	c.OutputSQNR = sqnr(fpOut, qOut)
+	c.OutputSQNR = sqnr(yf, ya)
 	return c, nil
+}
+
+// outputsOf runs m over the images (n of them) in batches of cfg.Batch and returns its
+// output for each image, concatenated.
+func outputsOf(rt *ort.Runtime, m *ir.Model, cfg infer.Config, images []float32, n int) ([]float32, error) {
+	s, err := infer.Open(rt, m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	batch := cfg.Batch
+	per := len(images) / n
+	outs := len(s.Output()) / batch
+	y := make([]float32, 0, n*outs)
+	for i := 0; i < n; i += batch {
+		k := min(batch, n-i)
+		copy(s.Input(), images[i*per:(i+k)*per])
+		clear(s.Input()[k*per:])
+		if err := s.Run(); err != nil {
+			return nil, err
+		}
+		y = append(y, s.Output()[:k*outs]...)
+	}
+	return y, nil
 }
 
 // atOpsetOf returns a copy of sim raised to ref's default-domain opset, so that ONNX Runtime
@@ -475,37 +480,22 @@ func atOpsetOf(sim, ref *ir.Model) (*ir.Model, error) {
 // both without graph optimizations.
 func unoptimizedDiff(rt *ort.Runtime, a, b *ir.Model, images []float32, n, batch int) (float64, float64, error) {
 	cfg := infer.Config{Batch: batch, Session: ort.SessionConfig{Optimization: ort.OptimizeNone}}
-	sa, err := infer.Open(rt, a, cfg)
+	ya, err := outputsOf(rt, a, cfg, images, n)
 	if err != nil {
 		return 0, 0, fmt.Errorf("quantizer: self-check: %w", err)
 	}
-	defer sa.Close()
-	sb, err := infer.Open(rt, b, cfg)
+	yb, err := outputsOf(rt, b, cfg, images, n)
 	if err != nil {
 		return 0, 0, fmt.Errorf("quantizer: self-check: %w", err)
 	}
-	defer sb.Close()
-	per := len(images) / n
-	outs := len(sa.Output()) / batch
+	outs := len(ya) / n
 	diff, same := 0.0, 0
-	for i := 0; i < n; i += batch {
-		k := min(batch, n-i)
-		copy(sa.Input(), images[i*per:(i+k)*per])
-		clear(sa.Input()[k*per:])
-		copy(sb.Input(), sa.Input())
-		for _, s := range []*infer.Session{sa, sb} {
-			if err := s.Run(); err != nil {
-				return 0, 0, err
-			}
-		}
-		ya, yb := sa.Output()[:k*outs], sb.Output()[:k*outs]
-		for x := range ya {
-			diff = math.Max(diff, math.Abs(float64(ya[x]-yb[x])))
-		}
-		for j := 0; j < k; j++ {
-			if argmax(ya[j*outs:(j+1)*outs]) == argmax(yb[j*outs:(j+1)*outs]) {
-				same++
-			}
+	for x := range ya {
+		diff = math.Max(diff, math.Abs(float64(ya[x]-yb[x])))
+	}
+	for j := range n {
+		if argmax(ya[j*outs:(j+1)*outs]) == argmax(yb[j*outs:(j+1)*outs]) {
+			same++
 		}
 	}
 	return diff, float64(same) / float64(n), nil

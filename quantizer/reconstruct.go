@@ -246,6 +246,8 @@ func reconstructBlocks(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Pl
 				return nil, fmt.Errorf("quantizer: block %s: %w", b.Name, err)
 			}
 		}
+		// The float input is done with: let the quantized output take its memory.
+		xfp = nil
 		nextQ, err := runBlock(rt, bm, sub, xq, n)
 		if err != nil {
 			return nil, fmt.Errorf("quantizer: block %s (quantized): %w", b.Name, err)

@@ -36,7 +36,7 @@ func TestExportMatchesSimulation(t *testing.T) {
 		{3, 3, 30},
 		{2, 4, 10},
 	}
-	var acts map[string][]float32
+	var acts map[string]*quantizer.ActStats
 	for _, tc := range tests {
 		p, err := quantizer.NewPlan(fm.Graph, quantizer.DefaultBits(tc.w, tc.a), false)
 		if err != nil {

@@ -88,7 +88,7 @@ func measureActs(ctx context.Context, rt *ort.Runtime, fm, sim *ir.Model, p *Pla
 			fpOuts = append(fpOuts, a.Value)
 		}
 	}
-	batch := min(32, n)
+	batch := min(batchWithin(fm.Graph, append(append([]string{}, outs...), fpOuts...), 32), n)
 	fs, err := infer.NewWithOutputs(rt, fm, batch, fpOuts)
 	if err != nil {
 		return fmt.Errorf("quantizer: activation SQNR: %w", err)

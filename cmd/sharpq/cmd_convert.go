@@ -133,6 +133,11 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
 		return fmt.Errorf("%s: %w", modelPath, convert.ErrNoBNStats)
 	}
+	if sched.ReconIters > 0 || convert.Method(c.String("method")) == convert.SADAG {
+		if err := checkReconFits(m, "--images", widenedCount(sched.Images, c.Bool("mirror"), c.Int("mixup"))); err != nil {
+			return err
+		}
+	}
 	pre, err := preprocessFrom(c)
 	if err != nil {
 		return err

@@ -67,6 +67,10 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 		r.Memory = &inspect.Memory{GenBatch: sched.GenBatch, Images: sched.Images, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
 			DiskBytes: e.Disk, Available: mc.Available, FitsBatch: mc.Fits}
 		memLine = mc.String()
+		if rm, err := quantizer.EstimateReconMemory(m); err == nil {
+			r.Memory.ReconPerImage, r.Memory.ReconBlock = rm.PerImage, rm.Block
+			memLine += fmt.Sprintf("\nmemory\treconstruction (convert and quantize): %s per calibration image beside the image (%s's inputs and output, quantized and float, held for all images)", gb(rm.PerImage), rm.Block)
+		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(w)

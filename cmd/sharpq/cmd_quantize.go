@@ -219,6 +219,11 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return fmt.Errorf("%s: %w", c.String("calib-data"), withShapeHint(err))
 	}
 	used := d.N
+	if recon.Iters > 0 {
+		if err := checkReconFits(m, calibFlag(c), widenedCount(d.N, c.Bool("mirror"), c.Int("mixup"))); err != nil {
+			return err
+		}
+	}
 	if d, err = widenCalibration(d, c.Bool("mirror"), c.Int("mixup"), c.Uint64("seed")); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/quantizer"
 )
 
 // availableMemory returns the memory the kernel says new work can use without swapping
@@ -71,6 +72,9 @@ func newMemoryCheck(e convert.Memory, batch int, method convert.Method, availabl
 
 // gb writes a byte count in GB (10⁹ bytes), or MB below one GB.
 func gb(b int64) string {
+	if b < 1e7 {
+		return fmt.Sprintf("%.1f MB", float64(b)/1e6)
+	}
 	if b < 1e9 {
 		return fmt.Sprintf("%.0f MB", float64(b)/1e6)
 	}
@@ -115,6 +119,53 @@ func checkImagesFit(flag string, images, perImage int64) error {
 			flag, images, perImage, float64(images)*float64(perImage)*4/1e9, float64(avail)/1e9)}
 	}
 	return nil
+}
+
+// checkReconFits refuses, before any work, a reconstruction of m on more images than the
+// memory available can hold: it keeps every block's inputs (quantized and float) and output
+// for all the images at once (quantizer.EstimateReconMemory), so too many end in an
+// allocation failure after the set-up's minutes (at 224×224 it is a few MB per image).
+// flag names the setting that chose the count.
+func checkReconFits(m *ir.Model, flag string, images int) error {
+	avail := availableMemory()
+	if avail <= 0 {
+		return nil
+	}
+	r, err := quantizer.EstimateReconMemory(m)
+	if err != nil || r.PerImage <= 0 {
+		return nil // the run's own checks name what is wrong with the model
+	}
+	need := int64(images) * r.PerImage
+	if need <= avail {
+		return nil
+	}
+	return usageError{fmt.Errorf("%s: reconstruction holds %s per image (%s's inputs and output, quantized and float) for all %d calibration images at once, %s; %s of memory is available, enough for at most %d",
+		flag, gb(r.PerImage), r.Block, images, gb(need), gb(avail), avail/r.PerImage)}
+}
+
+// widenedCount is how many images calibration takes from n with --mirror and --mixup.
+func widenedCount(n int, mirror bool, mixtures int) int {
+	if mirror {
+		n *= 2
+	}
+	return n + max(mixtures, 0)
+}
+
+// calibFlag names the flags that set quantize's number of calibration images.
+func calibFlag(c interface{ IsSet(string) bool }) string {
+	flags := []string{"--calib-data"}
+	if c.IsSet("calib-images") {
+		flags[0] = "--calib-images"
+	}
+	for _, f := range []string{"mirror", "mixup"} {
+		if c.IsSet(f) {
+			flags = append(flags, "--"+f)
+		}
+	}
+	if len(flags) == 1 {
+		return flags[0]
+	}
+	return strings.Join(flags[:len(flags)-1], ", ") + " and " + flags[len(flags)-1]
 }
 
 // inputValues is the number of values in one image of m's NCHW input (0 if not static).

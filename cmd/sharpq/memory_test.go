@@ -2,11 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/sharpq/sharpq/convert"
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -80,6 +85,56 @@ func TestMemoryCheckAdvice(t *testing.T) {
 			}
 			if tc.available == 0 && strings.Contains(s, "available") {
 				t.Errorf("%q: says what is available without knowing", s)
+			}
+		})
+	}
+}
+
+// TestReconMemoryRefused: a reconstruction on more images than the memory available can hold
+// is refused at once, naming the flags that set the count and the block that needs the most,
+// and nothing is written; the same count without reconstruction (--iters 0) holds nothing of
+// the kind and is not refused for it.
+func TestReconMemoryRefused(t *testing.T) {
+	orttest.LibPath(t)
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	m, err := onnxio.Read(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := quantizer.EstimateReconMemory(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	avail := availableMemory()
+	if avail <= 0 {
+		t.Skip("no MemAvailable in /proc/meminfo")
+	}
+	// Twice the images whose reconstruction would fill the memory available (which moves
+	// between this reading and the command's), few enough that the images themselves (a
+	// 48th of that at 1×32×32, three copies for convert) fit.
+	over := strconv.FormatInt(2*avail/r.PerImage, 10)
+	out := filepath.Join(t.TempDir(), "out.onnx")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"quantize", []string{"quantize", "--model", model, "--calib-data", sub, "-o", out, "--mixup", over}, []string{"--calib-data and --mixup", "reconstruction holds", r.Block}},
+		{"convert", []string{"convert", model, "-o", out, "--images", over}, []string{"--images", "reconstruction holds", r.Block}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := sharpq(t, tc.args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("error %q does not name %q", stderr, w)
+				}
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("%s written", out)
 			}
 		})
 	}
