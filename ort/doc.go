@@ -33,4 +33,7 @@
 //
 // The slices returned by the accessors alias the tensors' memory: they stay
 // valid, and are reused by every Run, until the Session is closed.
+//
+// Sessions on the CPU run without ONNX Runtime's memory pattern, which cost a
+// third more resident memory on ImageNet-size graphs and saved no time here.
 package ort
