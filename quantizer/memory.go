@@ -21,23 +21,7 @@ type ReconMemory struct {
 // float model m (static C×H×W input). It prepares a copy of m as Quantize does (BN folded,
 // shapes inferred) and partitions it into blocks; nothing runs.
 func EstimateReconMemory(m *ir.Model) (ReconMemory, error) {
-	fm, err := cloneModel(m)
-	if err != nil {
-		return ReconMemory{}, err
-	}
-	if err := ir.Canonicalize(fm); err != nil {
-		return ReconMemory{}, fmt.Errorf("quantizer: %w", err)
-	}
-	if _, err := canonicalLinear(fm.Graph); err != nil {
-		return ReconMemory{}, err
-	}
-	if _, err := FoldBN(fm); err != nil {
-		return ReconMemory{}, err
-	}
-	if err := ir.InferBatchShapes(fm); err != nil {
-		return ReconMemory{}, fmt.Errorf("quantizer: %w", err)
-	}
-	blocks, err := Partition(fm.Graph)
+	fm, blocks, err := partitioned(m)
 	if err != nil {
 		return ReconMemory{}, err
 	}
@@ -56,6 +40,33 @@ func EstimateReconMemory(m *ir.Model) (ReconMemory, error) {
 		}
 	}
 	return r, nil
+}
+
+// partitioned returns a copy of float model m prepared as Quantize prepares it for
+// reconstruction (BN folded, fully-connected layers in one form, shapes inferred with a
+// dynamic batch), and its blocks.
+func partitioned(m *ir.Model) (*ir.Model, []Block, error) {
+	fm, err := cloneModel(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ir.Canonicalize(fm); err != nil {
+		return nil, nil, fmt.Errorf("quantizer: %w", err)
+	}
+	if _, err := canonicalLinear(fm.Graph); err != nil {
+		return nil, nil, err
+	}
+	if _, err := FoldBN(fm); err != nil {
+		return nil, nil, err
+	}
+	if err := ir.InferBatchShapes(fm); err != nil {
+		return nil, nil, fmt.Errorf("quantizer: %w", err)
+	}
+	blocks, err := Partition(fm.Graph)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fm, blocks, nil
 }
 
 // valueBytes is the float32 bytes of one image's value name (batch dimension first).

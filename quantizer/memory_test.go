@@ -24,20 +24,7 @@ func TestEstimateReconMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fm, err := cloneModel(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ir.Canonicalize(fm); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := FoldBN(fm); err != nil {
-				t.Fatal(err)
-			}
-			if err := ir.InferBatchShapes(fm); err != nil {
-				t.Fatal(err)
-			}
-			blocks, err := Partition(fm.Graph)
+			fm, blocks, err := partitioned(m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -92,8 +92,7 @@ func TestMemoryCheckAdvice(t *testing.T) {
 
 // TestReconMemoryRefused: a reconstruction on more images than the memory available can hold
 // is refused at once, naming the flags that set the count and the block that needs the most,
-// and nothing is written; the same count without reconstruction (--iters 0) holds nothing of
-// the kind and is not refused for it.
+// and nothing is written.
 func TestReconMemoryRefused(t *testing.T) {
 	orttest.LibPath(t)
 	model := "../../testmodels/" + testmodels.DefaultModel
