@@ -8,14 +8,14 @@ import (
 	"github.com/sharpq/sharpq/ir"
 )
 
-// Constants of the peak-memory estimate: a least-squares fit (on relative error) of eight
-// peaks measured with /usr/bin/time (scripts/memory-check.sh), from 0.63 GB (resnet20 at
-// 32×32, a batch of 64) to 7.1 GB (MobileNetV2 at 224×224, a batch of 16), all within 11 % of
-// it (BENCHMARKS.md, "Memory at ImageNet size"; fitted again after ONNX Runtime's memory
-// pattern was turned off, which lowered every peak by a third to a half).
+// Constants of the peak-memory estimate: a least-squares fit (on relative error) of eleven
+// peaks of eight models measured with /usr/bin/time (scripts/memory-check.sh), from 0.63 GB
+// (resnet20 at 32×32, a batch of 64) to 13.4 GB (DenseNet-121 at 224×224, a batch of 16),
+// all within 17 % of it (BENCHMARKS.md, "Memory at ImageNet size"; fitted again after ONNX
+// Runtime's memory pattern was turned off, which lowered every peak by a quarter to a half).
 const (
-	memBase          = 0.05e9 // the process, ONNX Runtime and the model
-	memPerGenWeight  = 35     // bytes per generator weight: values, gradients, Adam moments, copies
+	memBase          = 0.03e9 // the process, ONNX Runtime and the model
+	memPerGenWeight  = 38     // bytes per generator weight: values, gradients, Adam moments, copies
 	memPerActivation = 2.9    // bytes per byte of the float model's activations, per batch image
 )
 
