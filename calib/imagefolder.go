@@ -35,7 +35,8 @@ import (
 // Images are taken class by class, in name order within a class. A folder
 // without class subfolders that holds images itself is read as images
 // without labels (ImageLabels is nil), in name order: enough to calibrate on,
-// or to compare two models on.
+// or to compare two models on; Open can give such a folder labels from a
+// file.
 //
 // Each image is decoded and, like PIL's convert("RGB"), any alpha channel is
 // dropped. With p.Size > 0 it is resized to Size×Size (bilinear, antialiased
@@ -69,6 +70,12 @@ type ImageFolder struct {
 // headers are read: a sample of a training folder of a million images costs
 // what the sample costs. n ≤ 0, or n ≥ the images the folder holds, keeps them all.
 func OpenImageFolder(ctx context.Context, dir string, p Preprocess, n int) (*ImageFolder, error) {
+	return openImageFolder(ctx, dir, "", p, n)
+}
+
+// openImageFolder is OpenImageFolder with the labels of a folder without class subfolders
+// read from the file labels ("": none; see folderLabels).
+func openImageFolder(ctx context.Context, dir, labels string, p Preprocess, n int) (*ImageFolder, error) {
 	channels := 3
 	if p.Grayscale {
 		channels = 1
@@ -80,14 +87,30 @@ func OpenImageFolder(ctx context.Context, dir string, p Preprocess, n int) (*Ima
 	if err := f.list(); err != nil {
 		return nil, err
 	}
+	if labels != "" {
+		if f.classNames != nil {
+			return nil, fmt.Errorf("calib: labels file %s given, but %s is an image folder whose labels come from its subfolder names", labels, dir)
+		}
+		var err error
+		if f.labels, err = folderLabels(labels, dir, f.paths); err != nil {
+			return nil, err
+		}
+	}
 	f.listed = len(f.paths)
 	if n > 0 && n < f.listed {
-		paths, labels := make([]string, n), make([]int64, n)
+		paths := make([]string, n)
+		var kept []int64
+		if f.labels != nil {
+			kept = make([]int64, n)
+		}
 		for i := range n {
 			j := i * f.listed / n
-			paths[i], labels[i] = f.paths[j], f.labels[j]
+			paths[i] = f.paths[j]
+			if kept != nil {
+				kept[i] = f.labels[j]
+			}
 		}
-		f.paths, f.labels = paths, labels
+		f.paths, f.labels = paths, kept
 	}
 	sizes := make([]image.Point, len(f.paths))
 	err := forEach(ctx, len(f.paths), func(i int) error {

@@ -47,9 +47,12 @@ func (d *Dataset) ReadImages(_ context.Context, start int, dst []float32) error 
 // (Dataset.Subset takes some of its images), unless its images would take
 // more than 1 GiB as float32: then it is checked as LoadNPY checks it and
 // read batch by batch from the file (Images without Subset; Head takes its
-// first images). An image folder takes its
-// labels from its subfolder names, so labels must then be "". Load reads
-// either kind wholly into memory.
+// first images). An image folder takes its labels from its subfolder names,
+// so labels must then be "", unless it has no class subfolders: then labels,
+// when given, is an .npy array of one label per image in name order, or a
+// text file of one label a line in that order or of "NAME LABEL" lines
+// (ImageNet's validation set as distributed: one folder of 50000 JPEGs and a
+// list of their classes). Load reads either kind wholly into memory.
 func Open(ctx context.Context, data, labels string, p Preprocess, n int) (Images, error) {
 	if data == "" {
 		return nil, fmt.Errorf("calib: no data path given: want a .npy file or an image folder")
@@ -59,10 +62,7 @@ func Open(ctx context.Context, data, labels string, p Preprocess, n int) (Images
 		return nil, fmt.Errorf("calib: %w", err)
 	}
 	if fi.IsDir() {
-		if labels != "" {
-			return nil, fmt.Errorf("calib: labels file %s given, but %s is an image folder whose labels come from its subfolder names", labels, data)
-		}
-		return OpenImageFolder(ctx, data, p, n)
+		return openImageFolder(ctx, data, labels, p, n)
 	}
 	if strings.EqualFold(filepath.Ext(data), ".npy") {
 		return openNPYData(data, labels, p)

@@ -18,13 +18,15 @@ func evalCommand() *cli.Command {
 		Name:  "eval",
 		Usage: "measure top-1/top-5 accuracy and speed of a model in ONNX Runtime",
 		Description: "Data is an .npy array of NCHW (or NHW) uint8 or float32 images with --labels, or a folder\n" +
-			"with one subfolder of JPEG/PNG images per class. uint8 pixels are scaled to [0,1] before\n" +
+			"with one subfolder of JPEG/PNG images per class, or a folder of the images themselves with\n" +
+			"--labels (.npy in name order, or a text file: one label a line in name order, or NAME LABEL\n" +
+			"lines, as ImageNet's validation set comes). uint8 pixels are scaled to [0,1] before\n" +
 			"--mean/--std, as torchvision's ToTensor and Normalize do.",
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(append([]cli.Flag{
 			modelFlag("ONNX model"),
-			&cli.StringFlag{Name: "data", Required: true, Usage: "images: .npy (NCHW uint8/float32) or a folder of class subfolders"},
-			&cli.StringFlag{Name: "labels", Usage: "labels .npy (int) for .npy data"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "images: .npy (NCHW uint8/float32), a folder of class subfolders, or a folder of images"},
+			&cli.StringFlag{Name: "labels", Usage: "labels of .npy data (int .npy), or of a folder of images without class subfolders (int .npy in name order, or text: a label a line in name order, or NAME LABEL lines)"},
 		}, preprocessFlags()...),
 			append([]cli.Flag{
 				&cli.IntFlag{Name: "batch", Value: 64, Usage: "images per run"},

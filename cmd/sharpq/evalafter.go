@@ -23,8 +23,8 @@ import (
 // model on labelled images before the output is written.
 func evalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "eval-data", Usage: "labelled test images (.npy with --eval-labels, or a folder of class subfolders): report the float and quantized top-1 on them"},
-		&cli.StringFlag{Name: "eval-labels", Usage: "labels .npy (int) for an .npy --eval-data"},
+		&cli.StringFlag{Name: "eval-data", Usage: "labelled test images (.npy with --eval-labels, a folder of class subfolders, or a folder of images with --eval-labels): report the float and quantized top-1 on them"},
+		&cli.StringFlag{Name: "eval-labels", Usage: "labels of an .npy --eval-data (int .npy), or of a folder of images without class subfolders (int .npy in name order, or text: a label a line in name order, or NAME LABEL lines)"},
 		&cli.IntFlag{Name: "eval-images", Usage: "evaluate on `N` of the --eval-data images (0 = all): an array's first N, or N spread evenly through a folder"},
 		&cli.StringFlag{Name: "eval-mean", DefaultText: "--mean", Usage: "per-channel mean for --eval-data alone (e.g. uint8 test pixels beside already normalised --calib-data given without --mean)"},
 		&cli.StringFlag{Name: "eval-std", DefaultText: "--std", Usage: "per-channel std for --eval-data alone"},

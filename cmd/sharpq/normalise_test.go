@@ -215,3 +215,69 @@ func savePNG(t *testing.T, path string, img image.Image) {
 		t.Fatal(err)
 	}
 }
+
+// A folder of the images themselves (no class subfolders) takes its labels from --labels, as
+// ImageNet's validation set comes: a text file of NAME LABEL lines in any order, one label a
+// line in name order, or an .npy array in name order all score as the same images in the
+// bundled array do; a file that misses an image is refused naming it.
+func TestFlatFolderLabels(t *testing.T) {
+	orttest.LibPath(t)
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	x, shape, err := calib.ReadNPYUint8(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _, err := calib.ReadNPYInt64(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	h, w := int(shape[len(shape)-2]), int(shape[len(shape)-1])
+	dir, files := t.TempDir(), t.TempDir()
+	var byName, inOrder strings.Builder
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		copy(img.Pix, x[i*h*w:(i+1)*h*w])
+		name := fmt.Sprintf("val_%03d.png", i)
+		savePNG(t, filepath.Join(dir, name), img)
+		fmt.Fprintf(&inOrder, "%d\n", labels[i])
+	}
+	for i := n - 1; i >= 0; i-- {
+		fmt.Fprintf(&byName, "val_%03d.png %d\n", i, labels[i])
+	}
+	text := map[string]string{"val.txt": byName.String(), "ground_truth.txt": inOrder.String(),
+		"short.txt": strings.Join(strings.SplitAfter(byName.String(), "\n")[1:], "")}
+	for name, s := range text {
+		if err := os.WriteFile(filepath.Join(files, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	labelsNPY := filepath.Join(files, "labels.npy")
+	if err := calib.SaveNPYInt64(labelsNPY, labels[:n], []int{n}); err != nil {
+		t.Fatal(err)
+	}
+	top1 := func(args ...string) float64 {
+		t.Helper()
+		code, stdout, stderr := sharpq(t, append([]string{"eval", model, "--mean", "0.2860", "--std", "0.3530", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		var r evalReport
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatal(err)
+		}
+		return *r.Top1
+	}
+	array := top1("--data", sub, "--labels", lab, "--limit", fmt.Sprint(n))
+	for _, file := range []string{"val.txt", "ground_truth.txt", "labels.npy"} {
+		if got := top1("--data", dir, "--labels", filepath.Join(files, file)); got != array {
+			t.Errorf("--labels %s: top-1 %.2f, want %.2f as on the same images in the array", file, got, array)
+		}
+	}
+	short := filepath.Join(files, "short.txt")
+	code, _, stderr := sharpq(t, "eval", model, "--data", dir, "--labels", short)
+	if want := "--labels: " + short + ": no label for val_039.png"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, %q: want exit 2 with %q", code, stderr, want)
+	}
+}
