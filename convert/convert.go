@@ -304,6 +304,8 @@ func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast b
 		switch {
 		case s.GenBatch == 1:
 			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.GenBatch", "%s = 1: SADAG refinement needs batches of 2 images or more"))
+		case s.Images == 1:
+			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = 1: SADAG refinement needs batches of 2 images or more"))
 		case s.Images%s.GenBatch == 1:
 			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = %d in batches of %d leaves a last batch of 1 image, and SADAG refinement needs 2 or more: use %d or %d", s.Images, s.GenBatch, s.Images-1, s.Images+1))
 		}

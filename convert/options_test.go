@@ -50,6 +50,21 @@ func TestRunBadOptions(t *testing.T) {
 			s.ReconBatch = 0
 			return s
 		}()}, "Schedule.ReconBatch"},
+		{"SADAG on one image", convert.Options{ORTLibrary: lib, Method: convert.SADAG, Schedule: func() convert.Schedule {
+			s := convert.Fast()
+			s.Images = 1
+			return s
+		}()}, "Schedule.Images"},
+		{"SADAG with a last batch of one", convert.Options{ORTLibrary: lib, Method: convert.SADAG, Schedule: func() convert.Schedule {
+			s := convert.Fast()
+			s.Images = s.GenBatch + 1
+			return s
+		}()}, "Schedule.Images"},
+		{"SADAG in batches of one", convert.Options{ORTLibrary: lib, Method: convert.SADAG, Schedule: func() convert.Schedule {
+			s := convert.Fast()
+			s.GenBatch = 1
+			return s
+		}()}, "Schedule.GenBatch"},
 		{"negative refinement rate", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
 			s := convert.Fast()
 			s.RefineLRScale = -1
