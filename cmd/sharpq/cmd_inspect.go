@@ -51,7 +51,7 @@ func inspectCommand() *cli.Command {
 }
 
 func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON bool) error {
-	m, channelsLast, err := readModel(path, shape, false)
+	m, channelsLast, err := readModel(path, shape, true)
 	if err != nil {
 		return err
 	}

@@ -191,6 +191,7 @@ func TestBadInput(t *testing.T) {
 		{"unsupported ops", []string{"inspect", unsupported}, []string{"unsupported operators", "If (node \"extra_If\")", "NonMaxSuppression (node \"extra_NonMaxSuppression\")"}, ""},
 		{"missing model", []string{"inspect", filepath.Join(dir, "nope.onnx")}, []string{"nope.onnx", "no such file"}, ""},
 		{"dynamic spatial dim", []string{"eval", "--model", dynamic, "--data", sub, "--labels", lab}, []string{"dimension 2", "height", "dynamic", "--input-shape"}, ""},
+		{"inspect with a dynamic spatial dim", []string{"inspect", dynamic}, []string{"dimension 2", "height", "dynamic", "--input-shape"}, ""},
 		{"input shape against a static dimension", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--input-shape", "3x32x32"}, []string{"--input-shape", "dimension 1", "not 3"}, ""},
 		{"no labels", []string{"eval", "--model", model, "--data", sub}, []string{"--data", "needs labels", "--labels"}, ""},
 		{"input shape not C×H×W", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--input-shape", "32x32"}, []string{"--input-shape", "C×H×W"}, ""},
