@@ -10,16 +10,20 @@ import (
 )
 
 // ErrNoBNStats is returned (matched with errors.Is; the message names the model) for a model
-// without BatchNormalization statistics, whose BN layers were folded into the convolutions at
-// export: the BNS loss has nothing to match.
-var ErrNoBNStats = errors.New("generator: model has no BatchNormalization statistics (BN was folded into Conv at export); " + reexportHint)
+// without BatchNormalization statistics: its BN layers were folded into the convolutions at
+// export, or its architecture has none (SqueezeNet, ConvNeXt's LayerNorm). The BNS loss has
+// nothing to match.
+var ErrNoBNStats = errors.New("generator: model has no BatchNormalization statistics " + noBNWhy + "; " + reexportHint)
 
-const reexportHint = "re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False"
+const (
+	noBNWhy      = "(BN folded into Conv at export, or an architecture without BN)"
+	reexportHint = "if it has BN, re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False"
+)
 
 type noBNStatsError struct{ model string }
 
 func (e *noBNStatsError) Error() string {
-	return fmt.Sprintf("generator: %s has no BatchNormalization statistics (BN was folded into Conv at export); %s", e.model, reexportHint)
+	return fmt.Sprintf("generator: %s has no BatchNormalization statistics %s; %s", e.model, noBNWhy, reexportHint)
 }
 
 func (e *noBNStatsError) Is(target error) bool { return target == ErrNoBNStats }

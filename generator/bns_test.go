@@ -155,7 +155,7 @@ func TestNoBNStats(t *testing.T) {
 		if !errors.Is(err, ErrNoBNStats) {
 			t.Fatalf("%s: error %v, want ErrNoBNStats", name, err)
 		}
-		want := "generator: " + name + " has no BatchNormalization statistics (BN was folded into Conv at export); re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False"
+		want := "generator: " + name + " has no BatchNormalization statistics (BN folded into Conv at export, or an architecture without BN); if it has BN, re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False"
 		if err.Error() != want {
 			t.Errorf("error\n%s\nwant\n%s", err, want)
 		}

@@ -156,7 +156,7 @@ func Model(m *ir.Model) (*Report, error) {
 			r.BNStatus += fmt.Sprintf("; %d follow no Conv or Gemm to fold into (pre-activation BN) and stay float in the quantized model", k)
 		}
 	case bn.FoldedLike:
-		r.BNStatus = "none: BatchNormalization was folded into Conv at export, so data-free synthesis has no statistics to match (re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False)"
+		r.BNStatus = "none: folded into Conv at export, or an architecture without BN (SqueezeNet, ConvNeXt), so data-free synthesis has no statistics to match (if it has BN, re-export from PyTorch with training=TrainingMode.PRESERVE, do_constant_folding=False; else quantize with real images)"
 	default:
 		r.BNStatus = "none: the model has no BatchNormalization"
 	}

@@ -131,7 +131,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return err
 	}
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
-		return fmt.Errorf("%s: %w", modelPath, convert.ErrNoBNStats)
+		return fmt.Errorf("%s: %w; or calibrate it on real images with sharpq quantize --calib-data", modelPath, convert.ErrNoBNStats)
 	}
 	if sched.ReconIters > 0 || convert.Method(c.String("method")) == convert.SADAG {
 		if err := checkReconFits(m, "--images", widenedCount(sched.Images, c.Bool("mirror"), c.Int("mixup"))); err != nil {

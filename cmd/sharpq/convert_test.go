@@ -295,7 +295,7 @@ func TestConvertRefusesFoldedBN(t *testing.T) {
 	needShared(t)
 	out := filepath.Join(t.TempDir(), "x.onnx")
 	code, _, stderr := sharpq(t, "convert", sharedDir+"/models/resnet20_fmnist_folded.onnx", "-o", out)
-	if code != 1 || !strings.Contains(stderr, "TrainingMode.PRESERVE") || !strings.Contains(stderr, "resnet20_fmnist_folded.onnx") {
+	if code != 1 || !strings.Contains(stderr, "TrainingMode.PRESERVE") || !strings.Contains(stderr, "sharpq quantize --calib-data") || !strings.Contains(stderr, "resnet20_fmnist_folded.onnx") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
