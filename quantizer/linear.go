@@ -9,12 +9,18 @@ import (
 // canonicalLinear rewrites fully-connected layers into PyTorch's form, the one the quantizer
 // handles: Gemm(x, W, B) with transB=1, W of shape [out, in] and alpha = beta = 1, so that
 // per-output-channel weight quantization runs along W's first axis. It rewrites MatMul(x, W)
-// with a constant 2-D W and a 2-D x (as TensorFlow converters write Dense layers), and Gemm
-// with transB=0 or alpha, beta ≠ 1 and constant operands. It returns how many layers changed.
-// The model computes the same function; run ir.InferShapes afterwards for the new initializers.
+// with a constant 2-D W (as TensorFlow converters write Dense layers), and Gemm with transB=0
+// or alpha, beta ≠ 1 and constant operands. A MatMul on an input of more than two dimensions
+// (a Linear layer applied to channels-last feature maps, as ConvNeXt's pointwise layers are)
+// becomes Reshape to [-1, K], the Gemm, and Reshape back, which needs every dimension of the
+// input but the first static. It returns how many layers changed. The model computes the same
+// function; run ir.InferShapes afterwards for the new initializers and values.
 func canonicalLinear(g *ir.Graph) (int, error) {
 	changed := 0
+	nodes := make([]*ir.Node, 0, len(g.Nodes))
+	defer func() { g.Nodes = nodes }()
 	for _, n := range g.Nodes {
+		nodes = append(nodes, n)
 		if n.Domain != "" || (n.OpType != "MatMul" && n.OpType != "Gemm") {
 			continue
 		}
@@ -25,13 +31,20 @@ func canonicalLinear(g *ir.Graph) (int, error) {
 		x := g.ValueInfo[n.Input(0)]
 		switch {
 		case n.OpType == "MatMul":
-			if x == nil || len(x.Shape) != 2 {
-				return changed, fmt.Errorf("quantizer: node %s: a MatMul layer needs a 2-D input (flatten it first); input %q has shape %v", n, n.Input(0), shapeOf(x))
+			if x == nil || len(x.Shape) < 2 || !staticBeyondBatch(x.Shape) || x.Shape[len(x.Shape)-1] != w.Shape[0] {
+				return changed, fmt.Errorf("quantizer: node %s: a MatMul layer needs an input of 2 or more dimensions, all static but the first, the last %d (its weight's rows); input %q has shape %v", n, w.Shape[0], n.Input(0), shapeOf(x))
 			}
 			t := transposed(g, w, 1)
 			n.OpType = "Gemm"
 			n.Inputs = []string{n.Input(0), t}
 			n.Attrs = []ir.Attr{ir.IntAttr("transB", 1)}
+			if len(x.Shape) > 2 {
+				flat, out := g.UniqueName(n.Name+"_rows"), n.Outputs[0]
+				n.Inputs[0], n.Outputs[0] = flat, g.UniqueName(n.Name+"_gemm")
+				nodes[len(nodes)-1] = reshape(g, n.Name+"_to_rows", x.Name, flat, -1, w.Shape[0])
+				back := append(append([]int64{-1}, x.Shape[1:len(x.Shape)-1]...), w.Shape[1])
+				nodes = append(nodes, n, reshape(g, n.Name+"_from_rows", n.Outputs[0], out, back...))
+			}
 			changed++
 		case n.AttrInt("transA", 0) != 0:
 			continue // newPlan refuses it with its own message
@@ -62,6 +75,24 @@ func canonicalLinear(g *ir.Graph) (int, error) {
 		}
 	}
 	return changed, nil
+}
+
+// staticBeyondBatch reports whether every dimension of shape but the first is known.
+func staticBeyondBatch(shape []int64) bool {
+	for _, d := range shape[1:] {
+		if d <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// reshape returns a Reshape node (named from name) of value in to out with the target shape
+// dims, added as an int64 initializer.
+func reshape(g *ir.Graph, name, in, out string, dims ...int64) *ir.Node {
+	target := ir.NewInt64(g.UniqueName(name+"_shape"), []int64{int64(len(dims))}, dims)
+	g.AddInitializer(target)
+	return &ir.Node{Name: g.UniqueName(name), OpType: "Reshape", Inputs: []string{in, target.Name}, Outputs: []string{out}}
 }
 
 func shapeOf(v *ir.Value) []int64 {

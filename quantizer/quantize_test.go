@@ -329,6 +329,27 @@ func TestShuffleUnit(t *testing.T) {
 	}
 }
 
+// TestPointwiseMLP quantizes, with reconstruction, TinyResNet with a ConvNeXt-style MLP of
+// Linear layers on channels-last feature maps (MatMul of a 4-D input): both become quantized
+// layers with 4-bit weights, and the export matches the simulation in ONNX Runtime
+// (TestCanonicalLinearKeepsFunction checks the rewrite itself).
+func TestPointwiseMLP(t *testing.T) {
+	m := testmodels.WithPointwiseMLP(testmodels.TinyResNet(4))
+	res := quantizeTiny(t, m, 16, 0.53, quantizer.ReconOptions{Iters: 20, Batch: 8})
+	layers := 0
+	for _, l := range res.Layers {
+		if strings.HasPrefix(l.Node, "mlp.fc") {
+			layers++
+		}
+	}
+	if layers != 2 {
+		t.Errorf("%d of the MLP's Linear layers quantized, want 2", layers)
+	}
+	if ops := countOps(res.QDQ.Graph); ops["MatMul"] != 0 || ops["Reshape"] < 4 {
+		t.Errorf("exported model: %d MatMul and %d Reshape nodes, want the MatMuls as Gemms between Reshapes", ops["MatMul"], ops["Reshape"])
+	}
+}
+
 // TestMaxPoolBeforeLayerLoads: a 4-bit activation produced by a MaxPool must give a QDQ model
 // that ONNX Runtime loads (its QDQ propagation would make the MaxPool read uint4, for which it
 // has no kernel) and that matches the simulation.

@@ -578,3 +578,30 @@ func WithPadNodes(m *ir.Model) *ir.Model {
 	g.Index()
 	return m
 }
+
+// WithPointwiseMLP puts a ConvNeXt-style pointwise MLP after TinyResNet's residual block, as
+// PyTorch exports Linear layers applied to channels-last feature maps: Transpose to NHWC →
+// MatMul by a constant [C, 2C] → Add bias → Relu → MatMul by [2C, C] → Add bias → Transpose
+// back to NCHW, added to the block's output.
+func WithPointwiseMLP(m *ir.Model) *ir.Model {
+	r := rand.New(rand.NewPCG(11, 11))
+	g := m.Graph
+	c := int64(tinyChannels)
+	linear := func(name, in, out string, cin, cout int64) []*ir.Node {
+		g.AddInitializer(randTensor(r, name+".weight", 0.5, cin, cout))
+		g.AddInitializer(randTensor(r, name+".bias", 0.1, cout))
+		return []*ir.Node{
+			{Name: name + ".matmul", OpType: "MatMul", Inputs: []string{in, name + ".weight"}, Outputs: []string{name + ".mm"}},
+			{Name: name + ".add", OpType: "Add", Inputs: []string{name + ".mm", name + ".bias"}, Outputs: []string{out}},
+		}
+	}
+	nodes := []*ir.Node{{Name: "mlp.nhwc", OpType: "Transpose", Inputs: []string{""}, Outputs: []string{"mlp.x"}, Attrs: []ir.Attr{ir.IntsAttr("perm", 0, 2, 3, 1)}}}
+	nodes = append(nodes, linear("mlp.fc1", "mlp.x", "mlp.h", c, 2*c)...)
+	nodes = append(nodes, &ir.Node{Name: "mlp.relu", OpType: "Relu", Inputs: []string{"mlp.h"}, Outputs: []string{"mlp.hr"}})
+	nodes = append(nodes, linear("mlp.fc2", "mlp.hr", "mlp.y", 2*c, c)...)
+	nodes = append(nodes,
+		&ir.Node{Name: "mlp.nchw", OpType: "Transpose", Inputs: []string{"mlp.y"}, Outputs: []string{"mlp.out"}, Attrs: []ir.Attr{ir.IntsAttr("perm", 0, 3, 1, 2)}},
+		&ir.Node{Name: "mlp.residual", OpType: "Add", Inputs: []string{"mlp.out", "b7"}, Outputs: []string{"mlp.sum"}})
+	insertAfter(g, "b7", nodes...)
+	return m
+}
