@@ -35,6 +35,21 @@ func Canonicalize(m *Model) error {
 			c.Name = n.Outputs[0]
 			g.AddInitializer(c)
 			continue
+		case n.OpType == "Transpose" && n.Domain == "" && !g.IsOutput(n.Outputs[0]):
+			// A weight transposed at run time, as PyTorch exports a Linear layer on a
+			// channels-last map with do_constant_folding=False (the export that keeps BN):
+			// stored transposed, the layer reads an initializer and can be quantized.
+			w := g.Initializer(n.Input(0))
+			if w == nil || w.DType != Float32 {
+				break
+			}
+			t, err := transposeConstant(w, n.AttrInts("perm", nil))
+			if err != nil {
+				return fmt.Errorf("node %s: %w", n, err)
+			}
+			t.Name = n.Outputs[0]
+			g.AddInitializer(t)
+			continue
 		case (n.OpType == "Identity" || n.OpType == "Dropout") && n.Domain == "":
 			if n.Input(0) == "" {
 				return fmt.Errorf("node %s has no input", n)
@@ -635,4 +650,50 @@ func copyForInference(m *Model) *Model {
 	c.Opsets = slices.Clone(m.Opsets)
 	c.Graph = g
 	return &c
+}
+
+// transposeConstant returns float32 tensor w with its axes permuted by perm (reversed when
+// perm is nil), as Transpose computes it.
+func transposeConstant(w *Tensor, perm []int64) (*Tensor, error) {
+	rank := len(w.Shape)
+	if perm == nil {
+		for i := rank - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	if len(perm) != rank {
+		return nil, fmt.Errorf("perm %v does not fit shape %v", perm, w.Shape)
+	}
+	// strides[i] is how far one step along input axis i moves in w's data.
+	strides := make([]int64, rank)
+	step := int64(1)
+	for i := rank - 1; i >= 0; i-- {
+		strides[i] = step
+		step *= w.Shape[i]
+	}
+	shape := make([]int64, rank)
+	seen := make([]bool, rank)
+	for i, p := range perm {
+		if p < 0 || int(p) >= rank || seen[p] {
+			return nil, fmt.Errorf("perm %v is not a permutation of %d axes", perm, rank)
+		}
+		seen[p] = true
+		shape[i] = w.Shape[p]
+	}
+	out := make([]float32, len(w.F32))
+	idx := make([]int64, rank) // the output position, odometer-style
+	for k := range out {
+		src := int64(0)
+		for i, p := range perm {
+			src += idx[i] * strides[p]
+		}
+		out[k] = w.F32[src]
+		for i := rank - 1; i >= 0; i-- {
+			if idx[i]++; idx[i] < shape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return NewFloat32("", shape, out), nil
 }

@@ -219,6 +219,54 @@ func TestCanonicalizeConstantBecomesInitializer(t *testing.T) {
 	}
 }
 
+// A Transpose of a float initializer (a Linear layer's weight as PyTorch exports it with
+// do_constant_folding=False) becomes the transposed initializer, so the layer reading it has a
+// constant weight; a Transpose of an activation stays.
+func TestCanonicalizeFoldsConstantTranspose(t *testing.T) {
+	tests := []struct {
+		name  string
+		shape []int64
+		perm  []int64 // nil: Transpose's default, the axes reversed
+		want  []float32
+		wantS []int64
+	}{
+		{"2-D default", []int64{2, 3}, nil, []float32{0, 3, 1, 4, 2, 5}, []int64{3, 2}},
+		{"2-D identity", []int64{2, 3}, []int64{0, 1}, []float32{0, 1, 2, 3, 4, 5}, []int64{2, 3}},
+		// w[a][b][c] = 6a + 3b + c, shape [2, 2, 3]; out[c][a][b] = w[a][b][c].
+		{"3-D", []int64{2, 2, 3}, []int64{2, 0, 1}, []float32{0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11}, []int64{3, 2, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := ir.NewGraph("g")
+			g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: tt.shape}}
+			data := make([]float32, ir.NumElements(tt.shape))
+			for i := range data {
+				data[i] = float32(i)
+			}
+			g.AddInitializer(ir.NewFloat32("w", tt.shape, data))
+			var attrs []ir.Attr
+			if tt.perm != nil {
+				attrs = []ir.Attr{ir.IntsAttr("perm", tt.perm...)}
+			}
+			g.AddNode(&ir.Node{Name: "wt", OpType: "Transpose", Inputs: []string{"w"}, Outputs: []string{"wt"}, Attrs: attrs})
+			g.AddNode(&ir.Node{Name: "xt", OpType: "Transpose", Inputs: []string{"x"}, Outputs: []string{"xt"}, Attrs: attrs})
+			g.AddNode(&ir.Node{Name: "add", OpType: "Add", Inputs: []string{"xt", "wt"}, Outputs: []string{"y"}})
+			g.Outputs = []*ir.Value{{Name: "y", DType: ir.Float32}}
+			m := &ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Domain: "", Version: 13}}, Graph: g}
+			if err := ir.Canonicalize(m); err != nil {
+				t.Fatal(err)
+			}
+			if got := opTypes(g); !slices.Equal(got, []string{"Transpose", "Add"}) {
+				t.Fatalf("nodes %v, want [Transpose Add]: the activation's Transpose alone", got)
+			}
+			wt := g.Initializer("wt")
+			if wt == nil || !slices.Equal(wt.F32, tt.want) || !slices.Equal(wt.Shape, tt.wantS) {
+				t.Fatalf("initializer wt = %+v, want %v of shape %v", wt, tt.want, tt.wantS)
+			}
+		})
+	}
+}
+
 func TestFixBatchDynamicDimensionErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
