@@ -5,8 +5,10 @@ scripts/families.sh, which runs sharpq's whole convert path on each. Accuracy me
 Needs torch and torchvision (Debian: python3-torchvision); never a dependency of sharpq.
 GoogLeNet and Inception v3 are exported with transform_input (each input channel picked by a
 Gather, rescaled and concatenated again, as their pretrained weights use), Inception v3 at
-3x299x299.
-usage: /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
+3x299x299. SIZE=N in the environment exports at 3xNxN instead (64 makes quick fixtures of
+large models: EfficientNetV2-S, ConvNeXt-Tiny); FOLD=1 exports as torch.onnx.export does by
+default (constant folding, BN folded into the convolutions).
+usage: [SIZE=N] /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
 import os, sys
 import torch, torchvision
 
@@ -19,7 +21,7 @@ torch.manual_seed(0)
 torch.set_num_threads(2)
 for name in names:
     kw = dict(transform_input=True, aux_logits=False, init_weights=True) if name in ("googlenet", "inception_v3") else {}
-    size = 299 if name == "inception_v3" else 224
+    size = int(os.environ.get("SIZE", 299 if name == "inception_v3" else 224))
     m = getattr(torchvision.models, name)(weights=None, **kw)
     if kw:
         # Their initialisation (std 0.1) grows activations layer by layer; three passes at
@@ -35,5 +37,6 @@ for name in names:
     m.eval()
     torch.onnx.export(m, torch.zeros(1, 3, size, size), os.path.join(out, f"{name}.onnx"), input_names=["input"],
                       output_names=["logits"], opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+                      **({} if os.environ.get("FOLD") == "1" else
+                         dict(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)))
     print(name, "ok", flush=True)
