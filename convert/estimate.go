@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/checkpoint"
 	"github.com/sharpq/sharpq/internal/steptime"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
@@ -20,7 +21,10 @@ type TimeEstimate struct {
 	Preset  string `json:"preset"`
 	// Stages are named as Report.Stages names them, in the order Run runs them.
 	Stages  []StageEstimate `json:"stages"`
-	Seconds float64         `json:"seconds"` // the whole run
+	Seconds float64         `json:"seconds"` // the whole run, or with Resumed what it has left
+	// Resumed is set when Options.Resume found the run's progress in Options.WorkDir: each
+	// stage's Done units are finished there, and Seconds counts what the run has left.
+	Resumed bool `json:"resumed,omitempty"`
 	// Measured is how long the estimate itself took.
 	Measured float64 `json:"measured_seconds"`
 }
@@ -29,8 +33,10 @@ type TimeEstimate struct {
 type StageEstimate struct {
 	Name string `json:"name"`
 	// Units are the stage's batches (generation, refinement) or blocks (reconstruction), each
-	// of Steps steps; Parallel of them run at once.
+	// of Steps steps; Parallel of them run at once. Done of them are finished in the work
+	// folder of a resumed run, and Seconds leaves their steps out.
 	Units    int `json:"units"`
+	Done     int `json:"done,omitempty"`
 	Steps    int `json:"steps"`
 	Parallel int `json:"parallel"`
 	// StepSeconds is the measured time of one step: of Parallel batches at once
@@ -54,10 +60,13 @@ const DefaultEstimateSteps = 3
 // timed as steps (they create the sessions, lay out memory and, on CUDA, search convolution
 // algorithms, at several times a steady step's cost) but as the stage's time outside its
 // steps, which is measured whole and, for the passes over the calibration images, scaled to
-// the run's number of images. Estimate writes nothing: o.WorkDir, o.Resume, o.ImagesReady
-// and the progress callbacks are not used. It takes about as long as steps+2 steps of every
-// stage: half a minute for a 32×32 model on this project's 2-core machine, minutes for a
-// 224×224 one.
+// the run's number of images. Estimate writes nothing: o.ImagesReady and the progress
+// callbacks are not used, and with o.Resume it reads the progress o.WorkDir holds for this
+// run (refusing another run's folder with ErrOtherRun, as Run does) and predicts what the
+// resumed run has left: the finished batches and blocks' steps are not counted (each
+// reconstruction's set-up, export and self-check are, as the resumed run repeats them). It
+// takes about as long as steps+2 steps of every stage: half a minute for a 32×32 model on this
+// project's 2-core machine, minutes for a 224×224 one.
 func Estimate(ctx context.Context, o Options, steps int) (*TimeEstimate, error) {
 	rt, err := openRuntime(o)
 	if err != nil {
@@ -131,9 +140,96 @@ func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEsti
 		n *= 2
 	}
 	est.Stages = append(est.Stages, reconstruction("reconstruct+export", s.ReconIters, n+o.Mixtures, true))
+	if o.Resume && o.WorkDir != "" {
+		done, err := savedProgress(o)
+		if err != nil {
+			return nil, err
+		}
+		if done != nil {
+			est.Resumed = true
+			leaveOut(est.Stages, done, ge, qe)
+		}
+	}
 	for _, st := range est.Stages {
 		est.Seconds += st.Seconds
 	}
 	est.Measured = time.Since(start).Seconds()
 	return est, nil
+}
+
+// progress is what a work folder holds of a run: the units each stage has finished.
+type progress struct {
+	generated, refined      int // batches
+	warmedUp, reconstructed int // blocks
+	refineDone              bool
+}
+
+// savedProgress reads the progress o.WorkDir holds for the run o describes (nil for a folder
+// without a run), writing nothing.
+func savedProgress(o Options) (*progress, error) {
+	key, err := runKey(o)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := checkpoint.Peek(o.WorkDir, key)
+	if err != nil || cp == nil {
+		return nil, err
+	}
+	var p progress
+	var images generator.Images
+	if _, err := cp.Load("generate", &images); err != nil {
+		return nil, err
+	}
+	p.generated = len(images.Batches)
+	for name, blocks := range map[string]*int{"warmup": &p.warmedUp, "reconstruct": &p.reconstructed} {
+		var st quantizer.ReconState
+		if _, err := cp.Load(name, &st); err != nil {
+			return nil, err
+		}
+		*blocks = st.Blocks
+	}
+	var refined generator.Images
+	if p.refineDone, err = cp.Load("refine", &refined); err != nil {
+		return nil, err
+	}
+	if !p.refineDone {
+		var part generator.RefineState
+		if _, err := cp.Load("refine-batches", &part); err != nil {
+			return nil, err
+		}
+		p.refined = len(part.Images.Batches)
+	}
+	return &p, nil
+}
+
+// leaveOut takes the units done finished out of the stages' times: the finished batches of
+// generation and refinement, and the steps of the finished blocks of each reconstruction
+// (whose time outside the steps stays: a resumed run sets it up, exports and checks again).
+func leaveOut(stages []StageEstimate, done *progress, ge generator.SynthesisEstimate, qe quantizer.TimeEstimate) {
+	for i := range stages {
+		st := &stages[i]
+		switch st.Name {
+		case "generate":
+			st.Done = min(done.generated, st.Units)
+			left := ge
+			left.Batches = st.Units - st.Done
+			st.OtherSeconds = float64(left.Rounds()) * left.RoundSeconds
+			st.Seconds = left.Seconds(st.Steps)
+		case "refine":
+			st.Done = min(done.refined, st.Units)
+			if done.refineDone {
+				st.Done = st.Units
+			}
+			perBatch := st.OtherSeconds / float64(max(st.Units, 1))
+			st.OtherSeconds = float64(st.Units-st.Done) * perBatch
+			st.Seconds = float64(st.Units-st.Done) * (perBatch + float64(st.Steps)*st.StepSeconds)
+		case "warm-up reconstruction", "reconstruct+export":
+			blocks := done.warmedUp
+			if st.Name == "reconstruct+export" {
+				blocks = done.reconstructed
+			}
+			st.Done = min(blocks, st.Units)
+			st.Seconds = st.OtherSeconds + float64(st.Steps)*qe.StepSecondsFrom(st.Done)
+		}
+	}
 }

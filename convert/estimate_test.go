@@ -11,6 +11,7 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/checkpoint"
 	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/quantizer"
 	"github.com/sharpq/sharpq/testmodels"
@@ -114,5 +115,110 @@ func TestEstimateBadOptions(t *testing.T) {
 	}
 	if _, err := convert.Estimate(context.Background(), convert.Options{Model: testmodels.TinyResNet(1), ORTLibrary: lib}, -1); err == nil {
 		t.Error("Estimate of -1 steps: no error")
+	}
+}
+
+// With Resume, Estimate reads the run's work folder and leaves out what is finished there:
+// a finished run has only each reconstruction's set-up, export and self-check left; with one
+// generated batch and one reconstructed block saved, those units' steps are not counted. A
+// folder of another run is refused as Run refuses it, and nothing is written.
+func TestEstimateResumed(t *testing.T) {
+	lib := orttest.LibPath(t)
+	tiny := convert.Schedule{Name: "tiny", Images: 12, GenBatch: 4, GenSteps: 7, WarmUpIters: 4,
+		RefineSteps: 3, ReconIters: 9, ReconBatch: 4, ActImages: 8, Swing: true, RefineLRScale: 1}
+	work := filepath.Join(t.TempDir(), "work")
+	o := convert.Options{Model: testmodels.TinyResNet(1), Bits: quantizer.DefaultBits(4, 4), Method: convert.SADAG,
+		Schedule: tiny, Seed: 1, Threads: 1, ORTLibrary: lib, WorkDir: work}
+	if _, err := convert.Run(context.Background(), o); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	o.Resume = true
+	fresh := o
+	fresh.WorkDir, fresh.Resume = "", false
+	whole, err := convert.Estimate(context.Background(), fresh, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := func(est *convert.TimeEstimate, name string) convert.StageEstimate {
+		for _, st := range est.Stages {
+			if st.Name == name {
+				return st
+			}
+		}
+		t.Fatalf("no stage %s in %+v", name, est.Stages)
+		return convert.StageEstimate{}
+	}
+
+	finished, err := convert.Estimate(context.Background(), o, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Resumed || whole.Resumed {
+		t.Errorf("Resumed %v with the work folder, %v without: want true, false", finished.Resumed, whole.Resumed)
+	}
+	for _, st := range finished.Stages {
+		want := st.OtherSeconds // a reconstruction's set-up, export and self-check
+		if st.Name == "generate" || st.Name == "refine" {
+			want = 0
+		}
+		if st.Done != st.Units || math.Abs(st.Seconds-want) > 1e-9 {
+			t.Errorf("finished run, %s: %d of %d units done, %g s left; want all done and %g s", st.Name, st.Done, st.Units, st.Seconds, want)
+		}
+	}
+
+	// Keep one generated batch and one reconstructed block of the final reconstruction.
+	key, err := os.ReadFile(filepath.Join(work, "run.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := checkpoint.Peek(work, string(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images generator.Images
+	if ok, err := cp.Load("generate", &images); !ok || err != nil {
+		t.Fatalf("generate state: %v, %v", ok, err)
+	}
+	images.Batches = images.Batches[:1]
+	images.N = images.Batches[0].Len
+	images.Data = images.Data[:images.N*images.C*images.H*images.W]
+	var recon quantizer.ReconState
+	if ok, err := cp.Load("reconstruct", &recon); !ok || err != nil {
+		t.Fatalf("reconstruct state: %v, %v", ok, err)
+	}
+	recon.Blocks = 1
+	for name, v := range map[string]any{"generate": &images, "reconstruct": recon} {
+		if err := cp.Save(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"warmup", "refine"} {
+		if err := cp.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := os.ReadDir(work)
+	part, err := convert.Estimate(context.Background(), o, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, rec := stage(part, "generate"), stage(part, "reconstruct+export")
+	if gen.Done != 1 || rec.Done != 1 || stage(part, "warm-up reconstruction").Done != 0 || stage(part, "refine").Done != 0 {
+		t.Fatalf("stages %+v: want 1 batch generated and 1 block reconstructed", part.Stages)
+	}
+	if want := float64((gen.Units-1+gen.Parallel-1)/gen.Parallel) * (gen.OtherSeconds/float64((gen.Units-1+gen.Parallel-1)/gen.Parallel) + float64(gen.Steps)*gen.StepSeconds); math.Abs(gen.Seconds-want) > 1e-9*want {
+		t.Errorf("generate: %g s left, want the two batches left, %g s", gen.Seconds, want)
+	}
+	if !(rec.Seconds > rec.OtherSeconds && rec.Seconds < rec.OtherSeconds+float64(rec.Steps)*rec.StepSeconds) {
+		t.Errorf("reconstruct+export: %g s left; want more than its %g s outside the steps and less than all %d blocks' steps", rec.Seconds, rec.OtherSeconds, rec.Units)
+	}
+	if after, _ := os.ReadDir(work); len(after) != len(before) {
+		t.Errorf("Estimate changed the work folder: %d entries, then %d", len(before), len(after))
+	}
+
+	other := o
+	other.Seed = 2
+	if _, err := convert.Estimate(context.Background(), other, 2); !errors.Is(err, convert.ErrOtherRun) {
+		t.Errorf("Estimate of another run's folder: %v, want ErrOtherRun", err)
 	}
 }

@@ -16,6 +16,8 @@ type TimeEstimate struct {
 	Blocks int `json:"blocks"`
 	// StepSeconds is one reconstruction step of every block: the sum over the blocks.
 	StepSeconds float64 `json:"step_seconds"`
+	// BlockStepSeconds is one step of each block, in reconstruction order.
+	BlockStepSeconds []float64 `json:"block_step_seconds,omitempty"`
 	// FixedSeconds is what grows neither with the steps nor with the images: the set-up
 	// (folding, equalization, the clipping search, the activations of up to
 	// Options.ActImages images), bias correction, export and the self-check.
@@ -25,6 +27,16 @@ type TimeEstimate struct {
 	// ImageSeconds is, per calibration image, the passes that collect each block's inputs
 	// (and the blocks' sessions, measured together with them).
 	ImageSeconds float64 `json:"image_seconds"`
+}
+
+// StepSecondsFrom returns one reconstruction step of blocks first, first+1, …: what a run
+// resumed with first blocks finished has left of each step.
+func (e TimeEstimate) StepSecondsFrom(first int) float64 {
+	sum := 0.0
+	for _, s := range e.BlockStepSeconds[min(max(first, 0), len(e.BlockStepSeconds)):] {
+		sum += s
+	}
+	return sum
 }
 
 // Seconds returns the estimated time of Quantize with iters reconstruction steps per block
@@ -65,8 +77,14 @@ func Estimate(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return TimeEstimate{}, nil, err
 	}
 	e := TimeEstimate{Blocks: len(res.Blocks)}
-	for _, c := range clocks {
+	if !rtn {
+		e.BlockStepSeconds = make([]float64, len(res.Blocks))
+	}
+	for b, c := range clocks {
 		e.StepSeconds += c.PerStep()
+		if b < len(e.BlockStepSeconds) {
+			e.BlockStepSeconds[b] = c.PerStep()
+		}
 	}
 	for _, st := range res.Stages {
 		switch st.Name {

@@ -56,6 +56,29 @@ func openWorkDir(o *Options, m *ir.Model, images []float32, n int) error {
 	return nil
 }
 
+// SavedBlocks returns how many blocks the reconstruction of Quantize(ctx, rt, m, images, n, o)
+// with o.Resume would find finished in o.WorkDir (0 for a folder without this run's
+// progress), reading the folder without writing to it: for an estimate of what the resumed run
+// has left. Another run's folder is an error wrapping ErrOtherRun, as Quantize's.
+func SavedBlocks(m *ir.Model, images []float32, n int, o Options) (int, error) {
+	if o.WorkDir == "" || !o.Resume {
+		return 0, nil
+	}
+	key, err := runKey(o, m, images, n)
+	if err != nil {
+		return 0, err
+	}
+	cp, err := checkpoint.Peek(o.WorkDir, key)
+	if err != nil || cp == nil {
+		return 0, err
+	}
+	var st ReconState
+	if _, err := cp.Load("reconstruct", &st); err != nil {
+		return 0, err
+	}
+	return st.Blocks, nil
+}
+
 // runKey identifies the run of Quantize(m, images, n, o): its model, its images and every
 // setting but the unkeyed ones.
 func runKey(o Options, m *ir.Model, images []float32, n int) (string, error) {

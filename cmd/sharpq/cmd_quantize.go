@@ -93,6 +93,9 @@ func workDir(c *cli.Context) (dir string, resume bool, err error) {
 		}
 		return "", false, nil
 	}
+	if c.Bool("estimate") && !resume {
+		return "", false, nil // an estimate of a fresh run neither reads nor writes the folder
+	}
 	if err := checkFolderWritable("--work-dir", dir); err != nil {
 		return "", false, err
 	}
@@ -239,12 +242,13 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	opts := quantizer.Options{
 		Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), Recon: recon,
 	}
-	if estimate {
-		return quantizeEstimate(c, rt, modelPath, m, d, preset.Name, opts)
-	}
 	work, resume, err := workDir(c)
 	if err != nil {
 		return err
+	}
+	if estimate {
+		opts.WorkDir, opts.Resume = work, resume
+		return quantizeEstimate(c, rt, modelPath, m, d, preset.Name, opts)
 	}
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: sharpqVersion()},

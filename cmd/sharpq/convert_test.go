@@ -291,6 +291,44 @@ func TestQuantizeEstimate(t *testing.T) {
 	}
 }
 
+// quantize --estimate --resume --work-dir prices what the run in the folder has left: after a
+// finished run, only the set-up, export and self-check, with every block done; a folder of
+// another run (other settings) is refused as the run itself would refuse it.
+func TestQuantizeEstimateResumed(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	model := "../../testmodels/" + testmodels.DefaultModel
+	args := []string{"quantize", model, "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--calib-images", "64", "--mean", "0.2860", "--std", "0.3530",
+		"--iters", "4", "--threads", "1", "--work-dir", work}
+	if code, _, stderr := sharpq(t, append(args, "-o", filepath.Join(dir, "q.onnx"))...); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := sharpq(t, append(args, "--estimate", "--resume", "--json")...)
+	if code != 0 {
+		t.Fatalf("--estimate --resume: exit %d: %s", code, stderr)
+	}
+	var est struct {
+		Resumed bool `json:"resumed"`
+		Stages  []struct {
+			Units        int     `json:"units"`
+			Done         int     `json:"done"`
+			OtherSeconds float64 `json:"other_seconds"`
+			Seconds      float64 `json:"seconds"`
+		} `json:"stages"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &est); err != nil {
+		t.Fatalf("%v: %q", err, stdout)
+	}
+	if st := est.Stages; !est.Resumed || len(st) != 1 || st[0].Done != st[0].Units || st[0].Units == 0 || st[0].Seconds != st[0].OtherSeconds {
+		t.Errorf("estimate %+v: want resumed, every block done, its time all outside the steps", est)
+	}
+	code, _, stderr = sharpq(t, append(args, "--estimate", "--resume", "--seed", "9")...)
+	if code != 2 || !strings.Contains(stderr, "holds another run") {
+		t.Errorf("--estimate --resume on another run's folder: exit %d, %q", code, stderr)
+	}
+}
+
 func TestConvertRefusesFoldedBN(t *testing.T) {
 	needShared(t)
 	out := filepath.Join(t.TempDir(), "x.onnx")

@@ -26,9 +26,13 @@ func runEstimate(c *cli.Context, modelPath string, opts convert.Options) error {
 	opts.ImagesReady, opts.GenProgress, opts.ReconProgress = nil, nil, nil
 	est, err := convert.Estimate(c.Context, opts, 0)
 	if err != nil {
-		return layerBitsNames(opts.Bits).Rename(fmt.Errorf("%s: %w", modelPath, err))
+		return otherRun(layerBitsNames(opts.Bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), opts.WorkDir)
 	}
-	return printEstimate(c, fmt.Sprintf("%s: W%dA%d, %s, %s preset", modelPath, opts.Bits.Weight, opts.Bits.Activation, est.Method, est.Preset), est)
+	what := fmt.Sprintf("%s: W%dA%d, %s, %s preset", modelPath, opts.Bits.Weight, opts.Bits.Activation, est.Method, est.Preset)
+	if est.Resumed {
+		what += fmt.Sprintf(", what is left of the run in %s", opts.WorkDir)
+	}
+	return printEstimate(c, what, est)
 }
 
 // quantizeEstimate prints how long quantize with opts on d would take
@@ -44,11 +48,21 @@ func quantizeEstimate(c *cli.Context, rt *ort.Runtime, modelPath string, m *ir.M
 	}
 	iters := opts.Recon.Iters
 	total := qe.Seconds(iters, d.N)
-	est := &convert.TimeEstimate{Device: rt.Device(), Threads: rt.Threads(), Preset: preset, Seconds: total,
-		Stages: []convert.StageEstimate{{Name: "reconstruct+export", Units: qe.Blocks, Steps: iters, Parallel: 1, StepSeconds: qe.StepSeconds,
-			OtherSeconds: total - float64(iters)*qe.StepSeconds, Seconds: total}},
+	other := total - float64(iters)*qe.StepSeconds
+	done, err := quantizer.SavedBlocks(m, d.X, d.N, opts)
+	if err != nil {
+		return otherRun(fmt.Errorf("%s: %w", modelPath, err), opts.WorkDir)
+	}
+	what := fmt.Sprintf("%s: W%dA%d, %s preset, %d calibration images", modelPath, opts.Bits.Weight, opts.Bits.Activation, preset, d.N)
+	if done > 0 {
+		total = other + float64(iters)*qe.StepSecondsFrom(done)
+		what += fmt.Sprintf(", what is left of the run in %s", opts.WorkDir)
+	}
+	est := &convert.TimeEstimate{Device: rt.Device(), Threads: rt.Threads(), Preset: preset, Seconds: total, Resumed: done > 0,
+		Stages: []convert.StageEstimate{{Name: "reconstruct+export", Units: qe.Blocks, Done: done, Steps: iters, Parallel: 1, StepSeconds: qe.StepSeconds,
+			OtherSeconds: other, Seconds: total}},
 		Measured: time.Since(start).Seconds()}
-	return printEstimate(c, fmt.Sprintf("%s: W%dA%d, %s preset, %d calibration images", modelPath, opts.Bits.Weight, opts.Bits.Activation, preset, d.N), est)
+	return printEstimate(c, what, est)
 }
 
 // generateEstimate prints how long generate with opts would take
@@ -92,6 +106,9 @@ func stageTable(w io.Writer, stages []convert.StageEstimate) error {
 			if st.Parallel > 1 {
 				units += fmt.Sprintf(", %d at once", st.Parallel)
 			}
+		}
+		if st.Done > 0 {
+			units += fmt.Sprintf(", %d done", st.Done)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3gs\t%s\t%s\n", st.Name, units, st.Steps, st.StepSeconds, roundedDuration(st.OtherSeconds), roundedDuration(st.Seconds))
 	}

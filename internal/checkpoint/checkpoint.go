@@ -123,6 +123,23 @@ func Open(dir, key string, resume bool) (*Folder, error) {
 	return &Folder{dir: dir}, nil
 }
 
+// Peek opens dir for reading the progress of the run identified by key, as Open with resume
+// would, but writes nothing: a nil Folder (which loads nothing) when dir holds no run, and an
+// error wrapping ErrOtherRun when it holds another. An estimate of what a resumed run has left
+// reads the folder this way.
+func Peek(dir, key string) (*Folder, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "run.key"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("checkpoint: reading %s: %w", dir, err)
+	case string(b) != key:
+		return nil, fmt.Errorf("checkpoint: reading %s: %w (another model or other settings)", dir, ErrOtherRun)
+	}
+	return &Folder{dir: dir}, nil
+}
+
 // Dir is the folder's path.
 func (f *Folder) Dir() string { return f.dir }
 

@@ -175,3 +175,42 @@ func TestSettings(t *testing.T) {
 		t.Error("settings of an int encoded without an error")
 	}
 }
+
+// Peek reads a run's saved states without writing anything: nothing for a folder without a
+// run, ErrOtherRun for another run's folder.
+func TestPeek(t *testing.T) {
+	type state struct{ Blocks int }
+	dir := t.TempDir()
+	if cp, err := Peek(dir, "a"); cp != nil || err != nil {
+		t.Fatalf("Peek of an empty folder: %v, %v; want nothing", cp, err)
+	}
+	cp, err := Open(dir, "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Save("reconstruct", state{Blocks: 3}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peek, err := Peek(dir, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st state
+	if ok, err := peek.Load("reconstruct", &st); !ok || err != nil || st.Blocks != 3 {
+		t.Fatalf("Load: %v, %v, %+v; want the saved state", ok, err, st)
+	}
+	if _, err := Peek(dir, "b"); !errors.Is(err, ErrOtherRun) {
+		t.Fatalf("Peek with another key: %v, want ErrOtherRun", err)
+	}
+	after, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("Peek changed the folder: %d entries, then %d", len(before), len(after))
+	}
+}
