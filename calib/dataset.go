@@ -88,8 +88,9 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 // Load reads a dataset wholly into memory from data, which is either a
 // directory, read as an image folder by LoadImageFolder, or a .npy file,
 // read with the labels file (which may be "") by LoadNPY. An image folder
-// takes its labels from its subfolder names, so labels must then be "". ctx
-// stops a long folder decoding. Open reads a folder batch by batch instead.
+// takes its labels from its subfolder names, or, without class subfolders,
+// from the labels file as Open describes. ctx stops a long folder decoding.
+// Open reads a folder batch by batch instead.
 func Load(ctx context.Context, data, labels string, p Preprocess) (*Dataset, error) {
 	src, err := Open(ctx, data, labels, p, 0)
 	if err != nil {
