@@ -13,13 +13,21 @@ import (
 // or alpha, beta ≠ 1 and constant operands. A MatMul on an input of more than two dimensions
 // (a Linear layer applied to channels-last feature maps, as ConvNeXt's pointwise layers are)
 // becomes Reshape to [-1, K], the Gemm, and Reshape back, which needs every dimension of the
-// input but the first static. It returns how many layers changed. The model computes the same
-// function; run ir.InferShapes afterwards for the new initializers and values.
+// input but the first static. A MatMul's bias, the Add of a constant vector that alone reads
+// its output, becomes the Gemm's third input, so that a BatchNormalization after it folds
+// into the layer as after PyTorch's Linear (Keras' Dense → BatchNormalization). It returns how
+// many layers changed. The model computes the same function; run ir.InferShapes afterwards
+// for the new initializers and values.
 func canonicalLinear(g *ir.Graph) (int, error) {
 	changed := 0
 	nodes := make([]*ir.Node, 0, len(g.Nodes))
 	defer func() { g.Nodes = nodes }()
+	consumers := g.Consumers()
+	absorbed := map[*ir.Node]bool{} // bias Adds taken into their Gemm
 	for _, n := range g.Nodes {
+		if absorbed[n] {
+			continue
+		}
 		nodes = append(nodes, n)
 		if n.Domain != "" || (n.OpType != "MatMul" && n.OpType != "Gemm") {
 			continue
@@ -38,6 +46,11 @@ func canonicalLinear(g *ir.Graph) (int, error) {
 			n.OpType = "Gemm"
 			n.Inputs = []string{n.Input(0), t}
 			n.Attrs = []ir.Attr{ir.IntAttr("transB", 1)}
+			if add, b := biasAdd(g, consumers, n.Outputs[0], w.Shape[1]); add != nil {
+				n.Inputs = append(n.Inputs, b)
+				n.Outputs[0] = add.Outputs[0]
+				absorbed[add] = true
+			}
 			if len(x.Shape) > 2 {
 				flat, out := g.UniqueName(n.Name+"_rows"), n.Outputs[0]
 				n.Inputs[0], n.Outputs[0] = flat, g.UniqueName(n.Name+"_gemm")
@@ -75,6 +88,28 @@ func canonicalLinear(g *ir.Graph) (int, error) {
 		}
 	}
 	return changed, nil
+}
+
+// biasAdd returns the Add that alone reads value v (not a graph output) and adds a constant
+// float vector of out values to it, and that vector's name; nil when there is none.
+func biasAdd(g *ir.Graph, consumers map[string][]*ir.Node, v string, out int64) (*ir.Node, string) {
+	readers := consumers[v]
+	if len(readers) != 1 || g.IsOutput(v) {
+		return nil, ""
+	}
+	add := readers[0]
+	if add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 {
+		return nil, ""
+	}
+	b := add.Inputs[1]
+	if b == v {
+		b = add.Inputs[0]
+	}
+	t := g.Initializer(b)
+	if t == nil || t.DType != ir.Float32 || len(t.Shape) != 1 || t.Shape[0] != out {
+		return nil, ""
+	}
+	return add, b
 }
 
 // staticBeyondBatch reports whether every dimension of shape but the first is known.

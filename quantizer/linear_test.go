@@ -11,19 +11,21 @@ import (
 	"github.com/sharpq/sharpq/testmodels"
 )
 
-// canonicalLinear rewrites every fully-connected form into Gemm with transB=1 without changing
-// what the model computes: the same logits in ONNX Runtime before and after, to float rounding.
+// canonicalLinear rewrites every fully-connected form into Gemm with transB=1, with a MatMul's
+// bias Add taken in, without changing what the model computes: the same logits in ONNX
+// Runtime before and after, to float rounding.
 func TestCanonicalLinearKeepsFunction(t *testing.T) {
 	rt := orttest.Runtime(t)
 	tests := []struct {
 		name    string
 		model   *ir.Model
 		changed int
+		adds    int // Add nodes left: the residual sums, not the biases
 	}{
-		{"MatMul on 4-D channels-last maps", testmodels.WithPointwiseMLP(testmodels.TinyResNet(4)), 2},
-		{"MatMul on 2-D input", testmodels.WithLinearAs(testmodels.TinyResNet(4), "matmul"), 1},
-		{"Gemm with transB=0 and alpha=2", testmodels.WithLinearAs(testmodels.TinyResNet(4), "gemm"), 1},
-		{"PyTorch's Gemm", testmodels.TinyResNet(4), 0},
+		{"MatMul on 4-D channels-last maps", testmodels.WithPointwiseMLP(testmodels.TinyResNet(4)), 2, 2},
+		{"MatMul on 2-D input", testmodels.WithLinearAs(testmodels.TinyResNet(4), "matmul"), 1, 1},
+		{"Gemm with transB=0 and alpha=2", testmodels.WithLinearAs(testmodels.TinyResNet(4), "gemm"), 1, 1},
+		{"PyTorch's Gemm", testmodels.TinyResNet(4), 0, 1},
 	}
 	const n = 8
 	x := make([]float32, n*64)
@@ -50,10 +52,17 @@ func TestCanonicalLinearKeepsFunction(t *testing.T) {
 			if changed != tt.changed {
 				t.Errorf("%d layers rewritten, want %d", changed, tt.changed)
 			}
+			adds := 0
 			for _, nd := range tt.model.Graph.Nodes {
 				if nd.OpType == "MatMul" || (nd.OpType == "Gemm" && nd.AttrInt("transB", 0) != 1) {
 					t.Errorf("node %s left as %s", nd.Name, nd.OpType)
 				}
+				if nd.OpType == "Add" {
+					adds++
+				}
+			}
+			if adds != tt.adds {
+				t.Errorf("%d Add nodes left, want %d (the biases taken into their Gemms)", adds, tt.adds)
 			}
 			if err := ir.InferBatchShapes(tt.model); err != nil {
 				t.Fatal(err)

@@ -350,6 +350,28 @@ func TestPointwiseMLP(t *testing.T) {
 	}
 }
 
+// TestDenseThenBatchNorm: a Keras-style Dense layer (MatMul, then the bias Add) followed by a
+// BatchNormalization quantizes with the BN folded into the layer, as after PyTorch's Linear:
+// the bias Add is taken into the Gemm, so nothing stands between the layer and the BN.
+func TestDenseThenBatchNorm(t *testing.T) {
+	m := testmodels.WithLinearAs(testmodels.TinyResNet(6), "matmul")
+	g := m.Graph
+	for _, n := range g.Nodes {
+		if n.Outputs[0] == "logits" {
+			n.Outputs[0] = "fc.pre_bn"
+		}
+	}
+	for i, name := range []string{"fc.bn.scale", "fc.bn.bias", "fc.bn.mean", "fc.bn.var"} {
+		g.AddInitializer(ir.NewFloat32(name, []int64{3}, []float32{0.5 + float32(i), 0.1 * float32(i), 1.5}))
+	}
+	g.AddNode(&ir.Node{Name: "fc.bn", OpType: "BatchNormalization", Inputs: []string{"fc.pre_bn", "fc.bn.scale", "fc.bn.bias", "fc.bn.mean", "fc.bn.var"},
+		Outputs: []string{"logits"}, Attrs: []ir.Attr{ir.FloatAttr("epsilon", 1e-5)}})
+	res := quantizeTiny(t, m, 16, 0.47, quantizer.ReconOptions{Iters: 10, Batch: 8})
+	if ops := countOps(res.QDQ.Graph); ops["BatchNormalization"] != 0 || ops["MatMul"] != 0 {
+		t.Errorf("exported model: %d BatchNormalization and %d MatMul nodes, want the BN folded into the Gemm", ops["BatchNormalization"], ops["MatMul"])
+	}
+}
+
 // TestMaxPoolBeforeLayerLoads: a 4-bit activation produced by a MaxPool must give a QDQ model
 // that ONNX Runtime loads (its QDQ propagation would make the MaxPool read uint4, for which it
 // has no kernel) and that matches the simulation.
