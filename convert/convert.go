@@ -441,29 +441,36 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return r, nil
 	}
 	if o.Method == SADAG {
-		t1 := time.Now()
-		logf("warm-up: reconstruction on the GENIE images (%d steps per block)", s.WarmUpIters)
-		ro, err := recon("warmup", s.WarmUpIters)
+		synthesised := images
+		var refined generator.Images
+		refinedSaved, err := cp.Load("refine", &refined)
 		if err != nil {
 			return nil, err
 		}
-		warm, err := quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, o.quantizerOptions(ro, false))
-		if err != nil {
-			return nil, fmt.Errorf("convert: warm-up: %w", err)
+		t1 := time.Now()
+		var warm *quantizer.Result
+		if refinedSaved {
+			// The warm-up's model serves the refinement alone.
+			logf("warm-up: not needed, the refined images are in the checkpoint")
+		} else {
+			logf("warm-up: reconstruction on the GENIE images (%d steps per block)", s.WarmUpIters)
+			ro, err := recon("warmup", s.WarmUpIters)
+			if err != nil {
+				return nil, err
+			}
+			if warm, err = quantizer.Quantize(ctx, rt, o.Model, images.Data, images.N, o.quantizerOptions(ro, false)); err != nil {
+				return nil, fmt.Errorf("convert: warm-up: %w", err)
+			}
 		}
 		stage("warm-up reconstruction", t1)
 		t2 := time.Now()
-		synthesised := images
 		refineOpts := o.refineOptions(s.RefineSteps)
 		refineOpts.DropGenerators = true // only the images go on from here
 		refineOpts.SpillDir = gen.SpillDir
 		if o.GenProgress != nil {
 			refineOpts.Progress = func(p generator.Progress) { o.GenProgress("refine", p) }
 		}
-		var refined generator.Images
-		if ok, err := cp.Load("refine", &refined); err != nil {
-			return nil, err
-		} else if ok {
+		if refinedSaved {
 			logf("refine: taken from the checkpoint")
 			images = &refined
 		} else {

@@ -64,7 +64,8 @@ const DefaultEstimateSteps = 3
 // callbacks are not used, and with o.Resume it reads the progress o.WorkDir holds for this
 // run (refusing another run's folder with ErrOtherRun, as Run does) and predicts what the
 // resumed run has left: the finished batches and blocks' steps are not counted (each
-// reconstruction's set-up, export and self-check are, as the resumed run repeats them). It
+// reconstruction's set-up, export and self-check are, as the resumed run repeats them, but
+// not the warm-up once the refined images are saved). It
 // takes about as long as steps+2 steps of every stage: half a minute for a 32×32 model on this
 // project's 2-core machine, minutes for a 224×224 one.
 func Estimate(ctx context.Context, o Options, steps int) (*TimeEstimate, error) {
@@ -204,7 +205,8 @@ func savedProgress(o Options) (*progress, error) {
 
 // leaveOut takes the units done finished out of the stages' times: the finished batches of
 // generation and refinement, and the steps of the finished blocks of each reconstruction
-// (whose time outside the steps stays: a resumed run sets it up, exports and checks again).
+// (whose time outside the steps stays: a resumed run sets it up, exports and checks again),
+// and the whole warm-up once refinement is finished.
 func leaveOut(stages []StageEstimate, done *progress, ge generator.SynthesisEstimate, qe quantizer.TimeEstimate) {
 	for i := range stages {
 		st := &stages[i]
@@ -230,6 +232,10 @@ func leaveOut(stages []StageEstimate, done *progress, ge generator.SynthesisEsti
 			}
 			st.Done = min(blocks, st.Units)
 			st.Seconds = st.OtherSeconds + float64(st.Steps)*qe.StepSecondsFrom(st.Done)
+			if st.Name == "warm-up reconstruction" && done.refineDone {
+				// A resumed run skips the warm-up once the refined images are saved.
+				st.Done, st.OtherSeconds, st.Seconds = st.Units, 0, 0
+			}
 		}
 	}
 }

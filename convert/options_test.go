@@ -161,7 +161,7 @@ func TestRunWorkDir(t *testing.T) {
 	if !bytes.Equal(first, again) {
 		t.Error("the resumed run wrote another model")
 	}
-	for _, want := range []string{"generate: resuming after 1 finished batches", "refine: taken from the checkpoint", "warmup: resuming after", "reconstruct: resuming after"} {
+	for _, want := range []string{"generate: resuming after 1 finished batches", "refine: taken from the checkpoint", "warm-up: not needed", "reconstruct: resuming after"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the resumed run's log does not say %q:\n%s", want, log)
 		}
