@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$1 w=$2 a=$3 out=${4:-$(mktemp -d)}
 make -s ort build >/dev/null
+mkdir -p "$out"
 work=$out/work
 rm -rf "$work"
 args=("$model" --wbits "$w" --abits "$a" --work-dir "$work")

@@ -132,18 +132,9 @@ func TestEvalNormalisation(t *testing.T) {
 // the bundled array do; so do the same images framed in larger ones and cut out by --crop.
 func TestFolderForGrayscaleModel(t *testing.T) {
 	orttest.LibPath(t)
-	model := "../../testmodels/" + testmodels.DefaultModel
-	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
-	x, shape, err := calib.ReadNPYUint8(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	labels, _, err := calib.ReadNPYInt64(lab)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model, sub, lab := "../../testmodels/"+testmodels.DefaultModel, "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	x, labels, h, w := subsetPixels(t, sub, lab)
 	const n = 40
-	h, w := int(shape[len(shape)-2]), int(shape[len(shape)-1])
 	// writeFolder writes the n images as RGB PNGs, each on a black canvas of canvas(i) whose
 	// top-left corner it takes at (left, top).
 	writeFolder := func(canvas func(i int) (cw, ch, left, top int)) string {
@@ -176,18 +167,7 @@ func TestFolderForGrayscaleModel(t *testing.T) {
 		}
 		return w + 5, h + 1, 2, 0
 	})
-	top1 := func(args ...string) float64 {
-		t.Helper()
-		code, stdout, stderr := sharpq(t, append([]string{"eval", model, "--mean", "0.2860", "--std", "0.3530", "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, stderr)
-		}
-		var r evalReport
-		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-			t.Fatal(err)
-		}
-		return *r.Top1
-	}
+	top1 := func(args ...string) float64 { t.Helper(); return fmnistTop1(t, model, args...) }
 	folder, gray, array := top1("--data", dir), top1("--data", dir, "--grayscale"), top1("--data", sub, "--labels", lab, "--limit", fmt.Sprint(n))
 	cropped := top1("--data", framed, "--crop", fmt.Sprint(w))
 	if folder != gray || folder != array || cropped != array {
@@ -222,18 +202,9 @@ func savePNG(t *testing.T, path string, img image.Image) {
 // bundled array do; a file that misses an image is refused naming it.
 func TestFlatFolderLabels(t *testing.T) {
 	orttest.LibPath(t)
-	model := "../../testmodels/" + testmodels.DefaultModel
-	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
-	x, shape, err := calib.ReadNPYUint8(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	labels, _, err := calib.ReadNPYInt64(lab)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model, sub, lab := "../../testmodels/"+testmodels.DefaultModel, "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	x, labels, h, w := subsetPixels(t, sub, lab)
 	const n = 40
-	h, w := int(shape[len(shape)-2]), int(shape[len(shape)-1])
 	dir, files := t.TempDir(), t.TempDir()
 	var byName, inOrder strings.Builder
 	for i := range n {
@@ -257,18 +228,7 @@ func TestFlatFolderLabels(t *testing.T) {
 	if err := calib.SaveNPYInt64(labelsNPY, labels[:n], []int{n}); err != nil {
 		t.Fatal(err)
 	}
-	top1 := func(args ...string) float64 {
-		t.Helper()
-		code, stdout, stderr := sharpq(t, append([]string{"eval", model, "--mean", "0.2860", "--std", "0.3530", "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, stderr)
-		}
-		var r evalReport
-		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-			t.Fatal(err)
-		}
-		return *r.Top1
-	}
+	top1 := func(args ...string) float64 { t.Helper(); return fmnistTop1(t, model, args...) }
 	array := top1("--data", sub, "--labels", lab, "--limit", fmt.Sprint(n))
 	for _, file := range []string{"val.txt", "ground_truth.txt", "labels.npy"} {
 		if got := top1("--data", dir, "--labels", filepath.Join(files, file)); got != array {
@@ -280,4 +240,32 @@ func TestFlatFolderLabels(t *testing.T) {
 	if want := "--labels: " + short + ": no label for val_039.png"; code != 2 || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, %q: want exit 2 with %q", code, stderr, want)
 	}
+}
+
+// subsetPixels reads the bundled test images (uint8, NHW or NCHW) and their labels.
+func subsetPixels(t *testing.T, images, labels string) (x []uint8, y []int64, h, w int) {
+	t.Helper()
+	x, shape, err := calib.ReadNPYUint8(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, _, err = calib.ReadNPYInt64(labels); err != nil {
+		t.Fatal(err)
+	}
+	return x, y, int(shape[len(shape)-2]), int(shape[len(shape)-1])
+}
+
+// fmnistTop1 runs eval --json of model with Fashion-MNIST's normalisation and args, and
+// returns the top-1.
+func fmnistTop1(t *testing.T, model string, args ...string) float64 {
+	t.Helper()
+	code, stdout, stderr := sharpq(t, append([]string{"eval", model, "--mean", "0.2860", "--std", "0.3530", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, stderr)
+	}
+	var r evalReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	return *r.Top1
 }
