@@ -31,6 +31,7 @@ type EvalResult struct {
 // must be non-negative and below the model's number of classes (its output's width): a
 // label out of range is an *option.Error named Dataset.Labels, reported before any batch
 // runs. The next batch is read (an ImageFolder's decoded) while the model runs on this one.
+// A half-precision model runs in its own types (float16 in ONNX Runtime), as its users run it.
 func Evaluate(ctx context.Context, rt *ort.Runtime, m *ir.Model, src Images, opts EvalOptions) (EvalResult, error) {
 	if src.ImageLabels() == nil {
 		return EvalResult{}, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s is empty: evaluation needs the images' labels"))
@@ -86,7 +87,7 @@ func runBatches(ctx context.Context, rt *ort.Runtime, models []*ir.Model, src Im
 		if err := CheckInputShape(m, src); err != nil {
 			return 0, err
 		}
-		s, err := infer.New(rt, m, batch)
+		s, err := infer.Open(rt, m, infer.Config{Batch: batch, AsWritten: true})
 		if err != nil {
 			return 0, err
 		}

@@ -336,7 +336,8 @@ func checkFP(model *ir.Model, modelName string) (name string, c, h, w int, err e
 	return name, c, h, w, err
 }
 
-// inputShape checks that model has one NCHW float32 input of static shape and returns C, H
+// inputShape checks that model has one NCHW float input of static shape (float16 models
+// are promoted to float32 with the rest of the graph) and returns C, H
 // and W.
 func inputShape(model *ir.Model) (c, h, w int, err error) {
 	ins := model.Graph.Inputs
@@ -344,8 +345,8 @@ func inputShape(model *ir.Model) (c, h, w int, err error) {
 		return 0, 0, 0, fmt.Errorf("generator: model has %d inputs; synthesis needs one image input", len(ins))
 	}
 	in := ins[0]
-	if in.DType != ir.Float32 || len(in.Shape) != 4 {
-		return 0, 0, 0, fmt.Errorf("generator: input %q is %s %v; synthesis needs float32 [N C H W]", in.Name, in.DType, in.Shape)
+	if !in.DType.IsFloat() || len(in.Shape) != 4 {
+		return 0, 0, 0, fmt.Errorf("generator: input %q is %s %v; synthesis needs a float [N C H W] image", in.Name, in.DType, in.Shape)
 	}
 	c, h, w = int(in.Shape[1]), int(in.Shape[2]), int(in.Shape[3])
 	if c <= 0 || h <= 0 || w <= 0 {

@@ -33,6 +33,9 @@ type Report struct {
 	// ChannelsLast says the model's input is channels-last with a Transpose to channels-first
 	// (ir.ChannelsFirstInput), which sharpq reads channels-first; Inputs show it so.
 	ChannelsLast bool `json:"channels_last,omitempty"`
+	// Precision says the model computes in a half-precision type, which sharpq reads into
+	// float32 (ir.PromoteToFloat32); "" for a float32 model.
+	Precision string `json:"precision,omitempty"`
 	// Normalisation is the input normalisation baked into the model ("" when none).
 	Normalisation string `json:"input_normalisation,omitempty"`
 	// Training says whether synthesis and reconstruction can differentiate the model: "ok",
@@ -142,6 +145,9 @@ func Model(m *ir.Model) (*Report, error) {
 		return r.Ops[i].Op < r.Ops[j].Op
 	})
 	r.Parameters = parameters(g)
+	if d := halfPrecision(g); d != ir.Undefined {
+		r.Precision = fmt.Sprintf("%s weights: read into float32, the type sharpq synthesises, trains and quantizes in; a quantized model computes in float32 between its integer layers and keeps this model's input and output types", d)
+	}
 	bn := quantizer.InspectBN(g)
 	r.BNNodes, r.BNFolded = bn.Nodes, bn.FoldedLike
 	if err := quantizer.CheckFloat(m); err != nil {
@@ -233,6 +239,17 @@ func (t Tensor) ShapeString() string {
 		}
 	}
 	return s + "]"
+}
+
+// halfPrecision returns the type of g's float16 or bfloat16 initializers, Undefined when it
+// has none.
+func halfPrecision(g *ir.Graph) ir.DType {
+	for _, t := range g.Initializers {
+		if t.DType == ir.Float16 || t.DType == ir.BFloat16 {
+			return t.DType
+		}
+	}
+	return ir.Undefined
 }
 
 // parameters counts the elements of float initializers and of the integer weights that

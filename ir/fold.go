@@ -12,10 +12,15 @@ const maxFoldElements = 1 << 16
 // Canonicalize rewrites the graph into the form the rest of sharpq expects, without changing
 // what it computes: an older default-domain opset is raised to BaseOpset (UpgradeOpset),
 // Constant nodes become initializers, Identity and Dropout (inference) are bypassed, an
-// explicit zero Pad before a Conv becomes the Conv's padding, and nodes whose outputs nobody
-// uses are dropped.
+// explicit zero Pad before a Conv becomes the Conv's padding, a float16 or bfloat16 model is
+// promoted to float32 (PromoteToFloat32) and a Cast of a float32 value to float32 bypassed,
+// and nodes whose outputs nobody uses are dropped.
 func Canonicalize(m *Model) error {
 	if err := UpgradeOpset(m, BaseOpset); err != nil {
+		return err
+	}
+	promoted, err := PromoteToFloat32(m)
+	if err != nil {
 		return err
 	}
 	g := m.Graph
@@ -57,19 +62,16 @@ func Canonicalize(m *Model) error {
 			if len(n.Outputs) > 1 && n.Outputs[1] != "" && len(g.Consumers()[n.Outputs[1]]) > 0 {
 				return fmt.Errorf("node %s: the Dropout mask output is used; sharpq needs inference graphs", n)
 			}
-			if !g.IsOutput(n.Outputs[0]) {
-				g.Rename(n.Outputs[0], n.Inputs[0])
-				continue
-			}
-			if g.Initializer(n.Inputs[0]) == nil && g.Input(n.Inputs[0]) == nil && !g.IsOutput(n.Inputs[0]) {
-				// The graph output keeps its name: rename the producer's output instead.
-				renameProducedValue(g, n.Inputs[0], n.Outputs[0])
+			if bypass(g, n) {
 				continue
 			}
 		}
 		kept = append(kept, n)
 	}
 	g.Nodes = kept
+	if promoted {
+		bypassFloatCasts(m)
+	}
 	flattenBatchViews(g)
 	foldPadsIntoConvs(g)
 	PruneDead(g)
@@ -122,6 +124,42 @@ func flattenBatchViews(g *Graph) {
 		}
 		n.OpType, n.Inputs, n.Attrs = "Flatten", []string{x}, []Attr{IntAttr("axis", 1)}
 	}
+}
+
+// bypass removes single-input node n from its readers' view (they read its input instead) and
+// reports whether n can be dropped: not when both its input and output must keep their names.
+func bypass(g *Graph, n *Node) bool {
+	if !g.IsOutput(n.Outputs[0]) {
+		g.Rename(n.Outputs[0], n.Inputs[0])
+		return true
+	}
+	if g.Initializer(n.Inputs[0]) == nil && g.Input(n.Inputs[0]) == nil && !g.IsOutput(n.Inputs[0]) {
+		// The graph output keeps its name: rename the producer's output instead.
+		renameProducedValue(g, n.Inputs[0], n.Outputs[0])
+		return true
+	}
+	return false
+}
+
+// bypassFloatCasts drops the Casts of float32 values to float32 that promoting a half-precision
+// model leaves (a float32-interface export casts its input to float16 and its output back).
+// Value types come from shape inference; a graph it cannot infer keeps its Casts, which
+// compute nothing.
+func bypassFloatCasts(m *Model) {
+	g := m.Graph
+	if InferShapes(m) != nil {
+		return
+	}
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if n.OpType == "Cast" && n.Domain == "" && len(n.Inputs) == 1 && len(n.Outputs) == 1 && n.AttrInt("to", 0) == int64(Float32) {
+			if v := g.ValueInfo[n.Inputs[0]]; v != nil && v.DType == Float32 && bypass(g, n) {
+				continue
+			}
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
 }
 
 // renameProducedValue renames a value produced by a node (and all its uses) to new.

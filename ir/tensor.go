@@ -162,6 +162,12 @@ func (t *Tensor) Float64s() ([]float64, error) {
 		return out, nil
 	case Float64:
 		return append([]float64(nil), t.F64...), nil
+	case Float16, BFloat16:
+		w, _, err := widen(t)
+		if err != nil {
+			return nil, err
+		}
+		return w.Float64s()
 	}
 	iv, err := t.Int64s()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
 )
@@ -20,6 +21,9 @@ const (
 	Float64
 	Int64
 	Bool
+	// Float16 tensors are read and written as IEEE half-precision bit patterns (uint16), for
+	// models with a half-precision interface.
+	Float16
 )
 
 // String returns the lowercase Go name of the element type, e.g. "float32".
@@ -33,6 +37,8 @@ func (d DType) String() string {
 		return "int64"
 	case Bool:
 		return "bool"
+	case Float16:
+		return "float16"
 	}
 	return "DType(" + strconv.Itoa(int(d)) + ")"
 }
@@ -104,6 +110,7 @@ type tensor struct {
 	f64   []float64
 	i64   []int64
 	b     []bool
+	f16   []uint16
 }
 
 // NewSession loads the ONNX model in model (serialized ModelProto bytes) with
@@ -321,6 +328,8 @@ func elementType(d DType) onnxruntime.TensorElementDataType {
 		return onnxruntime.TensorElementDataTypeInt64
 	case Bool:
 		return onnxruntime.TensorElementDataTypeBool
+	case Float16:
+		return onnxruntime.TensorElementDataTypeFloat16
 	}
 	return onnxruntime.TensorElementDataTypeUndefined
 }
@@ -364,6 +373,14 @@ func (s *Session) allocate(specs []TensorSpec) ([]string, []onnxruntime.Value, e
 			if v, err = onnxruntime.NewEmptyTensor[bool](shape); err == nil {
 				t.value, t.b = v, v.GetData()
 			}
+		case Float16:
+			// ORT reads the Go-owned memory: a uint16 slice viewed as bytes keeps it aligned.
+			t.f16 = make([]uint16, onnxruntime.Shape(spec.Shape).FlattenedSize())
+			var bytes []byte
+			if len(t.f16) > 0 {
+				bytes = unsafe.Slice((*byte)(unsafe.Pointer(&t.f16[0])), 2*len(t.f16))
+			}
+			t.value, err = onnxruntime.NewCustomDataTensor(shape, bytes, onnxruntime.TensorElementDataTypeFloat16)
 		default:
 			return nil, nil, fmt.Errorf("ort: new session: tensor %q: unsupported dtype %v", spec.Name, spec.DType)
 		}
@@ -415,6 +432,12 @@ func (s *Session) Int64(name string) []int64 {
 // Bool returns the data of the bool input or output tensor called name; see Float32.
 func (s *Session) Bool(name string) []bool {
 	return s.lookup(name, Bool).b
+}
+
+// Float16 returns the data of the float16 input or output tensor called name, as IEEE
+// half-precision bit patterns; see Float32.
+func (s *Session) Float16(name string) []uint16 {
+	return s.lookup(name, Float16).f16
 }
 
 // Spec returns the specification of the input or output tensor called name,

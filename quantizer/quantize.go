@@ -342,6 +342,11 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
+	// A half-precision model's users feed and read float16: the quantized model keeps that
+	// interface, with Casts to and from the float32 it computes in.
+	if err := ir.SetIOTypes(qdq, ir.IOTypes(m)); err != nil {
+		return nil, fmt.Errorf("quantizer: %w", err)
+	}
 	check, err := selfCheck(rt, qdq, sim, fm, images[:k*per], k)
 	if err != nil {
 		return nil, err

@@ -106,7 +106,7 @@ func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResu
 		return benchResult{}, err
 	}
 	timeRuns := func(b int) ([]time.Duration, error) {
-		s, err := infer.New(rt, m, b)
+		s, err := infer.Open(rt, m, infer.Config{Batch: b, AsWritten: true})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}

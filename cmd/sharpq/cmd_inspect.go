@@ -91,6 +91,9 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	if r.ChannelsLast {
 		fmt.Fprintf(tw, "layout\tchannels-last input with a Transpose to channels-first: shown, synthesised and evaluated channels-first (data as N×C×H×W); quantized models keep the channels-last input\n")
 	}
+	if r.Precision != "" {
+		fmt.Fprintf(tw, "precision\t%s\n", r.Precision)
+	}
 	fmt.Fprintf(tw, "parameters\t%d\n", r.Parameters)
 	var ops []string
 	for _, o := range r.Ops {

@@ -6,6 +6,8 @@ package infer
 import (
 	"fmt"
 
+	"github.com/x448/float16"
+
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/ort"
@@ -20,6 +22,9 @@ type Session struct {
 	// batch dimension fixed.
 	InShape, OutShape []int64
 	shapes            map[string][]int64
+
+	// in and out stage a half-precision interface's tensors in float32 (nil otherwise).
+	in, out []float32
 }
 
 // New prepares m (which it does not modify) for batches of size batch. The session computes
@@ -39,6 +44,10 @@ type Config struct {
 	Batch   int
 	Outputs []string // intermediate values to expose after the model's own output
 	Session ort.SessionConfig
+	// AsWritten runs a half-precision model in its own types, as its users run it in ONNX
+	// Runtime, instead of promoted to float32 (ir.PromoteToFloat32); Input and Output stay
+	// float32 and are converted at the model's boundary. Not with Outputs.
+	AsWritten bool
 }
 
 // Open is the general form of New and NewWithOutputs.
@@ -77,16 +86,63 @@ func Open(rt *ort.Runtime, m *ir.Model, c Config) (*Session, error) {
 		s.shapes[o.Name] = o.Shape
 	}
 	s.OutShape = g.Outputs[0].Shape
-	data, err := onnxio.Encode(fixed)
+	inSpec := ort.TensorSpec{Name: in.Name, DType: ort.Float32, Shape: in.Shape}
+	model := fixed
+	if c.AsWritten && len(extra) == 0 && halfPrecision(m) {
+		// fixed's shapes, m's types and nodes: ORT takes the batch from the tensors.
+		if model, err = Clone(m); err != nil {
+			return nil, err
+		}
+		if inSpec.DType, err = boundary(model.Graph.Inputs[0]); err != nil {
+			return nil, err
+		}
+		if outSpecs[0].DType, err = boundary(model.Graph.Outputs[0]); err != nil {
+			return nil, err
+		}
+		if inSpec.DType == ort.Float16 {
+			s.in = make([]float32, ir.NumElements(in.Shape))
+		}
+		if outSpecs[0].DType == ort.Float16 {
+			s.out = make([]float32, ir.NumElements(s.OutShape))
+		}
+	}
+	data, err := onnxio.Encode(model)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := rt.NewSessionWithOptions(data, []ort.TensorSpec{{Name: in.Name, DType: ort.Float32, Shape: in.Shape}}, outSpecs, c.Session)
+	sess, err := rt.NewSessionWithOptions(data, []ort.TensorSpec{inSpec}, outSpecs, c.Session)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}
 	s.sess = sess
 	return s, nil
+}
+
+// halfPrecision reports whether m has a float16 or bfloat16 input, output or initializer.
+func halfPrecision(m *ir.Model) bool {
+	g := m.Graph
+	for _, v := range append(append([]*ir.Value{}, g.Inputs...), g.Outputs...) {
+		if v.DType == ir.Float16 || v.DType == ir.BFloat16 {
+			return true
+		}
+	}
+	for _, t := range g.Initializers {
+		if t.DType == ir.Float16 || t.DType == ir.BFloat16 {
+			return true
+		}
+	}
+	return false
+}
+
+// boundary returns the ORT type of a model input or output that runs as written.
+func boundary(v *ir.Value) (ort.DType, error) {
+	switch v.DType {
+	case ir.Float32:
+		return ort.Float32, nil
+	case ir.Float16:
+		return ort.Float16, nil
+	}
+	return 0, fmt.Errorf("infer: %q is %s; sharpq feeds and reads float32 or float16", v.Name, v.DType)
 }
 
 // Static returns a copy of m with its batch dimension fixed and every shape static.
@@ -111,10 +167,20 @@ func Clone(m *ir.Model) (*ir.Model, error) {
 }
 
 // Input returns the session's input buffer; fill it before Run.
-func (s *Session) Input() []float32 { return s.sess.Float32(s.input) }
+func (s *Session) Input() []float32 {
+	if s.in != nil {
+		return s.in
+	}
+	return s.sess.Float32(s.input)
+}
 
 // Output returns the first output's buffer, valid after Run until the next Run.
-func (s *Session) Output() []float32 { return s.sess.Float32(s.outputs[0]) }
+func (s *Session) Output() []float32 {
+	if s.out != nil {
+		return s.out
+	}
+	return s.sess.Float32(s.outputs[0])
+}
 
 // OutputOf returns the buffer of output name.
 func (s *Session) OutputOf(name string) []float32 { return s.sess.Float32(name) }
@@ -123,7 +189,23 @@ func (s *Session) OutputOf(name string) []float32 { return s.sess.Float32(name) 
 func (s *Session) ShapeOf(name string) []int64 { return s.shapes[name] }
 
 // Run executes the model on the current input buffer.
-func (s *Session) Run() error { return s.sess.Run() }
+func (s *Session) Run() error {
+	if s.in != nil {
+		h := s.sess.Float16(s.input)
+		for i, v := range s.in {
+			h[i] = float16.Fromfloat32(v).Bits()
+		}
+	}
+	if err := s.sess.Run(); err != nil {
+		return err
+	}
+	if s.out != nil {
+		for i, b := range s.sess.Float16(s.outputs[0]) {
+			s.out[i] = float16.Frombits(b).Float32()
+		}
+	}
+	return nil
+}
 
 // Close releases the session.
 func (s *Session) Close() error { return s.sess.Close() }

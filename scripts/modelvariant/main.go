@@ -7,6 +7,8 @@
 //	-softmax         with a final Softmax (testmodels.WithSoftmax)
 //	-nhwc            with a channels-last input and a Transpose (testmodels.WithNHWCInput)
 //	-pad-nodes       with every Conv's padding in a zero Pad node before it (testmodels.WithPadNodes)
+//	-fp16            computing in float16, with float16 input and output (testmodels.AsFloat16)
+//	-fp16-keep-io    computing in float16 behind a float32 input and output
 //
 //	go run ./scripts/modelvariant -opset 9 -o M_opset9.onnx M.onnx
 package main
@@ -28,10 +30,12 @@ func main() {
 	softmax := flag.Bool("softmax", false, "append a Softmax over the classes")
 	nhwc := flag.Bool("nhwc", false, "take channels-last input, as TensorFlow converters write")
 	padNodes := flag.Bool("pad-nodes", false, "move convolution padding into Pad nodes, as TensorFlow converters write")
+	fp16 := flag.Bool("fp16", false, "compute in float16 with a float16 input and output, as PyTorch exports a model.half()")
+	fp16KeepIO := flag.Bool("fp16-keep-io", false, "compute in float16 behind a float32 input and output, as onnxconverter-common's keep_io_types")
 	out := flag.String("o", "", "where to write the result")
 	flag.Parse()
 	if flag.NArg() != 1 || *out == "" || *opset != 0 && (*opset < 7 || *opset > 17) {
-		log.Fatal("usage: modelvariant [-opset N] [-normalise MEAN,STD] [-softmax] [-nhwc] [-pad-nodes] -o OUT.onnx MODEL.onnx (7 ≤ N ≤ 17)")
+		log.Fatal("usage: modelvariant [-opset N] [-normalise MEAN,STD] [-softmax] [-nhwc] [-pad-nodes] [-fp16 | -fp16-keep-io] -o OUT.onnx MODEL.onnx (7 ≤ N ≤ 17)")
 	}
 	m, err := onnxio.Read(flag.Arg(0))
 	if err != nil {
@@ -60,6 +64,9 @@ func main() {
 	}
 	if *opset != 0 {
 		m = testmodels.AsOldExport(m, *opset)
+	}
+	if *fp16 || *fp16KeepIO {
+		m = testmodels.AsFloat16(m, *fp16KeepIO)
 	}
 	if err := onnxio.Write(*out, m); err != nil {
 		log.Fatal(err)
