@@ -18,6 +18,7 @@ var opTable = map[string]map[string]opDef{
 		"Neg": unary, "Abs": unary, "Floor": unary, "Ceil": unary, "Round": unary,
 		"Reciprocal": unary, "Sign": unary, "Erf": unary, "Identity": unary, "Softmax": unary,
 		"LogSoftmax": unary, "Clip": unary, "BatchNormalization": {inferBatchNorm},
+		"LayerNormalization": {inferLayerNorm},
 		"Elu": unary, "Selu": unary, "Softplus": unary, "Mish": unary, "Gelu": unary,
 		"PRelu":   unary, // its slope broadcasts to the input, one way
 		"Dropout": {inferDropout},
@@ -110,6 +111,44 @@ func inferBatchNorm(c *inferCtx) error {
 		}
 	}
 	return nil
+}
+
+// inferLayerNorm: Y like X; the optional Mean and InvStdDev (training outputs) are X's shape
+// with the normalised axes (axis on) set to 1, in the stash type (float32 unless it says so).
+func inferLayerNorm(c *inferCtx) error {
+	if err := inferSameAsInput0(c); err != nil {
+		return err
+	}
+	x := c.in(0)
+	if x.Shape == nil {
+		return nil
+	}
+	axis, err := LayerNormAxis(c.n, len(x.Shape))
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	stats := append([]int64{}, x.Shape...)
+	for i := axis; i < len(stats); i++ {
+		stats[i] = 1
+	}
+	dt := DType(c.n.AttrInt("stash_type", int64(Float32)))
+	for i := 1; i < len(c.n.Outputs); i++ {
+		c.set(i, dt, stats)
+	}
+	return nil
+}
+
+// LayerNormAxis returns the first axis a LayerNormalization node normalises over (it
+// normalises that axis and all after it) for an input of the given rank.
+func LayerNormAxis(n *Node, rank int) (int, error) {
+	a := n.AttrInt("axis", -1)
+	if a < 0 {
+		a += int64(rank)
+	}
+	if a < 0 || a >= int64(rank) {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", n.AttrInt("axis", -1), rank)
+	}
+	return int(a), nil
 }
 
 func inferDropout(c *inferCtx) error {

@@ -539,3 +539,24 @@ func TestInferConstantNodeInputs(t *testing.T) {
 		}
 	}
 }
+
+func TestInferLayerNorm(t *testing.T) {
+	runShapeCases(t, []shapeCase{
+		{name: "last axis", opset: 17, op: "LayerNormalization", ins: []operand{in(2, 7, 7, 96), in(96), in(96)}, want: []int64{2, 7, 7, 96}},
+		{name: "axis 1, no bias", opset: 17, op: "LayerNormalization", attrs: []ir.Attr{ir.IntAttr("axis", 1)},
+			ins: []operand{in(-1, 3, 4), in(3, 4)}, want: []int64{-1, 3, 4}},
+		{name: "axis out of range", opset: 17, op: "LayerNormalization", attrs: []ir.Attr{ir.IntAttr("axis", -4)},
+			ins: []operand{in(2, 3, 4), in(4)}, wantErr: []string{"axis -4 out of range for rank 3"}},
+	})
+	// The training outputs: the input's shape with the normalised axes 1, in the stash type.
+	m := oneNodeModel(17, "LayerNormalization", []ir.Attr{ir.IntAttr("axis", -2)}, []operand{in(2, 5, 3, 4), in(3, 4)})
+	m.Graph.Nodes[0].Outputs = []string{"y", "mean", "inv_std"}
+	if err := ir.InferShapes(m); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mean", "inv_std"} {
+		if v := m.Graph.ValueInfo[name]; v == nil || v.DType != ir.Float32 || !slices.Equal(v.Shape, []int64{2, 5, 1, 1}) {
+			t.Errorf("%s: %+v, want float32 [2 5 1 1]", name, v)
+		}
+	}
+}

@@ -350,6 +350,16 @@ func TestPointwiseMLP(t *testing.T) {
 	}
 }
 
+// TestLayerNormalization: ConvNeXt's block as PyTorch exports it at opset 17 (one
+// LayerNormalization node before the pointwise MLP) reconstructs through the node's gradient
+// rule and exports with the node kept, in float, matching the simulation in ONNX Runtime.
+func TestLayerNormalization(t *testing.T) {
+	res := quantizeTiny(t, testmodels.WithLayerNorm(testmodels.TinyResNet(4)), 16, 0.53, quantizer.ReconOptions{Iters: 20, Batch: 8})
+	if ops := countOps(res.QDQ.Graph); ops["LayerNormalization"] != 1 || ops["Gemm"] != 3 {
+		t.Errorf("exported model: %d LayerNormalization and %d Gemm nodes, want 1 and 3 (the MLP's two and the classifier)", ops["LayerNormalization"], ops["Gemm"])
+	}
+}
+
 // TestDenseThenBatchNorm: a Keras-style Dense layer (MatMul, then the bias Add) followed by a
 // BatchNormalization quantizes with the BN folded into the layer, as after PyTorch's Linear:
 // the bias Add is taken into the Gemm, so nothing stands between the layer and the BN.

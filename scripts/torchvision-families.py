@@ -7,8 +7,9 @@ GoogLeNet and Inception v3 are exported with transform_input (each input channel
 Gather, rescaled and concatenated again, as their pretrained weights use), Inception v3 at
 3x299x299. SIZE=N in the environment exports at 3xNxN instead (64 makes quick fixtures of
 large models: EfficientNetV2-S, ConvNeXt-Tiny); FOLD=1 exports as torch.onnx.export does by
-default (constant folding, BN folded into the convolutions).
-usage: [SIZE=N] /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
+default (constant folding, BN folded into the convolutions). OPSET=N exports at opset N instead of
+13 (17 writes ConvNeXt's LayerNorm as one LayerNormalization node, as PyTorch 2's default opset does).
+usage: [SIZE=N] [FOLD=1] [OPSET=N] /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
 import os, sys
 import torch, torchvision
 
@@ -36,7 +37,7 @@ for name in names:
             m(torch.randn(8, 3, size, size))
     m.eval()
     torch.onnx.export(m, torch.zeros(1, 3, size, size), os.path.join(out, f"{name}.onnx"), input_names=["input"],
-                      output_names=["logits"], opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      output_names=["logits"], opset_version=int(os.environ.get("OPSET", 13)), dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       **({} if os.environ.get("FOLD") == "1" else
                          dict(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)))
     print(name, "ok", flush=True)

@@ -605,3 +605,18 @@ func WithPointwiseMLP(m *ir.Model) *ir.Model {
 	insertAfter(g, "b7", nodes...)
 	return m
 }
+
+// WithLayerNorm is WithPointwiseMLP with a LayerNormalization over the channels before the
+// MLP, as ConvNeXt's blocks are exported at opset 17 and later (one LayerNormalization node,
+// axis −1 on the channels-last map); the model's opset becomes 17.
+func WithLayerNorm(m *ir.Model) *ir.Model {
+	m = WithPointwiseMLP(m)
+	r := rand.New(rand.NewPCG(12, 12))
+	g := m.Graph
+	g.AddInitializer(positive(r, "mlp.norm.weight", tinyChannels))
+	g.AddInitializer(randTensor(r, "mlp.norm.bias", 0.1, tinyChannels))
+	insertAfter(g, "mlp.x", &ir.Node{Name: "mlp.norm", OpType: "LayerNormalization", Inputs: []string{"", "mlp.norm.weight", "mlp.norm.bias"},
+		Outputs: []string{"mlp.xn"}, Attrs: []ir.Attr{ir.IntAttr("axis", -1), ir.FloatAttr("epsilon", 1e-6)}})
+	m.SetOpset("", 17)
+	return m
+}

@@ -67,6 +67,50 @@ func gradBatchNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, 
 	return dx, nil
 }
 
+// gradLayerNorm differentiates LayerNormalization, y = (x − μ)/σ·scale + bias with μ and σ²
+// the mean and biased variance over the axes from axis on, recomputing the statistics from
+// x: dx = (g − mean(g) − x̂·mean(g·x̂))/σ with g = dy·scale and x̂ = (x − μ)/σ; the scale's
+// and bias's gradients are dy·x̂ and dy summed to their shapes.
+func gradLayerNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	for _, d := range dy[1:] {
+		if d != "" {
+			return nil, fmt.Errorf("its Mean and InvStdDev outputs (training statistics) have no gradient rule")
+		}
+	}
+	dx := make([]string, len(n.Inputs))
+	if dy[0] == "" {
+		return dx, nil
+	}
+	x, scale := n.Inputs[0], n.Inputs[1]
+	xs := b.Shape(x)
+	if xs == nil {
+		return nil, b.Err()
+	}
+	axis, err := ir.LayerNormAxis(n, len(xs))
+	if err != nil {
+		return nil, err
+	}
+	axes := iota64(axis, len(xs))
+	dt := b.DType(x)
+	eps := float64(n.AttrFloat("epsilon", 1e-5))
+	centered := b.Sub(x, b.ReduceMean(x, axes, true))
+	variance := b.ReduceMean(b.Mul(centered, centered), axes, true)
+	inv := b.Div(b.Scalar(dt, 1), b.Op("Sqrt", []string{b.Add(variance, b.Scalar(dt, eps))}))
+	xhat := b.Mul(centered, inv)
+	if need[0] {
+		g := b.Mul(dy[0], scale)
+		gc := b.Sub(g, b.ReduceMean(g, axes, true))
+		dx[0] = b.Mul(inv, b.Sub(gc, b.Mul(xhat, b.ReduceMean(b.Mul(g, xhat), axes, true))))
+	}
+	if need[1] {
+		dx[1] = b.SumTo(b.Mul(dy[0], xhat), b.Shape(scale))
+	}
+	if len(need) > 2 && need[2] {
+		dx[2] = b.SumTo(dy[0], b.Shape(n.Inputs[2]))
+	}
+	return dx, nil
+}
+
 // Moments returns the per-channel batch mean and biased variance of x ([N, C, …]) over
 // every axis but the channel axis, both shaped [1, C, 1, …]. They are written with
 // ReduceMean, Sub and Mul, so their gradients come from those ops' rules.

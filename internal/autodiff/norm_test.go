@@ -89,3 +89,34 @@ func TestSoftmaxGrad(t *testing.T) {
 		})
 	}
 }
+
+func TestLayerNormGrad(t *testing.T) {
+	cases := []struct {
+		name        string
+		x, scale    []int64
+		axis        int64
+		bias, stats bool
+	}{
+		{"last axis, as ConvNeXt's channels-last LayerNorm", []int64{2, 3, 3, 4}, []int64{4}, -1, true, false},
+		{"from axis 1 (GroupNorm with one group's shape)", []int64{2, 3, 2, 2}, []int64{3, 2, 2}, 1, true, false},
+		{"no bias, 2-D", []int64{4, 5}, []int64{5}, -1, false, false},
+		{"broadcast scale", []int64{2, 3, 4}, []int64{1, 4}, -2, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newGraph(ir.Float64, 17)
+			ins := []string{tg.in("x", c.x...), tg.in("scale", c.scale...)}
+			if c.bias {
+				ins = append(ins, tg.in("bias", c.scale...))
+			}
+			// stash_type double: ONNX Runtime computes the statistics in the input's precision.
+			attrs := []ir.Attr{ir.IntAttr("axis", c.axis), ir.FloatAttr("epsilon", 1e-3), ir.IntAttr("stash_type", int64(ir.Float64))}
+			outs := []string{"y"}
+			if c.stats {
+				outs = append(outs, "mean", "inv_std")
+			}
+			tg.m.Graph.AddNode(&ir.Node{Name: "ln", OpType: "LayerNormalization", Inputs: ins, Outputs: outs, Attrs: attrs})
+			checkGrad(t, tg, "y", smoothFD)
+		})
+	}
+}

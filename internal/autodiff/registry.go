@@ -22,6 +22,7 @@ var rules = map[opKey]Rule{
 	{"", "GlobalAveragePool"}: gradGlobalAveragePool,
 	{"", "GlobalMaxPool"}:     gradGlobalMaxPool,
 	// norm.go
+	{"", "LayerNormalization"}: gradLayerNorm,
 	{"", "BatchNormalization"}: gradBatchNorm,
 	{"", "Softmax"}:            gradSoftmax,
 	{"", "LogSoftmax"}:         gradLogSoftmax,
