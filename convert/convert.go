@@ -125,8 +125,9 @@ type Options struct {
 	AsymmetricActs, FloatResidual bool
 	// Equalize and EqualizeStreams: see quantizer.Options.
 	Equalize, EqualizeStreams bool
-	// ActClipNorm: see quantizer.Options.
+	// ActClipNorm and ExportOpset: see quantizer.Options.
 	ActClipNorm float64
+	ExportOpset int64
 	// BiasCorrection corrects the final model's biases on the calibration set (see
 	// quantizer.Options); the warm-up model of SADAG's refinement is left as it is.
 	BiasCorrection bool
@@ -321,13 +322,16 @@ func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast b
 	}
 	// The quantizer's own settings, checked now rather than when the warm-up starts after
 	// the whole generation; named as convert's API spells them.
-	qo := quantizer.Options{Bits: o.Bits, ActClipNorm: o.ActClipNorm, Recon: quantizer.ReconOptions{Iters: o.Schedule.ReconIters,
+	qo := quantizer.Options{Bits: o.Bits, ActClipNorm: o.ActClipNorm, ExportOpset: o.ExportOpset, Recon: quantizer.ReconOptions{Iters: o.Schedule.ReconIters,
 		Batch: o.Schedule.ReconBatch, Rounding: o.Rounding, RoundWeight: o.Schedule.RoundWeight, LRActStep: o.Schedule.LRActStep, LRBias: o.Schedule.LRBias}}
 	if err := qo.Validate(); err != nil {
 		return gen, false, option.Names{"ReconOptions.Rounding": "Options.Rounding", "ReconOptions.RoundWeight": "Schedule.RoundWeight",
 			"ReconOptions.LRActStep": "Schedule.LRActStep", "ReconOptions.LRBias": "Schedule.LRBias"}.Rename(err)
 	}
 	// The quantizer checks these too, but only after generation: minutes later.
+	if err := quantizer.CheckExportOpset(o.Model, o.ExportOpset); err != nil {
+		return gen, false, fmt.Errorf("convert: %w", err)
+	}
 	for _, name := range slices.Sorted(maps.Keys(o.Bits.PerLayer)) {
 		if !slices.ContainsFunc(o.Model.Graph.Nodes, func(n *ir.Node) bool {
 			return n.Name == name && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul")
@@ -578,7 +582,7 @@ func (o *Options) quantizerOptions(r quantizer.ReconOptions, final bool) quantiz
 	q := quantizer.Options{Bits: o.Bits, Symmetric: o.Symmetric, AsymmetricActs: o.AsymmetricActs, FloatResidual: o.FloatResidual,
 		Equalize: o.Equalize, EqualizeStreams: o.EqualizeStreams, ActClipNorm: o.ActClipNorm, Recon: r, ActImages: o.Schedule.ActImages}
 	if final {
-		q.BiasCorrection, q.Log = o.BiasCorrection, o.Log
+		q.BiasCorrection, q.Log, q.ExportOpset = o.BiasCorrection, o.Log, o.ExportOpset
 	}
 	return q
 }

@@ -14,6 +14,9 @@ const QDQOpset = 21
 // qdqIRVersion is the IR version that introduced 4-bit types.
 const qdqIRVersion = 10
 
+// int8QDQIRVersion is the IR version of opset 13, the first with per-axis DequantizeLinear.
+const int8QDQIRVersion = 7
+
 // replaceUses makes every consumer of value (except skip) read repl instead.
 func replaceUses(g *ir.Graph, value, repl string, skip map[*ir.Node]bool) {
 	for _, n := range g.Nodes {
@@ -142,14 +145,18 @@ func intTensor(name string, dt ir.DType, shape []int64, v []float64) *ir.Tensor 
 // with a uint4/int4 or uint8/int8 zero point, preceded by a Clip to the grid below 4 bits (and
 // between 5 and 7, and where a 4-bit grid is stored in 8 bits: beside a MaxPool, or sharing a
 // shape with an 8-bit activation); biases stay float. metadata is added to the model's metadata_props.
-func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error) {
+//
+// Below opset 21 (QDQOpset), which has no 4-bit types, grids of 4 bits or fewer are stored in
+// int8/uint8 as the wider ones are: the same values.
+func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue, opset int64) (*ir.Model, error) {
 	m, err := cloneModel(fm)
 	if err != nil {
 		return nil, err
 	}
-	// The 4-bit types need opset 21: operators whose form changed since the model's opset
-	// (Reduce* axes, for one) are rewritten first.
-	if err := ir.UpgradeOpset(m, QDQOpset); err != nil {
+	narrow := opset >= QDQOpset // int4/uint4 available
+	// Operators whose form changed since the model's opset (Reduce* axes, for one) are
+	// rewritten first.
+	if err := ir.UpgradeOpset(m, opset); err != nil {
 		return nil, fmt.Errorf("quantizer: export: %w", err)
 	}
 	g := m.Graph
@@ -174,7 +181,7 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error)
 			}
 		}
 		dt := ir.Int8
-		if q.Bits <= 4 {
+		if q.Bits <= 4 && narrow {
 			dt = ir.Int4
 		}
 		base := q.Weight + "_q"
@@ -218,7 +225,7 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error)
 			return nil, fmt.Errorf("quantizer: activation %q is not initialised", a.Value)
 		}
 		stored[i] = a.Bits
-		if a.Bits <= 4 && besideMaxPool(a.Value, producers, consumers) {
+		if a.Bits <= 4 && (!narrow || besideMaxPool(a.Value, producers, consumers)) {
 			stored[i] = 8
 		}
 	}
@@ -229,7 +236,7 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error)
 		if err != nil {
 			return nil, err
 		}
-		quantizers := insertActQuantizers(try.Graph, p, stored)
+		quantizers := insertActQuantizers(try.Graph, p, stored, !narrow)
 		if !widenSharedBuffers(try.Graph, m.Graph, p.Acts, stored, quantizers) {
 			m, g = try, try.Graph
 			break
@@ -237,8 +244,11 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error)
 	}
 	avoidClipBeforeQuantize(g)
 	ir.PruneDead(g)
-	if m.IRVersion < qdqIRVersion {
+	switch {
+	case narrow && m.IRVersion < qdqIRVersion:
 		m.IRVersion = qdqIRVersion
+	case !narrow && m.IRVersion < int8QDQIRVersion:
+		m.IRVersion = int8QDQIRVersion
 	}
 	for _, kv := range metadata {
 		m.SetMetadata(kv.Key, kv.Value)
@@ -248,14 +258,20 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue) (*ir.Model, error)
 
 // insertActQuantizers puts QuantizeLinear → DequantizeLinear after each of p's activations,
 // in containers of stored[i] bits, and returns each one's QuantizeLinear node.
-func insertActQuantizers(g *ir.Graph, p *Plan, stored []int) []*ir.Node {
+//
+// With intClip, a grid narrower than its container is clipped on the integers, between the
+// QuantizeLinear and the DequantizeLinear, instead of on the float input: the same values
+// (QuantizeLinear rounds, and the grid's bounds are integers), and the pattern ONNX Runtime
+// fuses into its integer kernels (DequantizeLinear → Conv → QuantizeLinear) stays whole.
+func insertActQuantizers(g *ir.Graph, p *Plan, stored []int, intClip bool) []*ir.Node {
 	quantizers := make([]*ir.Node, len(p.Acts))
 	for i, a := range p.Acts {
 		lo, hi := a.Centred()
 		dt := container(stored[i], a.Signed)
 		var nodes []*ir.Node
 		x := a.Value
-		if a.Bits != 4 && a.Bits != 8 || stored[i] != a.Bits {
+		narrower := a.Bits != 4 && a.Bits != 8 || stored[i] != a.Bits
+		if narrower && !intClip {
 			// The container is wider than the grid: clip to the grid first.
 			lov := scalar(g, a.Value+"_clip_min", float32(lo)*a.Step)
 			hiv := scalar(g, a.Value+"_clip_max", float32(hi)*a.Step)
@@ -268,8 +284,17 @@ func insertActQuantizers(g *ir.Graph, p *Plan, stored []int) []*ir.Node {
 		g.AddInitializer(zp)
 		qn, dqn := g.UniqueName(a.Value+"_quantized"), g.UniqueName(a.Value+"_dequantized")
 		quantizers[i] = &ir.Node{Name: qn, OpType: "QuantizeLinear", Inputs: []string{x, s, zp.Name}, Outputs: []string{qn}}
-		nodes = append(nodes, quantizers[i],
-			&ir.Node{Name: dqn, OpType: "DequantizeLinear", Inputs: []string{qn, s, zp.Name}, Outputs: []string{dqn}})
+		nodes = append(nodes, quantizers[i])
+		q := qn
+		if narrower && intClip {
+			lov := intTensor(g.UniqueName(a.Value+"_grid_min"), dt, []int64{}, []float64{lo + float64(a.Zero)})
+			hiv := intTensor(g.UniqueName(a.Value+"_grid_max"), dt, []int64{}, []float64{hi + float64(a.Zero)})
+			g.AddInitializer(lov)
+			g.AddInitializer(hiv)
+			q = g.UniqueName(a.Value + "_grid")
+			nodes = append(nodes, &ir.Node{Name: q, OpType: "Clip", Inputs: []string{qn, lov.Name, hiv.Name}, Outputs: []string{q}})
+		}
+		nodes = append(nodes, &ir.Node{Name: dqn, OpType: "DequantizeLinear", Inputs: []string{q, s, zp.Name}, Outputs: []string{dqn}})
 		replaceUses(g, a.Value, dqn, p.skipped(g, nodes[0]))
 		insertAfter(g, a.Value, nodes...)
 	}

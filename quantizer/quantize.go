@@ -80,6 +80,12 @@ type Options struct {
 	// outputs' mean per channel on the calibration images (up to 1024) matches the float
 	// model's (correctBiases).
 	BiasCorrection bool
+	// ExportOpset is the default-domain opset of the exported model: 0 or QDQOpset (21)
+	// stores grids of 4 bits or fewer in int4/uint4; 13 to 20 store them in int8/uint8 behind
+	// a Clip to the grid (the same values, twice the weight bytes), for runtimes without
+	// 4-bit types (ONNX Runtime before 1.18, TensorRT). It cannot be below the model's own
+	// opset (13 for a model raised from an older one).
+	ExportOpset int64
 	// Metadata is added to the exported model (method, preset, seed, version…).
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
@@ -160,6 +166,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ActClipNorm", "%s = %g: want 0 (the paper's 2.4) or an exponent of 1 or more", o.ActClipNorm))
 	case o.ActImages < 0:
 		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ActImages", "%s = %d: want 0 (256) or more images", o.ActImages))
+	case o.ExportOpset != 0 && (o.ExportOpset < ir.BaseOpset || o.ExportOpset > QDQOpset):
+		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: want %d (4-bit types) or an opset from %d to %d (4-bit grids in 8-bit types)", o.ExportOpset, QDQOpset, ir.BaseOpset, QDQOpset-1))
 	case r.Iters < 0:
 		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Iters", "%s = %d: want 0 (round-to-nearest) or more steps per block", r.Iters))
 	case r.Batch < 0:
@@ -178,6 +186,19 @@ func (o Options) Validate() error {
 	}
 	if _, err := ParseRounding(string(r.Rounding)); err != nil {
 		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Rounding", "%s = %q: want %q or %q", r.Rounding, AdaRound, FlexRound))
+	}
+	return nil
+}
+
+// CheckExportOpset checks that m can be exported at opset (0 meaning QDQOpset): not below
+// the opset it runs at, its own or, for an older model, ir.BaseOpset. The error is an
+// *option.Error named Options.ExportOpset.
+func CheckExportOpset(m *ir.Model, opset int64) error {
+	if opset == 0 {
+		opset = QDQOpset
+	}
+	if own := max(m.Opset(""), ir.BaseOpset); opset < own {
+		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: the model runs at opset %d, and the export cannot go below it", opset, own))
 	}
 	return nil
 }
@@ -252,6 +273,13 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
 	if _, err := canonicalLinear(fm.Graph); err != nil {
+		return nil, err
+	}
+	exportOpset := o.ExportOpset
+	if exportOpset == 0 {
+		exportOpset = QDQOpset
+	}
+	if err := CheckExportOpset(fm, exportOpset); err != nil {
 		return nil, err
 	}
 	folded, err := FoldBN(fm)
@@ -338,7 +366,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, err
 	}
 	meta := append([]ir.KeyValue{{Key: "sharpq.bits", Value: bitsJSON(p)}}, o.Metadata...)
-	qdq, err := exportQDQ(fm, p, meta)
+	qdq, err := exportQDQ(fm, p, meta, exportOpset)
 	if err != nil {
 		return nil, err
 	}

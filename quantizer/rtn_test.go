@@ -59,7 +59,7 @@ func TestExportMatchesSimulation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		qdq, err := quantizer.Export(fm, p, []ir.KeyValue{{Key: "sharpq.method", Value: "test"}})
+		qdq, err := quantizer.Export(fm, p, []ir.KeyValue{{Key: "sharpq.method", Value: "test"}}, quantizer.QDQOpset)
 		if err != nil {
 			t.Fatal(err)
 		}

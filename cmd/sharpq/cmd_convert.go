@@ -168,7 +168,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	progress := genProgress(os.Stderr, log)
 	opts := convert.Options{
 		ORTLibrary: ortLibFlag(c), Device: c.String("device"), Threads: c.Int("threads"),
-		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"),
+		Model: m, ModelName: modelPath, Bits: bits, Symmetric: c.Bool("sym"), AsymmetricActs: c.Bool("asym-acts"), FloatResidual: c.Bool("float-residual"), Equalize: c.Bool("equalize"), EqualizeStreams: c.Bool("equalize-streams"), ActClipNorm: c.Float64("act-clip-norm"), BiasCorrection: c.Bool("bias-correct"), ExportOpset: c.Int64("export-opset"),
 		Mirror: c.Bool("mirror"), Mixtures: c.Int("mixup"), Rounding: ov.Rounding, Method: convert.Method(c.String("method")), Schedule: sched, Seed: c.Uint64("seed"), Version: sharpqVersion(),
 		GenParallel: c.Int("gen-parallel"), ImagesReady: imagesReady,
 		// The kernel stops a process out of memory without a word: say beforehand when the

@@ -37,6 +37,7 @@ func flagNames() option.Names {
 		"Options.Method":         "--method",
 		"Options.Mixtures":       "--mixup",
 		"Options.ActClipNorm":    "--act-clip-norm",
+		"Options.ExportOpset":    "--export-opset",
 		"Options.Rounding":       "--rounding",
 		"Schedule.RoundWeight":   "--round-weight",
 		"Schedule.LRActStep":     "--act-lr",

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/testmodels"
+)
+
+// TestExportOpset quantizes the bundled ResNet-20 at W4A4 for the default export (opset 21,
+// int4/uint4) and for --export-opset 13 (int8/uint8 holding the same 4-bit grids, clipped on
+// the integers): the two must classify the bundled images identically, and the opset-13 file
+// must use no type or IR version that ONNX Runtime 1.8–1.17 lacks. An opset below 13, or below the model's own,
+// is refused naming the flag.
+func TestExportOpset(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
+	quantize := func(in, out string, extra ...string) (int, string) {
+		t.Helper()
+		args := append([]string{"quantize", "--model", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages,
+			"--calib-images", "128", "--wbits", "4", "--abits", "4", "--iters", "0", "--threads", "1"}, norm...)
+		code, _, stderr := sharpq(t, append(args, extra...)...)
+		return code, stderr
+	}
+	q21, q13 := filepath.Join(dir, "q21.onnx"), filepath.Join(dir, "q13.onnx")
+	for out, extra := range map[string][]string{q21: nil, q13: {"--export-opset", "13"}} {
+		if code, stderr := quantize(model, out, extra...); code != 0 {
+			t.Fatalf("quantize %v: exit %d: %s", extra, code, stderr)
+		}
+	}
+	if a, b := subsetTop1(t, q21, norm...), subsetTop1(t, q13, norm...); a != b {
+		t.Errorf("top-1 %.2f with int4 types, %.2f with the same grids in int8", a, b)
+	}
+	m, err := onnxio.Read(q13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Opset("") != 13 || m.IRVersion > 7 {
+		t.Errorf("--export-opset 13 wrote opset %d, IR %d; want opset 13, IR 7", m.Opset(""), m.IRVersion)
+	}
+	for _, w := range m.Graph.Initializers {
+		if w.DType == ir.Int4 || w.DType == ir.Uint4 {
+			t.Errorf("initializer %s is %s at opset 13", w.Name, w.DType)
+		}
+	}
+	// The 4-bit grids are clipped on the integers, so that ONNX Runtime's integer kernels can
+	// take DequantizeLinear → Conv → QuantizeLinear whole.
+	producers, clips := m.Graph.Producers(), 0
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Clip" {
+			clips++
+			if p := producers[n.Input(0)]; p == nil || p.OpType != "QuantizeLinear" {
+				t.Errorf("Clip %s reads %s, not a QuantizeLinear's integers", n.Name, n.Input(0))
+			}
+		}
+	}
+	if clips == 0 {
+		t.Error("no Clip to a 4-bit grid in the opset-13 export")
+	}
+
+	older, err := onnxio.Read(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older.SetOpset("", 17) // ResNet-20's operators read the same at 17
+	at17 := writeModel(t, dir, "opset17.onnx", older)
+	for _, tc := range []struct {
+		in, opset, want string
+	}{
+		{model, "12", "--export-opset = 12: want 21 (4-bit types) or an opset from 13 to 20"},
+		{model, "22", "--export-opset = 22"},
+		{at17, "13", "--export-opset = 13: the model runs at opset 17, and the export cannot go below it"},
+	} {
+		out := filepath.Join(dir, "refused.onnx")
+		if code, stderr := quantize(tc.in, out, "--export-opset", tc.opset); code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("--export-opset %s on %s: exit %d, %q; want exit 2 and %q", tc.opset, filepath.Base(tc.in), code, stderr, tc.want)
+		}
+	}
+}
