@@ -184,6 +184,17 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue, opset int64) (*ir.
 		if q.Bits <= 4 && narrow {
 			dt = ir.Int4
 		}
+		if !narrow && q.Bits <= 7 && len(zero) > 0 {
+			// In int8, q − z of a grid of 7 bits or fewer fits with a zero point of 0: the same
+			// values, in the form integer kernels of every version take (ONNX Runtime's
+			// QLinearConv before 1.18 refuses per-channel zero points that differ) and
+			// TensorRT's symmetric weights need.
+			per := len(ints) / len(zero)
+			for i := range ints {
+				ints[i] -= zero[i/per]
+			}
+			clear(zero)
+		}
 		base := q.Weight + "_q"
 		qt := intTensor(g.UniqueName(base), dt, w.Shape, ints)
 		g.AddInitializer(qt)

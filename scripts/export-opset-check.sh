@@ -3,7 +3,8 @@
 # int8/uint8): for resnet20_fmnist and mobilenetv2_fmnist, round-to-nearest W4A4 on the shared
 # calibration images, each export's size, top-1 on the 10000 test images and `sharpq bench`
 # against the float model; then the ImageNet-size resnet18 fixture (random calibration images:
-# speed only); then which of the Fashion-MNIST exports ONNX Runtime 1.16.3 and 1.12.1 load
+# speed only); then which of the Fashion-MNIST exports ONNX Runtime 1.16.3, 1.14.0, 1.13.1 and
+# 1.12.1 load and what they score
 # (scripts/old-ort-check.sh). Run on an otherwise idle machine.
 # usage: scripts/export-opset-check.sh
 set -euo pipefail
@@ -31,6 +32,6 @@ if [ -f "$r18" ]; then
     ./bin/sharpq bench "$r18" --quantized "$dir/r18_$o.onnx" --runs 10 --batch 16 | tail -2
   done
 fi
-for v in 1.16.3 1.12.1; do
-  scripts/old-ort-check.sh $v "$dir"/resnet20_fmnist_21.onnx "$dir"/*_13.onnx
+for v in 1.16.3 1.14.0 1.13.1 1.12.1; do
+  scripts/old-ort-check.sh $v "$dir"/resnet20_fmnist_21.onnx "$dir"/resnet20_fmnist_13.onnx "$dir"/mobilenetv2_fmnist_13.onnx
 done

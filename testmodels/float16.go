@@ -47,25 +47,15 @@ func AsFloat16(m *ir.Model, keepIO bool) *ir.Model {
 	var front, back []*ir.Node
 	for _, in := range g.Inputs {
 		inner := in.Name + "_fp16"
-		for _, n := range g.Nodes {
-			for i, x := range n.Inputs {
-				if x == in.Name {
-					n.Inputs[i] = inner
-				}
-			}
-		}
+		rewire(g, in.Name, inner)
 		front = append(front, &ir.Node{Name: "graph_input_cast_" + in.Name, OpType: "Cast", Inputs: []string{in.Name}, Outputs: []string{inner},
 			Attrs: []ir.Attr{ir.IntAttr("to", int64(ir.Float16))}})
 		in.DType = ir.Float32
 	}
 	for _, out := range g.Outputs {
 		inner := out.Name + "_fp16"
+		rewire(g, out.Name, inner)
 		for _, n := range g.Nodes {
-			for i, x := range n.Inputs {
-				if x == out.Name {
-					n.Inputs[i] = inner
-				}
-			}
 			for i, x := range n.Outputs {
 				if x == out.Name {
 					n.Outputs[i] = inner

@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,27 @@ func TestExportOpset(t *testing.T) {
 	}
 	if clips == 0 {
 		t.Error("no Clip to a 4-bit grid in the opset-13 export")
+	}
+	// A 4-bit layer's weights keep their values with a zero point of 0 (ONNX Runtime's
+	// QLinearConv before 1.18 refuses per-channel zero points that differ; TensorRT takes
+	// symmetric weights only); the 8-bit first and last layers keep theirs.
+	fourBit := 0
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "Conv" && n.OpType != "Gemm" || strings.Contains(n.Name, "stem") || strings.Contains(n.Name, "fc") {
+			continue
+		}
+		dq := producers[n.Input(1)]
+		if dq == nil || dq.OpType != "DequantizeLinear" {
+			t.Fatalf("%s's weight does not come from a DequantizeLinear", n.Name)
+		}
+		zp := m.Graph.Initializer(dq.Input(2))
+		if zp == nil || slices.ContainsFunc(zp.I8, func(z int8) bool { return z != 0 }) {
+			t.Errorf("%s: weight zero points %v, want all 0", n.Name, zp)
+		}
+		fourBit++
+	}
+	if fourBit != 20 {
+		t.Errorf("%d 4-bit layers checked, want ResNet-20's 20", fourBit)
 	}
 
 	older, err := onnxio.Read(model)
