@@ -80,7 +80,7 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s (IR %d, opset %d, %s)\n", path, r.IRVersion, r.Opset, strings.TrimSpace(r.Producer))
 	if r.Opset > 0 && r.Opset < ir.BaseOpset {
-		fmt.Fprintf(tw, "opset\t%d is raised to %d for quantization (attributes that later opsets take as inputs are rewritten); the QDQ export is opset %d\n", r.Opset, ir.BaseOpset, quantizer.QDQOpset)
+		fmt.Fprintf(tw, "opset\t%d is raised to %d for quantization (attributes that later opsets take as inputs are rewritten); the QDQ export is opset %d (--export-opset %d–%d for runtimes without 4-bit types)\n", r.Opset, ir.BaseOpset, quantizer.QDQOpset, ir.BaseOpset, quantizer.QDQOpset-1)
 	}
 	for _, t := range r.Inputs {
 		fmt.Fprintf(tw, "input\t%s %s %s\n", t.Name, t.DType, t.ShapeString())

@@ -65,8 +65,8 @@ func TestExportOpset(t *testing.T) {
 		t.Error("no Clip to a 4-bit grid in the opset-13 export")
 	}
 	// A 4-bit layer's weights keep their values with a zero point of 0 (ONNX Runtime's
-	// QLinearConv before 1.18 refuses per-channel zero points that differ; TensorRT takes
-	// symmetric weights only); the 8-bit first and last layers keep theirs.
+	// QLinearConv before 1.18 refuses per-channel zero points that differ); the 8-bit first
+	// and last layers keep theirs.
 	fourBit := 0
 	for _, n := range m.Graph.Nodes {
 		if n.OpType != "Conv" && n.OpType != "Gemm" || strings.Contains(n.Name, "stem") || strings.Contains(n.Name, "fc") {
