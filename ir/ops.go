@@ -18,8 +18,8 @@ var opTable = map[string]map[string]opDef{
 		"Neg": unary, "Abs": unary, "Floor": unary, "Ceil": unary, "Round": unary,
 		"Reciprocal": unary, "Sign": unary, "Erf": unary, "Identity": unary, "Softmax": unary,
 		"LogSoftmax": unary, "Clip": unary, "BatchNormalization": {inferBatchNorm},
-		"LayerNormalization": {inferLayerNorm}, "Elu": unary, "Selu": unary, "Softplus": unary,
-		"Mish": unary, "Gelu": unary,
+		"LayerNormalization": {inferLayerNorm}, "InstanceNormalization": unary,
+		"Elu": unary, "Selu": unary, "Softplus": unary, "Mish": unary, "Gelu": unary,
 		"PRelu":   unary, // its slope broadcasts to the input, one way
 		"Dropout": {inferDropout},
 		"Add":     binary, "Sub": binary, "Mul": binary, "Div": binary, "Pow": binary,

@@ -360,6 +360,17 @@ func TestLayerNormalization(t *testing.T) {
 	}
 }
 
+// TestGroupNorm: a GroupNorm as PyTorch exports it (Reshape, InstanceNormalization, Reshape,
+// Mul, Add) between a convolution and its ReLU stays float, reconstructs through the
+// InstanceNormalization's gradient rule (the norm sits inside the block, after the layer being
+// learnt) and exports matching the simulation in ONNX Runtime.
+func TestGroupNorm(t *testing.T) {
+	res := quantizeTiny(t, testmodels.WithGroupNorm(testmodels.TinyResNet(4)), 16, 0.53, quantizer.ReconOptions{Iters: 20, Batch: 8})
+	if ops := countOps(res.QDQ.Graph); ops["InstanceNormalization"] != 1 || ops["Conv"] != 3 {
+		t.Errorf("exported model: %d InstanceNormalization and %d Conv nodes, want 1 and 3", ops["InstanceNormalization"], ops["Conv"])
+	}
+}
+
 // TestDenseThenBatchNorm: a Keras-style Dense layer (MatMul, then the bias Add) followed by a
 // BatchNormalization quantizes with the BN folded into the layer, as after PyTorch's Linear:
 // the bias Add is taken into the Gemm, so nothing stands between the layer and the BN.

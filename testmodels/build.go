@@ -620,3 +620,37 @@ func WithLayerNorm(m *ir.Model) *ir.Model {
 	m.SetOpset("", 17)
 	return m
 }
+
+// WithGroupNorm replaces TinyResNet's first block BatchNormalization with a GroupNorm of two
+// groups as PyTorch exports nn.GroupNorm: Reshape to [N, groups, −1], InstanceNormalization
+// with unit scale and zero bias, Reshape back to the input's Shape, then the per-channel
+// weight and bias as Mul and Add.
+func WithGroupNorm(m *ir.Model) *ir.Model {
+	const groups = 2
+	r := rand.New(rand.NewPCG(13, 13))
+	g := m.Graph
+	c := int64(tinyChannels)
+	g.AddInitializer(ir.NewInt64("gn.groups_shape", []int64{3}, []int64{0, groups, -1}))
+	g.AddInitializer(ir.NewFloat32("gn.ones", []int64{groups}, []float32{1, 1}))
+	g.AddInitializer(ir.NewFloat32("gn.zeros", []int64{groups}, []float32{0, 0}))
+	g.AddInitializer(positive(r, "gn.weight", c, 1, 1))
+	g.AddInitializer(randTensor(r, "gn.bias", 0.1, c, 1, 1))
+	var nodes []*ir.Node
+	for _, n := range g.Nodes {
+		if n.Name != "block.b1" {
+			nodes = append(nodes, n)
+			continue
+		}
+		nodes = append(nodes,
+			&ir.Node{Name: "gn.reshape", OpType: "Reshape", Inputs: []string{"b1", "gn.groups_shape"}, Outputs: []string{"gn.x3"}},
+			&ir.Node{Name: "gn.instance_norm", OpType: "InstanceNormalization", Inputs: []string{"gn.x3", "gn.ones", "gn.zeros"}, Outputs: []string{"gn.n3"},
+				Attrs: []ir.Attr{ir.FloatAttr("epsilon", 1e-5)}},
+			&ir.Node{Name: "gn.shape", OpType: "Shape", Inputs: []string{"b1"}, Outputs: []string{"gn.shape"}},
+			&ir.Node{Name: "gn.reshape_back", OpType: "Reshape", Inputs: []string{"gn.n3", "gn.shape"}, Outputs: []string{"gn.n"}},
+			&ir.Node{Name: "gn.scale", OpType: "Mul", Inputs: []string{"gn.n", "gn.weight"}, Outputs: []string{"gn.scaled"}},
+			&ir.Node{Name: "gn.shift", OpType: "Add", Inputs: []string{"gn.scaled", "gn.bias"}, Outputs: []string{"b2"}})
+	}
+	g.Nodes = nodes
+	ir.PruneDead(g)
+	return m
+}

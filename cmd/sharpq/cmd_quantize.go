@@ -298,9 +298,18 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if run.Iters == 0 {
 		schedule = "round-to-nearest (no reconstruction)"
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %.1fs; %d bytes (float: %d, %.1f×smaller)%s\n",
-		run.Output, run.WBits, run.ABits, schedule, run.Seconds, run.Bytes, run.FPBytes, float64(run.FPBytes)/float64(run.Bytes), accuracyLine(run.Accuracy))
+	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %.1fs; %d bytes (float: %d, %s)%s\n",
+		run.Output, run.WBits, run.ABits, schedule, run.Seconds, run.Bytes, run.FPBytes, sizeRatio(run.Bytes, run.FPBytes), accuracyLine(run.Accuracy))
 	return err
+}
+
+// sizeRatio says how much smaller (or, for a model whose quantizers outweigh its few
+// weights, larger) the quantized file is than the float one.
+func sizeRatio(quantized, float int64) string {
+	if quantized > float {
+		return fmt.Sprintf("%.1f×larger", float64(quantized)/float64(float))
+	}
+	return fmt.Sprintf("%.1f×smaller", float64(float)/float64(quantized))
 }
 
 // printJSON writes v to w as indented JSON.

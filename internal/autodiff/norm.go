@@ -111,6 +111,42 @@ func gradLayerNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, 
 	return dx, nil
 }
 
+// gradInstanceNorm differentiates InstanceNormalization, y = scale·(x − μ)/σ + bias with μ and
+// σ² the mean and biased variance of each image's channel over its spatial axes (PyTorch
+// exports GroupNorm as one over [N, groups, −1]), as gradLayerNorm does over those axes; the
+// per-channel scale and bias gradients are summed over the batch and the spatial axes.
+func gradInstanceNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x, scale := n.Inputs[0], n.Inputs[1]
+	xs := b.Shape(x)
+	if xs == nil {
+		return nil, b.Err()
+	}
+	if len(xs) < 3 {
+		return nil, fmt.Errorf("input %q has shape %v; InstanceNormalization needs [N, C, spatial…]", x, xs)
+	}
+	dt := b.DType(x)
+	cs := channelShape(xs)
+	axes := iota64(2, len(xs))
+	eps := float64(n.AttrFloat("epsilon", 1e-5))
+	centered := b.Sub(x, b.ReduceMean(x, axes, true))
+	variance := b.ReduceMean(b.Mul(centered, centered), axes, true)
+	inv := b.Div(b.Scalar(dt, 1), b.Op("Sqrt", []string{b.Add(variance, b.Scalar(dt, eps))}))
+	xhat := b.Mul(centered, inv)
+	dx := make([]string, len(n.Inputs))
+	if need[0] {
+		g := b.Mul(dy[0], b.Reshape(scale, cs))
+		gc := b.Sub(g, b.ReduceMean(g, axes, true))
+		dx[0] = b.Mul(inv, b.Sub(gc, b.Mul(xhat, b.ReduceMean(b.Mul(g, xhat), axes, true))))
+	}
+	if need[1] {
+		dx[1] = b.ReduceSum(b.Mul(dy[0], xhat), batchAxes(len(xs)), false)
+	}
+	if len(need) > 2 && need[2] {
+		dx[2] = b.ReduceSum(dy[0], batchAxes(len(xs)), false)
+	}
+	return dx, nil
+}
+
 // Moments returns the per-channel batch mean and biased variance of x ([N, C, …]) over
 // every axis but the channel axis, both shaped [1, C, 1, …]. They are written with
 // ReduceMean, Sub and Mul, so their gradients come from those ops' rules.

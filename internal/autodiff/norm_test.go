@@ -120,3 +120,16 @@ func TestLayerNormGrad(t *testing.T) {
 		})
 	}
 }
+
+func TestInstanceNormGrad(t *testing.T) {
+	for _, shape := range [][]int64{{2, 3, 4, 5}, {2, 4, 6}, {3, 2, 2, 2, 2}} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			// ONNX Runtime has InstanceNormalization for float32 only: central differences in
+			// float32, as the elementwise checks take them.
+			tg := newGraph(ir.Float32, 13)
+			c := shape[1]
+			y := tg.op("InstanceNormalization", []string{tg.in("x", shape...), tg.in("scale", c), tg.in("bias", c)}, ir.FloatAttr("epsilon", 1e-3))
+			checkGrad(t, tg, y, fdOpts{eps: 1e-3, tol: 2e-3})
+		})
+	}
+}

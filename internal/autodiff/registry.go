@@ -22,10 +22,11 @@ var rules = map[opKey]Rule{
 	{"", "GlobalAveragePool"}: gradGlobalAveragePool,
 	{"", "GlobalMaxPool"}:     gradGlobalMaxPool,
 	// norm.go
-	{"", "LayerNormalization"}: gradLayerNorm,
-	{"", "BatchNormalization"}: gradBatchNorm,
-	{"", "Softmax"}:            gradSoftmax,
-	{"", "LogSoftmax"}:         gradLogSoftmax,
+	{"", "LayerNormalization"}:    gradLayerNorm,
+	{"", "InstanceNormalization"}: gradInstanceNorm,
+	{"", "BatchNormalization"}:    gradBatchNorm,
+	{"", "Softmax"}:               gradSoftmax,
+	{"", "LogSoftmax"}:            gradLogSoftmax,
 	// matmul.go
 	{"", "Gemm"}:   gradGemm,
 	{"", "MatMul"}: gradMatMul,
