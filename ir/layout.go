@@ -10,7 +10,9 @@ var toChannelsFirst = []int64{0, 3, 1, 2}
 
 // ChannelsFirstInput rewrites a model whose single input is channels-last ([N, H, W, C]) and
 // read only by Transposes to channels-first, as TensorFlow converters export Keras models,
-// into the same function of a channels-first input ([N, C, H, W]) without those Transposes.
+// into the same function of a channels-first input ([N, C, H, W]) without those Transposes
+// (a Cast between the input and the Transposes, as a float16 model with a float32 interface
+// has, stays).
 // sharpq synthesises, calibrates and evaluates channels-first; ChannelsLastInput puts the
 // original interface back on a model made from the result (the quantized one). It reports
 // whether the model had such an input; any other model is left as it is.
@@ -20,7 +22,14 @@ func ChannelsFirstInput(m *Model) bool {
 		return false
 	}
 	in := g.Inputs[0]
-	readers := g.Consumers()[in.Name]
+	// A half-precision export behind a float32 interface casts the input first: the
+	// Transposes then read the Cast, which reads the same values in either layout.
+	read := in.Name
+	consumers := g.Consumers()
+	if r := consumers[read]; len(r) == 1 && r[0].OpType == "Cast" && r[0].Domain == "" && len(r[0].Outputs) == 1 && !g.IsOutput(r[0].Outputs[0]) {
+		read = r[0].Outputs[0]
+	}
+	readers := consumers[read]
 	if len(readers) == 0 || g.IsOutput(in.Name) {
 		return false
 	}
@@ -40,7 +49,10 @@ func ChannelsFirstInput(m *Model) bool {
 	}
 	g.Nodes = nodes
 	for _, n := range readers {
-		g.Rename(n.Outputs[0], in.Name)
+		g.Rename(n.Outputs[0], read)
+	}
+	if read != in.Name {
+		delete(g.ValueInfo, read) // its layout changed with the input's
 	}
 	in.Shape = permute(in.Shape, toChannelsFirst)
 	in.DimNames = permute(in.DimNames, toChannelsFirst)
