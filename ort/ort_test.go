@@ -2,6 +2,7 @@ package ort_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/sharpq/sharpq/internal/orttest"
+	"github.com/sharpq/sharpq/ir"
+	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/ort"
 )
 
@@ -330,10 +333,46 @@ func TestProfiling(t *testing.T) {
 }
 
 func TestDTypeString(t *testing.T) {
-	for d, want := range map[ort.DType]string{ort.Float32: "float32", ort.Float64: "float64", ort.Int64: "int64", 0: "DType(0)"} {
+	for d, want := range map[ort.DType]string{ort.Float32: "float32", ort.Float64: "float64", ort.Int64: "int64", ort.Float16: "float16", 0: "DType(0)"} {
 		if got := d.String(); got != want {
 			t.Errorf("DType(%d).String() = %q, want %q", int(d), got, want)
 		}
+	}
+}
+
+// TestFloat16Tensors feeds float16 bit patterns (IEEE half precision: 1, −2, the smallest
+// subnormal, 65504, +Inf, NaN) through a model that returns them as they are and cast to
+// float32.
+func TestFloat16Tensors(t *testing.T) {
+	rt := orttest.Runtime(t)
+	g := ir.NewGraph("half")
+	x := &ir.Value{Name: "x", DType: ir.Float16, Shape: []int64{2, 3}}
+	g.Inputs = []*ir.Value{x}
+	g.Outputs = []*ir.Value{{Name: "same", DType: ir.Float16, Shape: x.Shape}, {Name: "wide", DType: ir.Float32, Shape: x.Shape}}
+	g.AddNode(&ir.Node{Name: "id", OpType: "Identity", Inputs: []string{"x"}, Outputs: []string{"same"}})
+	g.AddNode(&ir.Node{Name: "cast", OpType: "Cast", Inputs: []string{"x"}, Outputs: []string{"wide"}, Attrs: []ir.Attr{ir.IntAttr("to", int64(ir.Float32))}})
+	data, err := onnxio.Encode(&ir.Model{IRVersion: 7, Opsets: []ir.Opset{{Version: 13}}, Graph: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.NewSession(data, []ort.TensorSpec{{Name: "x", DType: ort.Float16, Shape: x.Shape}},
+		[]ort.TensorSpec{{Name: "same", DType: ort.Float16, Shape: x.Shape}, {Name: "wide", DType: ort.Float32, Shape: x.Shape}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := []uint16{0x3C00, 0xC000, 0x0001, 0x7BFF, 0x7C00, 0x7E00}
+	copy(s.Float16("x"), in)
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Float16("same"); !slices.Equal(got, in) {
+		t.Errorf("float16 out %#04x, want %#04x", got, in)
+	}
+	want := []float32{1, -2, float32(math.Ldexp(1, -24)), 65504, float32(math.Inf(1))}
+	got := s.Float32("wide")
+	if !slices.Equal(got[:5], want) || !math.IsNaN(float64(got[5])) {
+		t.Errorf("cast to float32: %v, want %v and NaN", got, want)
 	}
 }
 
