@@ -19,7 +19,8 @@ var opTable = map[string]map[string]opDef{
 		"Reciprocal": unary, "Sign": unary, "Erf": unary, "Identity": unary, "Softmax": unary,
 		"LogSoftmax": unary, "Clip": unary, "BatchNormalization": {inferBatchNorm},
 		"LayerNormalization": {inferLayerNorm}, "InstanceNormalization": unary,
-		"Elu": unary, "Selu": unary, "Softplus": unary, "Mish": unary, "Gelu": unary,
+		"GroupNormalization": unary, "Elu": unary, "Selu": unary, "Softplus": unary,
+		"Mish": unary, "Gelu": unary,
 		"PRelu":   unary, // its slope broadcasts to the input, one way
 		"Dropout": {inferDropout},
 		"Add":     binary, "Sub": binary, "Mul": binary, "Div": binary, "Pow": binary,

@@ -41,6 +41,7 @@ var upgradeRules = []upgradeRule{
 	{13, []string{"Softmax", "LogSoftmax", "Hardmax"}, upgradeSoftmax},
 	{18, []string{"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare",
 		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"}, axesToInput},
+	{21, []string{"GroupNormalization"}, upgradeGroupNorm},
 }
 
 // upgrader carries the graph being rewritten and the nodes that replace the current one.
@@ -283,6 +284,30 @@ func upgradeDropout(u *upgrader, n *Node, from int64) error {
 		}
 		n.Inputs = n.Inputs[:1]
 		n.setInput(1, name)
+	}
+	return nil
+}
+
+// upgradeGroupNorm: GroupNormalization-21 scales and shifts per channel where 18 did per
+// group, so each group's scale and bias are repeated over its C/num_groups channels
+// (Reshape to [G, 1], Expand to [G, C/G], Reshape to [C]).
+func upgradeGroupNorm(u *upgrader, n *Node, from int64) error {
+	groups := n.AttrInt("num_groups", 0)
+	x := u.g.ValueInfo[n.Input(0)]
+	if x == nil || len(x.Shape) < 2 || x.Shape[1] <= 0 || groups <= 0 || x.Shape[1]%groups != 0 {
+		return fmt.Errorf("its scale and bias go from one value a group to one a channel, so the channel count must be known and a multiple of num_groups (%d)", groups)
+	}
+	c := x.Shape[1]
+	if c == groups {
+		return nil
+	}
+	for i := 1; i <= 2 && i < len(n.Inputs); i++ {
+		grouped, spread, perChannel := u.name(n, "grouped"), u.name(n, "spread"), u.name(n, "per_channel")
+		u.before = append(u.before,
+			&Node{Name: grouped, OpType: "Reshape", Inputs: []string{n.Inputs[i], u.ints(n, "group_shape", []int64{groups, 1})}, Outputs: []string{grouped}},
+			&Node{Name: spread, OpType: "Expand", Inputs: []string{grouped, u.ints(n, "spread_shape", []int64{groups, c / groups})}, Outputs: []string{spread}},
+			&Node{Name: perChannel, OpType: "Reshape", Inputs: []string{spread, u.ints(n, "channel_shape", []int64{c})}, Outputs: []string{perChannel}})
+		n.setInput(i, perChannel)
 	}
 	return nil
 }

@@ -246,3 +246,29 @@ func TestFlattenBatchView(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeGroupNorm: GroupNormalization-18's per-group scale and bias become per-channel
+// ones at opset 21 (three groups of two channels, each group's values distinct), computing
+// what ONNX Runtime computes at 18.
+func TestUpgradeGroupNorm(t *testing.T) {
+	rt := orttest.Runtime(t)
+	shape := []int64{2, 6, 3, 3}
+	n := &ir.Node{Name: "gn", OpType: "GroupNormalization", Inputs: []string{"x", "scale", "bias"}, Outputs: []string{"y"},
+		Attrs: []ir.Attr{ir.IntAttr("num_groups", 3), ir.FloatAttr("epsilon", 1e-3)}}
+	m := upgradeModel(18, shape, shape, n, ir.NewFloat32("scale", []int64{3}, []float32{1.5, -0.5, 2}),
+		ir.NewFloat32("bias", []int64{3}, []float32{0.1, 0.2, -0.3}))
+	in := make([]float32, ir.NumElements(shape))
+	for i := range in {
+		in[i] = float32(math.Sin(float64(i)*0.7)) * 1.3
+	}
+	want := runORT(t, rt, m, in)
+	if err := ir.UpgradeOpset(m, 21); err != nil {
+		t.Fatal(err)
+	}
+	got := runORT(t, rt, m, in)
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*max(1, math.Abs(float64(want[i]))) {
+			t.Fatalf("output %d: %g at opset 18, %g at 21", i, want[i], got[i])
+		}
+	}
+}

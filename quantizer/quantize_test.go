@@ -360,14 +360,25 @@ func TestLayerNormalization(t *testing.T) {
 	}
 }
 
-// TestGroupNorm: a GroupNorm as PyTorch exports it (Reshape, InstanceNormalization, Reshape,
-// Mul, Add) between a convolution and its ReLU stays float, reconstructs through the
-// InstanceNormalization's gradient rule (the norm sits inside the block, after the layer being
-// learnt) and exports matching the simulation in ONNX Runtime.
+// TestGroupNorm: a GroupNorm between a convolution and its ReLU, as PyTorch exports it
+// (Reshape, InstanceNormalization, Reshape, Mul, Add) and as the opset-21 GroupNormalization
+// op, stays float, reconstructs through the norm's gradient rule (it sits inside the block,
+// after the layer being learnt) and exports matching the simulation in ONNX Runtime.
 func TestGroupNorm(t *testing.T) {
-	res := quantizeTiny(t, testmodels.WithGroupNorm(testmodels.TinyResNet(4)), 16, 0.53, quantizer.ReconOptions{Iters: 20, Batch: 8})
-	if ops := countOps(res.QDQ.Graph); ops["InstanceNormalization"] != 1 || ops["Conv"] != 3 {
-		t.Errorf("exported model: %d InstanceNormalization and %d Conv nodes, want 1 and 3", ops["InstanceNormalization"], ops["Conv"])
+	for _, tc := range []struct {
+		name string
+		m    *ir.Model
+		op   string
+	}{
+		{"PyTorch's export", testmodels.WithGroupNorm(testmodels.TinyResNet(4)), "InstanceNormalization"},
+		{"GroupNormalization op", testmodels.WithGroupNormalization(testmodels.TinyResNet(4)), "GroupNormalization"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := quantizeTiny(t, tc.m, 16, 0.53, quantizer.ReconOptions{Iters: 20, Batch: 8})
+			if ops := countOps(res.QDQ.Graph); ops[tc.op] != 1 || ops["Conv"] != 3 {
+				t.Errorf("exported model: %d %s and %d Conv nodes, want 1 and 3", ops[tc.op], tc.op, ops["Conv"])
+			}
+		})
 	}
 }
 

@@ -654,3 +654,23 @@ func WithGroupNorm(m *ir.Model) *ir.Model {
 	ir.PruneDead(g)
 	return m
 }
+
+// WithGroupNormalization replaces TinyResNet's first block BatchNormalization with one
+// GroupNormalization node of two groups and per-channel scale and bias, as opset 21 defines it
+// (exporters that write the op rather than PyTorch's InstanceNormalization form); the model's
+// opset becomes 21.
+func WithGroupNormalization(m *ir.Model) *ir.Model {
+	r := rand.New(rand.NewPCG(14, 14))
+	g := m.Graph
+	g.AddInitializer(positive(r, "gn.weight", tinyChannels))
+	g.AddInitializer(randTensor(r, "gn.bias", 0.1, tinyChannels))
+	for _, n := range g.Nodes {
+		if n.Name == "block.b1" {
+			*n = ir.Node{Name: "gn", OpType: "GroupNormalization", Inputs: []string{"b1", "gn.weight", "gn.bias"}, Outputs: []string{"b2"},
+				Attrs: []ir.Attr{ir.IntAttr("num_groups", 2), ir.FloatAttr("epsilon", 1e-5)}}
+		}
+	}
+	ir.PruneDead(g)
+	m.SetOpset("", 21)
+	return m
+}

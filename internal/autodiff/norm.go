@@ -147,6 +147,66 @@ func gradInstanceNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]strin
 	return dx, nil
 }
 
+// gradGroupNorm differentiates GroupNormalization: x [N, C, …] normalised over each of
+// num_groups groups of C/num_groups channels and all spatial positions, then scaled and
+// shifted per channel (opset 21: scale and bias [C]) or per group (opset 18: [num_groups]).
+// The statistics are recomputed on the grouped view [N, G, K], as gradLayerNorm does over
+// its last axis.
+func gradGroupNorm(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x, scale := n.Inputs[0], n.Inputs[1]
+	xs := b.Shape(x)
+	ss := b.Shape(scale)
+	if xs == nil || ss == nil {
+		return nil, b.Err()
+	}
+	groups := n.AttrInt("num_groups", 0)
+	if len(xs) < 3 || groups <= 0 || xs[1]%groups != 0 {
+		return nil, fmt.Errorf("input %q has shape %v; GroupNormalization needs [N, C, spatial…] with C a multiple of num_groups %d", x, xs, groups)
+	}
+	c := xs[1]
+	perGroup := len(ss) == 1 && ss[0] == groups && groups != c
+	dt := b.DType(x)
+	grouped := []int64{xs[0], groups, ir.NumElements(xs[1:]) / groups}
+	eps := float64(n.AttrFloat("epsilon", 1e-5))
+	xg := b.Reshape(x, grouped)
+	centered := b.Sub(xg, b.ReduceMean(xg, []int64{2}, true))
+	variance := b.ReduceMean(b.Mul(centered, centered), []int64{2}, true)
+	inv := b.Div(b.Scalar(dt, 1), b.Op("Sqrt", []string{b.Add(variance, b.Scalar(dt, eps))}))
+	xhat := b.Mul(centered, inv) // [N, G, K]
+	// toChannels spreads a per-group vector [G] over the C channels.
+	toChannels := func(v string) string {
+		return b.Reshape(b.Op("Expand", []string{b.Reshape(v, []int64{groups, 1}), b.Int64s(groups, c/groups)}), []int64{c})
+	}
+	// toGroups sums a per-channel vector [C] within each group.
+	toGroups := func(v string) string {
+		return b.ReduceSum(b.Reshape(v, []int64{groups, c / groups}), []int64{1}, false)
+	}
+	dx := make([]string, len(n.Inputs))
+	if need[0] {
+		sc := scale
+		if perGroup {
+			sc = toChannels(scale)
+		}
+		g := b.Reshape(b.Mul(dy[0], b.Reshape(sc, channelShape(xs))), grouped)
+		gc := b.Sub(g, b.ReduceMean(g, []int64{2}, true))
+		dx[0] = b.Reshape(b.Mul(inv, b.Sub(gc, b.Mul(xhat, b.ReduceMean(b.Mul(g, xhat), []int64{2}, true)))), xs)
+	}
+	perChannel := func(v string) string {
+		s := b.ReduceSum(v, batchAxes(len(xs)), false)
+		if perGroup {
+			s = toGroups(s)
+		}
+		return s
+	}
+	if need[1] {
+		dx[1] = perChannel(b.Mul(dy[0], b.Reshape(xhat, xs)))
+	}
+	if len(need) > 2 && need[2] {
+		dx[2] = perChannel(dy[0])
+	}
+	return dx, nil
+}
+
 // Moments returns the per-channel batch mean and biased variance of x ([N, C, …]) over
 // every axis but the channel axis, both shaped [1, C, 1, …]. They are written with
 // ReduceMean, Sub and Mul, so their gradients come from those ops' rules.

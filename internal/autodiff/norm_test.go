@@ -133,3 +133,26 @@ func TestInstanceNormGrad(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupNormGrad(t *testing.T) {
+	cases := []struct {
+		name   string
+		opset  int64
+		x      []int64
+		groups int64
+		param  int64 // scale and bias length: C at opset 21, the groups at 18
+	}{
+		{"opset 21, per-channel scale", 21, []int64{2, 6, 3, 3}, 3, 6},
+		{"opset 21, 3-D", 21, []int64{2, 4, 5}, 2, 4},
+		{"opset 18, per-group scale", 18, []int64{2, 6, 2, 3}, 2, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// float32: ONNX Runtime has no float64 GroupNormalization.
+			tg := newGraph(ir.Float32, c.opset)
+			y := tg.op("GroupNormalization", []string{tg.in("x", c.x...), tg.in("scale", c.param), tg.in("bias", c.param)},
+				ir.IntAttr("num_groups", c.groups), ir.FloatAttr("epsilon", 1e-3))
+			checkGrad(t, tg, y, fdOpts{eps: 1e-3, tol: 2e-3})
+		})
+	}
+}

@@ -24,6 +24,7 @@ var rules = map[opKey]Rule{
 	// norm.go
 	{"", "LayerNormalization"}:    gradLayerNorm,
 	{"", "InstanceNormalization"}: gradInstanceNorm,
+	{"", "GroupNormalization"}:    gradGroupNorm,
 	{"", "BatchNormalization"}:    gradBatchNorm,
 	{"", "Softmax"}:               gradSoftmax,
 	{"", "LogSoftmax"}:            gradLogSoftmax,
