@@ -187,7 +187,7 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue, opset int64) (*ir.
 		if !narrow && q.Bits <= 7 && len(zero) > 0 {
 			// In int8, q − z of a grid of 7 bits or fewer fits with a zero point of 0: the same
 			// values, in the form the integer kernels of every ONNX Runtime version take
-			// (QLinearConv before 1.18 refuses per-channel zero points that differ).
+			// (QLinearConv of ONNX Runtime 1.16 and earlier refuses per-channel zero points that differ).
 			per := len(ints) / len(zero)
 			for i := range ints {
 				ints[i] -= zero[i/per]

@@ -83,7 +83,7 @@ type Options struct {
 	// ExportOpset is the default-domain opset of the exported model: 0 or QDQOpset (21)
 	// stores grids of 4 bits or fewer in int4/uint4; 13 to 20 store them in int8/uint8 behind
 	// a Clip to the grid (the same values, twice the weight bytes), for runtimes without
-	// 4-bit types (ONNX Runtime before 1.18). It cannot be below the model's own
+	// 4-bit types (ONNX Runtime before 1.19). It cannot be below the model's own
 	// opset (13 for a model raised from an older one).
 	ExportOpset int64
 	// Metadata is added to the exported model (method, preset, seed, version…).

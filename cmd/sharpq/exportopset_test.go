@@ -65,7 +65,7 @@ func TestExportOpset(t *testing.T) {
 		t.Error("no Clip to a 4-bit grid in the opset-13 export")
 	}
 	// A 4-bit layer's weights keep their values with a zero point of 0 (ONNX Runtime's
-	// QLinearConv before 1.18 refuses per-channel zero points that differ); the 8-bit first
+	// QLinearConv up to 1.16 refuses per-channel zero points that differ); the 8-bit first
 	// and last layers keep theirs.
 	fourBit := 0
 	for _, n := range m.Graph.Nodes {
