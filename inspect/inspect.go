@@ -5,6 +5,7 @@ package inspect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,6 +34,9 @@ type Report struct {
 	// ChannelsLast says the model's input is channels-last with a Transpose to channels-first
 	// (ir.ChannelsFirstInput), which sharpq reads channels-first; Inputs show it so.
 	ChannelsLast bool `json:"channels_last,omitempty"`
+	// Runtime says which ONNX Runtime a quantized model needs when it holds 4-bit tensors
+	// ("" otherwise).
+	Runtime string `json:"runtime,omitempty"`
 	// Precision says the model computes in a half-precision type, which sharpq reads into
 	// float32 (ir.PromoteToFloat32); "" for a float32 model.
 	Precision string `json:"precision,omitempty"`
@@ -152,6 +156,9 @@ func Model(m *ir.Model) (*Report, error) {
 	r.BNNodes, r.BNFolded = bn.Nodes, bn.FoldedLike
 	if err := quantizer.CheckFloat(m); err != nil {
 		r.Quantized = strings.TrimPrefix(err.Error(), "quantizer: ")
+		if slices.ContainsFunc(g.Initializers, func(t *ir.Tensor) bool { return t.DType == ir.Int4 || t.DType == ir.Uint4 }) {
+			r.Runtime = "int4/uint4 tensors: ONNX Runtime 1.19 or later (1.18 and earlier refuse them); --export-opset 13 writes the same grids in 8-bit types"
+		}
 	}
 	switch {
 	case r.Quantized != "":

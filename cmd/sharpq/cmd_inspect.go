@@ -118,6 +118,9 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 			counts = append(counts, fmt.Sprintf("%s %d", t, types[t]))
 		}
 		fmt.Fprintf(tw, "layers\t%d with integer weights (%s)\n", len(r.Layers), strings.Join(counts, ", "))
+		if r.Runtime != "" {
+			fmt.Fprintf(tw, "runtime\t%s\n", r.Runtime)
+		}
 		tw.Flush()
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

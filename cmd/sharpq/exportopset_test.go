@@ -38,6 +38,12 @@ func TestExportOpset(t *testing.T) {
 	if a, b := subsetTop1(t, q21, norm...), subsetTop1(t, q13, norm...); a != b {
 		t.Errorf("top-1 %.2f with int4 types, %.2f with the same grids in int8", a, b)
 	}
+	for path, want := range map[string]bool{q21: true, q13: false} {
+		code, text, _ := sharpq(t, "inspect", path)
+		if got := strings.Contains(text, "runtime     int4/uint4 tensors: ONNX Runtime 1.19 or later"); code != 0 || got != want {
+			t.Errorf("inspect %s (exit %d) names the runtime 4-bit tensors need: %v, want %v", filepath.Base(path), code, got, want)
+		}
+	}
 	m, err := onnxio.Read(q13)
 	if err != nil {
 		t.Fatal(err)
