@@ -207,6 +207,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := ir.CheckFinite(m.Graph); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
+	if err := quantizer.CheckExportOpset(m, c.Int64("export-opset")); err != nil {
+		return err // before the calibration images are read
+	}
 	k := c.Int("calib-images")
 	if k < 0 {
 		return usageError{fmt.Errorf("--calib-images %d: want 0 (all of them) or more", k)}
