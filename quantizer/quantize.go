@@ -166,8 +166,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ActClipNorm", "%s = %g: want 0 (the paper's 2.4) or an exponent of 1 or more", o.ActClipNorm))
 	case o.ActImages < 0:
 		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ActImages", "%s = %d: want 0 (256) or more images", o.ActImages))
-	case o.ExportOpset != 0 && (o.ExportOpset < ir.BaseOpset || o.ExportOpset > QDQOpset):
-		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: want %d (4-bit types) or an opset from %d to %d (4-bit grids in 8-bit types)", o.ExportOpset, QDQOpset, ir.BaseOpset, QDQOpset-1))
+	case exportOpsetRange(o.ExportOpset) != nil:
+		return exportOpsetRange(o.ExportOpset)
 	case r.Iters < 0:
 		return fmt.Errorf("quantizer: %w", option.Errorf("ReconOptions.Iters", "%s = %d: want 0 (round-to-nearest) or more steps per block", r.Iters))
 	case r.Batch < 0:
@@ -190,15 +190,27 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// CheckExportOpset checks that m can be exported at opset (0 meaning QDQOpset): not below
-// the opset it runs at, its own or, for an older model, ir.BaseOpset. The error is an
+// CheckExportOpset checks that m can be exported at opset (0 meaning QDQOpset): an opset from
+// ir.BaseOpset to QDQOpset, and not below the one m runs at, its own or, for an older model,
+// ir.BaseOpset. The error is an
 // *option.Error named Options.ExportOpset.
 func CheckExportOpset(m *ir.Model, opset int64) error {
+	if err := exportOpsetRange(opset); err != nil {
+		return err
+	}
 	if opset == 0 {
 		opset = QDQOpset
 	}
 	if own := max(m.Opset(""), ir.BaseOpset); opset < own {
 		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: the model runs at opset %d, and the export cannot go below it", opset, own))
+	}
+	return nil
+}
+
+// exportOpsetRange checks Options.ExportOpset's range: 0, or BaseOpset to QDQOpset.
+func exportOpsetRange(opset int64) error {
+	if opset != 0 && (opset < ir.BaseOpset || opset > QDQOpset) {
+		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: want %d (4-bit types) or an opset from %d to %d (4-bit grids in 8-bit types)", opset, QDQOpset, ir.BaseOpset, QDQOpset-1))
 	}
 	return nil
 }
