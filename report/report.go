@@ -51,6 +51,9 @@ type Report struct {
 	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
 	Bytes          int64                 `json:"bytes"`
 	FPBytes        int64                 `json:"float_bytes"`
+	// Opset is the QDQ model's default-domain opset: 21 with 4-bit types (ONNX Runtime 1.19
+	// or later), 13 to 20 with --export-opset (8-bit types).
+	Opset int64 `json:"opset"`
 	// GenLoss is the BNS loss of each generated batch at its first and last step (convert).
 	GenLoss []convert.BatchLoss `json:"generation,omitempty"`
 	// Refinement is SADAG refinement's outcome per batch (convert --method sadag).
@@ -125,8 +128,8 @@ func markdown(r *Report, plots []string) string {
 	if r.Refused != "" {
 		fmt.Fprintf(&s, "- model: `%s`\n- output: **not written**: %s\n- total time: %.1f s\n", r.Model, r.Refused, r.Seconds)
 	} else {
-		fmt.Fprintf(&s, "- model: `%s`\n- output: `%s` (%d bytes; float model %d bytes)\n- total time: %.1f s\n",
-			r.Model, r.Output, r.Bytes, r.FPBytes, r.Seconds)
+		fmt.Fprintf(&s, "- model: `%s`\n- output: `%s` (opset %d, %d bytes; float model %d bytes)\n- total time: %.1f s\n",
+			r.Model, r.Output, r.Opset, r.Bytes, r.FPBytes, r.Seconds)
 	}
 	for _, k := range sortedKeys(r.Settings) {
 		fmt.Fprintf(&s, "- %s: %s\n", k, r.Settings[k])

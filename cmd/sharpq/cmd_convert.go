@@ -222,7 +222,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	run := report.Report{Command: "convert", Model: modelPath, Output: written, Refused: errText(refused),
 		Method: rep.Method, Preset: rep.Preset, WBits: rep.WBits, ABits: rep.ABits, Iters: sched.ReconIters, Rounding: rep.Rounding, Seed: rep.Seed, Images: rep.Images,
 		Settings: settings, Stages: rep.Stages, Seconds: rep.Seconds, Blocks: rep.Blocks, Layers: rep.Layers, SelfCheck: rep.SelfCheck, BiasCorrection: rep.BiasCorrection,
-		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), GenLoss: rep.GenLoss, Refinement: rep.Refine, Accuracy: acc}
+		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), Opset: rep.Quantized.Opset(""), GenLoss: rep.GenLoss, Refinement: rep.Refine, Accuracy: acc}
 	if dir := c.String("report"); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--report: %w", err)

@@ -282,7 +282,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	run := report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
 		Preset: preset.Name, WBits: bits.Weight, ABits: bits.Activation, Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Images: d.N,
 		Settings: metaMap(meta, bits), Stages: res.Stages, Seconds: time.Since(start).Seconds(), Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias,
-		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), Accuracy: acc}
+		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), Opset: res.QDQ.Opset(""), Accuracy: acc}
 	if dir := c.String("report"); dir != "" {
 		if err := report.Write(dir, &run); err != nil {
 			return err

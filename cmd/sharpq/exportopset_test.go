@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,17 +24,23 @@ func TestExportOpset(t *testing.T) {
 	dir := t.TempDir()
 	model := "../../testmodels/" + testmodels.DefaultModel
 	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
+	var stdout string
 	quantize := func(in, out string, extra ...string) (int, string) {
 		t.Helper()
 		args := append([]string{"quantize", "--model", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages,
-			"--calib-images", "128", "--wbits", "4", "--abits", "4", "--iters", "0", "--threads", "1"}, norm...)
-		code, _, stderr := sharpq(t, append(args, extra...)...)
+			"--calib-images", "128", "--wbits", "4", "--abits", "4", "--iters", "0", "--threads", "1", "--json"}, norm...)
+		code, out2, stderr := sharpq(t, append(args, extra...)...)
+		stdout = out2
 		return code, stderr
 	}
 	q21, q13 := filepath.Join(dir, "q21.onnx"), filepath.Join(dir, "q13.onnx")
-	for out, extra := range map[string][]string{q21: nil, q13: {"--export-opset", "13"}} {
-		if code, stderr := quantize(model, out, extra...); code != 0 {
-			t.Fatalf("quantize %v: exit %d: %s", extra, code, stderr)
+	for out, opset := range map[string]int64{q21: 21, q13: 13} {
+		if code, stderr := quantize(model, out, "--export-opset", fmt.Sprint(opset)); code != 0 {
+			t.Fatalf("quantize --export-opset %d: exit %d: %s", opset, code, stderr)
+		}
+		var rep struct{ Opset int64 }
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Opset != opset {
+			t.Errorf("--export-opset %d: the JSON report says opset %d (%v)", opset, rep.Opset, err)
 		}
 	}
 	if a, b := subsetTop1(t, q21, norm...), subsetTop1(t, q13, norm...); a != b {
