@@ -28,7 +28,9 @@ func folderLabels(labelsPath, dir string, paths []string) ([]int64, error) {
 	}
 	f, err := os.Open(labelsPath)
 	if err != nil {
-		return nil, labelsErr("%v", err)
+		e := option.Errorf("Dataset.Labels", "%s: %v", err)
+		e.Err = err
+		return nil, fmt.Errorf("calib: %w", e)
 	}
 	defer f.Close()
 	var (

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"reflect"
@@ -169,7 +170,11 @@ func loadLabels(labelsPath, dataPath string, n int) ([]int64, error) {
 	}
 	labels, shape, err := ReadNPYInt64(labelsPath)
 	if err != nil {
-		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s", strings.TrimPrefix(err.Error(), "calib: ")))
+		e := option.Errorf("Dataset.Labels", "%s: %s", strings.TrimPrefix(err.Error(), "calib: "))
+		if errors.As(err, new(*fs.PathError)) {
+			e.Err = err // unreadable, not wrong
+		}
+		return nil, fmt.Errorf("calib: %w", e)
 	}
 	if len(shape) != 1 {
 		return nil, fmt.Errorf("calib: %w", option.Errorf("Dataset.Labels", "%s: %s: labels of shape %v: want a 1-D array", labelsPath, shape))

@@ -53,6 +53,9 @@ type Schedule struct {
 	RoundWeight            float64 // λ of the rounding regulariser (0 = quantizer's default)
 	LRActStep              float64 // activation steps' learning rate (0 = quantizer's default)
 	LRBias                 float64 // biases' learning rate (0 = biases are not learned)
+	// Rounding is the reconstructions' rounding when Options.Rounding is "" ("" = AdaRound).
+	// Omitted from JSON when "" so that work folders keyed before it existed still resume.
+	Rounding quantizer.Rounding `json:",omitempty"`
 }
 
 // Paper returns DESIGN.md's schedule (a GPU job). Presets are functions, not variables, so
@@ -66,6 +69,14 @@ func Paper() Schedule {
 // short SADAG warm-up and refinement.
 func Fast() Schedule {
 	return Schedule{Name: "fast", Images: 256, GenBatch: 128, GenSteps: 500, WarmUpIters: 200, RefineSteps: 100, ReconIters: 2000, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1}
+}
+
+// Quick returns a short CPU schedule, about a third of Fast's time: fewer generation and
+// refinement steps (the refinement's generator rate has decayed to 0.13 of its start by
+// step 40) and 500 FlexRound steps per block, which matched 2000 AdaRound steps on the
+// ResNets (BENCHMARKS.md, "The quick convert preset").
+func Quick() Schedule {
+	return Schedule{Name: "quick", Images: 256, GenBatch: 128, GenSteps: 200, WarmUpIters: 100, RefineSteps: 40, ReconIters: 500, ReconBatch: 32, ActImages: 256, Swing: true, RefineLRScale: 1, Rounding: quantizer.FlexRound}
 }
 
 // The largest synthetic set and generator batch a Schedule may ask for.
@@ -111,8 +122,10 @@ func ScheduleByName(name string) (Schedule, error) {
 		return Paper(), nil
 	case "fast":
 		return Fast(), nil
+	case "quick":
+		return Quick(), nil
 	}
-	return Schedule{}, option.Errorf("Schedule.Name", "%s %q: want fast or paper", name)
+	return Schedule{}, option.Errorf("Schedule.Name", "%s %q: want fast, quick or paper", name)
 }
 
 // Options configures Run.
@@ -138,7 +151,7 @@ type Options struct {
 	// (after the mirrors) to the final reconstruction's set (generator.Images.WithMixtures).
 	Mixtures int
 	// Rounding is how reconstruction (the warm-up and the final one) learns each weight's
-	// integer; "" is AdaRound.
+	// integer; "" is the schedule's (AdaRound for Fast and Paper, FlexRound for Quick).
 	Rounding quantizer.Rounding
 	Method   Method
 	Schedule Schedule
@@ -211,8 +224,9 @@ type Report struct {
 	Simulation *ir.Model `json:"-"`
 }
 
-// RefineBatch is what SADAG refinement did to one batch: its losses at the first and last
-// step and how far its images moved.
+// RefineBatch is what SADAG refinement did to one batch: its losses at the first step and
+// after the last one's update (a pass of its own, so not the last step's progress figure),
+// and how far its images moved.
 type RefineBatch struct {
 	FirstLoss float64 `json:"loss_first"`
 	Loss      float64 `json:"loss_last"`
@@ -298,6 +312,9 @@ func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast b
 	}
 	if err := o.Schedule.Validate(); err != nil {
 		return gen, false, fmt.Errorf("convert: %w", err)
+	}
+	if o.Rounding == "" {
+		o.Rounding = o.Schedule.Rounding
 	}
 	// SADAG's losses compare the images of a batch with each other: a batch of one would
 	// fail at refinement, after the whole generation.
@@ -500,7 +517,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		rep.Refine = refineReport(synthesised, images)
 		images = images.WithoutGenerators() // refinement was their last use
 		for i, b := range rep.Refine {
-			logf("refine: batch %d of %d: loss %.4g → %.4g (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS), direction cosine step to step %.3f", i+1, len(rep.Refine), b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
+			logf("refine: batch %d of %d: loss %.4g at the first step, %.4g after the last (L_GM %.4g, L_div %.4g), images changed by %.2f%% (RMS), direction cosine step to step %.3f", i+1, len(rep.Refine), b.FirstLoss, b.Loss, b.GM, b.Div, 100*b.Change, b.DirCos)
 		}
 		stage("refine", t2)
 	}

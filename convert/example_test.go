@@ -38,7 +38,7 @@ func ExampleRun() {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s W%dA%d: %d synthetic images, %d blocks reconstructed, self-check passed: %v\n",
-		rep.Method, rep.WBits, rep.ABits, rep.Images, len(rep.Blocks), rep.SelfCheck.Agreement >= 0.98)
+		rep.Method, rep.WBits, rep.ABits, rep.Images, len(rep.Blocks), rep.SelfCheck.Agreement >= 98)
 	// Output: sadag W4A4: 16 synthetic images, 11 blocks reconstructed, self-check passed: true
 }
 

@@ -56,13 +56,15 @@ type Report struct {
 // Images synthetic images in generator batches of GenBatch, beside what the machine has
 // available.
 type Memory struct {
-	GenBatch        int   `json:"gen_batch"`
-	Images          int   `json:"images"`
-	Bytes           int64 `json:"peak_bytes"`
-	PerImage        int64 `json:"bytes_per_batch_image"`
-	ActivationBytes int64 `json:"activation_bytes_per_image"`
+	// GenBatch to DiskBytes are convert's estimate, absent for a model convert refuses (one
+	// without BatchNormalization statistics).
+	GenBatch        int   `json:"gen_batch,omitempty"`
+	Images          int   `json:"images,omitempty"`
+	Bytes           int64 `json:"peak_bytes,omitempty"`
+	PerImage        int64 `json:"bytes_per_batch_image,omitempty"`
+	ActivationBytes int64 `json:"activation_bytes_per_image,omitempty"`
 	// DiskBytes is the disk SADAG's synthesised generators take until refinement.
-	DiskBytes int64 `json:"generator_disk_bytes"`
+	DiskBytes int64 `json:"generator_disk_bytes,omitempty"`
 	Available int64 `json:"available_bytes,omitempty"`
 	// FitsBatch is the largest generator batch within Available, when GenBatch is not.
 	FitsBatch int `json:"gen_batch_within_available,omitempty"`

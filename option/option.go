@@ -16,10 +16,17 @@ type Error struct {
 	Name string
 	// Text is the whole message; it names the setting by Name, once or more (a hint).
 	Text string
+	// Err, when set, is why what the setting names could not be used (a file that is missing
+	// or unreadable): the value itself may be fine, so a front end can tell a failure from a
+	// bad setting. Nil for a value that cannot be used whatever the files hold.
+	Err error
 }
 
 // Error returns the message, which names the setting.
 func (e *Error) Error() string { return e.Text }
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error about the setting name. The format's first verb prints name
 // (write %[1]s to name it again); args are the format's further arguments.
@@ -47,7 +54,16 @@ func (names Names) Rename(err error) error {
 		return err
 	}
 	newText := strings.ReplaceAll(text, name, to)
-	return &renamed{msg: strings.Replace(err.Error(), text, newText, 1), name: to, text: newText, err: err}
+	return &renamed{msg: strings.Replace(err.Error(), text, newText, 1), name: to, text: newText, cause: cause(err), err: err}
+}
+
+// cause returns the Err of the first *Error in err's chain.
+func cause(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Err
+	}
+	return nil
 }
 
 // setting returns the name of the setting err is about and the text that names it.
@@ -67,7 +83,7 @@ func setting(err error) (name, text string, ok bool) {
 // part of msg.
 type renamed struct {
 	msg, name, text string
-	err             error
+	cause, err      error
 }
 
 func (r *renamed) Error() string { return r.msg }
@@ -78,7 +94,7 @@ func (r *renamed) Unwrap() error { return r.err }
 func (r *renamed) As(target any) bool {
 	e, ok := target.(**Error)
 	if ok {
-		*e = &Error{Name: r.name, Text: r.text}
+		*e = &Error{Name: r.name, Text: r.text, Err: r.cause}
 	}
 	return ok
 }

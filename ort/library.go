@@ -40,7 +40,9 @@ func FindLibrary(explicit string) (string, error) {
 	if explicit != "" {
 		p, err := checkFile(explicit)
 		if err != nil {
-			return "", fmt.Errorf("ort: %w", option.Errorf("Options.LibPath", "%s %s: %v", explicit, err))
+			e := option.Errorf("Options.LibPath", "%s %s: %v", explicit, err)
+			e.Err = err
+			return "", fmt.Errorf("ort: %w", e)
 		}
 		return p, nil
 	}
@@ -81,8 +83,10 @@ func FindLibrary(explicit string) (string, error) {
 	for _, dir := range systemDirs {
 		searched = append(searched, filepath.Join(dir, "{"+strings.Join(systemNames, ",")+"}"))
 	}
-	return "", fmt.Errorf("ort: %w", option.Errorf("Options.LibPath", "onnxruntime shared library not found (searched %[2]s): "+
-		"run `make ort`, or give its path as %[1]s or in %[3]s", strings.Join(searched, ", "), EnvLibPath))
+	e := option.Errorf("Options.LibPath", "onnxruntime shared library not found (searched %[2]s): "+
+		"run `make ort`, or give its path as %[1]s or in %[3]s", strings.Join(searched, ", "), EnvLibPath)
+	e.Err = fs.ErrNotExist
+	return "", fmt.Errorf("ort: %w", e)
 }
 
 // findUp looks for rel in dir and each of its parents, returning the first

@@ -76,7 +76,7 @@ func TestLearnedBias(t *testing.T) {
 	if d := learned.Check.UnoptimizedMaxLogitDiff; d > 1e-4 {
 		t.Errorf("learned biases: unoptimized ONNX Runtime QDQ and simulation differ by up to %.3g, want ≤ 1e-4", d)
 	}
-	if learned.Check.Agreement < 0.99 {
+	if learned.Check.Agreement < 99 {
 		t.Errorf("self-check agreement %.3f with learned biases", learned.Check.Agreement)
 	}
 }

@@ -12,7 +12,7 @@ import (
 // BiasReport is what correctBiases did.
 type BiasReport struct {
 	Layers int `json:"layers"` // layers whose bias was corrected
-	// AgreementBefore and AgreementAfter are the fractions of the images on which the
+	// AgreementBefore and AgreementAfter are the percentages (0–100) of the images on which the
 	// quantized simulation's top-1 class is the float model's, before and after.
 	AgreementBefore float64 `json:"top1_agreement_before"`
 	AgreementAfter  float64 `json:"top1_agreement_after"`
@@ -58,7 +58,7 @@ func correctBiases(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, 
 	return r, nil
 }
 
-// simAgreement is the fraction of the images on which the simulation of p has the top-1
+// simAgreement is the percentage of the images on which the simulation of p has the top-1
 // class fpTop holds.
 func simAgreement(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, fpTop []int, images []float32, n int) (float64, error) {
 	sim, err := simulate(fm, p)
@@ -75,7 +75,7 @@ func simAgreement(ctx context.Context, rt *ort.Runtime, fm *ir.Model, p *Plan, f
 			same++
 		}
 	}
-	return float64(same) / float64(n), nil
+	return 100 * float64(same) / float64(n), nil
 }
 
 // topClasses returns m's top-1 class on each of the n images.

@@ -31,8 +31,8 @@ func TestBiasCorrection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Check.UnoptimizedAgreement != 1 {
-			t.Errorf("W%dA4 correct=%v: export agrees with the simulation on %.3f of the images", w, correct, res.Check.UnoptimizedAgreement)
+		if res.Check.UnoptimizedAgreement != 100 {
+			t.Errorf("W%dA4 correct=%v: export agrees with the simulation on %.2f %% of the images", w, correct, res.Check.UnoptimizedAgreement)
 		}
 		return res
 	}

@@ -105,7 +105,7 @@ func TestEqualizeHelpsMobileNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Check.Agreement < 0.99 {
+		if res.Check.Agreement < 99 {
 			t.Errorf("equalize=%v: self-check agreement %.3f", eq, res.Check.Agreement)
 		}
 		r, err := calib.Evaluate(context.Background(), rt, res.QDQ, test, calib.EvalOptions{Batch: 124})
@@ -140,7 +140,7 @@ func TestEqualizeStreamsHelpsMobileNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Check.Agreement < 0.99 {
+		if res.Check.Agreement < 99 {
 			t.Errorf("streams=%v: self-check agreement %.3f", streams, res.Check.Agreement)
 		}
 		r, err := calib.Evaluate(context.Background(), rt, res.QDQ, test, calib.EvalOptions{Batch: 124})

@@ -262,7 +262,13 @@ func exportQDQ(fm *ir.Model, p *Plan, metadata []ir.KeyValue, opset int64) (*ir.
 	}
 	for _, kv := range metadata {
 		m.SetMetadata(kv.Key, kv.Value)
+		if kv.Key == "sharpq.version" {
+			m.ProducerVersion = kv.Value
+		}
 	}
+	// The file is sharpq's now; the float model's producer stays in the graph's history only
+	// as far as its metadata says.
+	m.ProducerName = "sharpq"
 	return m, nil
 }
 

@@ -123,7 +123,7 @@ type Stage struct {
 // quantized outputs with the float model's.
 type SelfCheck struct {
 	Images       int     `json:"images"`
-	Agreement    float64 `json:"top1_agreement"` // fraction of images with the same top-1 class
+	Agreement    float64 `json:"top1_agreement"` // percentage (0–100) of images with the same top-1 class
 	MaxLogitDiff float64 `json:"max_logit_diff"`
 	// UnoptimizedMaxLogitDiff is the same difference with ONNX Runtime's graph optimizations
 	// off in both models: float rounding (0 to ~1e-6) when the export reproduces the
@@ -132,12 +132,13 @@ type SelfCheck struct {
 	// within a rounding error of a quantization boundary can land on either side: MaxLogitDiff
 	// is that noise, which grows with the number of activations.
 	UnoptimizedMaxLogitDiff float64 `json:"max_logit_diff_unoptimized"`
-	// UnoptimizedAgreement is the top-1 agreement without graph optimizations: the export's
+	// UnoptimizedAgreement is the top-1 agreement (%) without graph optimizations: the export's
 	// correctness, which the self-check requires. With optimizations on, a model whose top
 	// logits lie within that noise of each other (random weights, a thousand classes) can
 	// disagree on some images without anything being wrong.
 	UnoptimizedAgreement float64 `json:"top1_agreement_unoptimized"`
-	// FloatAgreement and OutputSQNR compare the QDQ model with the float model.
+	// FloatAgreement (%, as eval --reference's) and OutputSQNR compare the QDQ model with the
+	// float model.
 	FloatAgreement float64 `json:"float_top1_agreement"`
 	OutputSQNR     float64 `json:"output_sqnr_db"`
 	// Collapsed is set when the QDQ model picks the float model's top-1 class on fewer than
@@ -149,7 +150,7 @@ type SelfCheck struct {
 // collapsedBelow is the float top-1 agreement under which a quantized model counts as
 // collapsed: a useful model agrees on most images, a collapsed one (a step driven to its
 // floor, every layer at 2 bits with round-to-nearest) on about one in the number of classes.
-const collapsedBelow = 0.5
+const collapsedBelow = 50
 
 // Validate checks the settings Quantize cannot use, before any work: the bit widths, the
 // clipping norm, and the reconstruction's steps, minibatch, rates, rounding and QDrop
@@ -369,7 +370,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 			verdict = "lowered the agreement, so the biases were restored"
 		}
 		logf("bias correction: %d layers on %d images in %.1fs; top-1 agreement with the float model %.2f%% before, %.2f%% after: %s",
-			r.Layers, m, seconds, 100*r.AgreementBefore, 100*r.AgreementAfter, verdict)
+			r.Layers, m, seconds, r.AgreementBefore, r.AgreementAfter, verdict)
 	}
 
 	t2 := time.Now()
@@ -392,19 +393,19 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, err
 	}
 	timed("export", t2)
-	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations); top-1 agreement with the float model %.2f%%, output SQNR %.1f dB", 100*check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff, 100*check.FloatAgreement, check.OutputSQNR)
+	logf("self-check: ONNX Runtime's QDQ model and the simulation agree on %.2f%% of %d images (max logit difference %.3g; %.3g without graph optimizations); top-1 agreement with the float model %.2f%%, output SQNR %.1f dB", check.Agreement, check.Images, check.MaxLogitDiff, check.UnoptimizedMaxLogitDiff, check.FloatAgreement, check.OutputSQNR)
 	if check.Collapsed {
-		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and measure it on labelled images", 100*check.FloatAgreement, check.Images, check.OutputSQNR)
+		logf("warning: the quantized model picks the float model's top-1 class on only %.1f%% of %d calibration images (output SQNR %.1f dB): it has lost most of the float model's behaviour; try more bits or other reconstruction settings, and measure it on labelled images", check.FloatAgreement, check.Images, check.OutputSQNR)
 	}
 	if math.IsNaN(check.MaxLogitDiff) || math.IsNaN(check.UnoptimizedMaxLogitDiff) || math.IsNaN(check.OutputSQNR) {
 		return nil, fmt.Errorf("quantizer: self-check failed: the quantized model's outputs on the calibration images hold NaN")
 	}
 	// A QDQ model that disagrees with what was optimised is a bug, never a result.
-	if check.UnoptimizedAgreement < 0.98 {
-		return nil, fmt.Errorf("quantizer: self-check failed: without graph optimizations the exported model agrees with the simulation on only %.1f%% of %d images (max logit difference %.3g)", 100*check.UnoptimizedAgreement, check.Images, check.UnoptimizedMaxLogitDiff)
+	if check.UnoptimizedAgreement < 98 {
+		return nil, fmt.Errorf("quantizer: self-check failed: without graph optimizations the exported model agrees with the simulation on only %.1f%% of %d images (max logit difference %.3g)", check.UnoptimizedAgreement, check.Images, check.UnoptimizedMaxLogitDiff)
 	}
-	if check.Agreement < 0.98 {
-		logf("warning: with ONNX Runtime's graph optimizations on, the QDQ model and the simulation agree on only %.1f%% of %d images (%.1f%% without): the top logits lie within the optimized kernels' rounding of each other", 100*check.Agreement, check.Images, 100*check.UnoptimizedAgreement)
+	if check.Agreement < 98 {
+		logf("warning: with ONNX Runtime's graph optimizations on, the QDQ model and the simulation agree on only %.1f%% of %d images (%.1f%% without): the top logits lie within the optimized kernels' rounding of each other", check.Agreement, check.Images, check.UnoptimizedAgreement)
 	}
 	layers := layerReports(fm.Graph, p)
 	if err := measureActs(ctx, rt, fm, sim, p, layers, images[:min(k, 64)*per], min(k, 64)); err != nil {
@@ -474,8 +475,8 @@ func selfCheck(rt *ort.Runtime, qdq, sim, fp *ir.Model, images []float32, n int)
 	if c.UnoptimizedMaxLogitDiff, c.UnoptimizedAgreement, err = unoptimizedDiff(rt, qdq, sim, images, n, batch); err != nil {
 		return c, err
 	}
-	c.Agreement = float64(same) / float64(n)
-	c.FloatAgreement = float64(sameFP) / float64(n)
+	c.Agreement = 100 * float64(same) / float64(n)
+	c.FloatAgreement = 100 * float64(sameFP) / float64(n)
 	c.Collapsed = c.FloatAgreement < collapsedBelow
 	c.OutputSQNR = sqnr(yf, ya)
 	return c, nil
@@ -521,7 +522,7 @@ func atOpsetOf(sim, ref *ir.Model) (*ir.Model, error) {
 }
 
 // unoptimizedDiff returns the largest difference between the outputs of models a and b on
-// the images, and the fraction of images with the same top-1 class, when ONNX Runtime runs
+// the images, and the percentage of images with the same top-1 class, when ONNX Runtime runs
 // both without graph optimizations.
 func unoptimizedDiff(rt *ort.Runtime, a, b *ir.Model, images []float32, n, batch int) (float64, float64, error) {
 	cfg := infer.Config{Batch: batch, Session: ort.SessionConfig{Optimization: ort.OptimizeNone}}
@@ -543,7 +544,7 @@ func unoptimizedDiff(rt *ort.Runtime, a, b *ir.Model, images []float32, n, batch
 			same++
 		}
 	}
-	return diff, float64(same) / float64(n), nil
+	return diff, 100 * float64(same) / float64(n), nil
 }
 
 func argmax(x []float32) int {

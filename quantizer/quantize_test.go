@@ -43,7 +43,7 @@ func TestReconstructionBeatsRounding(t *testing.T) {
 	if rec < 80 || rec < rtn+15 {
 		t.Errorf("reconstruction top-1 %.1f, round-to-nearest %.1f: want ≥ 80 and 15 points better", rec, rtn)
 	}
-	if res.Check.Agreement < 0.99 {
+	if res.Check.Agreement < 99 {
 		t.Errorf("self-check agreement %.3f", res.Check.Agreement)
 	}
 	for _, b := range res.Blocks {
@@ -124,7 +124,7 @@ func TestFlexRoundReconstructs(t *testing.T) {
 	if top1 < 85 {
 		t.Errorf("FlexRound top-1 %.1f: want ≥ 85", top1)
 	}
-	if res.Check.Agreement < 0.99 {
+	if res.Check.Agreement < 99 {
 		t.Errorf("self-check agreement %.3f", res.Check.Agreement)
 	}
 	// The exported integer weights against round-to-nearest's (same zero points: both start
@@ -284,7 +284,7 @@ func quantizeTiny(t *testing.T, m *ir.Model, n int, f float64, recon quantizer.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Check.UnoptimizedAgreement != 1 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
+	if res.Check.UnoptimizedAgreement != 100 || res.Check.UnoptimizedMaxLogitDiff > 1e-4 {
 		t.Errorf("self-check without optimizations: agreement %.3f, max logit difference %.3g", res.Check.UnoptimizedAgreement, res.Check.UnoptimizedMaxLogitDiff)
 	}
 	return res

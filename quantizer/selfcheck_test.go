@@ -34,8 +34,8 @@ func TestUnoptimizedSelfCheckCatchesExportErrors(t *testing.T) {
 	if got, want := sim.Opset(""), r.QDQ.Opset(""); got != want || want != QDQOpset {
 		t.Errorf("simulation checked at opset %d, export at %d, want both %d", got, want, QDQOpset)
 	}
-	if r.Check.UnoptimizedAgreement != 1 {
-		t.Errorf("top-1 agreement without optimizations %.3f, want 1", r.Check.UnoptimizedAgreement)
+	if r.Check.UnoptimizedAgreement != 100 {
+		t.Errorf("top-1 agreement without optimizations %.2f %%, want 100", r.Check.UnoptimizedAgreement)
 	}
 	if got := r.Check.UnoptimizedMaxLogitDiff; got > 1e-4 {
 		t.Fatalf("exported model vs simulation without optimizations: %.3g, want ≤ 1e-4", got)
@@ -85,7 +85,7 @@ func TestSelfCheckFlagsCollapse(t *testing.T) {
 				t.Fatal(err)
 			}
 			warned := slices.ContainsFunc(logged, func(s string) bool { return strings.Contains(s, "lost most of the float model's behaviour") })
-			t.Logf("float top-1 agreement %.3f, output SQNR %.1f dB", r.Check.FloatAgreement, r.Check.OutputSQNR)
+			t.Logf("float top-1 agreement %.2f %%, output SQNR %.1f dB", r.Check.FloatAgreement, r.Check.OutputSQNR)
 			if r.Check.Collapsed != tc.collapsed || warned != tc.collapsed {
 				t.Errorf("collapsed %v, warning logged %v; want both %v", r.Check.Collapsed, warned, tc.collapsed)
 			}

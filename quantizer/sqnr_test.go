@@ -117,7 +117,7 @@ func TestAsymmetricActs(t *testing.T) {
 			t.Errorf("unoptimized ONNX Runtime: QDQ and simulation differ by up to %.3g, want ≤ 1e-4", r.Check.UnoptimizedMaxLogitDiff)
 		}
 	}
-	if asym.Check.Agreement < 0.99 || asym.Check.MaxLogitDiff > 1e-3 || math.Abs(asym.Layers[len(asym.Layers)-1].OutputSQNR-asym.Check.OutputSQNR) > 0.1 {
+	if asym.Check.Agreement < 99 || asym.Check.MaxLogitDiff > 1e-3 || math.Abs(asym.Layers[len(asym.Layers)-1].OutputSQNR-asym.Check.OutputSQNR) > 0.1 {
 		t.Errorf("asymmetric: self-check %+v, last layer output SQNR %.2f", asym.Check, asym.Layers[len(asym.Layers)-1].OutputSQNR)
 	}
 }
@@ -167,7 +167,7 @@ func TestFloatResidual(t *testing.T) {
 	if qa != 9 || fa != 9 || qf != 0 || ff < 6 {
 		t.Errorf("ResNet-20's 9 Adds: %d/%d, float inputs %d (want 0) and %d (want the identity shortcuts, ≥ 6)", qa, fa, qf, ff)
 	}
-	if float.Check.Agreement < 0.99 || !(float.Check.OutputSQNR > quant.Check.OutputSQNR) {
+	if float.Check.Agreement < 99 || !(float.Check.OutputSQNR > quant.Check.OutputSQNR) {
 		t.Errorf("float residual: self-check %+v; logit SQNR %.2f dB against %.2f with quantized shortcuts", float.Check, float.Check.OutputSQNR, quant.Check.OutputSQNR)
 	}
 }

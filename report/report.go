@@ -144,8 +144,8 @@ func markdown(r *Report, plots []string) string {
 	}
 	c := r.SelfCheck
 	fmt.Fprintf(&s, "\n## Self-check (%d calibration images)\n\n", c.Images)
-	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", 100*c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
-	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", 100*c.FloatAgreement, c.OutputSQNR)
+	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
+	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", c.FloatAgreement, c.OutputSQNR)
 	if c.Collapsed {
 		fmt.Fprintf(&s, "- **warning: collapsed.** The quantized model agrees with the float model's top-1 on fewer than half the calibration images; it has lost most of the float model's behaviour. Try more bits or other reconstruction settings, and measure it on labelled images.\n")
 	}
@@ -155,7 +155,7 @@ func markdown(r *Report, plots []string) string {
 			verdict = "refused (it lowered the agreement); biases restored"
 		}
 		fmt.Fprintf(&s, "\n## Bias correction\n\n%d layers; top-1 agreement with the float model on the calibration images %.2f %% before, %.2f %% after: %s\n",
-			b.Layers, 100*b.AgreementBefore, 100*b.AgreementAfter, verdict)
+			b.Layers, b.AgreementBefore, b.AgreementAfter, verdict)
 	}
 	if len(r.Blocks) > 0 {
 		fmt.Fprintf(&s, "\n## Reconstruction\n\n| block | kind | layers | loss (first 5%%) | loss (last 5%%) | seconds |\n| --- | --- | --- | --- | --- | --- |\n")

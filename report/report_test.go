@@ -18,9 +18,9 @@ func TestWrite(t *testing.T) {
 		Stages:         []quantizer.Stage{{Name: "generate", Seconds: 1.5}},
 		Blocks:         []quantizer.BlockResult{{Name: "block00", Kind: "layer", Layers: 1, LossStart: 0.5, LossEnd: 0.1}},
 		Layers:         []quantizer.LayerReport{{Node: "conv1", Bits: 2, InputBits: 4, WeightSQNR: 9.5}},
-		SelfCheck:      quantizer.SelfCheck{Images: 8, Agreement: 1, FloatAgreement: 0.875, OutputSQNR: 12},
+		SelfCheck:      quantizer.SelfCheck{Images: 8, Agreement: 100, FloatAgreement: 87.5, OutputSQNR: 12},
 		Generation:     [][]float64{{3, 1, 0.5}, {2, 0.4}},
-		BiasCorrection: &quantizer.BiasReport{Layers: 3, AgreementBefore: 0.5, AgreementAfter: 0.25},
+		BiasCorrection: &quantizer.BiasReport{Layers: 3, AgreementBefore: 50, AgreementAfter: 25},
 	}
 	if err := report.Write(dir, r); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestWrite(t *testing.T) {
 		t.Error("report.md warns of a collapse at 87.5 % float agreement")
 	}
 	// A collapsed model is flagged in both files.
-	r.SelfCheck.FloatAgreement, r.SelfCheck.Collapsed = 0.1, true
+	r.SelfCheck.FloatAgreement, r.SelfCheck.Collapsed = 10, true
 	if err := report.Write(dir, r); err != nil {
 		t.Fatal(err)
 	}

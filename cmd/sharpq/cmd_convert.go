@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -29,7 +30,7 @@ func convertCommand() *cli.Command {
 			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the QDQ model (required, but for --estimate)"},
 			&cli.BoolFlag{Name: "estimate", Usage: "check the model and the settings, time a few steps of every stage with them, print how long the whole run would take here, and stop: nothing is written"},
-			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 generation steps, 2000 reconstruction steps per block; CPU) or paper (1024 × 4000, 20000; GPU)"},
+			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 generation steps, 2000 reconstruction steps per block; CPU), quick (256 × 200, 500 FlexRound steps; about a third of fast's time) or paper (1024 × 4000, 20000; GPU)"},
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "synthetic images"},
 			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "generation steps per batch"},
@@ -53,10 +54,32 @@ func convertCommand() *cli.Command {
 	}
 	for _, f := range cmd.Flags {
 		if f, ok := f.(*cli.StringFlag); ok && f.Name == "rounding" {
-			f.DefaultText = "adaround" // convert's presets do not change it
+			f.DefaultText = "the preset's: adaround, flexround for quick"
 		}
 	}
 	return cmd
+}
+
+// heldImages names what a conversion holds in memory at once, for checkImagesFit: the
+// synthetic images, their refined copies (SADAG), mirrors and mixtures.
+func heldImages(images int, refined, mirror bool, mixtures int) (flags string, n int64) {
+	held, copies := []string{"synthesised"}, int64(1)
+	if refined {
+		held, copies = append(held, "refined"), copies+1
+	}
+	if mirror {
+		held, copies = append(held, "mirrored"), copies+1
+	}
+	flags = "--images"
+	if copies > 1 {
+		flags += " (each held " + strings.Join(held[:len(held)-1], ", ") + " and " + held[len(held)-1] + ")"
+	}
+	n = copies * int64(images)
+	if mixtures > 0 {
+		flags += " and --mixup"
+		n += int64(mixtures)
+	}
+	return flags, n
 }
 
 func runConvert(c *cli.Context, modelPath string) error {
@@ -99,6 +122,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 		return err
 	}
 	if ov.RoundWeight > 0 {
+		if ov.Rounding == "" && sched.Rounding == quantizer.FlexRound {
+			return usageError{fmt.Errorf("--round-weight %g: FlexRound (the %s preset's rounding) has no rounding regulariser; drop it or use --rounding adaround", ov.RoundWeight, sched.Name)}
+		}
 		sched.RoundWeight = ov.RoundWeight
 	}
 	sched.LRActStep, sched.LRBias = ov.ActLR, ov.BiasLR
@@ -126,8 +152,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if err := quantizer.CheckFloat(m); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	// The synthetic images, their refined copies and mirrors, and the mixtures.
-	if err := checkImagesFit("--images (each held synthesised, refined and mirrored) and --mixup", 3*int64(sched.Images)+int64(max(c.Int("mixup"), 0)), inputValues(m)); err != nil {
+	held, n := heldImages(sched.Images, convert.Method(c.String("method")) == convert.SADAG, c.Bool("mirror"), c.Int("mixup"))
+	if err := checkImagesFit(held, n, inputValues(m)); err != nil {
 		return err
 	}
 	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
@@ -152,6 +178,17 @@ func runConvert(c *cli.Context, modelPath string) error {
 	}
 	log := logger(c)
 	logf := logfTo(log)
+	if convert.Method(c.String("method")) == convert.GENIE {
+		var unused []string
+		for _, f := range []string{"warmup-iters", "refine-steps", "refine-lr-scale", "sadag-direction"} {
+			if c.IsSet(f) {
+				unused = append(unused, "--"+f)
+			}
+		}
+		if len(unused) > 0 {
+			log.Warn(fmt.Sprintf("%s: --method genie has no warm-up or refinement; ignored", strings.Join(unused, ", ")))
+		}
+	}
 	var imagesReady func(*generator.Images) error
 	if dir := c.String("save-images"); dir != "" {
 		// Written before the reconstruction, so a long run's images are there to look at
@@ -215,9 +252,10 @@ func runConvert(c *cli.Context, modelPath string) error {
 		written = ""
 	}
 	settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
-		"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic images": fmt.Sprint(rep.Images)}
+		"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic_images": fmt.Sprint(rep.Images),
+		"command_line": commandLine(c, modelPath)}
 	if rep.Method == string(convert.SADAG) {
-		settings["refinement learning rates ×"] = fmt.Sprint(sched.RefineLRScale)
+		settings["refine_lr_scale"] = fmt.Sprint(sched.RefineLRScale)
 	}
 	run := report.Report{Command: "convert", Model: modelPath, Output: written, Refused: errText(refused),
 		Method: rep.Method, Preset: rep.Preset, WBits: rep.WBits, ABits: rep.ABits, Iters: sched.ReconIters, Rounding: rep.Rounding, Seed: rep.Seed, Images: rep.Images,

@@ -23,7 +23,7 @@ func generateCommand() *cli.Command {
 			modelFlag("float ONNX model"),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "folder for images.npy and grid.png (required, but for --estimate)"},
 			&cli.BoolFlag{Name: "estimate", Usage: "check the model and the settings, time a few synthesis steps with them, print how long the whole run would take here, and stop: nothing is written"},
-			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps) or paper (1024 × 4000)"},
+			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps), quick (256 × 200) or paper (1024 × 4000)"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "images to synthesise"},
 			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "steps per batch"},
 			&cli.IntFlag{Name: "gen-batch", DefaultText: "128, as both presets", Usage: "images per generator"},
@@ -59,10 +59,10 @@ func generationSchedule(c *cli.Context) (convert.Schedule, error) {
 		min  int
 		dst  *int
 	}{{"images", 1, &sched.Images}, {"gen-steps", 1, &sched.GenSteps}, {"gen-batch", 2, &sched.GenBatch}} {
-		// 0, the flags' default, keeps the preset's value.
+		// Unset keeps the preset's value; 0, the flag's default, cannot be asked for.
 		switch n := c.Int(f.flag); {
-		case n != 0 && n < f.min:
-			return sched, usageError{fmt.Errorf("--%s %d: want %d or more (0 keeps the preset's %d)", f.flag, n, f.min, *f.dst)}
+		case c.IsSet(f.flag) && n < f.min:
+			return sched, usageError{fmt.Errorf("--%s %d: want %d or more (the %s preset's: %d)", f.flag, n, f.min, sched.Name, *f.dst)}
 		case n > 0:
 			*f.dst = n
 		}
@@ -99,6 +99,9 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	}
 	if err := quantizer.CheckFloat(m); err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	if bn := quantizer.InspectBN(m.Graph); bn.Nodes == 0 {
+		return fmt.Errorf("%s: %w", modelPath, convert.ErrNoBNStats)
 	}
 	rt, err := openRuntime(c)
 	if err != nil {

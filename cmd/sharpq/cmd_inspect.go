@@ -60,16 +60,23 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	r.ChannelsLast = channelsLast
-	var memLine string
-	// A quantized model has nothing to convert, so no estimate.
-	if mc, err := checkMemory(m, sched, convert.SADAG, 1); r.Quantized == "" && err == nil {
-		e := mc.Estimate
-		r.Memory = &inspect.Memory{GenBatch: sched.GenBatch, Images: sched.Images, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
-			DiskBytes: e.Disk, Available: mc.Available, FitsBatch: mc.Fits}
-		memLine = mc.String()
+	var memLines []string
+	// A quantized model has nothing to quantize, so no estimate; one without BN statistics
+	// only quantize takes.
+	if r.Quantized == "" {
+		hasBN, users := quantizer.InspectBN(m.Graph).Nodes > 0, "quantize"
+		if mc, err := checkMemory(m, sched, convert.SADAG, 1); hasBN && err == nil {
+			e := mc.Estimate
+			r.Memory = &inspect.Memory{GenBatch: sched.GenBatch, Images: sched.Images, Bytes: e.Bytes, PerImage: e.PerImage, ActivationBytes: e.ActivationBytes,
+				DiskBytes: e.Disk, Available: mc.Available, FitsBatch: mc.Fits}
+			memLines, users = append(memLines, "convert: "+mc.String()), "convert and quantize"
+		}
 		if rm, err := quantizer.EstimateReconMemory(m); err == nil {
+			if r.Memory == nil {
+				r.Memory = &inspect.Memory{Available: availableMemory()}
+			}
 			r.Memory.ReconPerImage, r.Memory.ReconBlock = rm.PerImage, rm.Block
-			memLine += fmt.Sprintf("\nmemory\treconstruction (convert and quantize): %s per calibration image beside the image (%s's inputs and output, quantized and float, held for all images)", gb(rm.PerImage), rm.Block)
+			memLines = append(memLines, fmt.Sprintf("reconstruction (%s): %s per calibration image beside the image (%s's inputs and output, quantized and float, held for all images)", users, gb(rm.PerImage), rm.Block))
 		}
 	}
 	if asJSON {
@@ -133,8 +140,8 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	fmt.Fprintf(tw, "training\t%s\n", r.Training)
 	fmt.Fprintf(tw, "layers\t%d quantizable\n", len(r.Layers))
 	fmt.Fprintf(tw, "blocks\t%d (%d residual)\n", len(r.Blocks), r.Residual)
-	if memLine != "" {
-		fmt.Fprintf(tw, "memory\tconvert: %s\n", memLine)
+	for _, l := range memLines {
+		fmt.Fprintf(tw, "memory\t%s\n", l)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -281,7 +281,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	run := report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
 		Preset: preset.Name, WBits: bits.Weight, ABits: bits.Activation, Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Images: d.N,
-		Settings: metaMap(meta, bits), Stages: res.Stages, Seconds: time.Since(start).Seconds(), Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias,
+		Settings: metaMap(meta, bits, commandLine(c, modelPath)), Stages: res.Stages, Seconds: time.Since(start).Seconds(), Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias,
 		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), Opset: res.QDQ.Opset(""), Accuracy: acc}
 	if dir := c.String("report"); dir != "" {
 		if err := report.Write(dir, &run); err != nil {
@@ -310,9 +310,9 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 // weights, larger) the quantized file is than the float one.
 func sizeRatio(quantized, float int64) string {
 	if quantized > float {
-		return fmt.Sprintf("%.1f×larger", float64(quantized)/float64(float))
+		return fmt.Sprintf("%.1f× larger", float64(quantized)/float64(float))
 	}
-	return fmt.Sprintf("%.1f×smaller", float64(float)/float64(quantized))
+	return fmt.Sprintf("%.1f× smaller", float64(float)/float64(quantized))
 }
 
 // printJSON writes v to w as indented JSON.
@@ -350,9 +350,9 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// metaMap turns the model metadata and bit widths into report settings.
-func metaMap(meta []ir.KeyValue, b quantizer.Bits) map[string]string {
-	m := map[string]string{"wbits": strconv.Itoa(b.Weight), "abits": strconv.Itoa(b.Activation)}
+// metaMap turns the model metadata, bit widths and command line into report settings.
+func metaMap(meta []ir.KeyValue, b quantizer.Bits, commandLine string) map[string]string {
+	m := map[string]string{"wbits": strconv.Itoa(b.Weight), "abits": strconv.Itoa(b.Activation), "command_line": commandLine}
 	for _, kv := range meta {
 		m[strings.TrimPrefix(kv.Key, "sharpq.")] = kv.Value
 	}
@@ -367,7 +367,11 @@ func widenCalibration(d *calib.Dataset, mirror bool, mixtures int, seed uint64) 
 	if mixtures < 0 {
 		return nil, usageError{fmt.Errorf("--mixup %d: want 0 or more mixtures", mixtures)}
 	}
-	if err := checkImagesFit("--mixup", int64(d.N)*2+int64(mixtures), int64(d.SampleLen())); err != nil {
+	copies := int64(1)
+	if mirror {
+		copies = 2
+	}
+	if err := checkImagesFit("--mixup", copies*int64(d.N)+int64(mixtures), int64(d.SampleLen())); err != nil {
 		return nil, err
 	}
 	if !mirror && mixtures == 0 {

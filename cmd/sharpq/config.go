@@ -94,12 +94,9 @@ func applyConfig(c *cli.Context, cmd *cli.Command, path string) (set []string, e
 		if c.IsSet(k) || (k == "model" && c.Args().Present()) {
 			continue // the command line wins, also where it names the model as the argument
 		}
-		var v string
-		switch x := settings[key].(type) {
-		case map[string]any, []any, nil:
-			return nil, usageError{fmt.Errorf("--config %s: %s: want a single value", path, key)}
-		default:
-			v = fmt.Sprint(x)
+		v, ok := configValue(settings[key])
+		if !ok {
+			return nil, usageError{fmt.Errorf("--config %s: %s: want a value or a list of values", path, key)}
 		}
 		if err := c.Set(k, v); err != nil {
 			return nil, usageError{fmt.Errorf("--config %s: %s: %q: %s", path, key, v, wants(cmd, k))}
@@ -107,4 +104,26 @@ func applyConfig(c *cli.Context, cmd *cli.Command, path string) (set []string, e
 		set = append(set, k)
 	}
 	return set, nil
+}
+
+// configValue is a config file's value as the command line would spell it: a list (mean:
+// [0.485, 0.456, 0.406]) joined by commas, as --mean, --std and --layer-bits take several.
+// Mappings, nested lists and empty values have no command-line form.
+func configValue(x any) (string, bool) {
+	switch x := x.(type) {
+	case map[string]any, nil:
+		return "", false
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			switch e.(type) {
+			case map[string]any, []any, nil:
+				return "", false
+			}
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ","), len(parts) > 0
+	default:
+		return fmt.Sprint(x), true
+	}
 }

@@ -63,7 +63,7 @@ func TestConvertEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("%v: %q", err, stdout)
 	}
-	if rep.Method != "sadag" || rep.Rounding != "adaround" || rep.Images != 32 || rep.SelfCheck.Agreement < 0.99 {
+	if rep.Method != "sadag" || rep.Rounding != "adaround" || rep.Images != 32 || rep.SelfCheck.Agreement < 99 {
 		t.Fatalf("report %+v", rep)
 	}
 	for i, g := range rep.Generation {
@@ -215,7 +215,7 @@ func TestConvertEstimate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"W4A4, sadag, fast preset, on cpu with 1 threads: about", "generate  ", "2 batches", "warm-up reconstruction", "refine  ", "reconstruct+export"} {
+	for _, want := range []string{"W4A4, sadag, fast preset, on cpu with 1 thread: about", "generate  ", "2 batches", "warm-up reconstruction", "refine  ", "reconstruct+export"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout does not say %q:\n%s", want, stdout)
 		}
@@ -258,7 +258,7 @@ func TestQuantizeEstimate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"W4A4, quick preset, 1000 calibration images, on cpu with 1 threads: about", "reconstruct+export  11 blocks  200 "} {
+	for _, want := range []string{"W4A4, quick preset, 1000 calibration images, on cpu with 1 thread: about", "reconstruct+export  11 blocks  200 "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout does not say %q:\n%s", want, stdout)
 		}
@@ -384,7 +384,7 @@ func TestConvertArchitectures(t *testing.T) {
 			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 				t.Fatalf("%v: %q", err, stdout)
 			}
-			if rep.SelfCheck.Agreement != 1 {
+			if rep.SelfCheck.Agreement != 100 {
 				t.Errorf("self-check agreement %.3f", rep.SelfCheck.Agreement)
 			}
 			if len(rep.Generation) != 1 || !(rep.Generation[0].Last < rep.Generation[0].First) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -89,8 +90,8 @@ func printEstimate(c *cli.Context, what string, est *convert.TimeEstimate) error
 		return printJSON(c.App.Writer, est)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "%s, on %s with %d threads: about %s (from %d timed steps of each stage, in %s)\n",
-		what, est.Device, est.Threads, roundedDuration(est.Seconds), convert.DefaultEstimateSteps, roundedDuration(est.Measured))
+	fmt.Fprintf(w, "%s, on %s with %s: about %s (from %d timed steps of each stage, in %s)\n",
+		what, est.Device, count(est.Threads, "thread"), roundedDuration(est.Seconds), convert.DefaultEstimateSteps, roundedDuration(est.Measured))
 	return stageTable(w, est.Stages)
 }
 
@@ -100,9 +101,9 @@ func stageTable(w io.Writer, stages []convert.StageEstimate) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STAGE\tUNITS\tSTEPS EACH\tPER STEP\tOTHER\tTIME")
 	for _, st := range stages {
-		units := fmt.Sprintf("%d blocks", st.Units)
+		units := count(st.Units, "block")
 		if st.Name == "generate" || st.Name == "refine" {
-			units = fmt.Sprintf("%d batches", st.Units)
+			units = count(st.Units, "batch")
 			if st.Parallel > 1 {
 				units += fmt.Sprintf(", %d at once", st.Parallel)
 			}
@@ -113,6 +114,17 @@ func stageTable(w io.Writer, stages []convert.StageEstimate) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3gs\t%s\t%s\n", st.Name, units, st.Steps, st.StepSeconds, roundedDuration(st.OtherSeconds), roundedDuration(st.Seconds))
 	}
 	return tw.Flush()
+}
+
+// count writes n with noun, plural (-s, -es after ch) unless n is 1: "1 thread", "2 batches".
+func count(n int, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "ch"):
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // roundedDuration formats seconds as a duration to the second (to the tenth under 10 s).

@@ -65,7 +65,7 @@ func checkMinAgreement(c *cli.Context, check quantizer.SelfCheck, out string) er
 	if !c.IsSet("min-agreement") {
 		return nil
 	}
-	got := math.Round(100*check.FloatAgreement*1e6) / 1e6
+	got := math.Round(check.FloatAgreement*1e6) / 1e6
 	limit := c.Float64("min-agreement")
 	if got >= limit {
 		return nil

@@ -92,6 +92,9 @@ func exitFor(err error) (string, int) {
 	// text names the flag, so the packages it passed through add nothing.
 	var bad *option.Error
 	if errors.As(err, &bad) && strings.HasPrefix(bad.Name, "-") {
+		if bad.Err != nil {
+			return oneLine(bad), 1 // the flag is fine; what it names could not be read
+		}
 		return oneLine(bad), 2
 	}
 	var usage usageError

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -228,6 +229,31 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// A file that a flag names and that cannot be read is a failure (exit 1), as a missing model
+// is; a value the command cannot use is a bad command line (exit 2), whatever names it.
+func TestExitStatusOfUnreadableFiles(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub, lab := "../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels
+	eval := []string{"eval", "--model", model, "--data", sub}
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"missing labels", append(slices.Clone(eval), "--labels", filepath.Join(dir, "nope.npy")), 1},
+		{"missing text labels", append(slices.Clone(eval), "--labels", filepath.Join(dir, "nope.txt")), 1},
+		{"missing ORT library", append(slices.Clone(eval), "--labels", lab, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")), 1},
+		{"missing model", []string{"eval", "--model", filepath.Join(dir, "nope.onnx"), "--data", sub, "--labels", lab}, 1},
+		{"a bad value", append(slices.Clone(eval), "--labels", lab, "--mean", "0.1,0.2", "--std", "0.3"), 2},
+	} {
+		if code, _, stderr := sharpq(t, tt.args...); code != tt.code {
+			t.Errorf("%s: exit %d, want %d: %s", tt.name, code, tt.code, stderr)
+		}
+	}
+}
+
 // TestQuantizeBadInput covers the quantize/convert rows of the bad-input matrix: each fails
 // with one line and leaves no output file.
 func TestQuantizeBadInput(t *testing.T) {
@@ -409,6 +435,8 @@ func TestSameSeedSameBytes(t *testing.T) {
 	}
 }
 
+// A config file gives the same model as the flags; a list (mean: [0.2860]) is the flag's
+// comma-separated values.
 func TestConfigFileEqualsFlags(t *testing.T) {
 	orttest.LibPath(t)
 	dir := t.TempDir()
@@ -421,7 +449,7 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	cfg := filepath.Join(dir, "q.yaml")
-	yaml := "model: " + model + "\ncalib-data: " + sub + "\ncalib-images: 32\nmean: \"0.2860\"\nstd: \"0.3530\"\nwbits: 3\nabits: 4\niters: 0\nact-clip-norm: 2\noutput: " + viaFile + "\n"
+	yaml := "model: " + model + "\ncalib-data: " + sub + "\ncalib-images: 32\nmean: [0.2860]\nstd: \"0.3530\"\nwbits: 3\nabits: 4\niters: 0\nact-clip-norm: 2\noutput: " + viaFile + "\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -598,4 +626,50 @@ func TestQualityGates(t *testing.T) {
 			t.Error("the refused model was written")
 		}
 	})
+}
+
+// A report's command_line runs the same job again: the config file's settings are written
+// out as flags, and the command line gives the same model.
+func TestReportCommandLine(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	sub := "../../testmodels/" + testmodels.SubsetImages
+	cfg := filepath.Join(dir, "q.yaml")
+	if err := os.WriteFile(cfg, []byte("mean: [0.2860]\nstd: 0.3530\nwbits: 3\nfloat-residual: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(dir, "first.onnx")
+	code, stdout, stderr := sharpq(t, "quantize", model, "--config", cfg, "--calib-data", sub, "--calib-images", "16", "--iters", "2", "--json", "-o", first)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var rep struct{ Settings map[string]string }
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	line := rep.Settings["command_line"]
+	for _, want := range []string{"sharpq quantize ", "--wbits 3", "--float-residual", "--mean 0.286", "--std 0.353", "--iters 2", "--json", " " + model} {
+		if !strings.Contains(line, want) {
+			t.Errorf("command_line %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, "--config") || !strings.HasSuffix(line, model) {
+		t.Errorf("command_line %q: want the config's settings as flags and the model last", line)
+	}
+	words := strings.Fields(line)
+	again := filepath.Join(dir, "again.onnx")
+	for i, w := range words {
+		if w == first {
+			words[i] = again
+		}
+	}
+	if code, _, stderr := sharpq(t, words[1:]...); code != 0 {
+		t.Fatalf("%s: %s", strings.Join(words, " "), stderr)
+	}
+	a, _ := os.ReadFile(first)
+	b, _ := os.ReadFile(again)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("the report's command line made another model (%d vs %d bytes)", len(a), len(b))
+	}
 }

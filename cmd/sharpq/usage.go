@@ -199,3 +199,37 @@ func helpCommand() *cli.Command {
 		},
 	}
 }
+
+// commandLine is the command as a shell would run it again: every flag that the command line
+// or --config set (the file's values written out, so the line stands without it), in the
+// order --help lists them, with the model last. Reports carry it so that a run can be
+// reproduced from its report.
+func commandLine(c *cli.Context, model string) string {
+	words := []string{"sharpq", c.Command.Name}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if name == "config" || name == "model" || !c.IsSet(name) {
+			continue
+		}
+		switch v := c.Value(name).(type) {
+		case bool:
+			if v {
+				words = append(words, "--"+name)
+			} else {
+				words = append(words, "--"+name+"=false")
+			}
+		default:
+			words = append(words, "--"+name, shellWord(fmt.Sprint(v)))
+		}
+	}
+	return strings.Join(append(words, shellWord(model)), " ")
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but letters, digits and
+// -_./,:=+@%.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,:=+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,8 +46,9 @@ func TestUsageErrors(t *testing.T) {
 		{"argument and another --model", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "other.onnx"}, []string{"two models: other.onnx as the argument", "give one"}},
 		{"two arguments", []string{"convert", model, "other.onnx", "-o", "x.onnx"}, []string{"convert takes one MODEL.onnx argument, not 2"}},
 		{"library setting named as its flag", []string{"convert", model, "-o", "x.onnx", "--method", "zeroq"}, []string{`--method = "zeroq"`}},
-		{"unknown preset", []string{"convert", model, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast or paper"}},
-		{"quantize's quick preset is not convert's", []string{"convert", model, "-o", "x.onnx", "--preset", "quick"}, []string{`--preset "quick"`, "fast or paper"}},
+		{"unknown preset", []string{"convert", model, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast, quick or paper"}},
+		{"no images asked for", []string{"convert", model, "-o", "x.onnx", "--images", "0"}, []string{"--images 0", "want 1 or more", "the fast preset's: 256"}},
+		{"no generation steps asked for", []string{"generate", model, "-o", "g", "--preset", "quick", "--gen-steps", "0"}, []string{"--gen-steps 0", "the quick preset's: 200"}},
 		{"unknown quantize preset", []string{"quantize", model, "--calib-data", sub, "-o", "x.onnx", "--preset", "slow"}, []string{`--preset "slow"`, "fast, quick or paper"}},
 		{"the preset's sentinel given explicitly", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "-1"}, []string{"--iters -1", "0 or more"}},
 		{"NaN rate", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--act-lr", "nan"}, []string{"--act-lr NaN", "finite"}},
@@ -55,7 +57,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown global flag", []string{"--bogus"}, []string{"no flag --bogus before the command"}},
 		{"bad boolean", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--json=maybe"}, []string{`--json "maybe"`, "true or false"}},
 		{"mixtures beyond memory", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "0", "--mixup", "100000000000"}, []string{"--mixup", "GB of memory is available"}},
-		{"synthetic set beyond memory", []string{"convert", model, "-o", "x.onnx", "--images", "1000000000", "--gen-batch", "8"}, []string{"--images", "GB of memory is available"}},
+		{"synthetic set beyond memory", []string{"convert", model, "-o", "x.onnx", "--images", "1000000000", "--gen-batch", "8"}, []string{"--images (each held synthesised and refined): 2000000000 images", "GB of memory is available"}},
+		{"GENIE's set beyond memory", []string{"convert", model, "-o", "x.onnx", "--method", "genie", "--mirror", "--images", "1000000000", "--gen-batch", "8"}, []string{"--images (each held synthesised and mirrored): 2000000000 images", "GB of memory is available"}},
 		{"bench runs beyond reason", []string{"bench", "--model", model, "--runs", "1000000000000"}, []string{"--runs 1000000000000", "want 1 to"}},
 		{"labels file of floats", []string{"eval", "--model", model, "--data", sub, "--labels", floatLabels}, []string{"--labels: ", "want an integer dtype"}},
 		{"test labels beyond the classes, before quantizing", []string{"quantize", "--model", model, "--calib-data", sub, "-o", "x.onnx", "--iters", "0", "--eval-data", sub, "--eval-labels", bigLabels},
@@ -150,6 +153,8 @@ func TestConfigFileErrors(t *testing.T) {
 		{"a value the flag cannot parse", "wbits: abc\n", 2, []string{`wbits: "abc": want a whole number`}},
 		{"an alias", "o: " + filepath.Join(dir, "absent", "q.onnx") + "\n", 1, []string{"--output", "does not exist"}},
 		{"not a flag", "wbit: 4\n", 2, []string{`"wbit" is not a flag`}},
+		{"a list for a single value", "wbits: [4, 2]\n", 2, []string{`wbits: "4,2": want a whole number`}},
+		{"a mapping", "mean: {r: 0.5}\n", 2, []string{"mean: want a value or a list of values"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,40 +228,53 @@ func TestModelArgument(t *testing.T) {
 	}
 }
 
-// quantize's quick preset learns FlexRound's rounding unless --rounding says otherwise, and
-// refuses AdaRound's regulariser weight that FlexRound has no use for.
+// The quick presets (quantize's and convert's) learn FlexRound's rounding unless --rounding
+// says otherwise, and refuse AdaRound's regulariser weight that FlexRound has no use for.
 func TestQuickPreset(t *testing.T) {
 	orttest.LibPath(t)
 	model := "../../testmodels/" + testmodels.DefaultModel
 	sub := "../../testmodels/" + testmodels.SubsetImages
 	dir := t.TempDir()
-	args := func(out string, extra ...string) []string {
-		return append([]string{"quantize", model, "--calib-data", sub, "--calib-images", "16", "--mean", "0.2860", "--std", "0.3530",
-			"--preset", "quick", "--iters", "3", "--json", "-o", filepath.Join(dir, out)}, extra...)
-	}
-	for _, tt := range []struct {
-		extra    []string
-		rounding string
+	for _, cmd := range []struct {
+		name string
+		args []string
 	}{
-		{nil, "flexround"},
-		{[]string{"--rounding", "adaround"}, "adaround"},
+		{"quantize", []string{"quantize", model, "--calib-data", sub, "--calib-images", "16", "--mean", "0.2860", "--std", "0.3530"}},
+		// GENIE's images alone: no warm-up or refinement to wait for, so --refine-steps is
+		// ignored, with a warning.
+		{"convert", []string{"convert", model, "--method", "genie", "--images", "8", "--gen-batch", "8", "--gen-steps", "2", "--threads", "1", "--refine-steps", "2"}},
 	} {
-		code, stdout, stderr := sharpq(t, args("q.onnx", tt.extra...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", tt.extra, code, stderr)
+		args := func(out string, extra ...string) []string {
+			a := append(slices.Clone(cmd.args), "--preset", "quick", "--iters", "3", "--json", "-o", filepath.Join(dir, out))
+			return append(a, extra...)
 		}
-		var r struct {
-			Preset, Rounding string
-			Iters            int
+		for _, tt := range []struct {
+			extra    []string
+			rounding string
+		}{
+			{nil, "flexround"},
+			{[]string{"--rounding", "adaround"}, "adaround"},
+		} {
+			code, stdout, stderr := sharpq(t, args(cmd.name+".onnx", tt.extra...)...)
+			if code != 0 {
+				t.Fatalf("%s %v: exit %d: %s", cmd.name, tt.extra, code, stderr)
+			}
+			if ignored := "--refine-steps: --method genie has no warm-up or refinement; ignored"; cmd.name == "convert" && !strings.Contains(stderr, ignored) {
+				t.Errorf("convert --method genie --refine-steps 2 does not warn %q:\n%s", ignored, stderr)
+			}
+			var r struct {
+				Preset, Rounding string
+				Iters            int
+			}
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Preset != "quick" || r.Rounding != tt.rounding || r.Iters != 3 {
+				t.Errorf("%s %v: preset %q, rounding %q, %d steps; want quick, %s, 3", cmd.name, tt.extra, r.Preset, r.Rounding, r.Iters, tt.rounding)
+			}
 		}
-		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-			t.Fatal(err)
+		if code, _, stderr := sharpq(t, args("w.onnx", "--round-weight", "0.1")...); code != 2 || !strings.Contains(stderr, "--round-weight 0.1: FlexRound (the quick preset's rounding)") {
+			t.Errorf("%s --round-weight with the quick preset: exit %d, %q; want a usage error naming it", cmd.name, code, stderr)
 		}
-		if r.Preset != "quick" || r.Rounding != tt.rounding || r.Iters != 3 {
-			t.Errorf("%v: preset %q, rounding %q, %d steps; want quick, %s, 3", tt.extra, r.Preset, r.Rounding, r.Iters, tt.rounding)
-		}
-	}
-	if code, _, stderr := sharpq(t, args("w.onnx", "--round-weight", "0.1")...); code != 2 || !strings.Contains(stderr, "--round-weight 0.1: FlexRound (the quick preset's rounding)") {
-		t.Errorf("--round-weight with the quick preset: exit %d, %q; want a usage error naming it", code, stderr)
 	}
 }

@@ -1,12 +1,12 @@
-// Command estimate predicts the time of `sharpq convert`'s fast and paper presets on this
+// Command estimate predicts the time of `sharpq convert`'s presets on this
 // machine from a few timed steps of each stage (convert.Estimate, as `sharpq convert
 // --estimate` does for one run), and prints them as one Markdown table:
 //
-//	go run ./scripts/estimate -model ../shared/models/resnet20_fmnist.onnx [-batch 128] [-steps 3] [-device cuda]
+//	go run ./scripts/estimate -model ../shared/models/resnet20_fmnist.onnx [-presets quick,fast,paper] [-batch 128] [-steps 3] [-device cuda]
 //
 // With -batch below the presets' 128 the runs estimated are those with generator batches of
 // that size (--gen-batch): for a 224×224 model on a CPU, where a batch of 128 does not fit or
-// takes minutes a step. Both presets are measured, each with its own estimate.
+// takes minutes a step. Each preset is measured, with its own estimate.
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/sharpq/sharpq/convert"
@@ -28,6 +29,7 @@ func main() {
 	threads := flag.Int("threads", 0, "ONNX Runtime intra-op threads")
 	parallel := flag.Int("parallel", 0, "generation batches run side by side (0: as sharpq convert, one per thread on CPU)")
 	device := flag.String("device", "cpu", "execution provider: cpu or cuda")
+	presets := flag.String("presets", "quick,fast,paper", "the presets to estimate, comma-separated")
 	flag.Parse()
 	if *modelPath == "" {
 		log.Fatal("estimate: -model is required")
@@ -38,7 +40,11 @@ func main() {
 	}
 	fmt.Println("| preset | generation | warm-up | refinement | reconstruction | total (sadag) | total (genie) | per step: generation / refinement / reconstruction (all blocks) |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, s := range []convert.Schedule{convert.Fast(), convert.Paper()} {
+	for _, name := range strings.Split(*presets, ",") {
+		s, err := convert.ScheduleByName(name)
+		if err != nil {
+			log.Fatal(err)
+		}
 		s.GenBatch = *batch
 		log.Printf("estimate: %s preset", s.Name)
 		est, err := convert.Estimate(context.Background(), convert.Options{Model: m, ModelName: *modelPath, Bits: quantizer.DefaultBits(2, 4),
