@@ -4,7 +4,9 @@
 package inspect
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -37,6 +39,10 @@ type Report struct {
 	// Runtime says which ONNX Runtime a quantized model needs when it holds 4-bit tensors
 	// ("" otherwise).
 	Runtime string `json:"runtime,omitempty"`
+	// Grids counts a sharpq-quantized model's weight and activation grids by bit width, from
+	// its sharpq.bits metadata ("" for other models): an --export-opset model stores 4-bit
+	// grids in 8-bit types, which its tensor types do not show.
+	Grids string `json:"grids,omitempty"`
 	// Precision says the model computes in a half-precision type, which sharpq reads into
 	// float32 (ir.PromoteToFloat32); "" for a float32 model.
 	Precision string `json:"precision,omitempty"`
@@ -161,6 +167,7 @@ func Model(m *ir.Model) (*Report, error) {
 		if slices.ContainsFunc(g.Initializers, func(t *ir.Tensor) bool { return t.DType == ir.Int4 || t.DType == ir.Uint4 }) {
 			r.Runtime = "int4/uint4 tensors: ONNX Runtime 1.19 or later (1.18 and earlier refuse them); --export-opset 13 writes the same grids in 8-bit types"
 		}
+		r.Grids = grids(m)
 	}
 	switch {
 	case r.Quantized != "":
@@ -327,4 +334,35 @@ func floats(v []float32) string {
 		return fmt.Sprintf("%.4g", v[0])
 	}
 	return fmt.Sprintf("%.4g", v)
+}
+
+// grids summarises m's sharpq.bits metadata: "weights 4 bits ×18, 8 bits ×2; activations …".
+func grids(m *ir.Model) string {
+	type entry struct {
+		Bits int `json:"bits"`
+	}
+	var d struct {
+		Weights     []entry `json:"weights"`
+		Activations []entry `json:"activations"`
+	}
+	for _, kv := range m.Metadata {
+		if kv.Key == "sharpq.bits" && json.Unmarshal([]byte(kv.Value), &d) != nil {
+			return ""
+		}
+	}
+	if len(d.Weights) == 0 {
+		return ""
+	}
+	count := func(entries []entry) string {
+		n := map[int]int{}
+		for _, e := range entries {
+			n[e.Bits]++
+		}
+		var parts []string
+		for _, b := range slices.Sorted(maps.Keys(n)) {
+			parts = append(parts, fmt.Sprintf("%d bits ×%d", b, n[b]))
+		}
+		return strings.Join(parts, ", ")
+	}
+	return "weights " + count(d.Weights) + "; activations " + count(d.Activations)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
 )
@@ -72,8 +73,15 @@ func runBench(c *cli.Context) error {
 			return fmt.Errorf("--%s: %w", flag, err)
 		}
 		if flag == "quantized" {
-			if m, _, err := readModel(path, c.String("input-shape"), false); err == nil && quantizer.CheckFloat(m) == nil {
-				logger(c).Warn(fmt.Sprintf("--quantized %s has no QuantizeLinear/DequantizeLinear nodes: it is a float model, so the ratios compare two float models", path))
+			if m, _, err := readModel(path, c.String("input-shape"), false); err == nil {
+				if quantizer.CheckFloat(m) == nil {
+					logger(c).Warn(fmt.Sprintf("--quantized %s has no QuantizeLinear/DequantizeLinear nodes: it is a float model, so the ratios compare two float models", path))
+				}
+				if fm, _, err := readModel(model, c.String("input-shape"), false); err == nil {
+					if why := otherInterface(fm, m, model); why != "" {
+						logger(c).Warn(fmt.Sprintf("--quantized %s %s: it was not made from it, so the ratios compare two different models", path, why))
+					}
+				}
 			}
 		}
 		results = append(results, r)
@@ -144,4 +152,30 @@ func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResu
 	}
 	return benchResult{Model: path, Bytes: fi.Size(), LatencyMs: float64(lat[len(lat)/2].Microseconds()) / 1000,
 		ImagesPerSec: float64(batch*runs) / total.Seconds(), Batch: batch, Device: rt.Device()}, nil
+}
+
+// otherInterface says how q's first input or output differs in shape from that of m, read
+// from path (a dynamic dimension matches any), or "" when they agree, as a model and its
+// quantized copy do.
+func otherInterface(m, q *ir.Model, path string) string {
+	same := func(a, b []int64) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] > 0 && b[i] > 0 && a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	switch mg, qg := m.Graph, q.Graph; {
+	case len(mg.Inputs) == 0 || len(qg.Inputs) == 0 || len(mg.Outputs) == 0 || len(qg.Outputs) == 0:
+		return ""
+	case !same(mg.Inputs[0].Shape, qg.Inputs[0].Shape):
+		return fmt.Sprintf("takes an input of shape %v where %s takes %v", qg.Inputs[0].Shape, path, mg.Inputs[0].Shape)
+	case !same(mg.Outputs[0].Shape, qg.Outputs[0].Shape):
+		return fmt.Sprintf("gives an output of shape %v where %s gives %v", qg.Outputs[0].Shape, path, mg.Outputs[0].Shape)
+	}
+	return ""
 }

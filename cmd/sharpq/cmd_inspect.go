@@ -125,6 +125,9 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 			counts = append(counts, fmt.Sprintf("%s %d", t, types[t]))
 		}
 		fmt.Fprintf(tw, "layers\t%d with integer weights (%s)\n", len(r.Layers), strings.Join(counts, ", "))
+		if r.Grids != "" {
+			fmt.Fprintf(tw, "grids\t%s\n", r.Grids)
+		}
 		if r.Runtime != "" {
 			fmt.Fprintf(tw, "runtime\t%s\n", r.Runtime)
 		}

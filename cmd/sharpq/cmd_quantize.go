@@ -79,7 +79,7 @@ func quantFlags() []cli.Flag {
 		&cli.StringFlag{Name: "layer-bits", Usage: "per-layer weight bits, NODE=BITS[,NODE=BITS…] (node names from sharpq inspect)"},
 		&cli.BoolFlag{Name: "json", Usage: "print a JSON report on stdout"},
 		&cli.StringFlag{Name: "report", Usage: "write report.json, report.md and PNG plots into DIR"},
-		&cli.StringFlag{Name: "work-dir", Usage: "save progress into DIR after every generated batch and reconstructed block"},
+		&cli.StringFlag{Name: "work-dir", Usage: "save progress into DIR after every reconstructed block (and, for convert, every generated and refined batch)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue the run whose progress --work-dir holds"},
 	}
 }

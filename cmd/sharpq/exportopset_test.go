@@ -51,6 +51,10 @@ func TestExportOpset(t *testing.T) {
 		if got := strings.Contains(text, "runtime     int4/uint4 tensors: ONNX Runtime 1.19 or later"); code != 0 || got != want {
 			t.Errorf("inspect %s (exit %d) names the runtime 4-bit tensors need: %v, want %v", filepath.Base(path), code, got, want)
 		}
+		// Both hold the same grids, whatever types store them.
+		if grids := "grids       weights 4 bits ×20, 8 bits ×2; activations 4 bits ×"; !strings.Contains(text, grids) {
+			t.Errorf("inspect %s does not say %q:\n%s", filepath.Base(path), grids, text)
+		}
 	}
 	m, err := onnxio.Read(q13)
 	if err != nil {

@@ -404,6 +404,15 @@ func TestBenchReportsBothModels(t *testing.T) {
 	if len(res) != 2 || res[1].Bytes <= 0 || res[0].LatencyMs <= 0 || res[1].ImagesPerSec <= 0 {
 		t.Fatalf("bench result %+v", res)
 	}
+	if strings.Contains(stderr, "not made from it") {
+		t.Errorf("a model and its quantized copy taken for unrelated ones: %s", stderr)
+	}
+	// Another model as --quantized is named as such (its 32×32 input against the tiny 8×8).
+	other := "../../testmodels/" + testmodels.DefaultModel
+	code, _, stderr = sharpq(t, "bench", "--model", fp, "--quantized", other, "--runs", "2", "--batch", "2")
+	if code != 0 || !strings.Contains(stderr, "takes an input of shape [-1 1 32 32] where "+fp+" takes [-1 1 8 8]: it was not made from it") {
+		t.Errorf("bench of unrelated models: exit %d, %s", code, stderr)
+	}
 }
 
 // TestSameSeedSameBytes: the same seed gives a byte-identical model (same machine, same
