@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -203,7 +204,7 @@ func printEval(w io.Writer, r evalReport, asJSON bool) error {
 			accuracy = fmt.Sprintf(" (top-1 %.2f%%, top-5 %.2f%%)", *ref.Top1, *ref.Top5)
 		}
 		_, err = fmt.Fprintf(w, "%s against %s%s: top-1 agreement %.2f%%, output SQNR %.1f dB, largest output difference %.4g on %d images\n",
-			r.Model, ref.Model, accuracy, ref.Agreement, ref.OutputSQNR, ref.MaxDiff, r.Images)
+			r.Model, ref.Model, accuracy, ref.Agreement, tenths(ref.OutputSQNR), ref.MaxDiff, r.Images)
 	}
 	return err
 }
@@ -212,4 +213,13 @@ func printEval(w io.Writer, r evalReport, asJSON bool) error {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// tenths rounds x to one decimal, without a minus sign on zero ("0.0 dB", not "-0.0 dB").
+func tenths(x float64) float64 {
+	r := math.Round(x*10) / 10
+	if r == 0 {
+		return 0
+	}
+	return r
 }
