@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -46,6 +48,9 @@ func Decode(data []byte, baseDir string) (*ir.Model, error) {
 func decode(data []byte, baseDir string) (*ir.Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
+		if looksLikeText(data) {
+			return nil, fmt.Errorf("%w: a text file (it begins %q), not a binary protobuf", ErrNotModel, firstLine(data))
+		}
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if mp.Graph == nil || (mp.IrVersion == nil && len(mp.OpsetImport) == 0) {
@@ -360,4 +365,29 @@ func Write(path string, m *ir.Model) error {
 		return fmt.Errorf("onnxio: %w", err)
 	}
 	return nil
+}
+
+// looksLikeText reports whether data begins with text (valid UTF-8 without control
+// characters other than tab and line breaks); an ONNX file's first byte is a control
+// character (0x08, the ir_version tag).
+func looksLikeText(data []byte) bool {
+	head := data[:min(len(data), 512)]
+	for i := 0; i < utf8.UTFMax-1 && len(data) > len(head) && !utf8.Valid(head); i++ {
+		head = head[:len(head)-1] // a rune cut at the 512th byte
+	}
+	if len(head) == 0 || !utf8.Valid(head) {
+		return false
+	}
+	for _, b := range head {
+		if b < 0x20 && b != '\t' && b != '\n' && b != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// firstLine is data's first line, cut to 40 bytes.
+func firstLine(data []byte) string {
+	line, _, _ := strings.Cut(string(data[:min(len(data), 40)]), "\n")
+	return line
 }

@@ -479,11 +479,16 @@ func TestNotAModel(t *testing.T) {
 		{"empty message", []byte{}, ErrNotModel},
 		// Field 1 (ir_version) = 8 and nothing else: no graph.
 		{"no graph", []byte{0x08, 0x08}, ErrNotModel},
+		// A text file (a config, a label list) saved as .onnx is named as such.
+		{"text", []byte("model: resnet20\nwbits: 4 # ×2\n"), ErrNotModel},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Decode(tc.data, "")
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if text := strings.Contains(fmt.Sprint(err), "a text file"); text != (tc.name == "text") {
+				t.Errorf("error %v: says text file %v", err, text)
 			}
 		})
 	}
