@@ -283,8 +283,9 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if refused != nil {
 		return refused
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes%s\n",
-		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), len(data), accuracyLine(acc))
+	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes (float: %d, %s)%s\n",
+		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second),
+		run.Bytes, run.FPBytes, sizeRatio(run.Bytes, run.FPBytes), accuracyLine(acc))
 	return err
 }
 

@@ -277,4 +277,11 @@ func TestQuickPreset(t *testing.T) {
 			t.Errorf("%s --round-weight with the quick preset: exit %d, %q; want a usage error naming it", cmd.name, code, stderr)
 		}
 	}
+	// convert's result line, as quantize's, sets the file's size against the float model's.
+	code, stdout, stderr := sharpq(t, "convert", model, "--method", "genie", "--images", "8", "--gen-batch", "8", "--gen-steps", "2", "--threads", "1",
+		"--preset", "quick", "--iters", "0", "-o", filepath.Join(dir, "line.onnx"))
+	line := regexp.MustCompile(`line\.onnx: W4A4, genie, quick preset, 8 synthetic images, \d+s; \d+ bytes \(float: \d+, \d+\.\d× smaller\)\n$`)
+	if code != 0 || !line.MatchString(stdout) {
+		t.Errorf("convert's result line: exit %d, %q (%s); want it to match %s", code, stdout, stderr, line)
+	}
 }
