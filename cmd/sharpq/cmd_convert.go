@@ -60,6 +60,21 @@ func convertCommand() *cli.Command {
 	return cmd
 }
 
+// overrides lists the schedule flags that changed the preset's schedule, " (--gen-steps 5,
+// --iters 5)", or "" for the preset as it is.
+func overrides(c *cli.Context) string {
+	var set []string
+	for _, f := range []string{"gen-steps", "gen-batch", "warmup-iters", "refine-steps", "iters", "rounding"} {
+		if c.IsSet(f) {
+			set = append(set, fmt.Sprintf("--%s %v", f, c.Value(f)))
+		}
+	}
+	if len(set) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(set, ", ") + ")"
+}
+
 // heldImages names what a conversion holds in memory at once, for checkImagesFit: the
 // synthetic images, their refined copies (SADAG), mirrors and mixtures.
 func heldImages(images int, refined, mirror bool, mixtures int) (flags string, n int64) {
@@ -283,8 +298,8 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if refused != nil {
 		return refused
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset, %d synthetic images, %s; %d bytes (float: %d, %s)%s\n",
-		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second),
+	_, err = fmt.Fprintf(c.App.Writer, "%s: W%dA%d, %s, %s preset%s, %d synthetic images, %s; %d bytes (float: %d, %s)%s\n",
+		out, rep.WBits, rep.ABits, rep.Method, rep.Preset, overrides(c), rep.Images, time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second),
 		run.Bytes, run.FPBytes, sizeRatio(run.Bytes, run.FPBytes), accuracyLine(acc))
 	return err
 }

@@ -280,7 +280,7 @@ func TestQuickPreset(t *testing.T) {
 	// convert's result line, as quantize's, sets the file's size against the float model's.
 	code, stdout, stderr := sharpq(t, "convert", model, "--method", "genie", "--images", "8", "--gen-batch", "8", "--gen-steps", "2", "--threads", "1",
 		"--preset", "quick", "--iters", "0", "-o", filepath.Join(dir, "line.onnx"))
-	line := regexp.MustCompile(`line\.onnx: W4A4, genie, quick preset, 8 synthetic images, \d+s; \d+ bytes \(float: \d+, \d+\.\d× smaller\)\n$`)
+	line := regexp.MustCompile(`line\.onnx: W4A4, genie, quick preset \(--gen-steps 2, --gen-batch 8, --iters 0\), 8 synthetic images, \d+s; \d+ bytes \(float: \d+, \d+\.\d× smaller\)\n$`)
 	if code != 0 || !line.MatchString(stdout) {
 		t.Errorf("convert's result line: exit %d, %q (%s); want it to match %s", code, stdout, stderr, line)
 	}
