@@ -223,6 +223,15 @@ func TestConvertEstimate(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("--estimate wrote %s", left[0].Name())
 	}
+	// A fast-preset run of more than an hour is pointed to the quick preset; a short one not.
+	hint := "hint: --preset quick runs the same stages with fewer steps"
+	if strings.Contains(stderr, hint) {
+		t.Errorf("a run of minutes gets the quick preset's hint:\n%s", stderr)
+	}
+	code, stdout, stderr = sharpq(t, "convert", model, "--estimate", "--method", "genie", "--images", "8", "--gen-batch", "8", "--gen-steps", "1000000", "--iters", "2", "--threads", "1")
+	if code != 0 || !strings.Contains(stderr, hint) {
+		t.Errorf("an estimate of days: exit %d, no hint to the quick preset:\n%s%s", code, stdout, stderr)
+	}
 	code, stdout, stderr = sharpq(t, append([]string{"convert", model, "--estimate", "--json", "--method", "genie"}, tiny...)...)
 	if code != 0 {
 		t.Fatalf("--json: exit %d: %s", code, stderr)
@@ -265,6 +274,15 @@ func TestQuantizeEstimate(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("--estimate wrote %s", left[0].Name())
+	}
+	// A fast-preset run of more than an hour is pointed to the quick preset; a short one not.
+	hint := "hint: --preset quick runs the same stages with fewer steps"
+	if strings.Contains(stderr, hint) {
+		t.Errorf("a run of minutes gets the quick preset's hint:\n%s", stderr)
+	}
+	code, stdout, stderr = sharpq(t, "convert", model, "--estimate", "--method", "genie", "--images", "8", "--gen-batch", "8", "--gen-steps", "1000000", "--iters", "2", "--threads", "1")
+	if code != 0 || !strings.Contains(stderr, hint) {
+		t.Errorf("an estimate of days: exit %d, no hint to the quick preset:\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = sharpq(t, append(args, "--json", "--iters", "0")...)
 	if code != 0 {
