@@ -34,7 +34,7 @@ func runEstimate(c *cli.Context, modelPath string, opts convert.Options) error {
 		what += fmt.Sprintf(", what is left of the run in %s", opts.WorkDir)
 	}
 	if est.Preset == "fast" && est.Seconds > 3600 && !est.Resumed {
-		logger(c).Info("hint: --preset quick runs the same stages with fewer steps, about a third of the fast preset's time for 0.1–0.15 points of top-1 on the Fashion-MNIST models (BENCHMARKS.md, \"The quick convert preset\"); --estimate --preset quick times it")
+		logger(c).Info("hint: --preset quick runs the same stages with fewer steps, about a third of the fast preset's time for at most 0.15 points of top-1 on the Fashion-MNIST models (BENCHMARKS.md, \"The quick convert preset\"); --estimate --preset quick times it")
 	}
 	return printEstimate(c, what, est)
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -198,8 +199,12 @@ func (e usageError) Unwrap() error { return e.error }
 
 // oneLine keeps an error message on one line.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+	return packagePrefix.ReplaceAllString(strings.Join(strings.Fields(err.Error()), " "), "$1")
 }
+
+// packagePrefix matches the "quantizer: " a library package puts before its errors, which
+// tell a command-line user nothing: the message names the file, node or flag.
+var packagePrefix = regexp.MustCompile(`(^|: )(?:onnxio|ir|ort|calib|quantizer|generator|convert|inspect|report|option|infer|autodiff|train|checkpoint|steptime|parallel|atomicfile): `)
 
 // runtimeFlags are the flags every command that runs a model shares: ONNX Runtime's, and the
 // input shape of a model exported with dynamic dimensions.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"os"
@@ -680,5 +681,18 @@ func TestReportCommandLine(t *testing.T) {
 	b, _ := os.ReadFile(again)
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("the report's command line made another model (%d vs %d bytes)", len(a), len(b))
+	}
+}
+
+func TestOneLineDropsPackagePrefixes(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"convert: final reconstruction: quantizer: block03: loss is NaN", "final reconstruction: block03: loss is NaN"},
+		{"onnxio: m.onnx: truncated or corrupt protobuf", "m.onnx: truncated or corrupt protobuf"},
+		{"--labels: calib: open\n  l.npy", "--labels: open l.npy"},
+		{"sort: dir: ir2: kept", "sort: dir: ir2: kept"},
+	} {
+		if got := oneLine(errors.New(tt.in)); got != tt.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
