@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func TestTenths(t *testing.T) {
 	for _, tt := range []struct {
 		x    float64
 		want string
-	}{{-0.04, "0.0"}, {-0.0, "0.0"}, {-0.06, "-0.1"}, {19.84, "19.8"}, {200, "200.0"}} {
+	}{{-0.04, "0.0"}, {math.Copysign(0, -1), "0.0"}, {-0.06, "-0.1"}, {19.84, "19.8"}, {200, "200.0"}} {
 		if got := fmt.Sprintf("%.1f", tenths(tt.x)); got != tt.want {
 			t.Errorf("tenths(%g) prints %s, want %s", tt.x, got, tt.want)
 		}
