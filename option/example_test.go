@@ -21,6 +21,6 @@ func ExampleNames_Rename() {
 	// Output:
 	// quantizer: Bits.Weight = 9: sharpq supports 2 to 8 bits
 	// true Bits.Weight
-	// quantizer: --wbits = 9: sharpq supports 2 to 8 bits
+	// quantizer: --wbits 9: sharpq supports 2 to 8 bits
 	// true --wbits true
 }

@@ -39,7 +39,9 @@ type Names map[string]string
 
 // Rename returns err with the setting of the first *Error in its chain called by its name in
 // names wherever that error's text names it, and err itself when there is no such *Error or
-// names has no entry for it. An error renamed before is renamed from the name it has now, so
+// names has no entry for it. A name that begins with "-" is a command-line flag, and the text's
+// "Name = value" reads as the command line spells it: "--wbits 9", or "--layer-bits conv1=3"
+// where the name already holds the flag's argument. An error renamed before is renamed from the name it has now, so
 // a library that calls another can rename the other's settings to its own and a front end
 // those to its flags. The result still unwraps to err, so errors.Is sees through it, and
 // errors.As finds an *Error under the new name: a caller of the library that renamed reads
@@ -53,7 +55,16 @@ func (names Names) Rename(err error) error {
 	if !ok {
 		return err
 	}
-	newText := strings.ReplaceAll(text, name, to)
+	newText := text
+	if strings.HasPrefix(to, "-") {
+		// A flag takes its value as a command line does: "--wbits 9", "--layer-bits conv1=3".
+		sep := " "
+		if strings.Contains(to, " ") {
+			sep = "="
+		}
+		newText = strings.ReplaceAll(newText, name+" = ", to+sep)
+	}
+	newText = strings.ReplaceAll(newText, name, to)
 	return &renamed{msg: strings.Replace(err.Error(), text, newText, 1), name: to, text: newText, cause: cause(err), err: err}
 }
 

@@ -16,13 +16,15 @@ func TestRename(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"renamed everywhere in its text", fmt.Errorf("calib: %w", size), "calib: --size = 4: a.npy holds 2×2 images: set --size to 0"},
-		{"wrapped twice", fmt.Errorf("--calib-data: %w", fmt.Errorf("calib: %w", size)), "--calib-data: calib: --size = 4: a.npy holds 2×2 images: set --size to 0"},
+		{"renamed everywhere in its text", fmt.Errorf("calib: %w", size), "calib: --size 4: a.npy holds 2×2 images: set --size to 0"},
+		{"wrapped twice", fmt.Errorf("--calib-data: %w", fmt.Errorf("calib: %w", size)), "--calib-data: calib: --size 4: a.npy holds 2×2 images: set --size to 0"},
 		{"no name for it", Errorf("calib.Preprocess.Std", "%s value 1 is 0"), "calib.Preprocess.Std value 1 is 0"},
 		{"not a setting", fmt.Errorf("calib: %w", fs.ErrNotExist), "calib: file does not exist"},
 		{"renamed twice", fmt.Errorf("sharpq: %w", Names{"--size": "--calib-size"}.Rename(names.Rename(fmt.Errorf("calib: %w", size)))),
-			"sharpq: calib: --calib-size = 4: a.npy holds 2×2 images: set --calib-size to 0"},
-		{"name also in the wrapping text", fmt.Errorf("calib.Preprocess.Size: %w", size), "calib.Preprocess.Size: --size = 4: a.npy holds 2×2 images: set --size to 0"},
+			"sharpq: calib: --calib-size 4: a.npy holds 2×2 images: set --calib-size to 0"},
+		{"a flag with its argument", Names{`Bits.PerLayer["conv1"]`: "--layer-bits conv1"}.Rename(Errorf(`Bits.PerLayer["conv1"]`, "%s = 9: want 2 to 8 bits")),
+			"--layer-bits conv1=9: want 2 to 8 bits"},
+		{"name also in the wrapping text", fmt.Errorf("calib.Preprocess.Size: %w", size), "calib.Preprocess.Size: --size 4: a.npy holds 2×2 images: set --size to 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

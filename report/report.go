@@ -135,7 +135,7 @@ func markdown(r *Report, plots []string) string {
 		fmt.Fprintf(&s, "- %s: %s\n", k, r.Settings[k])
 	}
 	if a := r.Accuracy; a != nil {
-		fmt.Fprintf(&s, "\n## Accuracy (%d labelled images)\n\n| model | top-1 (%%) | top-5 (%%) |\n| --- | --- | --- |\n| quantized | %.2f | %.2f |\n| float | %.2f | %.2f |\n\nThe quantized model picks the float model's top-1 class on %.2f %% of them.\n",
+		fmt.Fprintf(&s, "\n## Accuracy (%d labelled images)\n\n| model | top-1 (%%) | top-5 (%%) |\n| --- | --- | --- |\n| quantized | %.2f | %.2f |\n| float | %.2f | %.2f |\n\nThe quantized model picks the float model's top-1 class on %.2f%% of them.\n",
 			a.Images, a.Top1, a.Top5, a.FloatTop1, a.FloatTop5, a.Agreement)
 	}
 	fmt.Fprintf(&s, "\n## Stages\n\n| stage | seconds |\n| --- | --- |\n")
@@ -144,8 +144,8 @@ func markdown(r *Report, plots []string) string {
 	}
 	c := r.SelfCheck
 	fmt.Fprintf(&s, "\n## Self-check (%d calibration images)\n\n", c.Images)
-	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f %%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
-	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f %%, output SQNR %.1f dB\n", c.FloatAgreement, c.OutputSQNR)
+	fmt.Fprintf(&s, "- ONNX Runtime QDQ vs fake-quant simulation: top-1 agreement %.2f%%, max logit difference %.3g (%.3g with graph optimizations off in both)\n", c.Agreement, c.MaxLogitDiff, c.UnoptimizedMaxLogitDiff)
+	fmt.Fprintf(&s, "- QDQ vs float model: top-1 agreement %.2f%%, output SQNR %.1f dB\n", c.FloatAgreement, c.OutputSQNR)
 	if c.Collapsed {
 		fmt.Fprintf(&s, "- **warning: collapsed.** The quantized model agrees with the float model's top-1 on fewer than half the calibration images; it has lost most of the float model's behaviour. Try more bits or other reconstruction settings, and measure it on labelled images.\n")
 	}
@@ -154,7 +154,7 @@ func markdown(r *Report, plots []string) string {
 		if !b.Kept {
 			verdict = "refused (it lowered the agreement); biases restored"
 		}
-		fmt.Fprintf(&s, "\n## Bias correction\n\n%d layers; top-1 agreement with the float model on the calibration images %.2f %% before, %.2f %% after: %s\n",
+		fmt.Fprintf(&s, "\n## Bias correction\n\n%d layers; top-1 agreement with the float model on the calibration images %.2f%% before, %.2f%% after: %s\n",
 			b.Layers, b.AgreementBefore, b.AgreementAfter, verdict)
 	}
 	if len(r.Blocks) > 0 {

@@ -32,8 +32,8 @@ func TestWrite(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| block00 | layer | 1 | 0.5 | 0.1 |", "| 0 | conv1 | 2 | 4 | 9.5 |", "top-1 agreement 87.50 %", "![sqnr](sqnr.png)",
-		"3 layers; top-1 agreement with the float model on the calibration images 50.00 % before, 25.00 % after: refused"} {
+	for _, want := range []string{"| block00 | layer | 1 | 0.5 | 0.1 |", "| 0 | conv1 | 2 | 4 | 9.5 |", "top-1 agreement 87.50%", "![sqnr](sqnr.png)",
+		"3 layers; top-1 agreement with the float model on the calibration images 50.00% before, 25.00% after: refused"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}

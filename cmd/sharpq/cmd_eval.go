@@ -181,10 +181,10 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 		return err
 	}
 	if c.IsSet("min-top1") && rep.Top1 != nil && *rep.Top1 < c.Float64("min-top1") {
-		return gateError{fmt.Errorf("--min-top1 %g: %s has top-1 %.2f %% on %d images", c.Float64("min-top1"), modelPath, *rep.Top1, rep.Images)}
+		return gateError{fmt.Errorf("--min-top1 %g: %s has top-1 %.2f%% on %d images", c.Float64("min-top1"), modelPath, *rep.Top1, rep.Images)}
 	}
 	if r := rep.Reference; c.IsSet("min-agreement") && r.Agreement < c.Float64("min-agreement") {
-		return gateError{fmt.Errorf("--min-agreement %g: %s picks the top-1 class of %s on %.2f %% of %d images", c.Float64("min-agreement"), modelPath, r.Model, r.Agreement, rep.Images)}
+		return gateError{fmt.Errorf("--min-agreement %g: %s picks the top-1 class of %s on %.2f%% of %d images", c.Float64("min-agreement"), modelPath, r.Model, r.Agreement, rep.Images)}
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func checkMaxDrop(c *cli.Context, acc *report.Accuracy, out string) error {
 	if c.String("work-dir") != "" {
 		hint = "; --resume with the same --work-dir exports again without recomputing"
 	}
-	return gateError{fmt.Errorf("--max-drop %g: quantized top-1 %.2f %% is %.2f points below the float model's %.2f %% on %d images; %s not written%s",
+	return gateError{fmt.Errorf("--max-drop %g: quantized top-1 %.2f%% is %.2f points below the float model's %.2f%% on %d images; %s not written%s",
 		limit, acc.Top1, drop, acc.FloatTop1, acc.Images, out, hint)}
 }
 
@@ -74,7 +74,7 @@ func checkMinAgreement(c *cli.Context, check quantizer.SelfCheck, out string) er
 	if c.String("work-dir") != "" {
 		hint = "; --resume with the same --work-dir exports again without recomputing"
 	}
-	return gateError{fmt.Errorf("--min-agreement %g: the quantized model picks the float model's top-1 class on %.2f %% of %d calibration images; %s not written%s",
+	return gateError{fmt.Errorf("--min-agreement %g: the quantized model picks the float model's top-1 class on %.2f%% of %d calibration images; %s not written%s",
 		limit, got, check.Images, out, hint)}
 }
 
@@ -151,7 +151,7 @@ func evaluateBoth(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, d calib
 		return nil, fmt.Errorf("--eval-data: %w", labels.Rename(err))
 	}
 	a := &report.Accuracy{Images: r.Images, FloatTop1: r.Reference.Top1, FloatTop5: r.Reference.Top5, Top1: r.Model.Top1, Top5: r.Model.Top5, Agreement: r.Agreement}
-	log("eval: top-1 %.2f %% quantized, %.2f %% float, on %d images (the float model's class on %.2f %%)", a.Top1, a.FloatTop1, a.Images, a.Agreement)
+	log("eval: top-1 %.2f%% quantized, %.2f%% float, on %d images (the float model's class on %.2f%%)", a.Top1, a.FloatTop1, a.Images, a.Agreement)
 	return a, nil
 }
 
@@ -160,7 +160,7 @@ func accuracyLine(a *report.Accuracy) string {
 	if a == nil {
 		return ""
 	}
-	return fmt.Sprintf("; top-1 %.2f %% (float %.2f %%) on %d images", a.Top1, a.FloatTop1, a.Images)
+	return fmt.Sprintf("; top-1 %.2f%% (float %.2f%%) on %d images", a.Top1, a.FloatTop1, a.Images)
 }
 
 // gateAndWrite is the end every quantizing command shares: it measures q beside the float

@@ -113,9 +113,9 @@ func TestExportOpset(t *testing.T) {
 	for _, tc := range []struct {
 		in, opset, want string
 	}{
-		{model, "12", "--export-opset = 12: want 21 (4-bit types) or an opset from 13 to 20"},
-		{model, "22", "--export-opset = 22"},
-		{at17, "13", "--export-opset = 13: the model runs at opset 17, and the export cannot go below it"},
+		{model, "12", "--export-opset 12: want 21 (4-bit types) or an opset from 13 to 20"},
+		{model, "22", "--export-opset 22"},
+		{at17, "13", "--export-opset 13: the model runs at opset 17, and the export cannot go below it"},
 	} {
 		out := filepath.Join(dir, "refused.onnx")
 		if code, stderr := quantize(tc.in, out, "--export-opset", tc.opset); code != 2 || !strings.Contains(stderr, tc.want) {
