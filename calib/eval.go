@@ -14,16 +14,21 @@ import (
 
 // EvalOptions controls Evaluate.
 type EvalOptions struct {
-	Batch int // images per session run; the last batch is zero-padded
+	// Batch is the images per session run (0 = DefaultEvalBatch); the last batch is
+	// zero-padded.
+	Batch int
 	// Progress, when set, is called after each batch with the images done so far.
 	Progress func(done, total int)
 }
+
+// DefaultEvalBatch is EvalOptions.Batch when it is 0, as sharpq eval's --batch.
+const DefaultEvalBatch = 64
 
 // EvalResult is what Evaluate measured.
 type EvalResult struct {
 	Accuracy
 	Seconds      float64 // wall time of reading and running the batches, excluding session creation
-	ImagesPerSec float64
+	ImagesPerSec float64 // images over Seconds
 }
 
 // Evaluate runs m over the images of src in ONNX Runtime and measures top-1/top-5 accuracy
@@ -54,8 +59,11 @@ func runBatches(ctx context.Context, rt *ort.Runtime, models []*ir.Model, src Im
 	visit func(outs [][]float32, classes int, labels []int64)) (float64, error) {
 	n, _, _, _ := src.Dims()
 	labels := src.ImageLabels()
-	if opts.Batch <= 0 {
-		return 0, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size", opts.Batch))
+	if opts.Batch == 0 {
+		opts.Batch = DefaultEvalBatch
+	}
+	if opts.Batch < 0 {
+		return 0, fmt.Errorf("calib: %w", option.Errorf("EvalOptions.Batch", "%s = %d: want a positive batch size, or 0 for %d", opts.Batch, DefaultEvalBatch))
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("calib: no images to run")

@@ -18,6 +18,8 @@ import (
 
 	"github.com/sharpq/sharpq/generator"
 	"github.com/sharpq/sharpq/internal/checkpoint"
+	"github.com/sharpq/sharpq/internal/english"
+	"github.com/sharpq/sharpq/internal/version"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
 	"github.com/sharpq/sharpq/option"
@@ -34,19 +36,26 @@ const (
 	GENIE Method = "genie" // GENIE synthesis alone
 )
 
-// Schedule is everything a preset fixes.
+// Schedule is everything a preset fixes. Start from a preset (Quick, Fast, Paper) and change
+// its fields: a Schedule written out from nothing has Swing off and no Name, and Run calls it
+// "custom".
 type Schedule struct {
-	Name          string
-	Images        int // synthetic images
-	GenBatch      int // images per generator
-	GenSteps      int // GENIE steps per batch
-	WarmUpIters   int // SADAG's warm-up reconstruction steps per block
-	RefineSteps   int // SADAG refinement steps per batch
-	ReconIters    int // final reconstruction steps per block
-	ReconBatch    int
-	ActImages     int // images that initialise activation steps
-	Swing         bool
-	RefineLRScale float64 // multiplies the refinement learning rates (1 = paper)
+	// Name is the preset's name, written to the model's metadata and the report.
+	Name        string
+	Images      int // synthetic images
+	GenBatch    int // images per generator
+	GenSteps    int // GENIE steps per batch
+	WarmUpIters int // SADAG's warm-up reconstruction steps per block
+	RefineSteps int // SADAG refinement steps per batch
+	ReconIters  int // final reconstruction steps per block
+	ReconBatch  int // images per reconstruction step (0 = the paper's 32)
+	ActImages   int // images that initialise activation steps
+	// Swing shifts each strided convolution's input by a random pixel or two at every
+	// generation step (GENIE's swing convolution); every preset has it on.
+	Swing bool
+	// RefineLRScale multiplies the refinement's learning rates (latents 1e-5, generator
+	// 1e-4); 0 is 1, the paper's rates. RefineSteps 0 turns refinement off.
+	RefineLRScale float64
 	// RefineCurrentDirection takes the neighbour direction from a first pass at each step's
 	// parameters (DESIGN.md's reading; twice the refinement's cost) instead of the step before.
 	RefineCurrentDirection bool
@@ -96,7 +105,7 @@ func (s Schedule) Validate() error {
 		{"Schedule.Images", s.Images, 1}, {"Schedule.GenBatch", s.GenBatch, 1},
 		{"Schedule.GenSteps", s.GenSteps, 0}, {"Schedule.WarmUpIters", s.WarmUpIters, 0},
 		{"Schedule.RefineSteps", s.RefineSteps, 0}, {"Schedule.ReconIters", s.ReconIters, 0},
-		{"Schedule.ReconBatch", s.ReconBatch, 1}, {"Schedule.ActImages", s.ActImages, 0},
+		{"Schedule.ReconBatch", s.ReconBatch, 0}, {"Schedule.ActImages", s.ActImages, 0},
 	} {
 		if c.v < c.min {
 			return option.Errorf(c.name, "%s = %d: want %d or more", c.v, c.min)
@@ -110,7 +119,7 @@ func (s Schedule) Validate() error {
 		return option.Errorf("Schedule.GenBatch", "%s = %d: want at most %d", s.GenBatch, maxGenBatch)
 	}
 	if s.RefineLRScale < 0 || math.IsNaN(s.RefineLRScale) || math.IsInf(s.RefineLRScale, 0) {
-		return option.Errorf("Schedule.RefineLRScale", "%s = %g: want a factor of 0 or more", s.RefineLRScale)
+		return option.Errorf("Schedule.RefineLRScale", "%s = %g: want a positive, finite factor (or 0 for 1, the paper's rates)", s.RefineLRScale)
 	}
 	return nil
 }
@@ -128,11 +137,15 @@ func ScheduleByName(name string) (Schedule, error) {
 	return Schedule{}, option.Errorf("Schedule.Name", "%s %q: want fast, quick or paper", name)
 }
 
-// Options configures Run.
+// Options configures Run. The zero value of each field is its default.
 type Options struct {
+	// Model is the float model; Run does not change it.
 	Model     *ir.Model
 	ModelName string // for messages and metadata
-	Bits      quantizer.Bits
+	// Bits are the weights' and activations' bits (quantizer.DefaultBits for the paper's
+	// 8-bit first and last layers).
+	Bits quantizer.Bits
+	// Symmetric: see quantizer.Options.
 	Symmetric bool
 	// AsymmetricActs and FloatResidual: see quantizer.Options.
 	AsymmetricActs, FloatResidual bool
@@ -153,16 +166,22 @@ type Options struct {
 	// Rounding is how reconstruction (the warm-up and the final one) learns each weight's
 	// integer; "" is the schedule's (AdaRound for Fast and Paper, FlexRound for Quick).
 	Rounding quantizer.Rounding
-	Method   Method
+	// Method makes the calibration images: SADAG (default) or GENIE alone.
+	Method Method
+	// Schedule is the run's length; the zero Schedule is Fast(). Start from a preset and
+	// change its fields.
 	Schedule Schedule
-	Seed     uint64
+	// Seed fixes every random draw: the same seed, settings and threads give the same model.
+	Seed uint64
 	// GenParallel is how many generation batches run at once (generator.Options.Parallel;
 	// 0 = its default: one per thread on CPU, one on CUDA).
 	GenParallel int
 	// Memory, when set, receives the estimate of the run's peak resident memory
 	// (EstimateMemory) once the inputs are checked, before the long work starts.
-	Memory  func(Memory)
-	Version string // sharpq's version, for the metadata
+	Memory func(Memory)
+	// Version is sharpq's version for the metadata; "" is the module's version from the
+	// build information, or "dev".
+	Version string
 	// Log receives one line per stage and periodic progress.
 	Log func(format string, args ...any)
 	// WorkDir, when set, is a folder where Run saves its progress after every generated
@@ -196,18 +215,25 @@ type Options struct {
 
 // Report is what Run measured.
 type Report struct {
-	Model     string                  `json:"model"`
-	Method    string                  `json:"method"`
-	Preset    string                  `json:"preset"`
-	WBits     int                     `json:"wbits"`
-	ABits     int                     `json:"abits"`
-	Seed      uint64                  `json:"seed"`
-	Rounding  string                  `json:"rounding"` // as the sharpq.rounding metadata: adaround, flexround or nearest
-	Images    int                     `json:"images"`
-	Stages    []quantizer.Stage       `json:"stages"`
-	Seconds   float64                 `json:"seconds"`
-	GenLoss   []BatchLoss             `json:"generation"`
-	Refine    []RefineBatch           `json:"refinement,omitempty"`
+	Model  string `json:"model"`  // Options.ModelName
+	Method string `json:"method"` // sadag or genie
+	Preset string `json:"preset"` // the Schedule's Name ("custom" for one without)
+	WBits  int    `json:"wbits"`
+	ABits  int    `json:"abits"`
+	Seed   uint64 `json:"seed"`
+	// Rounding is as the sharpq.rounding metadata: adaround, flexround or nearest.
+	Rounding string `json:"rounding"`
+	// Images is the number of synthetic images (before mirrors and mixtures).
+	Images int `json:"images"`
+	// Stages are the run's timed parts in order: generate, warm-up reconstruction, refine,
+	// reconstruct+export (GENIE has no warm-up or refinement).
+	Stages  []quantizer.Stage `json:"stages"`
+	Seconds float64           `json:"seconds"` // the whole run
+	// GenLoss is each generated batch's BNS loss at its first and last step.
+	GenLoss []BatchLoss `json:"generation"`
+	// Refine is what SADAG's refinement did to each batch.
+	Refine []RefineBatch `json:"refinement,omitempty"`
+	// Blocks, Layers and SelfCheck are the final reconstruction's (quantizer.Result).
 	Blocks    []quantizer.BlockResult `json:"blocks"`
 	Layers    []quantizer.LayerReport `json:"layers"`
 	SelfCheck quantizer.SelfCheck     `json:"self_check"`
@@ -261,6 +287,13 @@ var ErrNoBNStats = generator.ErrNoBNStats
 // folder ($TMPDIR; about 12 MB per batch at 32×32, 400 MB at 224×224) removed before it
 // returns.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Settings first: a bad one is reported even where ONNX Runtime cannot be loaded.
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	rt, err := openRuntime(o)
 	if err != nil {
 		return nil, err
@@ -296,22 +329,36 @@ func (r *Report) WriteModel(path string) error {
 	return onnxio.Write(path, r.Quantized)
 }
 
-// prepare checks o as a run on rt needs it (every check that does not need the long work),
-// fills in its defaults, gives it the channels-first model it works on, and reports the
-// memory estimate. It returns the synthesis options and whether the caller's model was
-// channels-last.
-func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast bool, err error) {
+// Validate reports the first setting of o that Run would refuse, as an *option.Error named
+// as Options spells it (Options.Method, Schedule.Images, Bits.Weight …), without loading ONNX
+// Runtime or doing any of the work: an export step can check its configuration on a machine
+// without the library.
+func (o Options) Validate() error {
+	return o.settle()
+}
+
+// settle fills in o's defaults and checks every setting that needs neither ONNX Runtime nor
+// the long work.
+func (o *Options) settle() error {
+	if o.Model == nil {
+		return errors.New("convert: no model")
+	}
 	if o.Method == "" {
 		o.Method = SADAG
 	}
 	if o.Method != SADAG && o.Method != GENIE {
-		return gen, false, fmt.Errorf("convert: %w", option.Errorf("Options.Method", "%s = %q: want sadag or genie", o.Method))
+		return fmt.Errorf("convert: %w", option.Errorf("Options.Method", "%s = %q: want sadag or genie", o.Method))
 	}
-	if o.Schedule.Name == "" {
+	if o.Schedule == (Schedule{}) {
 		o.Schedule = Fast()
+	} else if o.Schedule.Name == "" {
+		o.Schedule.Name = "custom"
 	}
 	if err := o.Schedule.Validate(); err != nil {
-		return gen, false, fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("convert: %w", err)
+	}
+	if o.Version == "" {
+		o.Version = version.Default()
 	}
 	if o.Rounding == "" {
 		o.Rounding = o.Schedule.Rounding
@@ -321,18 +368,18 @@ func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast b
 	if s := o.Schedule; o.Method == SADAG && s.RefineSteps > 0 {
 		switch {
 		case s.GenBatch == 1:
-			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.GenBatch", "%s = 1: SADAG refinement needs batches of 2 images or more"))
+			return fmt.Errorf("convert: %w", option.Errorf("Schedule.GenBatch", "%s = 1: SADAG refinement needs batches of 2 images or more"))
 		case s.Images == 1:
-			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = 1: SADAG refinement needs batches of 2 images or more"))
+			return fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = 1: SADAG refinement needs batches of 2 images or more"))
 		case s.Images%s.GenBatch == 1:
-			return gen, false, fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = %d in batches of %d leaves a last batch of 1 image, and SADAG refinement needs 2 or more: use %d or %d", s.Images, s.GenBatch, s.Images-1, s.Images+1))
+			return fmt.Errorf("convert: %w", option.Errorf("Schedule.Images", "%s = %d in batches of %d leaves a last batch of 1 image, and SADAG refinement needs 2 or more: use %d or %d", s.Images, s.GenBatch, s.Images-1, s.Images+1))
 		}
 	}
 	if o.Mixtures < 0 {
-		return gen, false, fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
+		return fmt.Errorf("convert: %w", option.Errorf("Options.Mixtures", "%s = %d: want 0 or more mixtures", o.Mixtures))
 	}
 	if o.Resume && o.WorkDir == "" {
-		return gen, false, fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
+		return fmt.Errorf("convert: %w", option.Errorf("Options.Resume", "%s needs Options.WorkDir, the folder that holds the run's progress"))
 	}
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
@@ -342,28 +389,38 @@ func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast b
 	qo := quantizer.Options{Bits: o.Bits, ActClipNorm: o.ActClipNorm, ExportOpset: o.ExportOpset, Recon: quantizer.ReconOptions{Iters: o.Schedule.ReconIters,
 		Batch: o.Schedule.ReconBatch, Rounding: o.Rounding, RoundWeight: o.Schedule.RoundWeight, LRActStep: o.Schedule.LRActStep, LRBias: o.Schedule.LRBias}}
 	if err := qo.Validate(); err != nil {
-		return gen, false, option.Names{"ReconOptions.Rounding": "Options.Rounding", "ReconOptions.RoundWeight": "Schedule.RoundWeight",
-			"ReconOptions.LRActStep": "Schedule.LRActStep", "ReconOptions.LRBias": "Schedule.LRBias"}.Rename(err)
+		return fmt.Errorf("convert: %w", option.Names{"ReconOptions.Rounding": "Options.Rounding", "ReconOptions.RoundWeight": "Schedule.RoundWeight",
+			"ReconOptions.LRActStep": "Schedule.LRActStep", "ReconOptions.LRBias": "Schedule.LRBias"}.Rename(err))
 	}
 	// The quantizer checks these too, but only after generation: minutes later.
 	if err := quantizer.CheckExportOpset(o.Model, o.ExportOpset); err != nil {
-		return gen, false, fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("convert: %w", err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(o.Bits.PerLayer)) {
 		if !slices.ContainsFunc(o.Model.Graph.Nodes, func(n *ir.Node) bool {
 			return n.Name == name && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul")
 		}) {
-			return gen, false, fmt.Errorf("convert: %w", option.Errorf(quantizer.PerLayerName(name), "%s: the model has no Conv, Gemm or MatMul called %q; sharpq inspect lists its quantizable layers", name))
+			return fmt.Errorf("convert: %w", option.Errorf(quantizer.PerLayerName(name), "%s: the model has no Conv, Gemm or MatMul called %q; sharpq inspect lists its quantizable layers", name))
 		}
 	}
 	if err := ir.CheckFinite(o.Model.Graph); err != nil {
-		return gen, false, fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("convert: %w", err)
 	}
 	if err := quantizer.CheckFloat(o.Model); err != nil {
-		return gen, false, fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("convert: %w", err)
 	}
 	if err := quantizer.CheckTrainable(o.Model); err != nil {
-		return gen, false, fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("convert: %w", err)
+	}
+	return nil
+}
+
+// prepare settles o (its defaults and checks), gives it the channels-first model it works on,
+// and reports the memory estimate. It returns the synthesis options and whether the caller's
+// model was channels-last.
+func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast bool, err error) {
+	if err := o.settle(); err != nil {
+		return gen, false, err
 	}
 	model, channelsLast, err := channelsFirst(o.Model)
 	if err != nil {
@@ -426,12 +483,12 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	} else if ok {
 		gen.Resume = &saved
-		logf("generate: resuming after %d finished batches", len(saved.Batches))
+		logf("generate: resuming after %s", english.Count(len(saved.Batches), "finished batch"))
 	}
 	if cp != nil {
 		gen.Checkpoint = func(im *generator.Images) error { return cp.Save("generate", im) }
 	}
-	logf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", s.Images, s.GenSteps, s.GenBatch)
+	logf("generate: GENIE synthesis of %s (%s per batch of %d)", english.Count(s.Images, "image"), english.Count(s.GenSteps, "step"), s.GenBatch)
 	images, err := generator.Synthesize(ctx, rt, o.Model, gen)
 	if err != nil {
 		return nil, err
@@ -455,7 +512,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			}
 			if ok {
 				r.Resume = &st
-				logf("%s: resuming after %d reconstructed blocks", name, st.Blocks)
+				logf("%s: resuming after %s", name, english.Count(st.Blocks, "reconstructed block"))
 			}
 			r.Checkpoint = func(st quantizer.ReconState) error { return cp.Save(name, st) }
 		}
@@ -474,7 +531,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 			// The warm-up's model serves the refinement alone.
 			logf("warm-up: not needed, the refined images are in the checkpoint")
 		} else {
-			logf("warm-up: reconstruction on the GENIE images (%d steps per block)", s.WarmUpIters)
+			logf("warm-up: reconstruction on the GENIE images (%s per block)", english.Count(s.WarmUpIters, "step"))
 			ro, err := recon("warmup", s.WarmUpIters)
 			if err != nil {
 				return nil, err
@@ -500,12 +557,12 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 				return nil, err
 			} else if ok {
 				refineOpts.Resume = &part
-				logf("refine: resuming after %d refined batches", len(part.Images.Batches))
+				logf("refine: resuming after %s", english.Count(len(part.Images.Batches), "refined batch"))
 			}
 			if cp != nil {
 				refineOpts.Checkpoint = func(st *generator.RefineState) error { return cp.Save("refine-batches", st) }
 			}
-			logf("refine: SADAG, %d steps per batch", s.RefineSteps)
+			logf("refine: SADAG, %s per batch", english.Count(s.RefineSteps, "step"))
 			images, err = generator.Refine(ctx, rt, o.Model, warm.Simulated, images, refineOpts)
 			if err != nil {
 				return nil, fmt.Errorf("convert: refine: %w", err)
@@ -531,7 +588,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 
 	t3 := time.Now()
 	calibration := images
-	what := fmt.Sprintf("%d synthetic images", images.N)
+	what := english.Count(images.N, "synthetic image")
 	if o.Mirror {
 		calibration = images.WithMirrors()
 		what += " and their mirrors"
@@ -540,7 +597,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		calibration = calibration.WithMixtures(o.Mixtures, generator.MixtureRand(o.Seed))
 		what += fmt.Sprintf(", %d mixtures of pairs", o.Mixtures)
 	}
-	logf("reconstruct: %d steps per block on %s", s.ReconIters, what)
+	logf("reconstruct: %s per block on %s", english.Count(s.ReconIters, "step"), what)
 	meta := []ir.KeyValue{
 		{Key: "sharpq.version", Value: o.Version},
 		{Key: "sharpq.method", Value: string(o.Method) + " (data-free)"},

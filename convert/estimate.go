@@ -69,6 +69,12 @@ const DefaultEstimateSteps = 3
 // takes about as long as steps+2 steps of every stage: half a minute for a 32×32 model on this
 // project's 2-core machine, minutes for a 224×224 one.
 func Estimate(ctx context.Context, o Options, steps int) (*TimeEstimate, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	rt, err := openRuntime(o)
 	if err != nil {
 		return nil, err

@@ -101,6 +101,7 @@ func rounds(st convert.StageEstimate) int {
 func TestEstimateBadOptions(t *testing.T) {
 	lib := orttest.LibPath(t)
 	for _, o := range []convert.Options{
+		{ORTLibrary: filepath.Join(t.TempDir(), "libonnxruntime.so.1"), Bits: quantizer.DefaultBits(4, 4)},
 		{ORTLibrary: filepath.Join(t.TempDir(), "libonnxruntime.so.1")},
 		{ORTLibrary: lib, Method: "zeroq"},
 		{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Rounding: "stochastic"},
@@ -167,14 +168,7 @@ func TestEstimateResumed(t *testing.T) {
 	}
 
 	// Keep one generated batch and one reconstructed block of the final reconstruction.
-	key, err := os.ReadFile(filepath.Join(work, "run.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := checkpoint.Peek(work, string(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp := checkpoint.Held(work)
 	var images generator.Images
 	if ok, err := cp.Load("generate", &images); !ok || err != nil {
 		t.Fatalf("generate state: %v, %v", ok, err)

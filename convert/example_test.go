@@ -20,8 +20,11 @@ func ExampleRun() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tiny := convert.Schedule{Name: "tiny", Images: 16, GenBatch: 8, GenSteps: 20, WarmUpIters: 5,
-		RefineSteps: 2, ReconIters: 20, ReconBatch: 8, ActImages: 16, Swing: true, RefineLRScale: 1}
+	// The quick preset cut down to seconds: start from a preset and change its fields.
+	tiny := convert.Quick()
+	tiny.Name = "tiny"
+	tiny.Images, tiny.GenBatch, tiny.GenSteps, tiny.ActImages = 16, 8, 20, 16
+	tiny.WarmUpIters, tiny.RefineSteps, tiny.ReconIters, tiny.ReconBatch = 5, 2, 20, 8
 	rep, err := convert.Run(context.Background(), convert.Options{
 		Model: m, ModelName: "resnet20_fmnist", Bits: quantizer.DefaultBits(4, 4),
 		Method: convert.SADAG, Schedule: tiny, Seed: 1, Threads: 1,
@@ -56,8 +59,10 @@ func ExampleRun_resume() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
-	tiny := convert.Schedule{Name: "tiny", Images: 16, GenBatch: 8, GenSteps: 20, WarmUpIters: 5,
-		RefineSteps: 2, ReconIters: 20, ReconBatch: 8, ActImages: 16, Swing: true, RefineLRScale: 1}
+	tiny := convert.Quick()
+	tiny.Name = "tiny"
+	tiny.Images, tiny.GenBatch, tiny.GenSteps, tiny.ActImages = 16, 8, 20, 16
+	tiny.WarmUpIters, tiny.RefineSteps, tiny.ReconIters, tiny.ReconBatch = 5, 2, 20, 8
 	var models [2][]byte
 	for i := range models {
 		rep, err := convert.Run(context.Background(), convert.Options{

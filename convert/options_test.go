@@ -23,6 +23,7 @@ import (
 
 // A setting Run cannot use is an *option.Error named as convert's API spells it, also where
 // the check is another package's (ort's Options.LibPath is convert's Options.ORTLibrary).
+// Validate finds the same without ONNX Runtime, except what only loading it can tell.
 func TestRunBadOptions(t *testing.T) {
 	lib := orttest.LibPath(t)
 	missing := filepath.Join(t.TempDir(), "libonnxruntime.so.1")
@@ -30,50 +31,63 @@ func TestRunBadOptions(t *testing.T) {
 		name string
 		opts convert.Options
 		want string // the setting the error names
+		ort  bool   // only loading ONNX Runtime finds it
 	}{
-		{"library not there", convert.Options{ORTLibrary: missing}, "Options.ORTLibrary"},
-		{"negative threads", convert.Options{ORTLibrary: lib, Threads: -1}, "Options.Threads"},
-		{"unknown device", convert.Options{ORTLibrary: lib, Device: "tpu"}, "Options.Device"},
-		{"unknown method", convert.Options{ORTLibrary: lib, Method: "zeroq"}, "Options.Method"},
-		{"negative mixtures", convert.Options{ORTLibrary: lib, Mixtures: -1}, "Options.Mixtures"},
-		{"clipping norm below 1", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), ActClipNorm: 0.5}, "Options.ActClipNorm"},
-		{"unknown rounding", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Rounding: "stochastic"}, "Options.Rounding"},
+		{"library not there", convert.Options{ORTLibrary: missing}, "Options.ORTLibrary", true},
+		{"negative threads", convert.Options{ORTLibrary: lib, Threads: -1}, "Options.Threads", true},
+		{"unknown device", convert.Options{ORTLibrary: lib, Device: "tpu"}, "Options.Device", true},
+		{"bits not given", convert.Options{ORTLibrary: missing, Bits: quantizer.Bits{Activation: 4}}, "Bits.Weight", false},
+		{"unknown method", convert.Options{ORTLibrary: lib, Method: "zeroq"}, "Options.Method", false},
+		{"negative mixtures", convert.Options{ORTLibrary: lib, Mixtures: -1}, "Options.Mixtures", false},
+		{"clipping norm below 1", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), ActClipNorm: 0.5}, "Options.ActClipNorm", false},
+		{"unknown rounding", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Rounding: "stochastic"}, "Options.Rounding", false},
 		{"negative activation-step rate", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Schedule: func() convert.Schedule {
 			s := convert.Fast()
 			s.LRActStep = -1
 			return s
-		}()}, "Schedule.LRActStep"},
-		{"resume without a work folder", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Resume: true}, "Options.Resume"},
-		{"schedule without images", convert.Options{ORTLibrary: lib, Schedule: convert.Schedule{Name: "mine"}}, "Schedule.Images"},
-		{"schedule with batch 0", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
+		}()}, "Schedule.LRActStep", false},
+		{"resume without a work folder", convert.Options{ORTLibrary: lib, Bits: quantizer.DefaultBits(4, 4), Resume: true}, "Options.Resume", false},
+		{"schedule without images", convert.Options{ORTLibrary: lib, Schedule: convert.Schedule{Name: "mine"}}, "Schedule.Images", false},
+		{"schedule with a negative batch", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
 			s := convert.Fast()
-			s.ReconBatch = 0
+			s.ReconBatch = -1
 			return s
-		}()}, "Schedule.ReconBatch"},
+		}()}, "Schedule.ReconBatch", false},
 		{"SADAG on one image", convert.Options{ORTLibrary: lib, Method: convert.SADAG, Schedule: func() convert.Schedule {
 			s := convert.Fast()
 			s.Images = 1
 			return s
-		}()}, "Schedule.Images"},
+		}()}, "Schedule.Images", false},
 		{"SADAG with a last batch of one", convert.Options{ORTLibrary: lib, Method: convert.SADAG, Schedule: func() convert.Schedule {
 			s := convert.Fast()
 			s.Images = s.GenBatch + 1
 			return s
-		}()}, "Schedule.Images"},
+		}()}, "Schedule.Images", false},
 		{"SADAG in batches of one", convert.Options{ORTLibrary: lib, Method: convert.SADAG, Schedule: func() convert.Schedule {
 			s := convert.Fast()
 			s.GenBatch = 1
 			return s
-		}()}, "Schedule.GenBatch"},
+		}()}, "Schedule.GenBatch", false},
 		{"negative refinement rate", convert.Options{ORTLibrary: lib, Schedule: func() convert.Schedule {
 			s := convert.Fast()
 			s.RefineLRScale = -1
 			return s
-		}()}, "Schedule.RefineLRScale"},
+		}()}, "Schedule.RefineLRScale", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.Model = testmodels.TinyResNet(1)
+			if tt.opts.Bits.Weight == 0 && tt.want != "Bits.Weight" {
+				tt.opts.Bits = quantizer.DefaultBits(4, 4)
+			}
+			verr := tt.opts.Validate()
+			var vbad *option.Error
+			switch {
+			case tt.ort && verr != nil:
+				t.Errorf("Validate: %v, want nil (only ONNX Runtime can tell)", verr)
+			case !tt.ort && (!errors.As(verr, &vbad) || vbad.Name != tt.want):
+				t.Errorf("Validate: %v, want an *option.Error naming %s", verr, tt.want)
+			}
 			_, err := convert.Run(context.Background(), tt.opts)
 			var bad *option.Error
 			if !errors.As(err, &bad) {
@@ -94,7 +108,8 @@ func TestRunBadOptions(t *testing.T) {
 // keeps the channels-last interface; the caller's model is left as it was.
 func TestRunChannelsLast(t *testing.T) {
 	lib := orttest.LibPath(t)
-	tiny := convert.Schedule{Name: "tiny", Images: 8, GenBatch: 8, GenSteps: 5, WarmUpIters: 2,
+	// Written out without a Name: Run calls it custom.
+	tiny := convert.Schedule{Images: 8, GenBatch: 8, GenSteps: 5, WarmUpIters: 2,
 		RefineSteps: 1, ReconIters: 5, ReconBatch: 8, ActImages: 8, Swing: true, RefineLRScale: 1}
 	run := func(m *ir.Model) *convert.Report {
 		t.Helper()
@@ -106,6 +121,9 @@ func TestRunChannelsLast(t *testing.T) {
 		return rep
 	}
 	nchw := run(testmodels.TinyResNet(1))
+	if nchw.Preset != "custom" {
+		t.Errorf("a Schedule without a Name reported as preset %q, want custom", nchw.Preset)
+	}
 	m := testmodels.WithNHWCInput(testmodels.TinyResNet(1))
 	before, err := onnxio.Encode(m)
 	if err != nil {
@@ -161,7 +179,7 @@ func TestRunWorkDir(t *testing.T) {
 	if !bytes.Equal(first, again) {
 		t.Error("the resumed run wrote another model")
 	}
-	for _, want := range []string{"generate: resuming after 1 finished batches", "refine: taken from the checkpoint", "warm-up: not needed", "reconstruct: resuming after"} {
+	for _, want := range []string{"generate: resuming after 1 finished batch", "refine: taken from the checkpoint", "warm-up: not needed", "reconstruct: resuming after"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the resumed run's log does not say %q:\n%s", want, log)
 		}

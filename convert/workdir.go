@@ -16,17 +16,21 @@ var unkeyedOptions = []string{"Model", "ModelName", "Memory", "Version", "Log", 
 
 // runKey identifies the run o describes: its model (the channels-first one it works on, a
 // field of its own in the key) and every setting but unkeyedOptions.
-func runKey(o Options) (string, error) {
+func runKey(o Options) (*checkpoint.ID, error) {
 	model, err := onnxio.Encode(o.Model)
 	if err != nil {
-		return "", fmt.Errorf("convert: work folder key: %w", err)
+		return nil, fmt.Errorf("convert: work folder key: %w", err)
 	}
 	if o.Rounding == "" {
 		o.Rounding = quantizer.AdaRound
 	}
 	settings, err := checkpoint.Settings(o, unkeyedOptions...)
 	if err != nil {
-		return "", fmt.Errorf("convert: work folder key: %w", err)
+		return nil, fmt.Errorf("convert: work folder key: %w", err)
 	}
-	return checkpoint.Key([]byte("convert"), model, settings), nil
+	id, err := checkpoint.NewID("convert").Add("the model", model).AddSettings("", settings)
+	if err != nil {
+		return nil, fmt.Errorf("convert: work folder key: %w", err)
+	}
+	return id, nil
 }

@@ -19,7 +19,7 @@ func TestRunKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return k
+		return k.Key()
 	}
 	want := key(base())
 	tests := []struct {

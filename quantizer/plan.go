@@ -10,8 +10,9 @@ import (
 	"github.com/sharpq/sharpq/option"
 )
 
-// Bits says how many bits each kind of tensor gets. The zero value of an override means "use
-// the default".
+// Bits says how many bits each kind of tensor gets. An override left at 0 takes Weight or
+// Activation, so Bits{Weight: 4, Activation: 4} is every layer at W4A4; DefaultBits gives the
+// paper's 8-bit first and last layers.
 type Bits struct {
 	Weight     int // default weight bits (2–8)
 	Activation int // default activation bits (2–8)

@@ -5,38 +5,46 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/infer"
+	"github.com/sharpq/sharpq/internal/version"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/option"
 	"github.com/sharpq/sharpq/ort"
 )
 
-// Preset is a named reconstruction schedule.
+// Preset is a named reconstruction schedule; Recon turns it into Options.Recon.
 type Preset struct {
-	Name  string
-	Iters int // reconstruction steps per block
-	Batch int // reconstruction minibatch
+	Name  string // written to the model's metadata as sharpq.preset by the sharpq command
+	Iters int    // reconstruction steps per block
+	Batch int    // reconstruction minibatch
 	// RoundWeight is λ of the rounding regulariser (0 = ReconOptions' default).
 	RoundWeight float64
 	// Rounding is how the preset learns each weight's integer ("" = AdaRound).
 	Rounding Rounding
 }
 
-// PresetPaper() returns DESIGN.md's schedule (a GPU job). Presets are functions, not
+// PresetPaper returns DESIGN.md's schedule (a GPU job). Presets are functions, not
 // variables, so that no caller can change what another one gets.
 func PresetPaper() Preset { return Preset{Name: "paper", Iters: 20000, Batch: 32} }
 
-// PresetFast() returns the CPU schedule whose accuracy and time BENCHMARKS.md publishes.
+// PresetFast returns the CPU schedule whose accuracy and time BENCHMARKS.md publishes.
 func PresetFast() Preset { return Preset{Name: "fast", Iters: 2000, Batch: 32} }
 
-// PresetQuick() returns a schedule for iterating on settings with real calibration images:
+// PresetQuick returns a schedule for iterating on settings with real calibration images:
 // FlexRound converges in a tenth of AdaRound's steps (BENCHMARKS.md: W2A4 with 1024 real
 // images, 200 steps per block, resnet20 93.13 and resnet18w16 93.47 against fast's 93.32 and
-// 94.01). convert has no such preset: on synthetic images FlexRound wants 500 steps and
-// loses on mobilenetv2, whose images it fits harder than AdaRound does.
+// 94.01). convert's quick preset (convert.Quick) gives FlexRound 500 steps: synthetic images
+// want more.
 func PresetQuick() Preset { return Preset{Name: "quick", Iters: 200, Batch: 32, Rounding: FlexRound} }
+
+// Recon returns the reconstruction settings of p with seed: its steps, minibatch, rounding
+// and regulariser, every other field at its default.
+func (p Preset) Recon(seed uint64) ReconOptions {
+	return ReconOptions{Iters: p.Iters, Batch: p.Batch, Seed: seed, RoundWeight: p.RoundWeight, Rounding: p.Rounding}
+}
 
 // PresetByName returns the preset called name.
 func PresetByName(name string) (Preset, error) {
@@ -86,7 +94,11 @@ type Options struct {
 	// 4-bit types (ONNX Runtime before 1.19). It cannot be below the model's own
 	// opset (13 for a model raised from an older one).
 	ExportOpset int64
-	// Metadata is added to the exported model (method, preset, seed, version…).
+	// Metadata is added to the exported model after what Quantize writes itself
+	// (sharpq.bits, sharpq.version, sharpq.iters, sharpq.rounding, sharpq.seed,
+	// sharpq.calibration_images), whose values a key given here replaces: give
+	// sharpq.version, sharpq.method and sharpq.preset. The model's producer version is
+	// sharpq.version's value.
 	Metadata []ir.KeyValue
 	// Log, when set, receives one line per stage.
 	Log func(format string, args ...any)
@@ -105,12 +117,19 @@ type Options struct {
 type Result struct {
 	QDQ       *ir.Model // the exported model
 	Simulated *ir.Model // the fake-quant float model it must reproduce
-	Plan      *Plan
-	Blocks    []BlockResult
-	Layers    []LayerReport
-	Check     SelfCheck
-	Bias      *BiasReport // nil unless Options.BiasCorrection
-	Stages    []Stage     // in the order they ran: init, reconstruction, bias correction, export
+	// Plan is every quantizer with its learned scale, step and bits.
+	Plan *Plan
+	// Blocks holds each reconstructed block's loss before and after, in order (none for
+	// round-to-nearest).
+	Blocks []BlockResult
+	// Layers holds each quantized layer's bits and output SQNR against the float model.
+	Layers []LayerReport
+	// Check is the self-check of the exported model in ONNX Runtime.
+	Check SelfCheck
+	Bias  *BiasReport // nil unless Options.BiasCorrection
+	// Stages are the run's timed parts, in the order they ran: init, reconstruction, bias
+	// correction, export.
+	Stages []Stage
 }
 
 // Stage is one timed part of a run.
@@ -122,8 +141,13 @@ type Stage struct {
 // SelfCheck compares the exported QDQ model in ONNX Runtime with the simulation, and the
 // quantized outputs with the float model's.
 type SelfCheck struct {
-	Images       int     `json:"images"`
-	Agreement    float64 `json:"top1_agreement"` // percentage (0–100) of images with the same top-1 class
+	// Images is how many calibration images both models ran: the first Options.ActImages (256
+	// by default), or all when there are fewer.
+	Images int `json:"images"`
+	// Agreement is the percentage (0–100) of them on which ONNX Runtime's QDQ model and the
+	// simulation pick the same top-1 class, graph optimizations on.
+	Agreement float64 `json:"top1_agreement"`
+	// MaxLogitDiff is the largest difference of an output between the two.
 	MaxLogitDiff float64 `json:"max_logit_diff"`
 	// UnoptimizedMaxLogitDiff is the same difference with ONNX Runtime's graph optimizations
 	// off in both models: float rounding (0 to ~1e-6) when the export reproduces the
@@ -140,7 +164,9 @@ type SelfCheck struct {
 	// FloatAgreement (%, as eval --reference's) and OutputSQNR compare the QDQ model with the
 	// float model.
 	FloatAgreement float64 `json:"float_top1_agreement"`
-	OutputSQNR     float64 `json:"output_sqnr_db"`
+	// OutputSQNR is 10·log10 of the float outputs' power over the power of their difference
+	// from the QDQ model's, in dB.
+	OutputSQNR float64 `json:"output_sqnr_db"`
 	// Collapsed is set when the QDQ model picks the float model's top-1 class on fewer than
 	// half the calibration images: it has lost most of the float model's behaviour. Without
 	// labelled images this is the only sign of it, so reports and JSON carry it.
@@ -378,7 +404,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if err != nil {
 		return nil, err
 	}
-	meta := append([]ir.KeyValue{{Key: "sharpq.bits", Value: bitsJSON(p)}}, o.Metadata...)
+	meta := append(defaultMetadata(p, o.Recon, n), o.Metadata...)
 	qdq, err := exportQDQ(fm, p, meta, exportOpset)
 	if err != nil {
 		return nil, err
@@ -555,4 +581,17 @@ func argmax(x []float32) int {
 		}
 	}
 	return best
+}
+
+// defaultMetadata is what Quantize records of a run of plan p with reconstruction r on n
+// images, whatever the caller adds.
+func defaultMetadata(p *Plan, r ReconOptions, n int) []ir.KeyValue {
+	return []ir.KeyValue{
+		{Key: "sharpq.bits", Value: bitsJSON(p)},
+		{Key: "sharpq.version", Value: version.Default()},
+		{Key: "sharpq.iters", Value: strconv.Itoa(r.Iters)},
+		{Key: "sharpq.rounding", Value: RoundingName(r.Rounding, r.Iters)},
+		{Key: "sharpq.seed", Value: strconv.FormatUint(r.Seed, 10)},
+		{Key: "sharpq.calibration_images", Value: strconv.Itoa(n)},
+	}
 }

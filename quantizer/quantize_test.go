@@ -270,6 +270,54 @@ func TestLinearForms(t *testing.T) {
 	}
 }
 
+// TestMetadata: Quantize records what it knows of the run without being asked, the caller's
+// Metadata adds to it and replaces its values, and the model's producer is sharpq at the
+// recorded version, not the float model's exporter.
+func TestMetadata(t *testing.T) {
+	rt := orttest.Runtime(t)
+	const n = 16
+	x := make([]float32, n*64)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37) * 1.4)
+	}
+	m := testmodels.TinyResNet(1)
+	m.ProducerName, m.ProducerVersion = "pytorch", "1.13.0"
+	tests := []struct {
+		name string
+		meta []ir.KeyValue
+		want map[string]string
+	}{
+		{"none given", nil, map[string]string{"sharpq.version": "dev", "sharpq.iters": "3", "sharpq.rounding": "flexround", "sharpq.seed": "7", "sharpq.calibration_images": "16"}},
+		{"the caller's added and replacing", []ir.KeyValue{{Key: "sharpq.version", Value: "v9.9.9"}, {Key: "sharpq.preset", Value: "quick"}},
+			map[string]string{"sharpq.version": "v9.9.9", "sharpq.preset": "quick", "sharpq.iters": "3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recon := quantizer.PresetQuick().Recon(7)
+			recon.Iters = 3
+			res, err := quantizer.Quantize(t.Context(), rt, m, x, n, quantizer.Options{Bits: quantizer.DefaultBits(4, 4), Recon: recon, Metadata: tt.meta})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, kv := range res.QDQ.Metadata {
+				got[kv.Key] = kv.Value
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("metadata %s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+			if got["sharpq.bits"] == "" {
+				t.Error("no sharpq.bits")
+			}
+			if q := res.QDQ; q.ProducerName != "sharpq" || q.ProducerVersion != tt.want["sharpq.version"] {
+				t.Errorf("producer %s %s, want sharpq %s", q.ProducerName, q.ProducerVersion, tt.want["sharpq.version"])
+			}
+		})
+	}
+}
+
 // quantizeTiny quantizes a TinyResNet variant to W4A4 on n wave-pattern 1×8×8 images
 // (frequency f) with recon, and checks that the exported model matches the simulation in
 // ONNX Runtime without graph optimizations.

@@ -81,23 +81,30 @@ func SavedBlocks(m *ir.Model, images []float32, n int, o Options) (int, error) {
 
 // runKey identifies the run of Quantize(m, images, n, o): its model, its images and every
 // setting but the unkeyed ones.
-func runKey(o Options, m *ir.Model, images []float32, n int) (string, error) {
+func runKey(o Options, m *ir.Model, images []float32, n int) (*checkpoint.ID, error) {
 	if o.Recon.Rounding == "" {
 		o.Recon.Rounding = AdaRound
 	}
 	settings, err := checkpoint.Settings(o, unkeyedOptions...)
 	if err != nil {
-		return "", fmt.Errorf("quantizer: work folder key: %w", err)
+		return nil, fmt.Errorf("quantizer: work folder key: %w", err)
 	}
 	recon, err := checkpoint.Settings(o.Recon, unkeyedRecon...)
 	if err != nil {
-		return "", fmt.Errorf("quantizer: work folder key: %w", err)
+		return nil, fmt.Errorf("quantizer: work folder key: %w", err)
 	}
 	model, err := onnxio.Encode(m)
 	if err != nil {
-		return "", fmt.Errorf("quantizer: work folder key: %w", err)
+		return nil, fmt.Errorf("quantizer: work folder key: %w", err)
 	}
-	return checkpoint.Key([]byte("quantize"), model, imagesDigest(images, n), settings, recon), nil
+	id, err := checkpoint.NewID("quantize").Add("the model", model).Add("the calibration images", imagesDigest(images, n)).AddSettings("", settings)
+	if err == nil {
+		_, err = id.AddSettings("Recon", recon)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quantizer: work folder key: %w", err)
+	}
+	return id, nil
 }
 
 // imagesDigest is a SHA-256 of n and the images' values, hashed in pieces: a large

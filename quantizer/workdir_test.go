@@ -27,7 +27,7 @@ func TestRunKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return k
+		return k.Key()
 	}
 	want := key(base())
 	otherImages := append([]float32(nil), images...)

@@ -117,6 +117,9 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if err != nil {
 		return err
 	}
+	if b := c.Int("batch"); b < 1 {
+		return usageError{fmt.Errorf("--batch %d: want 1 or more images per run", b)}
+	}
 	if minTop1 := c.Float64("min-top1"); minTop1 < 0 || minTop1 > 100 {
 		return usageError{fmt.Errorf("--min-top1 %g: want a top-1 in %% between 0 and 100", minTop1)}
 	}

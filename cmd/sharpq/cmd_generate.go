@@ -9,6 +9,7 @@ import (
 
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/english"
 	"github.com/sharpq/sharpq/quantizer"
 )
 
@@ -124,7 +125,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if estimate {
 		return generateEstimate(c, rt, modelPath, m, sched.Name, opts)
 	}
-	log.Info(fmt.Sprintf("generate: GENIE synthesis of %d images (%d steps per batch of %d)", sched.Images, sched.GenSteps, sched.GenBatch))
+	log.Info(fmt.Sprintf("generate: GENIE synthesis of %s (%s per batch of %d)", english.Count(sched.Images, "image"), english.Count(sched.GenSteps, "step"), sched.GenBatch))
 	start := time.Now()
 	progress := genProgress(os.Stderr, log)
 	opts.Progress = func(p generator.Progress) { progress("generate", p) }

@@ -113,7 +113,11 @@ func workDir(c *cli.Context) (dir string, resume bool, err error) {
 // that names the flags; other errors pass through.
 func otherRun(err error, dir string) error {
 	if errors.Is(err, checkpoint.ErrOtherRun) {
-		return usageError{fmt.Errorf("--resume: --work-dir %s holds another run (another model, other images or other settings): use another --work-dir, or run without --resume to start afresh there", dir)}
+		how := "another model, other images or other settings"
+		if o := (*checkpoint.OtherRunError)(nil); errors.As(err, &o) {
+			how = o.How
+		}
+		return usageError{fmt.Errorf("--resume: --work-dir %s holds another run (%s): use another --work-dir, or run without --resume to start afresh there", dir, how)}
 	}
 	return err
 }
@@ -147,14 +151,13 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	if err != nil {
 		return preset, quantizer.ReconOptions{}, usageError{err}
 	}
-	iters := preset.Iters
+	o := preset.Recon(c.Uint64("seed"))
 	switch n := c.Int("iters"); {
 	case n < -1:
 		return preset, quantizer.ReconOptions{}, usageError{fmt.Errorf("--iters %d: want 0 or more steps", n)}
 	case n >= 0:
-		iters = n
+		o.Iters = n
 	}
-	o := quantizer.ReconOptions{Iters: iters, Batch: preset.Batch, Seed: c.Uint64("seed"), RoundWeight: preset.RoundWeight}
 	ov, err := reconOverrides(c)
 	if err != nil {
 		return preset, o, err
@@ -162,9 +165,9 @@ func reconFrom(c *cli.Context) (quantizer.Preset, quantizer.ReconOptions, error)
 	if ov.RoundWeight > 0 {
 		o.RoundWeight = ov.RoundWeight
 	}
-	o.LRActStep, o.LRBias, o.Rounding = ov.ActLR, ov.BiasLR, ov.Rounding
-	if o.Rounding == "" {
-		o.Rounding = preset.Rounding
+	o.LRActStep, o.LRBias = ov.ActLR, ov.BiasLR
+	if ov.Rounding != "" {
+		o.Rounding = ov.Rounding
 	}
 	if ov.RoundWeight > 0 && o.Rounding == quantizer.FlexRound {
 		return preset, o, usageError{fmt.Errorf("--round-weight %g: FlexRound (the %s preset's rounding) has no rounding regulariser; drop it or use --rounding adaround", ov.RoundWeight, preset.Name)}

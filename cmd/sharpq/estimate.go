@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/sharpq/sharpq/calib"
 	"github.com/sharpq/sharpq/convert"
 	"github.com/sharpq/sharpq/generator"
+	"github.com/sharpq/sharpq/internal/english"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/quantizer"
@@ -94,7 +94,7 @@ func printEstimate(c *cli.Context, what string, est *convert.TimeEstimate) error
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "%s, on %s with %s: about %s (from %d timed steps of each stage, in %s)\n",
-		what, est.Device, count(est.Threads, "thread"), roundedDuration(est.Seconds), convert.DefaultEstimateSteps, roundedDuration(est.Measured))
+		what, est.Device, english.Count(est.Threads, "thread"), roundedDuration(est.Seconds), convert.DefaultEstimateSteps, roundedDuration(est.Measured))
 	return stageTable(w, est.Stages)
 }
 
@@ -104,9 +104,9 @@ func stageTable(w io.Writer, stages []convert.StageEstimate) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STAGE\tUNITS\tSTEPS EACH\tPER STEP\tOTHER\tTIME")
 	for _, st := range stages {
-		units := count(st.Units, "block")
+		units := english.Count(st.Units, "block")
 		if st.Name == "generate" || st.Name == "refine" {
-			units = count(st.Units, "batch")
+			units = english.Count(st.Units, "batch")
 			if st.Parallel > 1 {
 				units += fmt.Sprintf(", %d at once", st.Parallel)
 			}
@@ -117,17 +117,6 @@ func stageTable(w io.Writer, stages []convert.StageEstimate) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3gs\t%s\t%s\n", st.Name, units, st.Steps, st.StepSeconds, roundedDuration(st.OtherSeconds), roundedDuration(st.Seconds))
 	}
 	return tw.Flush()
-}
-
-// count writes n with noun, plural (-s, -es after ch) unless n is 1: "1 thread", "2 batches".
-func count(n int, noun string) string {
-	switch {
-	case n == 1:
-		return "1 " + noun
-	case strings.HasSuffix(noun, "ch"):
-		return fmt.Sprintf("%d %ses", n, noun)
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // roundedDuration formats seconds as a duration to the second (to the tenth under 10 s).

@@ -21,6 +21,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	sharpqversion "github.com/sharpq/sharpq/internal/version"
 	"github.com/sharpq/sharpq/option"
 )
 
@@ -36,10 +37,7 @@ func sharpqVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
+	return sharpqversion.Default()
 }
 
 func main() {

@@ -67,6 +67,7 @@ func TestUsageErrors(t *testing.T) {
 		{"help with a flag", []string{"help", "--json"}, []string{"no flag --json"}},
 		{"-h on no such command", []string{"-h", "nosuch"}, []string{`unknown command "nosuch"`}},
 		{"inspect estimate beyond reason", []string{"inspect", model, "--images", "9223372036854775807"}, []string{"--images 9223372036854775807", "at most"}},
+		{"eval batch of none", []string{"eval", "--model", model, "--data", sub, "--labels", lab, "--batch", "0"}, []string{"--batch 0", "1 or more"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/sharpq/sharpq/internal/atomicfile"
 )
@@ -33,6 +35,134 @@ var states = []string{"generate", "warmup", "refine-batches", "refine", "reconst
 // Scratch is the work folder's subfolder for large intermediate files (SADAG's generators)
 // that a run removes itself once they are used.
 const Scratch = "generators"
+
+// ID identifies a run: the Key of its parts, and what they are, so that a folder that holds
+// another run can say how that run differs. Build one with NewID and Add its parts in a fixed
+// order.
+type ID struct {
+	parts [][]byte
+	desc  description
+}
+
+// description is what run.json records of a run: its kind, a digest of each part that is not
+// settings, and its settings flattened to one value per field ("Schedule.Images": 256).
+type description struct {
+	Kind     string            `json:"kind"`
+	Digests  map[string]string `json:"digests"`
+	Settings map[string]string `json:"settings"`
+}
+
+// NewID starts the ID of a run of kind ("convert", "quantize"), itself the first part.
+func NewID(kind string) *ID {
+	return &ID{parts: [][]byte{[]byte(kind)}, desc: description{Kind: kind, Digests: map[string]string{}, Settings: map[string]string{}}}
+}
+
+// Add appends a part that is not settings (a model's bytes, a digest of images); what names
+// it in messages ("the model").
+func (id *ID) Add(what string, data []byte) *ID {
+	id.parts = append(id.parts, data)
+	sum := sha256.Sum256(data)
+	id.desc.Digests[what] = hex.EncodeToString(sum[:])
+	return id
+}
+
+// AddSettings appends settings encoded by Settings; messages name their fields after prefix
+// ("Recon.Iters" for prefix "Recon", "Seed" for "").
+func (id *ID) AddSettings(prefix string, settings []byte) (*ID, error) {
+	id.parts = append(id.parts, settings)
+	var v any
+	if err := json.Unmarshal(settings, &v); err != nil {
+		return id, fmt.Errorf("checkpoint: settings %s: %w", prefix, err)
+	}
+	flatten(id.desc.Settings, prefix, v)
+	return id, nil
+}
+
+// flatten puts v's leaves into out, each under its path of object keys joined by dots.
+func flatten(out map[string]string, path string, v any) {
+	if obj, ok := v.(map[string]any); ok && len(obj) > 0 {
+		for k, e := range obj {
+			if path != "" {
+				k = path + "." + k
+			}
+			flatten(out, k, e)
+		}
+		return
+	}
+	b, _ := json.Marshal(v) // v came from json.Unmarshal
+	out[path] = string(b)
+}
+
+// Key is the digest of id's parts, which run.key holds.
+func (id *ID) Key() string { return Key(id.parts...) }
+
+// otherRun returns the error for a folder dir whose run.key is not id's: ErrOtherRun, with how
+// its run differs where the folder's run.json says.
+func (id *ID) otherRun(verb, dir string) error {
+	diff := "another model or other settings"
+	if b, err := os.ReadFile(filepath.Join(dir, "run.json")); err == nil {
+		var old description
+		if json.Unmarshal(b, &old) == nil {
+			if d := id.desc.differences(old); d != "" {
+				diff = d
+			}
+		}
+	}
+	return &OtherRunError{Dir: dir, How: diff, verb: verb}
+}
+
+// OtherRunError is the error for a work folder that holds another run; it wraps ErrOtherRun.
+type OtherRunError struct {
+	Dir string
+	// How says how the folder's run differs from this one ("Seed 3 there, 4 here; the model
+	// differs"), or "another model or other settings" for a folder without run.json.
+	How  string
+	verb string
+}
+
+func (e *OtherRunError) Error() string {
+	return fmt.Sprintf("checkpoint: %s %s: %v (%s)", e.verb, e.Dir, ErrOtherRun, e.How)
+}
+
+// Unwrap returns ErrOtherRun.
+func (e *OtherRunError) Unwrap() error { return ErrOtherRun }
+
+// differences says how the run d describes differs from old's: "Seed 3 there, 4 here; the
+// model differs". At most four differences are named.
+func (d description) differences(old description) string {
+	var diffs []string
+	if old.Kind != d.Kind {
+		diffs = append(diffs, fmt.Sprintf("a %s run there, %s here", old.Kind, d.Kind))
+	}
+	for _, what := range slices.Sorted(maps.Keys(d.Digests)) {
+		if old.Digests[what] != d.Digests[what] {
+			diffs = append(diffs, what+" differs")
+		}
+	}
+	keys := slices.Sorted(maps.Keys(d.Settings))
+	for k := range old.Settings {
+		if _, ok := d.Settings[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		was, ok := old.Settings[k]
+		now, here := d.Settings[k]
+		switch {
+		case !ok:
+			was = "unset"
+		case !here:
+			now = "unset"
+		}
+		if was != now {
+			diffs = append(diffs, fmt.Sprintf("%s %s there, %s here", k, was, now))
+		}
+	}
+	if len(diffs) > 4 {
+		diffs = append(diffs[:4], fmt.Sprintf("%d more", len(diffs)-4))
+	}
+	return strings.Join(diffs, "; ")
+}
 
 // Key fingerprints a run from its parts (the model's bytes, a canonical encoding of its
 // settings, its images…); parts are length-prefixed, so no two lists give the same key.
@@ -90,10 +220,11 @@ type Folder struct {
 	dir string
 }
 
-// Open prepares dir for the run identified by key. With resume it checks the folder
-// belongs to this run (a folder without a run resumes nothing: the run starts); without, it
-// clears any state a previous run left.
-func Open(dir, key string, resume bool) (*Folder, error) {
+// Open prepares dir for the run id. With resume it checks the folder belongs to this run (a
+// folder without a run resumes nothing: the run starts); without, it clears any state a
+// previous run left.
+func Open(dir string, id *ID, resume bool) (*Folder, error) {
+	key := id.Key()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint: work folder %s: %w", dir, err)
 	}
@@ -105,7 +236,7 @@ func Open(dir, key string, resume bool) (*Folder, error) {
 		case err != nil:
 			return nil, fmt.Errorf("checkpoint: resuming from %s: %w", dir, err)
 		case string(b) != key:
-			return nil, fmt.Errorf("checkpoint: resuming from %s: %w (another model or other settings)", dir, ErrOtherRun)
+			return nil, id.otherRun("resuming from", dir)
 		}
 	} else {
 		for _, name := range states {
@@ -117,17 +248,26 @@ func Open(dir, key string, resume bool) (*Folder, error) {
 			return nil, fmt.Errorf("checkpoint: work folder %s: %w", dir, err)
 		}
 	}
+	desc, err := json.MarshalIndent(id.desc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: work folder %s: %w", dir, err)
+	}
+	// run.json first: a folder whose run.key is this run's always describes it.
+	if err := atomicfile.WriteFile(filepath.Join(dir, "run.json"), desc); err != nil {
+		return nil, fmt.Errorf("checkpoint: work folder %s: %w", dir, err)
+	}
 	if err := atomicfile.WriteFile(keyPath, []byte(key)); err != nil {
 		return nil, fmt.Errorf("checkpoint: work folder %s: %w", dir, err)
 	}
 	return &Folder{dir: dir}, nil
 }
 
-// Peek opens dir for reading the progress of the run identified by key, as Open with resume
-// would, but writes nothing: a nil Folder (which loads nothing) when dir holds no run, and an
-// error wrapping ErrOtherRun when it holds another. An estimate of what a resumed run has left
+// Peek opens dir for reading the progress of the run id, as Open with resume would, but
+// writes nothing: a nil Folder (which loads nothing) when dir holds no run, and an error
+// wrapping ErrOtherRun when it holds another. An estimate of what a resumed run has left
 // reads the folder this way.
-func Peek(dir, key string) (*Folder, error) {
+func Peek(dir string, id *ID) (*Folder, error) {
+	key := id.Key()
 	b, err := os.ReadFile(filepath.Join(dir, "run.key"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -135,10 +275,14 @@ func Peek(dir, key string) (*Folder, error) {
 	case err != nil:
 		return nil, fmt.Errorf("checkpoint: reading %s: %w", dir, err)
 	case string(b) != key:
-		return nil, fmt.Errorf("checkpoint: reading %s: %w (another model or other settings)", dir, ErrOtherRun)
+		return nil, id.otherRun("reading", dir)
 	}
 	return &Folder{dir: dir}, nil
 }
+
+// Held opens dir for the run it holds, whichever that is, checking and writing nothing: for
+// tools and tests that look into or edit a run's progress.
+func Held(dir string) *Folder { return &Folder{dir: dir} }
 
 // Dir is the folder's path.
 func (f *Folder) Dir() string { return f.dir }

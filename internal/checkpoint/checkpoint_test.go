@@ -22,19 +22,19 @@ func TestErrors(t *testing.T) {
 		{
 			name: "another run",
 			prepare: func(t *testing.T, dir string) error {
-				if _, err := Open(dir, "a", false); err != nil {
+				if _, err := Open(dir, NewID("a"), false); err != nil {
 					t.Fatal(err)
 				}
-				_, err := Open(dir, "b", true)
+				_, err := Open(dir, NewID("b"), true)
 				return err
 			},
-			want:  []string{"resuming from", "another model or other settings"},
+			want:  []string{"resuming from", "a a run there, b here"},
 			other: true,
 		},
 		{
 			name: "damaged state",
 			prepare: func(t *testing.T, dir string) error {
-				cp, err := Open(dir, "a", false)
+				cp, err := Open(dir, NewID("a"), false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -62,7 +62,7 @@ func TestErrors(t *testing.T) {
 				if err := os.WriteFile(file, nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				_, err := Open(file, "a", false)
+				_, err := Open(file, NewID("a"), false)
 				return err
 			},
 			want: []string{"checkpoint: work folder", "file"},
@@ -98,7 +98,7 @@ func TestSaved(t *testing.T) {
 	if Saved(dir) {
 		t.Error("an empty folder holds saved progress")
 	}
-	cp, err := Open(dir, "a", false)
+	cp, err := Open(dir, NewID("a"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestSaved(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "mine.gob"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, "a", false); err != nil {
+	if _, err := Open(dir, NewID("a"), false); err != nil {
 		t.Fatal(err)
 	}
 	if Saved(dir) {
@@ -181,10 +181,10 @@ func TestSettings(t *testing.T) {
 func TestPeek(t *testing.T) {
 	type state struct{ Blocks int }
 	dir := t.TempDir()
-	if cp, err := Peek(dir, "a"); cp != nil || err != nil {
+	if cp, err := Peek(dir, NewID("a")); cp != nil || err != nil {
 		t.Fatalf("Peek of an empty folder: %v, %v; want nothing", cp, err)
 	}
-	cp, err := Open(dir, "a", false)
+	cp, err := Open(dir, NewID("a"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestPeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peek, err := Peek(dir, "a")
+	peek, err := Peek(dir, NewID("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestPeek(t *testing.T) {
 	if ok, err := peek.Load("reconstruct", &st); !ok || err != nil || st.Blocks != 3 {
 		t.Fatalf("Load: %v, %v, %+v; want the saved state", ok, err, st)
 	}
-	if _, err := Peek(dir, "b"); !errors.Is(err, ErrOtherRun) {
+	if _, err := Peek(dir, NewID("b")); !errors.Is(err, ErrOtherRun) {
 		t.Fatalf("Peek with another key: %v, want ErrOtherRun", err)
 	}
 	after, err := os.ReadDir(dir)
@@ -212,5 +212,62 @@ func TestPeek(t *testing.T) {
 	}
 	if len(after) != len(before) {
 		t.Fatalf("Peek changed the folder: %d entries, then %d", len(before), len(after))
+	}
+}
+
+// A folder of another run says how that run differs, from the run.json it keeps beside the
+// key: the fields of settings by their paths, and the parts that are not settings by name.
+func TestOtherRunSaysHow(t *testing.T) {
+	id := func(model, settings, recon string) *ID {
+		t.Helper()
+		id, err := NewID("quantize").Add("the model", []byte(model)).AddSettings("", []byte(settings))
+		if err == nil {
+			_, err = id.AddSettings("Recon", []byte(recon))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	base := id("m", `{"Seed":3,"Schedule":{"Images":256,"Name":"fast"}}`, `{"Iters":2000}`)
+	tests := []struct {
+		name  string
+		other *ID
+		want  string
+	}{
+		{"seed", id("m", `{"Seed":4,"Schedule":{"Images":256,"Name":"fast"}}`, `{"Iters":2000}`), "(Seed 3 there, 4 here)"},
+		{"nested and prefixed", id("m", `{"Seed":3,"Schedule":{"Images":512,"Name":"quick"}}`, `{"Iters":500}`),
+			`(Recon.Iters 2000 there, 500 here; Schedule.Images 256 there, 512 here; Schedule.Name "fast" there, "quick" here)`},
+		{"model", id("n", `{"Seed":3,"Schedule":{"Images":256,"Name":"fast"}}`, `{"Iters":2000}`), "(the model differs)"},
+		{"a field only one run has", id("m", `{"Seed":3,"Schedule":{"Images":256,"Name":"fast"},"Mirror":true}`, `{"Iters":2000}`), "(Mirror unset there, true here)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := Open(dir, base, false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(dir, base, true); err != nil {
+				t.Fatalf("resuming the same run: %v", err)
+			}
+			_, err := Open(dir, tt.other, true)
+			if !errors.Is(err, ErrOtherRun) || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Errorf("Open: %v, want ErrOtherRun ending %q", err, tt.want)
+			}
+			if _, perr := Peek(dir, tt.other); perr == nil || !strings.HasSuffix(perr.Error(), tt.want) {
+				t.Errorf("Peek: %v, want it to end %q", perr, tt.want)
+			}
+		})
+	}
+	// A folder written before run.json existed says what it can.
+	dir := t.TempDir()
+	if _, err := Open(dir, base, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "run.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, tests[0].other, true); err == nil || !strings.HasSuffix(err.Error(), "(another model or other settings)") {
+		t.Errorf("folder without run.json: %v", err)
 	}
 }
