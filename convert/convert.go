@@ -202,8 +202,9 @@ type Options struct {
 	// taken elsewhere, while it goes on. An error stops the run.
 	ImagesReady func(*generator.Images) error
 
-	// ORTLibrary is the ONNX Runtime shared library; empty searches like the sharpq command
-	// ($SHARPQ_ORT_LIB, .ort/ in this folder or a parent, system folders). A process loads
+	// ORTLibrary is the ONNX Runtime shared library; empty searches as ort.FindLibrary and
+	// the sharpq command do ($SHARPQ_ORT_LIB; .ort/ in the working folder, the executable's
+	// folder or a parent of either; the system's library folders). A process loads
 	// one library at a time: Runs that overlap must name the same one. Loading it sets
 	// ORT_DISABLE_TELEMETRY and ORT_TELEMETRY_DISABLED to 1 unless they are set (ort.Open).
 	ORTLibrary string
