@@ -112,6 +112,13 @@ func benchModel(b *testing.B, m *ir.Model, batch int, withGrad bool) {
 	for i := range x {
 		x[i] = float32(i%7) * 0.1
 	}
+	timeRuns(b, s)
+}
+
+// timeRuns times b.N runs of s after one untimed run, in which ONNX Runtime lays out its
+// memory.
+func timeRuns(b *testing.B, s *ort.Session) {
+	b.Helper()
 	if err := s.Run(); err != nil {
 		b.Fatal(err)
 	}

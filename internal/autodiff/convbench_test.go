@@ -62,15 +62,7 @@ func BenchmarkConvWeightGrad(b *testing.B) {
 						v[i] = float32(i%7)*0.1 - 0.3
 					}
 				}
-				if err := s.Run(); err != nil {
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := s.Run(); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeRuns(b, s)
 			})
 		}
 	}
