@@ -13,7 +13,7 @@
 //     (OpenImageFolder, LoadImageFolder), as torchvision's ImageFolder reads
 //     it, resized and cropped as its Resize and CenterCrop do
 //     (Preprocess.Size, Resize, Crop); or a folder of images without class
-//     subfolders, read without labels.
+//     subfolders, read without labels unless a labels file is given (Open).
 //
 // Load picks between the two from the path and reads the images into a
 // Dataset in memory; Open gives Images that Evaluate reads batch by batch,

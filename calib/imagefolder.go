@@ -58,7 +58,7 @@ type ImageFolder struct {
 }
 
 // OpenImageFolder lists the image folder dir and reads every image's header,
-// so that a folder without class subfolders, a class folder without images,
+// so that a folder with neither class subfolders nor images, a class folder without images,
 // an image whose header does not decode, one smaller than p.Crop and images
 // that would come out at different sizes (an error wrapping ErrImageSizes) are
 // reported now, not after minutes of evaluation. Headers are read on every

@@ -285,7 +285,7 @@ var ErrNoBNStats = generator.ErrNoBNStats
 // (WriteModel) and the images where it wants, so a failure or a cancelled ctx leaves nothing
 // behind. The files it does write are its own: progress in o.WorkDir, and SADAG's
 // generators between synthesis and refinement, in the work folder or else in a temporary
-// folder ($TMPDIR; about 12 MB per batch at 32×32, 400 MB at 224×224) removed before it
+// folder ($TMPDIR; about 9 MB per batch at 32×32, 400 MB at 224×224) removed before it
 // returns.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := ctx.Err(); err != nil {

@@ -12,7 +12,7 @@ type BlockKind string
 // Block kinds.
 const (
 	Residual BlockKind = "residual" // from a branch point to the join (Add, Concat) where the branches meet, and its activation
-	Single   BlockKind = "layer"    // one quantizable layer with the nodes that follow it
+	Single   BlockKind = "layer"    // quantizable layers in a chain, each with the nodes that follow it
 )
 
 // Block is a unit of reconstruction: a span of consecutive graph nodes with one input value
@@ -48,8 +48,9 @@ var joins = map[string]bool{"Add": true, "Sum": true, "Concat": true}
 // Partition splits the graph into reconstruction blocks, in graph order: multi-branch blocks
 // found from the graph (the span from a value that every path passes through to the join
 // where the branches meet again, with a following activation), and every other quantizable
-// layer alone with the non-quantizable nodes that follow it. The graph's nodes must be in
-// topological order.
+// layer with the non-quantizable nodes that follow it, consecutive such layers between the
+// first and the last merged into one "layer" block (the first and the last stand alone). The
+// graph's nodes must be in topological order.
 func Partition(g *ir.Graph) ([]Block, error) {
 	owner := make([]int, len(g.Nodes)) // block index+1 per node; 0 = unassigned
 	var blocks []Block

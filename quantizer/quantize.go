@@ -71,7 +71,8 @@ type Options struct {
 	// Recon sets block reconstruction; Recon.Iters == 0 means round-to-nearest after the
 	// clipping search, without reconstruction.
 	Recon ReconOptions
-	// ActImages is how many calibration images initialise the activation steps (default 256).
+	// ActImages is how many calibration images initialise the activation steps (0 = 256; all
+	// the images when there are fewer).
 	ActImages int
 	// ActClipNorm is the exponent p of the error Σ|x − q(x)|^p the activation clipping search
 	// minimises; 0 means the paper's 2.4. 2 (mean squared error) clips more, which
@@ -336,8 +337,11 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 		return nil, fmt.Errorf("quantizer: %w", err)
 	}
 	k := o.ActImages
-	if k <= 0 || k > n {
+	switch {
+	case k <= 0:
 		k = min(256, n)
+	case k > n:
+		k = n
 	}
 	per := len(images) / n
 	if o.EqualizeStreams {

@@ -34,7 +34,7 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "method", Value: "sadag", Usage: "calibration images: sadag (GENIE refined by SADAG) or genie"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "synthetic images"},
 			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "generation steps per batch"},
-			&cli.IntFlag{Name: "gen-batch", DefaultText: "128, as both presets", Usage: "images per generator"},
+			&cli.IntFlag{Name: "gen-batch", DefaultText: "128, as every preset", Usage: "images per generator"},
 			genParallelFlag(),
 			&cli.IntFlag{Name: "warmup-iters", DefaultText: "the preset's", Value: -1, Usage: "SADAG warm-up reconstruction steps per block"},
 			&cli.IntFlag{Name: "refine-steps", DefaultText: "the preset's", Value: -1, Usage: "SADAG refinement steps per batch"},
@@ -266,9 +266,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 	if refused != nil {
 		written = ""
 	}
-	settings := map[string]string{"method": rep.Method, "preset": rep.Preset, "wbits": fmt.Sprint(rep.WBits),
-		"abits": fmt.Sprint(rep.ABits), "seed": fmt.Sprint(rep.Seed), "synthetic_images": fmt.Sprint(rep.Images),
-		"command_line": commandLine(c, modelPath)}
+	settings := metaMap(rep.Quantized.Metadata, bits, commandLine(c, modelPath))
 	if rep.Method == string(convert.SADAG) {
 		settings["refine_lr_scale"] = fmt.Sprint(sched.RefineLRScale)
 	}

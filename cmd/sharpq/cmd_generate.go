@@ -27,7 +27,7 @@ func generateCommand() *cli.Command {
 			&cli.StringFlag{Name: "preset", Value: "fast", Usage: "fast (256 images × 500 steps), quick (256 × 200) or paper (1024 × 4000)"},
 			&cli.IntFlag{Name: "images", DefaultText: "the preset's", Usage: "images to synthesise"},
 			&cli.IntFlag{Name: "gen-steps", DefaultText: "the preset's", Usage: "steps per batch"},
-			&cli.IntFlag{Name: "gen-batch", DefaultText: "128, as both presets", Usage: "images per generator"},
+			&cli.IntFlag{Name: "gen-batch", DefaultText: "128, as every preset", Usage: "images per generator"},
 			&cli.Uint64Flag{Name: "seed", Usage: "random seed"},
 			genParallelFlag(),
 		}, runtimeFlags()...),

@@ -284,7 +284,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	}
 	run := report.Report{Command: "quantize", Model: modelPath, Output: written, Refused: errText(refused),
 		Preset: preset.Name, WBits: bits.Weight, ABits: bits.Activation, Iters: recon.Iters, Rounding: quantizer.RoundingName(recon.Rounding, recon.Iters), Seed: recon.Seed, Images: d.N,
-		Settings: metaMap(meta, bits, commandLine(c, modelPath)), Stages: res.Stages, Seconds: time.Since(start).Seconds(), Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias,
+		Settings: metaMap(res.QDQ.Metadata, bits, commandLine(c, modelPath)), Stages: res.Stages, Seconds: time.Since(start).Seconds(), Blocks: res.Blocks, Layers: res.Layers, SelfCheck: res.Check, BiasCorrection: res.Bias,
 		Bytes: int64(len(data)), FPBytes: fileSize(modelPath), Opset: res.QDQ.Opset(""), Accuracy: acc}
 	if dir := c.String("report"); dir != "" {
 		if err := report.Write(dir, &run); err != nil {
@@ -354,10 +354,15 @@ func errText(err error) string {
 }
 
 // metaMap turns the model metadata, bit widths and command line into report settings.
+// metaMap returns a report's settings: the written model's sharpq.* metadata without the
+// prefix, except sharpq.bits (the report's layers carry each layer's bits), the bits asked
+// for, and the command line.
 func metaMap(meta []ir.KeyValue, b quantizer.Bits, commandLine string) map[string]string {
 	m := map[string]string{"wbits": strconv.Itoa(b.Weight), "abits": strconv.Itoa(b.Activation), "command_line": commandLine}
 	for _, kv := range meta {
-		m[strings.TrimPrefix(kv.Key, "sharpq.")] = kv.Value
+		if key, ok := strings.CutPrefix(kv.Key, "sharpq."); ok && key != "bits" {
+			m[key] = kv.Value
+		}
 	}
 	return m
 }
