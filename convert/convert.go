@@ -312,11 +312,11 @@ func openRuntime(o Options) (*ort.Runtime, error) {
 	ortNames := option.Names{"Options.LibPath": "Options.ORTLibrary"}
 	lib, err := ort.FindLibrary(o.ORTLibrary)
 	if err != nil {
-		return nil, ortNames.Rename(err)
+		return nil, fmt.Errorf("convert: %w", ortNames.Rename(err))
 	}
 	rt, err := ort.Open(ort.Options{LibPath: lib, Device: o.Device, Threads: o.Threads})
 	if err != nil {
-		return nil, ortNames.Rename(err)
+		return nil, fmt.Errorf("convert: %w", ortNames.Rename(err))
 	}
 	return rt, nil
 }
