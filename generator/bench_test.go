@@ -10,26 +10,35 @@ import (
 	"github.com/sharpq/sharpq/internal/reftest"
 )
 
-// BenchmarkGenieStep times one GENIE synthesis step at batch 128 (generator forward, model
+// BenchmarkGenieStep times one GENIE synthesis step at batch 128 (16 at 224×224) (generator forward, model
 // forward with the BNS taps, image prior, gradients to the generator and the latents, two Adam
 // updates), with and without swing, on the shared FMNIST models; shared/bench/torch_reference.py
 // --batch 128 times PyTorch's genie_step (without swing). SHARPQ_PROFILE=prefix writes an ONNX
 // Runtime profile of each session.
 func BenchmarkGenieStep(b *testing.B) {
-	for _, arch := range []string{"resnet20_fmnist", "mobilenetv2_fmnist"} {
+	for _, c := range []struct {
+		arch, path string
+		batch      int
+	}{
+		{"resnet20_fmnist", "resnet20_fmnist", 128},
+		{"mobilenetv2_fmnist", "mobilenetv2_fmnist", 128},
+		// At 224×224, at the batch --gen-batch 16 runs.
+		{"resnet18_imagenet_arch", "imagenet_arch/resnet18_imagenet_arch", 16},
+	} {
+		arch := c.arch
 		for _, swing := range []bool{false, true} {
 			name := arch + "/noswing"
 			if swing {
 				name = arch + "/swing"
 			}
 			b.Run(name, func(b *testing.B) {
-				m := reftest.Model(b, sharedDir, arch)
+				m := reftest.Model(b, sharedDir, c.path)
 				opts := Options{Swing: swing}
 				if p := os.Getenv("SHARPQ_PROFILE"); p != "" {
 					opts.Session.ProfilePrefix = p + "_" + arch
 				}
 				t0 := time.Now()
-				s, err := newSynth(orttest.Runtime(b), m, arch, 128, opts, rand.New(rand.NewPCG(1, 1)))
+				s, err := newSynth(orttest.Runtime(b), m, arch, c.batch, opts, rand.New(rand.NewPCG(1, 1)))
 				if err != nil {
 					b.Fatal(err)
 				}
