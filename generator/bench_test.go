@@ -60,14 +60,18 @@ func BenchmarkGenieStep(b *testing.B) {
 
 // BenchmarkRefineStep times one SADAG refinement step at batch 128 on the bundled ResNet-20,
 // with a stand-in quantized model (the float model with its classifier input rounded; a real
-// fake-quant model costs more).
+// fake-quant model costs more). SHARPQ_PROFILE=prefix writes an ONNX Runtime profile.
 func BenchmarkRefineStep(b *testing.B) {
 	rt := orttest.Runtime(b)
 	fp := bundledModel(b)
 	q := fakeQuant(b, 0.5)
 	gen := newGenerator(rand.New(rand.NewPCG(1, 1)), 128, 1, 32, 32)
+	opts := RefinePaper()
+	if p := os.Getenv("SHARPQ_PROFILE"); p != "" {
+		opts.Session.ProfilePrefix = p + "_refine"
+	}
 	t0 := time.Now()
-	r, err := newRefiner(rt, fp, q, "resnet20", gen, &memory{}, RefinePaper())
+	r, err := newRefiner(rt, fp, q, "resnet20", gen, &memory{}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
