@@ -39,6 +39,8 @@ var opTable = map[string]map[string]opDef{
 		"Flatten":         {inferFlatten},
 		"Reshape":         {inferReshape},
 		"Transpose":       {inferTranspose},
+		"DepthToSpace":    {inferDepthToSpace},
+		"SpaceToDepth":    {inferSpaceToDepth},
 		"Concat":          {inferConcat},
 		"Split":           {inferSplit},
 		"Pad":             {inferPad},
@@ -529,6 +531,37 @@ func inferTranspose(c *inferCtx) error {
 		out[i] = x[p]
 	}
 	c.set(0, c.in(0).DType, out)
+	return nil
+}
+
+// inferDepthToSpace: [N, C·b², H, W] → [N, C, H·b, W·b] for blocksize b.
+func inferDepthToSpace(c *inferCtx) error {
+	x, err := c.shape(0)
+	if err != nil {
+		return err
+	}
+	bs := c.n.AttrInt("blocksize", 0)
+	if mode := c.n.AttrString("mode", "DCR"); mode != "DCR" && mode != "CRD" {
+		return c.errorf("mode %q: want DCR or CRD", mode)
+	}
+	if len(x) != 4 || bs < 1 || x[1]%(bs*bs) != 0 {
+		return c.errorf("blocksize %d does not fit shape %v (want [N, C·blocksize², H, W])", bs, x)
+	}
+	c.set(0, c.in(0).DType, []int64{x[0], x[1] / (bs * bs), x[2] * bs, x[3] * bs})
+	return nil
+}
+
+// inferSpaceToDepth: [N, C, H·b, W·b] → [N, C·b², H, W] for blocksize b.
+func inferSpaceToDepth(c *inferCtx) error {
+	x, err := c.shape(0)
+	if err != nil {
+		return err
+	}
+	bs := c.n.AttrInt("blocksize", 0)
+	if len(x) != 4 || bs < 1 || x[2]%bs != 0 || x[3]%bs != 0 {
+		return c.errorf("blocksize %d does not fit shape %v (want [N, C, H·blocksize, W·blocksize])", bs, x)
+	}
+	c.set(0, c.in(0).DType, []int64{x[0], x[1] * bs * bs, x[2] / bs, x[3] / bs})
 	return nil
 }
 

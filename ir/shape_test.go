@@ -285,6 +285,17 @@ func TestInferLayout(t *testing.T) {
 		{name: "transpose bad perm", op: "Transpose", attrs: []ir.Attr{ir.IntsAttr("perm", 0, 1)},
 			ins: []operand{in(1, 2, 3)}, wantErr: []string{"perm [0 1]", "[1 2 3]"}},
 
+		{name: "depth to space", op: "DepthToSpace", attrs: []ir.Attr{ir.IntAttr("blocksize", 2)},
+			ins: []operand{in(2, 12, 3, 5)}, want: []int64{2, 3, 6, 10}},
+		{name: "depth to space CRD", op: "DepthToSpace", attrs: []ir.Attr{ir.IntAttr("blocksize", 3), ir.StringAttr("mode", "CRD")},
+			ins: []operand{in(1, 9, 2, 2)}, want: []int64{1, 1, 6, 6}},
+		{name: "depth to space indivisible", op: "DepthToSpace", attrs: []ir.Attr{ir.IntAttr("blocksize", 2)},
+			ins: []operand{in(2, 6, 3, 5)}, wantErr: []string{"blocksize 2", "[2 6 3 5]"}},
+		{name: "space to depth", op: "SpaceToDepth", attrs: []ir.Attr{ir.IntAttr("blocksize", 2)},
+			ins: []operand{in(2, 3, 6, 10)}, want: []int64{2, 12, 3, 5}},
+		{name: "space to depth indivisible", op: "SpaceToDepth", attrs: []ir.Attr{ir.IntAttr("blocksize", 4)},
+			ins: []operand{in(2, 3, 6, 8)}, wantErr: []string{"blocksize 4", "[2 3 6 8]"}},
+
 		{name: "concat axis 1", op: "Concat", attrs: []ir.Attr{ir.IntAttr("axis", 1)},
 			ins: []operand{in(2, 3, 4), in(2, 5, 4), in(2, 1, 4)}, want: []int64{2, 9, 4}},
 		{name: "concat axis -1", op: "Concat", attrs: []ir.Attr{ir.IntAttr("axis", -1)},

@@ -30,6 +30,30 @@ func gradTranspose(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, 
 	return []string{b.Transpose(dy[0], inv)}, nil
 }
 
+// gradDepthToSpace undoes the permutation: SpaceToDepth in DCR mode, whose channel order
+// (row offset, column offset, channel) is DCR's; CRD's (channel, row offset, column offset)
+// goes back through a Reshape and Transpose.
+func gradDepthToSpace(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	bs := n.AttrInt("blocksize", 0)
+	if n.AttrString("mode", "DCR") == "DCR" {
+		return []string{b.Op("SpaceToDepth", []string{dy[0]}, ir.IntAttr("blocksize", bs))}, nil
+	}
+	ys := b.Shape(n.Outputs[0])
+	if ys == nil {
+		return nil, b.Err()
+	}
+	nb, c, h, w := ys[0], ys[1], ys[2]/bs, ys[3]/bs
+	t := b.Reshape(dy[0], []int64{nb, c, h, bs, w, bs})
+	t = b.Transpose(t, []int64{0, 1, 3, 5, 2, 4}) // [N, C, bs, bs, H, W]
+	return []string{b.Reshape(t, []int64{nb, c * bs * bs, h, w})}, nil
+}
+
+// gradSpaceToDepth undoes the permutation: DepthToSpace in DCR mode.
+func gradSpaceToDepth(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	bs := n.AttrInt("blocksize", 0)
+	return []string{b.Op("DepthToSpace", []string{dy[0]}, ir.IntAttr("blocksize", bs))}, nil // DCR, the default
+}
+
 // gradConcat slices each input's part out of dY.
 func gradConcat(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
 	ys := b.Shape(n.Outputs[0])

@@ -30,6 +30,15 @@ func TestShapeOpGrad(t *testing.T) {
 		{"Transpose default", func(tg *tgraph) string {
 			return tg.op("Transpose", []string{tg.in("x", 2, 3, 4)})
 		}, 13},
+		{"DepthToSpace DCR", func(tg *tgraph) string {
+			return tg.op("DepthToSpace", []string{tg.in("x", 2, 12, 2, 3)}, ir.IntAttr("blocksize", 2))
+		}, 13},
+		{"DepthToSpace CRD", func(tg *tgraph) string {
+			return tg.op("DepthToSpace", []string{tg.in("x", 2, 12, 2, 3)}, ir.IntAttr("blocksize", 2), ir.StringAttr("mode", "CRD"))
+		}, 13},
+		{"SpaceToDepth", func(tg *tgraph) string {
+			return tg.op("SpaceToDepth", []string{tg.in("x", 2, 3, 4, 6)}, ir.IntAttr("blocksize", 2))
+		}, 13},
 		{"Concat", func(tg *tgraph) string {
 			return tg.op("Concat", []string{tg.in("a", 2, 1, 3), tg.in("b", 2, 4, 3), tg.in("c", 2, 2, 3)}, ir.IntAttr("axis", 1))
 		}, 13},
