@@ -318,6 +318,31 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
+// TestDepthToSpace quantizes, with a short reconstruction, TinyResNet with a DepthToSpace and
+// a SpaceToDepth (a pixel shuffle and its inverse) between the stem and the block: both are
+// read, differentiated and exported, and the export matches the simulation.
+func TestDepthToSpace(t *testing.T) {
+	m := testmodels.TinyResNet(1)
+	g := m.Graph
+	at := slices.IndexFunc(g.Nodes, func(n *ir.Node) bool { return n.Name == "stem.relu" })
+	for _, n := range g.Nodes {
+		for i, in := range n.Inputs {
+			if in == "s3" {
+				n.Inputs[i] = "s3b"
+			}
+		}
+	}
+	shuffle := []*ir.Node{
+		{Name: "shuffle.d2s", OpType: "DepthToSpace", Inputs: []string{"s3"}, Outputs: []string{"d1"}, Attrs: []ir.Attr{ir.IntAttr("blocksize", 2), ir.StringAttr("mode", "CRD")}},
+		{Name: "shuffle.s2d", OpType: "SpaceToDepth", Inputs: []string{"d1"}, Outputs: []string{"s3b"}, Attrs: []ir.Attr{ir.IntAttr("blocksize", 2)}},
+	}
+	g.Nodes = slices.Insert(g.Nodes, at+1, shuffle...)
+	res := quantizeTiny(t, m, 64, 0.37, quantizer.ReconOptions{Iters: 5, Seed: 1})
+	if ops := countOps(res.QDQ.Graph); ops["DepthToSpace"] != 1 || ops["SpaceToDepth"] != 1 {
+		t.Errorf("exported model's operators %v: want the shuffle kept", ops)
+	}
+}
+
 // quantizeTiny quantizes a TinyResNet variant to W4A4 on n wave-pattern 1×8×8 images
 // (frequency f) with recon, and checks that the exported model matches the simulation in
 // ONNX Runtime without graph optimizations.

@@ -139,13 +139,9 @@ func (d description) differences(old description) string {
 			diffs = append(diffs, what+" differs")
 		}
 	}
-	keys := slices.Sorted(maps.Keys(d.Settings))
-	for k := range old.Settings {
-		if _, ok := d.Settings[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	for _, k := range keys {
+	all := maps.Clone(d.Settings)
+	maps.Copy(all, old.Settings)
+	for _, k := range slices.Sorted(maps.Keys(all)) {
 		was, ok := old.Settings[k]
 		now, here := d.Settings[k]
 		switch {
