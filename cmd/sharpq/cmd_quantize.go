@@ -115,7 +115,7 @@ func otherRun(err error, dir string) error {
 	if errors.Is(err, checkpoint.ErrOtherRun) {
 		how := "another model, other images or other settings"
 		if o := (*checkpoint.OtherRunError)(nil); errors.As(err, &o) {
-			how = o.How
+			how = o.How(workFolderNames())
 		}
 		return usageError{fmt.Errorf("--resume: --work-dir %s holds another run (%s): use another --work-dir, or run without --resume to start afresh there", dir, how)}
 	}

@@ -342,7 +342,7 @@ func TestQuantizeEstimateResumed(t *testing.T) {
 		t.Errorf("estimate %+v: want resumed, every block done, its time all outside the steps", est)
 	}
 	code, _, stderr = sharpq(t, append(args, "--estimate", "--resume", "--seed", "9")...)
-	if code != 2 || !strings.Contains(stderr, "holds another run") || !strings.Contains(stderr, "Seed 0 there, 9 here") {
+	if code != 2 || !strings.Contains(stderr, "holds another run") || !strings.Contains(stderr, "--seed 0 there, 9 here") {
 		t.Errorf("--estimate --resume on another run's folder: exit %d, %q", code, stderr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -112,4 +113,27 @@ func withSizeHint(err error, m *ir.Model) error {
 		}
 	}
 	return usageError{fmt.Errorf("%w (--size N squeezes them to N×N, --crop N cuts out the centre of each, after --resize)", err)}
+}
+
+// workFolderNames maps the field paths a work folder's run.json records (convert.Options' and
+// quantizer.Options' fields, quantize's reconstruction under Recon) to the flags that set
+// them, so that a refused --resume names the flags whose values differ.
+func workFolderNames() map[string]string {
+	names := map[string]string{
+		"Seed": "--seed", "Recon.Seed": "--seed", "Mirror": "--mirror", "FloatResidual": "--float-residual",
+		"Equalize": "--equalize", "EqualizeStreams": "--equalize-streams", "Symmetric": "--sym",
+		"AsymmetricActs": "--asym-acts", "BiasCorrection": "--bias-correct", "GenParallel": "--gen-parallel",
+		"Schedule.RefineCurrentDirection": "--sadag-direction",
+	}
+	for setting, flag := range flagNames() {
+		switch {
+		case strings.HasPrefix(setting, "Options."):
+			names[strings.TrimPrefix(setting, "Options.")] = flag
+		case strings.HasPrefix(setting, "ReconOptions."):
+			names["Recon."+strings.TrimPrefix(setting, "ReconOptions.")] = flag
+		case strings.HasPrefix(setting, "Schedule."), strings.HasPrefix(setting, "Bits."):
+			names[setting] = flag
+		}
+	}
+	return names
 }

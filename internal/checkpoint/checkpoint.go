@@ -99,44 +99,71 @@ func (id *ID) Key() string { return Key(id.parts...) }
 // otherRun returns the error for a folder dir whose run.key is not id's: ErrOtherRun, with how
 // its run differs where the folder's run.json says.
 func (id *ID) otherRun(verb, dir string) error {
-	diff := "another model or other settings"
+	e := &OtherRunError{Dir: dir, verb: verb}
 	if b, err := os.ReadFile(filepath.Join(dir, "run.json")); err == nil {
 		var old description
 		if json.Unmarshal(b, &old) == nil {
-			if d := id.desc.differences(old); d != "" {
-				diff = d
-			}
+			e.Parts, e.Settings = id.desc.differences(old)
 		}
 	}
-	return &OtherRunError{Dir: dir, How: diff, verb: verb}
+	return e
 }
 
 // OtherRunError is the error for a work folder that holds another run; it wraps ErrOtherRun.
+// A folder written before sharpq kept run.json has neither Parts nor Settings.
 type OtherRunError struct {
 	Dir string
-	// How says how the folder's run differs from this one ("Seed 3 there, 4 here; the model
-	// differs"), or "another model or other settings" for a folder without run.json.
-	How  string
-	verb string
+	// Parts are what differs that is not a setting: "the model", "a convert run there".
+	Parts []string
+	// Settings are the settings that differ, in the order of their fields' paths.
+	Settings []SettingDiff
+	verb     string
+}
+
+// SettingDiff is one setting of two runs: its field path ("Schedule.Images", "Recon.Seed")
+// and its JSON values in the folder's run and in this one ("unset" where a run lacks it).
+type SettingDiff struct {
+	Field, There, Here string
 }
 
 func (e *OtherRunError) Error() string {
-	return fmt.Sprintf("checkpoint: %s %s: %v (%s)", e.verb, e.Dir, ErrOtherRun, e.How)
+	return fmt.Sprintf("checkpoint: %s %s: %v (%s)", e.verb, e.Dir, ErrOtherRun, e.How(nil))
+}
+
+// How says how the folder's run differs from this one, naming each setting by names[Field]
+// where names has it, else by its field path: "Seed 3 there, 4 here; the model differs". At
+// most four differences are named; a folder without run.json is "another model or other
+// settings".
+func (e *OtherRunError) How(names map[string]string) string {
+	diffs := slices.Clone(e.Parts)
+	for _, d := range e.Settings {
+		name := d.Field
+		if n, ok := names[name]; ok {
+			name = n
+		}
+		diffs = append(diffs, fmt.Sprintf("%s %s there, %s here", name, d.There, d.Here))
+	}
+	if len(diffs) == 0 {
+		return "another model or other settings"
+	}
+	if len(diffs) > 4 {
+		diffs = append(diffs[:4], fmt.Sprintf("%d more", len(diffs)-4))
+	}
+	return strings.Join(diffs, "; ")
 }
 
 // Unwrap returns ErrOtherRun.
 func (e *OtherRunError) Unwrap() error { return ErrOtherRun }
 
-// differences says how the run d describes differs from old's: "Seed 3 there, 4 here; the
-// model differs". At most four differences are named.
-func (d description) differences(old description) string {
-	var diffs []string
+// differences lists how the run d describes differs from old's: the parts that are not
+// settings ("the model differs"), then the settings.
+func (d description) differences(old description) (parts []string, settings []SettingDiff) {
 	if old.Kind != d.Kind {
-		diffs = append(diffs, fmt.Sprintf("a %s run there, %s here", old.Kind, d.Kind))
+		parts = append(parts, fmt.Sprintf("a %s run there, %s here", old.Kind, d.Kind))
 	}
 	for _, what := range slices.Sorted(maps.Keys(d.Digests)) {
 		if old.Digests[what] != d.Digests[what] {
-			diffs = append(diffs, what+" differs")
+			parts = append(parts, what+" differs")
 		}
 	}
 	all := maps.Clone(d.Settings)
@@ -151,13 +178,10 @@ func (d description) differences(old description) string {
 			now = "unset"
 		}
 		if was != now {
-			diffs = append(diffs, fmt.Sprintf("%s %s there, %s here", k, was, now))
+			settings = append(settings, SettingDiff{Field: k, There: was, Here: now})
 		}
 	}
-	if len(diffs) > 4 {
-		diffs = append(diffs[:4], fmt.Sprintf("%d more", len(diffs)-4))
-	}
-	return strings.Join(diffs, "; ")
+	return parts, settings
 }
 
 // Key fingerprints a run from its parts (the model's bytes, a canonical encoding of its
