@@ -259,6 +259,15 @@ func TestOtherRunSaysHow(t *testing.T) {
 			}
 		})
 	}
+	// A front end names the settings its own way.
+	dir0 := t.TempDir()
+	if _, err := Open(dir0, base, false); err != nil {
+		t.Fatal(err)
+	}
+	var other *OtherRunError
+	if _, err := Open(dir0, tests[0].other, true); !errors.As(err, &other) || other.How(map[string]string{"Seed": "--seed"}) != "--seed 3 there, 4 here" {
+		t.Errorf("Open: %v, want an *OtherRunError whose How names --seed", err)
+	}
 	// A folder written before run.json existed says what it can.
 	dir := t.TempDir()
 	if _, err := Open(dir, base, false); err != nil {
