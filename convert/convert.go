@@ -292,7 +292,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	// Settings first: a bad one is reported even where ONNX Runtime cannot be loaded.
-	if err := o.Validate(); err != nil {
+	if err := o.settle(); err != nil {
 		return nil, err
 	}
 	rt, err := openRuntime(o)
@@ -416,13 +416,10 @@ func (o *Options) settle() error {
 	return nil
 }
 
-// prepare settles o (its defaults and checks), gives it the channels-first model it works on,
-// and reports the memory estimate. It returns the synthesis options and whether the caller's
-// model was channels-last.
+// prepare gives the settled o the channels-first model it works on and reports the memory
+// estimate. It returns the synthesis options and whether the caller's model was
+// channels-last.
 func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast bool, err error) {
-	if err := o.settle(); err != nil {
-		return gen, false, err
-	}
 	model, channelsLast, err := channelsFirst(o.Model)
 	if err != nil {
 		return gen, false, err
@@ -440,6 +437,7 @@ func prepare(rt *ort.Runtime, o *Options) (gen generator.Options, channelsLast b
 	return gen, channelsLast, nil
 }
 
+// run does the conversion with o settled (Options.settle).
 func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 	gen, channelsLast, err := prepare(rt, &o)
 	if err != nil {

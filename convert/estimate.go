@@ -72,7 +72,7 @@ func Estimate(ctx context.Context, o Options, steps int) (*TimeEstimate, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := o.Validate(); err != nil {
+	if err := o.settle(); err != nil {
 		return nil, err
 	}
 	rt, err := openRuntime(o)
@@ -83,6 +83,7 @@ func Estimate(ctx context.Context, o Options, steps int) (*TimeEstimate, error) 
 	return estimate(ctx, rt, o, steps)
 }
 
+// estimate times the stages of the run o (settled) asks for, k steps each.
 func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEstimate, error) {
 	if k < 0 {
 		return nil, fmt.Errorf("convert: estimate: %d steps: want 0 or more", k)
