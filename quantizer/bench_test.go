@@ -15,12 +15,33 @@ import (
 )
 
 // BenchmarkReconstructionStep times one W2A4 reconstruction step (forward, gradients, Adam)
-// of the first residual block of the bundled ResNet-20 (16 channels at 32×32) at minibatch
-// 32, the unit of the `fast` and `paper` presets' cost. SHARPQ_PROFILE=prefix writes an ONNX
-// Runtime profile.
+// at minibatch 32, the unit of the `fast` and `paper` presets' cost: of the first residual
+// block of the bundled ResNet-20 (16 channels at 32×32), and of mobilenetv2_fmnist's last two
+// blocks before the classifier (features.17 with its 1×1 convolution to 1280 channels, and
+// features.16), where that model's reconstruction spends most. SHARPQ_PROFILE=prefix writes
+// an ONNX Runtime profile.
 func BenchmarkReconstructionStep(b *testing.B) {
+	cases := []struct {
+		name, path string
+		block      int // index into Partition's blocks
+	}{
+		{"resnet20_block01", "../testmodels/" + testmodels.DefaultModel, 1},
+		{"mobilenetv2_block15", "../../shared/models/mobilenetv2_fmnist.onnx", 15},
+		{"mobilenetv2_block16", "../../shared/models/mobilenetv2_fmnist.onnx", 16},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			if _, err := os.Stat(tc.path); err != nil {
+				b.Skipf("no %s", tc.path)
+			}
+			benchReconstructionStep(b, tc.path, tc.block)
+		})
+	}
+}
+
+func benchReconstructionStep(b *testing.B, path string, block int) {
 	rt := orttest.Runtime(b)
-	m, err := onnxio.Read("../testmodels/" + testmodels.DefaultModel)
+	m, err := onnxio.Read(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,12 +68,12 @@ func BenchmarkReconstructionStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bm, err := blockModel(m, blocks[1])
+	bm, err := blockModel(m, blocks[block])
 	if err != nil {
 		b.Fatal(err)
 	}
 	sub := p.Subset(bm.Graph)
-	sub.Acts = withoutValue(sub.Acts, blocks[1].Output)
+	sub.Acts = withoutValue(sub.Acts, blocks[block].Output)
 	o := ReconOptions{Iters: 1}
 	o.defaults()
 	tg, err := buildTrainGraph(bm, sub, 32, o)
@@ -84,7 +105,7 @@ func BenchmarkReconstructionStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for b.Loop() {
 		if _, err := tr.Step(); err != nil {
 			b.Fatal(err)
 		}

@@ -45,3 +45,26 @@ func TestFlexIntegers(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkShape checks the shapes reconstruction quantizes weights in: the same elements,
+// no trailing 1s, the output channels first and, for FlexRound, the input channels second.
+func TestWorkShape(t *testing.T) {
+	for _, tc := range []struct {
+		w        []int64
+		want     []int64
+		wantFlex []int64
+	}{
+		{w: []int64{10, 1280}, want: []int64{10, 1280}, wantFlex: []int64{10, 1280}},
+		{w: []int64{1280, 160, 1, 1}, want: []int64{1280, 160}, wantFlex: []int64{1280, 160}},
+		{w: []int64{480, 1, 3, 3}, want: []int64{480, 9}, wantFlex: []int64{480, 1, 9}},
+		{w: []int64{64, 3, 7, 7}, want: []int64{64, 147}, wantFlex: []int64{64, 3, 49}},
+		{w: []int64{16, 8, 3}, want: []int64{16, 24}, wantFlex: []int64{16, 8, 3}},
+	} {
+		if got := workShape(tc.w, AdaRound); !slices.Equal(got, tc.want) {
+			t.Errorf("workShape(%v, adaround) = %v, want %v", tc.w, got, tc.want)
+		}
+		if got := workShape(tc.w, FlexRound); !slices.Equal(got, tc.wantFlex) {
+			t.Errorf("workShape(%v, flexround) = %v, want %v", tc.w, got, tc.wantFlex)
+		}
+	}
+}

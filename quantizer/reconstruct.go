@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/sharpq/sharpq/internal/autodiff"
@@ -421,7 +422,8 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 			continue
 		}
 		w := g.Initializer(wq.Weight)
-		cshape := make([]int64, len(w.Shape))
+		ws := workShape(w.Shape, o.Rounding)
+		cshape := make([]int64, len(ws))
 		for i := range cshape {
 			cshape[i] = 1
 		}
@@ -438,6 +440,10 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		}
 		z := b.Floats(ir.Float32, cshape, zero)
 		s := b.Reshape(swName, cshape)
+		v := vName
+		if !slices.Equal(ws, w.Shape) {
+			v = b.Reshape(vName, ws)
+		}
 		lo, hi := wq.Grid()
 		var qint string
 		if o.Rounding == FlexRound {
@@ -447,21 +453,21 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 			inName := "recon_flexin_" + wq.Node
 			g.Inputs = append(g.Inputs, &ir.Value{Name: inName, DType: ir.Float32, Shape: []int64{w.Shape[1]}})
 			g.ValueInfo[inName] = g.Inputs[len(g.Inputs)-1]
-			ishape := make([]int64, len(w.Shape))
+			ishape := make([]int64, len(ws))
 			for k := range ishape {
 				ishape[k] = 1
 			}
 			ishape[1] = w.Shape[1]
 			tg.inNames = append(tg.inNames, inName)
-			wc := b.Floats(ir.Float32, w.Shape, float64s(w.F32))
-			logDiv := b.Add(vName, b.Reshape(inName, ishape))
+			wc := b.Floats(ir.Float32, ws, float64s(w.F32))
+			logDiv := b.Add(v, b.Reshape(inName, ishape))
 			q := b.RoundSTE(b.Div(wc, b.Mul(s, b.Op("Exp", []string{logDiv}))))
 			qint = b.Op("Clip", []string{b.Add(q, z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
 			tg.bases = append(tg.bases, nil)
 		} else {
-			h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{vName}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
+			h := b.Op("Clip", []string{b.Add(b.Scale(b.Op("Sigmoid", []string{v}), 1.2), b.Scalar(ir.Float32, -0.1)), b.Scalar(ir.Float32, 0), b.Scalar(ir.Float32, 1)})
 			base := floorBase(w.F32, wq.Scale)
-			fl := b.Floats(ir.Float32, w.Shape, float64s(base))
+			fl := b.Floats(ir.Float32, ws, float64s(base))
 			qint = b.Op("Clip", []string{b.Add(b.Add(fl, h), z), b.Scalar(ir.Float32, lo), b.Scalar(ir.Float32, hi)})
 			tg.bases = append(tg.bases, base)
 			tg.inNames = append(tg.inNames, "")
@@ -471,6 +477,9 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 		}
 		tg.shapes = append(tg.shapes, append([]int64{}, w.Shape...))
 		wfq := b.Mul(b.Sub(qint, z), s)
+		if !slices.Equal(ws, w.Shape) {
+			wfq = b.Reshape(wfq, w.Shape)
+		}
 		node.Inputs[1] = wfq
 		biasName := ""
 		if bt := g.Initializer(node.Input(2)); o.LRBias > 0 && bt != nil && bt.DType == ir.Float32 {
@@ -514,6 +523,26 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 	}
 	g.Outputs = []*ir.Value{{Name: tg.loss, DType: ir.Float32, Shape: []int64{}}}
 	return tg, nil
+}
+
+// workShape returns the shape a weight of shape w is quantized in during reconstruction: the
+// same elements with the kernel dimensions folded, [out, in·kh·kw] (FlexRound, which divides
+// by an input channel's factor too: [out, in] for 1×1 kernels, else [out, in, kh·kw]). ONNX
+// Runtime's CPU kernels broadcast a scalar over a tensor ending in small dimensions one
+// innermost row at a time: a Mul of a [1280, 160, 1, 1] weight by a scalar took 60 times as
+// long as of the same weight as [1280, 160] (BENCHMARKS.md, "Weights in two dimensions").
+func workShape(w []int64, r Rounding) []int64 {
+	if len(w) <= 2 {
+		return w
+	}
+	rest := ir.NumElements(w[2:])
+	switch {
+	case r != FlexRound:
+		return []int64{w[0], w[1] * rest}
+	case rest == 1:
+		return []int64{w[0], w[1]}
+	}
+	return []int64{w[0], w[1], rest}
 }
 
 // sortTopological reorders g's nodes so every value is produced before it is used.
