@@ -13,13 +13,15 @@ import (
 // BenchmarkScalarMul times ONNX Runtime's Mul of a tensor by a scalar on the same 204800
 // elements in different shapes (a chain of 30 Muls per run; ns/elem is per Mul and element).
 // A 1×1 convolution's weight, [1280, 160, 1, 1], takes tens of times as long as the same
-// values as [1280, 160]: the CPU kernels broadcast one innermost row at a time, so
-// reconstruction quantizes weights with their kernel dimensions folded
-// (quantizer's workShape).
+// values as [1280, 160], and a depthwise one, [C, 1, 3, 3], ten times as long as [C, 9]: the
+// CPU kernels do not merge a dimension of 1 with the others, and go through the elements after
+// the last one a run at a time (one element, nine); [C/8, 8, 3, 3] is as fast as [C, 9]. So
+// reconstruction quantizes weights with their kernel dimensions folded (quantizer's
+// workShape).
 func BenchmarkScalarMul(b *testing.B) {
 	rt := orttest.Runtime(b)
 	const chain = 30
-	for _, shape := range [][]int64{{204800}, {1280, 160}, {1280, 160, 1, 1}, {204800, 1}, {22756, 1, 3, 3}, {22756, 9}} {
+	for _, shape := range [][]int64{{204800}, {1280, 160}, {1280, 160, 1, 1}, {204800, 1}, {22756, 1, 3, 3}, {22756, 9}, {2845, 8, 3, 3}} {
 		b.Run(fmt.Sprint(shape), func(b *testing.B) {
 			g := ir.NewGraph("scalar_mul")
 			g.Inputs = []*ir.Value{{Name: "x", DType: ir.Float32, Shape: shape}}

@@ -28,6 +28,7 @@ func BenchmarkReconstructionStep(b *testing.B) {
 		{"resnet20_block01", "../testmodels/" + testmodels.DefaultModel, 1},
 		{"mobilenetv2_block15", "../../shared/models/mobilenetv2_fmnist.onnx", 15},
 		{"mobilenetv2_block16", "../../shared/models/mobilenetv2_fmnist.onnx", 16},
+		{"resnet18_imagenet_block08", "../../shared/models/imagenet_arch/resnet18_imagenet_arch.onnx", 8},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {

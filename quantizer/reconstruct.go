@@ -528,9 +528,10 @@ func buildTrainGraph(bm *ir.Model, p *Plan, batch int, o ReconOptions) (*trainGr
 // workShape returns the shape a weight of shape w is quantized in during reconstruction: the
 // same elements with the kernel dimensions folded, [out, in·kh·kw] (FlexRound, which divides
 // by an input channel's factor too: [out, in] for 1×1 kernels, else [out, in, kh·kw]). ONNX
-// Runtime's CPU kernels broadcast a scalar over a tensor ending in small dimensions one
-// innermost row at a time: a Mul of a [1280, 160, 1, 1] weight by a scalar took 60 times as
-// long as of the same weight as [1280, 160] (BENCHMARKS.md, "Weights in two dimensions").
+// Runtime's CPU kernels broadcast a scalar over a tensor with a dimension of 1 (a 1×1 or a
+// depthwise kernel's) a short run of elements at a time: a Mul of a [1280, 160, 1, 1] weight by
+// a scalar took 70 times as long as of the same weight as [1280, 160] (BENCHMARKS.md, "Weights
+// in two dimensions").
 func workShape(w []int64, r Rounding) []int64 {
 	if len(w) <= 2 {
 		return w
