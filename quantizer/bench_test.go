@@ -18,8 +18,9 @@ import (
 // at minibatch 32, the unit of the `fast` and `paper` presets' cost: of the first residual
 // block of the bundled ResNet-20 (16 channels at 32×32), and of mobilenetv2_fmnist's last two
 // blocks before the classifier (features.17 with its 1×1 convolution to 1280 channels, and
-// features.16), where that model's reconstruction spends most. SHARPQ_PROFILE=prefix writes
-// an ONNX Runtime profile.
+// features.16), where that model's reconstruction spent most, and of ResNet-18's last residual
+// block at 224×224 (../shared/models/imagenet_arch), where its weights weigh most.
+// SHARPQ_PROFILE=prefix writes an ONNX Runtime profile.
 func BenchmarkReconstructionStep(b *testing.B) {
 	cases := []struct {
 		name, path string
