@@ -46,6 +46,9 @@ type StageEstimate struct {
 	// OtherSeconds is the stage's time outside its steps: sessions, the clipping search,
 	// the passes over the images that collect each block's inputs, export and self-check.
 	OtherSeconds float64 `json:"other_seconds"`
+	// SetupSeconds is the part of OtherSeconds that generation and refinement spend once,
+	// not per batch: building their graphs and sessions and laying out memory.
+	SetupSeconds float64 `json:"setup_seconds,omitempty"`
 	Seconds      float64 `json:"seconds"`
 }
 
@@ -107,7 +110,7 @@ func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEsti
 	}
 	batches := ge.Batches
 	generate := StageEstimate{Name: "generate", Units: batches, Steps: s.GenSteps, Parallel: ge.Parallel, StepSeconds: ge.StepSeconds,
-		OtherSeconds: float64(ge.Rounds()) * ge.RoundSeconds, Seconds: ge.Seconds(s.GenSteps)}
+		OtherSeconds: ge.OtherSeconds(), SetupSeconds: float64(ge.Setups()) * ge.SetupSeconds, Seconds: ge.Seconds(s.GenSteps)}
 
 	logf("estimate: %d reconstruction steps of every block on %d images", steptime.Skip+k, images.N)
 	qo := o.quantizerOptions(o.reconOptions(steptime.Skip+k), true)
@@ -139,9 +142,16 @@ func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEsti
 			return nil, fmt.Errorf("convert: estimate: refine: %w", err)
 		}
 		step := refineClock.PerStep()
-		other := max(0, time.Since(t0).Seconds()-float64(steptime.Skip+k)*step)
+		// One refiner serves every batch of a size: its set-up is paid once (twice with an
+		// uneven last batch), the rest of the time outside the steps per batch.
+		setup := max(0, refineClock.Warm().Sub(t0).Seconds()-steptime.Skip*step)
+		perBatch := max(0, time.Since(t0).Seconds()-setup-float64(steptime.Skip+k)*step)
+		if ge.Uneven && batches > 1 {
+			setup *= 2
+		}
+		other := setup + float64(batches)*perBatch
 		est.Stages = append(est.Stages, StageEstimate{Name: "refine", Units: batches, Steps: s.RefineSteps, Parallel: 1, StepSeconds: step,
-			OtherSeconds: float64(batches) * other, Seconds: float64(batches) * (other + float64(s.RefineSteps)*step)})
+			OtherSeconds: other, SetupSeconds: setup, Seconds: other + float64(batches*s.RefineSteps)*step})
 	}
 	n := s.Images
 	if o.Mirror {
@@ -222,16 +232,21 @@ func leaveOut(stages []StageEstimate, done *progress, ge generator.SynthesisEsti
 			st.Done = min(done.generated, st.Units)
 			left := ge
 			left.Batches = st.Units - st.Done
-			st.OtherSeconds = float64(left.Rounds()) * left.RoundSeconds
+			st.OtherSeconds = left.OtherSeconds()
+			st.SetupSeconds = float64(left.Setups()) * left.SetupSeconds
 			st.Seconds = left.Seconds(st.Steps)
 		case "refine":
 			st.Done = min(done.refined, st.Units)
 			if done.refineDone {
 				st.Done = st.Units
 			}
-			perBatch := st.OtherSeconds / float64(max(st.Units, 1))
-			st.OtherSeconds = float64(st.Units-st.Done) * perBatch
-			st.Seconds = float64(st.Units-st.Done) * (perBatch + float64(st.Steps)*st.StepSeconds)
+			perBatch := (st.OtherSeconds - st.SetupSeconds) / float64(max(st.Units, 1))
+			left := st.Units - st.Done
+			if left == 0 {
+				st.SetupSeconds = 0
+			}
+			st.OtherSeconds = st.SetupSeconds + float64(left)*perBatch
+			st.Seconds = st.OtherSeconds + float64(left*st.Steps)*st.StepSeconds
 		case "warm-up reconstruction", "reconstruct+export":
 			blocks := done.warmedUp
 			if st.Name == "reconstruct+export" {

@@ -38,7 +38,12 @@ func BenchmarkGenieStep(b *testing.B) {
 					opts.Session.ProfilePrefix = p + "_" + arch
 				}
 				t0 := time.Now()
-				s, err := newSynth(orttest.Runtime(b), m, arch, c.batch, opts, rand.New(rand.NewPCG(1, 1)))
+				ch, h, w, err := inputShape(m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(1, 1))
+				s, err := newSynth(orttest.Runtime(b), m, arch, opts, newGenerator(rng, c.batch, ch, h, w), rng)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -71,7 +76,7 @@ func BenchmarkRefineStep(b *testing.B) {
 		opts.Session.ProfilePrefix = p + "_refine"
 	}
 	t0 := time.Now()
-	r, err := newRefiner(rt, fp, q, "resnet20", gen, &memory{}, opts)
+	r, err := newRefiner(rt, fp, q, "resnet20", gen, 0, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

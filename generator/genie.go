@@ -169,6 +169,9 @@ type BatchResult struct {
 	// DirCos (refinement) is Progress.DirCos averaged over the batch's steps.
 	DirCos  float64
 	Elapsed time.Duration
+	// Setup is the part of Elapsed spent building the batch's graph and session; near zero
+	// when the batch reused those of the batch before (same size, same worker).
+	Setup time.Duration
 	// Generator is the trained generator and latents, to continue from (SADAG refinement).
 	Generator *Generator
 	// GeneratorFile, when Generator is nil, names the file in the spill folder
@@ -279,6 +282,13 @@ func synthesizeBatches(ctx context.Context, rt *ort.Runtime, model *ir.Model, na
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The worker's graph and session, kept from batch to batch.
+			var s *synth
+			defer func() {
+				if s != nil {
+					s.close()
+				}
+			}()
 			for {
 				mu.Lock()
 				if next >= batches || firstEr != nil {
@@ -291,7 +301,7 @@ func synthesizeBatches(ctx context.Context, rt *ort.Runtime, model *ir.Model, na
 				start := bi * opts.Batch
 				n := min(opts.Batch, opts.Images-start)
 				out := make([]float32, n*sz)
-				br, err := synthesizeBatch(ctx, rt, model, name, opts, bi, batches, n, out)
+				br, err := synthesizeBatch(ctx, rt, model, name, opts, &s, bi, batches, n, out)
 				mu.Lock()
 				if err != nil {
 					fail(err)
@@ -361,15 +371,54 @@ func batchRNG(seed uint64, bi int) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^uint64(bi)))
 }
 
-// synthesizeBatch trains one fresh generator for n images and writes them into out.
-func synthesizeBatch(ctx context.Context, rt *ort.Runtime, model *ir.Model, name string, opts Options, bi, batches, n int, out []float32) (*BatchResult, error) {
+// synthesizeBatch trains one fresh generator for n images and writes them into out. *s is
+// the worker's synthesis graph from its batch before (nil for its first): a batch of the same
+// size restarts it with the new generator, as a new graph would start, and any other builds
+// its own in *s. The caller closes *s after its last batch.
+func synthesizeBatch(ctx context.Context, rt *ort.Runtime, model *ir.Model, name string, opts Options, s **synth, bi, batches, n int, out []float32) (*BatchResult, error) {
 	t0 := time.Now()
-	rng := batchRNG(opts.Seed, bi)
-	s, err := newSynth(rt, model, name, n, opts, rng)
+	c, h, w, err := inputShape(model)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
+	rng := batchRNG(opts.Seed, bi)
+	gen := newGenerator(rng, n, c, h, w)
+	if *s != nil && (*s).gen.Batch() == n {
+		err = (*s).restart(gen, rng)
+	} else {
+		if *s != nil {
+			(*s).close()
+		}
+		*s, err = newSynth(rt, model, name, opts, gen, rng)
+	}
+	if err != nil {
+		return nil, err
+	}
+	setup := time.Since(t0)
+	br, err := (*s).run(ctx, opts, bi, batches)
+	if err != nil {
+		return nil, err
+	}
+	copy(out, (*s).tr.Output((*s).img))
+	switch {
+	case opts.DiscardGenerators:
+	case opts.SpillDir != "":
+		if br.GeneratorFile, err = spillGenerator(opts.SpillDir, bi, (*s).state()); err != nil {
+			return nil, err
+		}
+	default:
+		br.Generator = (*s).state()
+	}
+	// The new generator's initial values and the last batch's copies are garbage now.
+	releaseMemory()
+	br.Setup, br.Elapsed = setup, time.Since(t0)
+	return br, nil
+}
+
+// run trains the synth's generator for opts.Steps steps and runs the final pass, leaving the
+// images in its image output.
+func (s *synth) run(ctx context.Context, opts Options, bi, batches int) (*BatchResult, error) {
+	n := s.gen.Batch()
 	br := &BatchResult{Len: n, Steps: opts.Steps}
 	for step := 1; step <= opts.Steps; step++ {
 		if err := ctx.Err(); err != nil {
@@ -387,28 +436,19 @@ func synthesizeBatch(ctx context.Context, rt *ort.Runtime, model *ir.Model, name
 				Loss: loss, BNS: bns, Prior: prior, LRz: s.gz.LR, LRg: s.gg.LR})
 		}
 	}
+	var err error
 	if br.Loss, br.BNS, br.Prior, err = s.final(); err != nil {
 		return nil, fmt.Errorf("generator: batch %d: %w", bi, err)
 	}
 	if opts.Steps == 0 {
 		br.FirstLoss, br.FirstBNS = br.Loss, br.BNS
 	}
-	copy(out, s.tr.Output(s.img))
-	switch {
-	case opts.DiscardGenerators:
-	case opts.SpillDir != "":
-		if br.GeneratorFile, err = spillGenerator(opts.SpillDir, bi, s.state()); err != nil {
-			return nil, err
-		}
-	default:
-		br.Generator = s.state()
-	}
-	br.Elapsed = time.Since(t0)
 	return br, nil
 }
 
-// synth is the training state of one batch: the generator feeding the float model, the BNS
-// loss with the image prior, and the trainer running them.
+// synth is the training state of a batch: the generator feeding the float model, the BNS
+// loss with the image prior, and the trainer running them. One synth serves a worker's
+// batches of one size in turn (restart), so each builds its graph and session once.
 type synth struct {
 	tr              *train.Trainer
 	gen             *Generator // shapes and names; the live values are in params
@@ -419,11 +459,13 @@ type synth struct {
 	shifts          shiftSetter
 	rng             *rand.Rand
 	bns, prior, img string
+	lrz, lrg        float64 // the groups' starting learning rates
 }
 
-// newSynth builds the synthesis graph for batch images and opens its trainer.
-func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Options, rng *rand.Rand) (*synth, error) {
-	m, err := infer.Static(model, batch)
+// newSynth builds the synthesis graph for gen's batch, opens its trainer with gen's values and
+// takes rng for the swing shifts.
+func newSynth(rt *ort.Runtime, model *ir.Model, name string, opts Options, gen *Generator, rng *rand.Rand) (*synth, error) {
+	m, err := infer.Static(model, gen.Batch())
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}
@@ -431,7 +473,7 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	c, h, w, err := inputShape(m)
+	c, _, _, err := inputShape(m)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +491,6 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 			return nil, err
 		}
 	}
-	gen := newGenerator(rng, batch, c, h, w)
 	img, gin, err := addGenerator(b, gen, genPrefix)
 	if err != nil {
 		return nil, err
@@ -476,10 +517,9 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	if lrg == 0 {
 		lrg = 0.01
 	}
-	s := &synth{gen: gen, rng: rng, bns: bns, prior: prior, img: x,
-		gz: &train.Group{Name: "z", LR: lrz}, gg: &train.Group{Name: "generator", LR: lrg}}
-	s.plateau = &train.Plateau{Group: s.gz, Patience: zPatience, MinLR: zMinLR}
-	s.decay = &train.StepDecay{Group: s.gg, Every: genEvery, Gamma: genGamma}
+	s := &synth{gen: gen, rng: rng, bns: bns, prior: prior, img: x, lrz: lrz, lrg: lrg,
+		gz: &train.Group{Name: "z"}, gg: &train.Group{Name: "generator"}}
+	s.startSchedules()
 	s.params = append(s.params, &train.Param{Name: gin.z, Group: s.gz, Init: gen.Z.F32})
 	for i, p := range gen.Params {
 		s.params = append(s.params, &train.Param{Name: gin.params[i], Group: s.gg, Init: p.F32})
@@ -497,6 +537,29 @@ func newSynth(rt *ort.Runtime, model *ir.Model, name string, batch int, opts Opt
 	}
 	s.shifts = shiftSetter{taps: swing, feed: s.tr.Feed}
 	return s, nil
+}
+
+// startSchedules sets the learning rates to their starting values and the schedules to
+// their first step.
+func (s *synth) startSchedules() {
+	s.gz.LR, s.gg.LR = s.lrz, s.lrg
+	s.plateau = &train.Plateau{Group: s.gz, Patience: zPatience, MinLR: zMinLR}
+	s.decay = &train.StepDecay{Group: s.gg, Every: genEvery, Gamma: genGamma}
+}
+
+// restart makes s train gen (of the batch size s was built for) from its initial values, with
+// rng for the swing shifts, exactly as a synth newly built for gen would.
+func (s *synth) restart(gen *Generator, rng *rand.Rand) error {
+	inits := [][]float32{gen.Z.F32}
+	for _, p := range gen.Params {
+		inits = append(inits, p.F32)
+	}
+	if err := s.tr.Restart(inits); err != nil {
+		return fmt.Errorf("generator: %w", err)
+	}
+	s.gen, s.rng = gen, rng
+	s.startSchedules()
+	return nil
 }
 
 // step runs one Adam step (with fresh swing shifts) and the learning-rate schedules, and

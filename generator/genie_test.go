@@ -102,7 +102,8 @@ func TestSynthesizeDeterministic(t *testing.T) {
 }
 
 // TestSynthesizeParallel makes three batches two at a time and one at a time, every session on
-// one thread in both: the images, batch order and checkpoints must be the same.
+// one thread in both: the images, batch order and checkpoints must be the same. One at a time,
+// the second batch restarts the first one's session; two at a time, it has its own.
 func TestSynthesizeParallel(t *testing.T) {
 	rt := orttest.Runtime(t)
 	m := bundledModel(t)

@@ -113,6 +113,18 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 		res.Batches = slices.Clone(r.Images.Batches)
 		mem = memory{f: slices.Clone(r.MemF), g: slices.Clone(r.MemG), rows: r.MemRows, df: r.MemDF, dg: r.MemDG}
 	}
+	// One graph and session serve every batch of its size: the memory bank is an input as
+	// large as the earlier batches of the last one can make it.
+	capacity := prev.N - prev.Batches[len(prev.Batches)-1].Len
+	if mem.rows > capacity {
+		return nil, fmt.Errorf("generator: refine: the checkpoint's memory holds %d images, more than the %d of the batches before the last", mem.rows, capacity)
+	}
+	var r *refiner
+	defer func() {
+		if r != nil {
+			r.tr.Close()
+		}
+	}()
 	for bi, pb := range prev.Batches {
 		if bi < len(res.Batches) {
 			continue // refined before the checkpoint
@@ -136,10 +148,26 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 		}
 		sz := c * h * w
 		out := res.Data[pb.Start*sz : (pb.Start+pb.Len)*sz]
-		br, err := refineBatch(ctx, rt, fp, q, name, gen, &mem, opts, bi, len(prev.Batches), out)
+		t0 := time.Now()
+		if r != nil && r.gen.Batch() == gen.Batch() {
+			err = r.restart(gen)
+		} else {
+			if r != nil {
+				r.tr.Close()
+			}
+			r, err = newRefiner(rt, fp, q, name, gen, capacity, opts)
+		}
 		if err != nil {
 			return nil, err
 		}
+		// The earlier batches' dropped generators are garbage now: free them before the steps.
+		releaseMemory()
+		setup := time.Since(t0)
+		br, err := r.refineBatch(ctx, &mem, opts, bi, len(prev.Batches), out)
+		if err != nil {
+			return nil, err
+		}
+		br.Setup, br.Elapsed = setup, time.Since(t0)
 		br.Start = pb.Start
 		if opts.DropGenerators {
 			br.Generator, prev.Batches[bi].Generator = nil, nil
@@ -162,31 +190,92 @@ type memory struct {
 	rows, df, dg int
 }
 
-// refiner is the training state of one batch's refinement.
+// refiner is the training state of a batch's refinement. One refiner serves the batches of
+// its size in turn (restart), so each builds its graph and session once.
 type refiner struct {
-	tr     *train.Trainer
-	gen    *Generator
-	params []*train.Param
-	gz, gg *train.Group
-	decay  *train.StepDecay
-	dir    string
+	tr       *train.Trainer
+	gen      *Generator
+	params   []*train.Param
+	gz, gg   *train.Group
+	lrz, lrg float64 // the groups' starting learning rates
+	decay    *train.StepDecay
+	gamma    float64
+	dir      string
 	// Output names: the loss parts, the images, and the normalised features and logit
 	// differences of the images and of their neighbours.
 	bns, gm, div, img, fh, gh, fhN, ghN string
 	df, dg                              int
+	// bank holds the inputs of the memory bank (none when no batch comes before another).
+	bank memoryInputs
 }
 
-// refineBatch refines one batch's generator gen and writes its images into out.
-func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, mem *memory, opts RefineOptions, bi, batches int, out []float32) (*BatchResult, error) {
-	t0 := time.Now()
-	r, err := newRefiner(rt, fp, q, name, gen, mem, opts)
-	if err != nil {
+// memoryInputs names the graph inputs through which the diversity loss reads the memory
+// bank: the rows' features and logit differences, each padded with zero rows to capacity,
+// and the mask of the batch's similarities that count (not an image with itself, not a
+// padding row).
+type memoryInputs struct {
+	f, g, mask string
+	capacity   int
+}
+
+// restart makes r refine gen (of the batch size r was built for) from its values, exactly as
+// a refiner newly built for gen would.
+func (r *refiner) restart(gen *Generator) error {
+	inits := [][]float32{gen.Z.F32}
+	for _, p := range gen.Params {
+		inits = append(inits, p.F32)
+	}
+	if err := r.tr.Restart(inits); err != nil {
+		return fmt.Errorf("generator: refine: %w", err)
+	}
+	r.gen = gen
+	r.startSchedules()
+	return nil
+}
+
+// startSchedules sets the learning rates to their starting values and the generator's decay
+// to its first step.
+func (r *refiner) startSchedules() {
+	r.gz.LR, r.gg.LR = r.lrz, r.lrg
+	r.decay = &train.StepDecay{Group: r.gg, Every: 1, Gamma: r.gamma}
+}
+
+// setMemory feeds the memory bank mem (its rows, then zero rows) and the mask of the
+// similarities the diversity loss takes its maxima over.
+func (r *refiner) setMemory(mem *memory) error {
+	if r.bank.capacity == 0 {
+		return nil
+	}
+	if mem.rows > r.bank.capacity {
+		return fmt.Errorf("generator: refine: a memory bank of %d images, room for %d", mem.rows, r.bank.capacity)
+	}
+	if mem.rows > 0 && (mem.df != r.df || mem.dg != r.dg) {
+		return fmt.Errorf("generator: refine: feature sizes %d and %d differ from the earlier batches' %d and %d", r.df, r.dg, mem.df, mem.dg)
+	}
+	f, g := r.tr.Feed(r.bank.f), r.tr.Feed(r.bank.g)
+	clear(f[copy(f, mem.f):])
+	clear(g[copy(g, mem.g):])
+	n := r.gen.Batch()
+	all := n + r.bank.capacity
+	mask := r.tr.Feed(r.bank.mask)
+	for i := range n {
+		for j := range all {
+			on := float32(0)
+			if (j < n && j != i) || (j >= n && j-n < mem.rows) {
+				on = 1
+			}
+			mask[i*all+j] = on
+		}
+	}
+	return nil
+}
+
+// refineBatch refines the generator r holds and writes its images into out.
+func (r *refiner) refineBatch(ctx context.Context, mem *memory, opts RefineOptions, bi, batches int, out []float32) (*BatchResult, error) {
+	gen := r.gen
+	if err := r.setMemory(mem); err != nil {
 		return nil, err
 	}
-	defer func() {
-		r.tr.Close()
-		releaseMemory()
-	}()
 	br := &BatchResult{Len: gen.Batch(), Steps: opts.Steps}
 	clear(r.tr.Feed(r.dir))
 	if _, err := r.tr.Forward(); err != nil {
@@ -251,7 +340,6 @@ func refineBatch(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, name str
 	for i, p := range gen.Params {
 		copy(p.F32, r.params[i+1].Data)
 	}
-	br.Elapsed = time.Since(t0)
 	return br, nil
 }
 
@@ -299,8 +387,9 @@ func lastFC(g *ir.Graph) (string, error) {
 
 // newRefiner builds the refinement graph for gen's batch: the generator applied to the
 // latents and to their neighbours, the float model on both image sets (the BNS taps on the
-// first), the quantized model on both, and the loss.
-func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, mem *memory, opts RefineOptions) (*refiner, error) {
+// first), the quantized model on both, and the loss, whose diversity term has room for a
+// memory bank of capacity images.
+func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, capacity int, opts RefineOptions) (*refiner, error) {
 	batch := gen.Batch()
 	if batch < 2 {
 		return nil, fmt.Errorf("generator: refine: batch of %d images; the losses need at least 2", batch)
@@ -383,13 +472,12 @@ func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, m
 	if fs, gs := b.Shape(r.fh), b.Shape(r.gh); fs != nil && gs != nil {
 		r.df, r.dg = int(fs[1]), int(gs[1])
 	}
-	if mem.rows > 0 && (mem.df != r.df || mem.dg != r.dg) {
-		return nil, fmt.Errorf("generator: refine: feature sizes %d and %d differ from the earlier batches' %d and %d", r.df, r.dg, mem.df, mem.dg)
-	}
 	// L_GM = 1 − mean_i cos(f_i, f'_i)·cos(g_i, g'_i).
 	sim := b.Mul(b.ReduceSum(b.Mul(r.fh, r.fhN), []int64{1}, false), b.ReduceSum(b.Mul(r.gh, r.ghN), []int64{1}, false))
 	r.gm = b.Reshape(b.Sub(b.Scalar(ir.Float32, 1), b.ReduceMean(sim, nil, false)), []int64{1})
-	r.div = addDiversity(b, r.fh, r.gh, mem, opts.Zeta)
+	if r.div, r.bank, err = addDiversity(b, r.fh, r.gh, capacity, opts.Zeta); err != nil {
+		return nil, err
+	}
 	loss := r.bns
 	if opts.LambdaGM != 0 {
 		loss = b.Add(loss, b.Scale(r.gm, opts.LambdaGM))
@@ -414,15 +502,20 @@ func newRefiner(rt *ort.Runtime, fp, q *ir.Model, name string, gen *Generator, m
 	if gamma == 0 {
 		gamma = 0.95
 	}
-	r.gz, r.gg = &train.Group{Name: "z", LR: lrz}, &train.Group{Name: "generator", LR: lrg}
-	r.decay = &train.StepDecay{Group: r.gg, Every: 1, Gamma: gamma}
+	r.gz, r.gg = &train.Group{Name: "z"}, &train.Group{Name: "generator"}
+	r.lrz, r.lrg, r.gamma = lrz, lrg, gamma
+	r.startSchedules()
 	// New copies Init into its own buffers, so gen's values serve without a copy of their own.
 	r.params = append(r.params, &train.Param{Name: gin.z, Group: r.gz, Init: gen.Z.F32})
 	for i, p := range gen.Params {
 		r.params = append(r.params, &train.Param{Name: gin.params[i], Group: r.gg, Init: p.F32})
 	}
+	feeds := []string{r.dir}
+	if r.bank.capacity > 0 {
+		feeds = append(feeds, r.bank.f, r.bank.g, r.bank.mask)
+	}
 	r.tr, err = train.New(rt, m, train.Config{
-		Loss: loss, Params: r.params, Feeds: []string{r.dir},
+		Loss: loss, Params: r.params, Feeds: feeds,
 		Outputs: []string{r.bns, r.gm, r.div, r.img, r.fh, r.gh, r.fhN, r.ghN}, Session: opts.Session,
 	})
 	if err != nil {
@@ -443,35 +536,49 @@ func rowNormalize(b *autodiff.Builder, v string) string {
 }
 
 // addDiversity appends L_div = mean_i max_{j≠i} relu(|sim(i, j)| − ζ) for the batch's rows
-// fh and gh against themselves and the memory's rows, and returns its name (shape [1]).
-func addDiversity(b *autodiff.Builder, fh, gh string, mem *memory, zeta float64) string {
+// fh and gh against themselves and the memory bank's rows, and returns its name (shape [1])
+// and, for a bank of capacity rows > 0, the inputs that feed the bank. Padding rows and each
+// image's similarity with itself are masked to 0, below every similarity that counts (all are
+// ≥ 0), so the maxima are those over the bank's rows alone.
+func addDiversity(b *autodiff.Builder, fh, gh string, capacity int, zeta float64) (string, memoryInputs, error) {
+	bank := memoryInputs{capacity: capacity}
 	fs, gs := b.Shape(fh), b.Shape(gh)
 	if fs == nil || gs == nil {
-		return ""
+		return "", bank, nil
 	}
 	n := fs[0]
-	others := func(x string, rows []float32, d int64) string {
-		if mem.rows == 0 {
-			return x
+	all := n + int64(capacity)
+	others, mask := fh, ""
+	othersG := gh
+	if capacity > 0 {
+		var err error
+		m := b.Model()
+		if bank.f, err = addFloatInput(m, genPrefix+"memory_f", []int64{int64(capacity), fs[1]}); err != nil {
+			return "", bank, err
 		}
-		m := make([]float64, len(rows))
-		for i, v := range rows {
-			m[i] = float64(v)
+		if bank.g, err = addFloatInput(m, genPrefix+"memory_g", []int64{int64(capacity), gs[1]}); err != nil {
+			return "", bank, err
 		}
-		return b.Op("Concat", []string{x, b.Floats(ir.Float32, []int64{int64(mem.rows), d}, m)}, ir.IntAttr("axis", 0))
-	}
-	all := n + int64(mem.rows)
-	sf := b.Op("MatMul", []string{fh, b.Transpose(others(fh, mem.f, fs[1]), []int64{1, 0})}) // [N, N+M]
-	sg := b.Op("MatMul", []string{gh, b.Transpose(others(gh, mem.g, gs[1]), []int64{1, 0})})
-	offDiag := make([]float64, n*all)
-	for i := int64(0); i < n; i++ {
-		for j := int64(0); j < all; j++ {
-			if i != j {
-				offDiag[i*all+j] = 1
+		if bank.mask, err = addFloatInput(m, genPrefix+"memory_mask", []int64{n, all}); err != nil {
+			return "", bank, err
+		}
+		others = b.Op("Concat", []string{fh, bank.f}, ir.IntAttr("axis", 0))
+		othersG = b.Op("Concat", []string{gh, bank.g}, ir.IntAttr("axis", 0))
+		mask = bank.mask
+	} else {
+		offDiag := make([]float64, n*n)
+		for i := range n {
+			for j := range n {
+				if i != j {
+					offDiag[i*n+j] = 1
+				}
 			}
 		}
+		mask = b.Floats(ir.Float32, []int64{n, n}, offDiag)
 	}
-	s := b.Mul(b.Op("Abs", []string{b.Mul(sf, sg)}), b.Floats(ir.Float32, []int64{n, all}, offDiag))
+	sf := b.Op("MatMul", []string{fh, b.Transpose(others, []int64{1, 0})}) // [N, N+M]
+	sg := b.Op("MatMul", []string{gh, b.Transpose(othersG, []int64{1, 0})})
+	s := b.Mul(b.Op("Abs", []string{b.Mul(sf, sg)}), mask)
 	if zeta != 0 {
 		s = b.Op("Relu", []string{b.Sub(s, b.Scalar(ir.Float32, zeta))})
 	}
@@ -481,5 +588,5 @@ func addDiversity(b *autodiff.Builder, fh, gh string, mem *memory, zeta float64)
 	} else {
 		rowMax = b.Op("ReduceMax", []string{s}, ir.IntsAttr("axes", 1), ir.IntAttr("keepdims", 0))
 	}
-	return b.Reshape(b.ReduceMean(rowMax, nil, false), []int64{1})
+	return b.Reshape(b.ReduceMean(rowMax, nil, false), []int64{1}), bank, nil
 }

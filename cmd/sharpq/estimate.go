@@ -81,7 +81,7 @@ func generateEstimate(c *cli.Context, rt *ort.Runtime, modelPath string, m *ir.M
 	total := ge.Seconds(opts.Steps)
 	est := &convert.TimeEstimate{Device: rt.Device(), Threads: rt.Threads(), Preset: preset, Seconds: total,
 		Stages: []convert.StageEstimate{{Name: "generate", Units: ge.Batches, Steps: opts.Steps, Parallel: ge.Parallel, StepSeconds: ge.StepSeconds,
-			OtherSeconds: float64(ge.Rounds()) * ge.RoundSeconds, Seconds: total}},
+			OtherSeconds: ge.OtherSeconds(), SetupSeconds: float64(ge.Setups()) * ge.SetupSeconds, Seconds: total}},
 		Measured: time.Since(start).Seconds()}
 	return printEstimate(c, fmt.Sprintf("%s: %s preset, %d images", modelPath, preset, opts.Images), est)
 }

@@ -36,6 +36,14 @@ func (c *Clock) Done(n int) {
 	}
 }
 
+// Warm returns when step Skip ended (the zero time until it has): the time before it, less
+// Skip steady steps, is what the unit spent setting up.
+func (c *Clock) Warm() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.first
+}
+
 // PerStep returns the mean seconds of the timed steps, or 0 until step Skip+k has ended.
 func (c *Clock) PerStep() float64 {
 	c.mu.Lock()

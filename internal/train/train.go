@@ -202,6 +202,29 @@ func (t *Trainer) Params() []*Param { return t.params }
 // Steps returns how many steps have run.
 func (t *Trainer) Steps() int { return t.step }
 
+// Restart begins a new training run in the same session: each parameter takes its value from
+// inits (one slice per Config.Params entry, in that order), Adam's moments are cleared and the
+// step count returns to 0. The run that follows is the one a new Trainer with these initial
+// values would make (groups' learning rates are the caller's to reset), without building the
+// graph and the session again: synthesis trains a fresh generator per batch.
+func (t *Trainer) Restart(inits [][]float32) error {
+	if len(inits) != len(t.params) {
+		return fmt.Errorf("train: restart with %d initial values for %d parameters", len(inits), len(t.params))
+	}
+	for i, p := range t.params {
+		if len(inits[i]) != len(p.Data) {
+			return fmt.Errorf("train: restart: parameter %q has %d initial values, the graph wants %d", p.Name, len(inits[i]), len(p.Data))
+		}
+	}
+	for i, p := range t.params {
+		copy(p.Data, inits[i])
+		clear(p.m)
+		clear(p.v)
+	}
+	t.step = 0
+	return nil
+}
+
 // Forward runs the graph without updating parameters and returns the loss.
 func (t *Trainer) Forward() (float64, error) {
 	if err := t.sess.Run(); err != nil {

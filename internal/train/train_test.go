@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,5 +182,70 @@ func TestLossAlsoAnOutput(t *testing.T) {
 	}
 	if out := tr.Output(loss); len(out) != 1 || float64(out[0]) != got || got == 0 {
 		t.Errorf("Output(loss) = %v, Step returned %v; want the same non-zero value", out, got)
+	}
+}
+
+// TestRestart trains, restarts from other initial values and trains again: the second run
+// must be the one a new Trainer from those values makes, to the bit, and a restart with the
+// wrong number or size of values is refused.
+func TestRestart(t *testing.T) {
+	rt := orttest.Runtime(t)
+	type run struct {
+		w, b   []float32
+		losses []float64
+	}
+	fit := func(tr *train.Trainer, w, b *train.Param, seed uint64) run {
+		r := rand.New(rand.NewPCG(seed, 3))
+		var out run
+		for step := 0; step < 20; step++ {
+			x, tt := tr.Feed("x"), tr.Feed("t")
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			for i := range tt {
+				tt[i] = float32(r.NormFloat64())
+			}
+			loss, err := tr.Step()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.losses = append(out.losses, loss)
+		}
+		out.w, out.b = slices.Clone(w.Data), slices.Clone(b.Data)
+		return out
+	}
+	open := func(w0, b0 []float32) (*train.Trainer, *train.Param, *train.Param) {
+		m := regression(t, false)
+		g := &train.Group{Name: "all", LR: 0.05}
+		w := &train.Param{Name: "w", Group: g, Init: slices.Clone(w0)}
+		b := &train.Param{Name: "b", Group: g, Init: slices.Clone(b0)}
+		tr, err := train.New(rt, m, train.Config{Loss: m.Graph.Outputs[0].Name, Params: []*train.Param{w, b}, Feeds: []string{"x", "t"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return tr, w, b
+	}
+	w1, b1 := []float32{1, -2, 0.5}, []float32{0.25}
+	fresh, fw, fb := open(w1, b1)
+	want := fit(fresh, fw, fb, 9)
+
+	reused, rw, rb := open([]float32{0, 0, 0}, []float32{3})
+	fit(reused, rw, rb, 4)
+	if err := reused.Restart([][]float32{w1, b1}); err != nil {
+		t.Fatal(err)
+	}
+	if reused.Steps() != 0 {
+		t.Errorf("%d steps after Restart, want 0", reused.Steps())
+	}
+	got := fit(reused, rw, rb, 9)
+	if !slices.Equal(got.losses, want.losses) || !slices.Equal(got.w, want.w) || !slices.Equal(got.b, want.b) {
+		t.Errorf("restarted run: losses %v, w %v, b %v; a new trainer's: %v, %v, %v", got.losses[:3], got.w, got.b, want.losses[:3], want.w, want.b)
+	}
+
+	for _, bad := range [][][]float32{{w1}, {w1, {1, 2}}} {
+		if err := reused.Restart(bad); err == nil {
+			t.Errorf("Restart with %d values of sizes %d… accepted", len(bad), len(bad[0]))
+		}
 	}
 }
