@@ -8,26 +8,35 @@ import (
 	"github.com/sharpq/sharpq/ir"
 )
 
-// Constants of the peak-memory estimate: a least-squares fit (on relative error) of eleven
-// peaks of eight models measured with /usr/bin/time (scripts/memory-check.sh), from 0.63 GB
-// (resnet20 at 32×32, a batch of 64) to 13.4 GB (DenseNet-121 at 224×224, a batch of 16),
-// all within 17 % of it (BENCHMARKS.md, "Memory at ImageNet size"; fitted again after ONNX
-// Runtime's memory pattern was turned off, which lowered every peak by a quarter to a half).
+// Constants of the peak-memory estimate. Refinement's: a least-squares fit (on relative error)
+// of eleven peaks of eight models measured with /usr/bin/time (scripts/memory-check.sh: one
+// batch, so refinement's peak), from 0.63 GB (resnet20 at 32×32, a batch of 64) to 13.4 GB
+// (DenseNet-121 at 224×224, a batch of 16), all within 17 % of it; synthesis's: the same fit
+// of `sharpq generate`'s peaks, one and two batches at once, of four models at 32×32 and
+// 224×224, all within 10 % (BENCHMARKS.md, "Memory at ImageNet size" and "The memory of
+// batches synthesised side by side").
 const (
 	memBase          = 0.03e9 // the process, ONNX Runtime and the model
 	memPerGenWeight  = 38     // bytes per generator weight: values, gradients, Adam moments, copies
 	memPerActivation = 2.9    // bytes per byte of the float model's activations, per batch image
+	// One batch's synthesis: the generator's weights with their gradients and Adam moments,
+	// and the float model once, forward and backward.
+	memSynthPerGenWeight  = 27.2
+	memSynthPerActivation = 0.97
 )
 
 // Memory is the estimated peak resident memory of a conversion.
 type Memory struct {
 	// Bytes is the estimated peak: SADAG refinement, whose graph runs the float and the
-	// quantized model forward and backward on a batch and its neighbours, or synthesis
-	// (about half of that per batch, times the batches synthesised at once).
+	// quantized model forward and backward on a batch and its neighbours, or synthesis (the
+	// float model once and a generator per batch, times the batches synthesised at once).
 	Bytes int64
-	// Fixed is the part of one batch's run that does not grow with the batch (mostly the
-	// generator's weights); PerImage is what each image of a batch adds.
+	// Fixed is the part of one batch's refinement that does not grow with the batch (mostly
+	// the generator's weights); PerImage is what each image of a batch adds.
 	Fixed, PerImage int64
+	// SynthFixed and SynthPerImage are the same for one batch's synthesis, of which Parallel
+	// run at once beside the process's Base.
+	Base, SynthFixed, SynthPerImage int64
 	// Generator is the bytes of one generator's weights. SADAG writes every synthesised
 	// batch's generator to disk (the work folder, or a temporary folder) until its
 	// refinement: Disk bytes in all; GENIE keeps none.
@@ -52,6 +61,9 @@ func EstimateMemory(m *ir.Model, s Schedule, method Method, parallel int) (Memor
 	e := Memory{
 		Fixed:           int64(memBase) + memPerGenWeight*weights,
 		PerImage:        int64(memPerActivation * float64(act)),
+		Base:            int64(memBase),
+		SynthFixed:      int64(memSynthPerGenWeight * float64(weights)),
+		SynthPerImage:   int64(memSynthPerActivation * float64(act)),
 		Generator:       4 * weights,
 		ActivationBytes: act,
 		Images:          s.Images,
@@ -79,7 +91,7 @@ func (e Memory) At(batch int, method Method) int64 {
 	one := e.Fixed + int64(batch)*e.PerImage
 	// Finished batches' generators wait on disk, not in memory: the peak is the batches
 	// synthesised at once, or one batch's refinement.
-	synthesis := one / 2 * workers
+	synthesis := e.Base + workers*(e.SynthFixed+int64(batch)*e.SynthPerImage)
 	if method == GENIE {
 		return synthesis
 	}

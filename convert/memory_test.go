@@ -9,7 +9,8 @@ import (
 
 // TestEstimateMemory: the estimate walks the float model's values (TinyResNet: ten 4×8×8 maps
 // from the stem to the block's last ReLU, the pooled 4 twice and 3 logits, all float32), counts
-// the batches synthesised at once and the generators' disk, and BatchWithin inverts it.
+// a generator per batch synthesised at once and the generators' disk, and BatchWithin inverts
+// it.
 func TestEstimateMemory(t *testing.T) {
 	m := testmodels.TinyResNet(1)
 	s := convert.Fast()
@@ -35,14 +36,20 @@ func TestEstimateMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := one / 2; genie.Bytes != want || genie.Disk != 0 {
-		t.Errorf("GENIE estimate %d and disk %d, want half a batch's %d and none", genie.Bytes, genie.Disk, want)
+	synth := genie.SynthFixed + 128*genie.SynthPerImage
+	if want := genie.Base + synth; genie.Bytes != want || genie.Disk != 0 || want >= one {
+		t.Errorf("GENIE estimate %d and disk %d, want one batch's synthesis, %d (below its refinement, %d), and none", genie.Bytes, genie.Disk, want, one)
+	}
+	// Refinement runs the generator twice (the images and their neighbours) and two models:
+	// more per weight and per image than synthesis.
+	if sadag.SynthFixed >= sadag.Fixed || sadag.SynthPerImage >= sadag.PerImage {
+		t.Errorf("synthesis %d + %d per image, refinement %d + %d: want synthesis the smaller", sadag.SynthFixed, sadag.SynthPerImage, sadag.Fixed, sadag.PerImage)
 	}
 	par, err := convert.EstimateMemory(m, s, convert.GENIE, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 2 * (one / 2); par.Bytes != want {
+	if want := par.Base + 2*synth; par.Bytes != want {
 		t.Errorf("batches side by side: %d, want the two batches at once, %d", par.Bytes, want)
 	}
 	for _, tc := range []struct {

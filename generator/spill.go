@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -23,6 +24,11 @@ const (
 	spillMagic   = "sharpq-generator"
 	spillVersion = 1
 )
+
+// spillChunk is how many values a spilled generator is written and read in at a time:
+// encoding a whole 103 M-weight tensor at once (binary.Write, binary.Read) would hold a
+// second copy of it in bytes.
+const spillChunk = 1 << 16
 
 // spillName is the file, within the spill folder, that holds batch bi's generator.
 func spillName(bi int) string { return fmt.Sprintf("generator-%04d.bin", bi) }
@@ -44,9 +50,16 @@ func spillGenerator(dir string, bi int, g *Generator) (name string, err error) {
 		if err := binary.Write(w, binary.LittleEndian, header); err != nil {
 			return err
 		}
+		buf := make([]byte, spillChunk*4)
 		for _, t := range append([]*ir.Tensor{g.Z}, g.Params...) {
-			if err := binary.Write(w, binary.LittleEndian, t.F32); err != nil {
-				return err
+			for lo := 0; lo < len(t.F32); lo += spillChunk {
+				part := t.F32[lo:min(lo+spillChunk, len(t.F32))]
+				for i, v := range part {
+					binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+				}
+				if _, err := w.Write(buf[:4*len(part)]); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -85,10 +98,17 @@ func loadGenerator(dir, name string, bi int) (*Generator, error) {
 		return nil, damaged(fmt.Sprintf("shape %d×%d×%d, batch %d", c, h, w, batch))
 	}
 	g := &Generator{C: c, H: h, W: w}
+	buf := make([]byte, spillChunk*4)
 	read := func(name string, shape []int64) (*ir.Tensor, error) {
 		data := make([]float32, ir.NumElements(shape))
-		if err := binary.Read(r, binary.LittleEndian, data); err != nil {
-			return nil, damaged("truncated at " + name)
+		for lo := 0; lo < len(data); lo += spillChunk {
+			part := data[lo:min(lo+spillChunk, len(data))]
+			if _, err := io.ReadFull(r, buf[:4*len(part)]); err != nil {
+				return nil, damaged("truncated at " + name)
+			}
+			for i := range part {
+				part[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+			}
 		}
 		return ir.NewFloat32(name, shape, data), nil
 	}
