@@ -266,12 +266,20 @@ type RefineBatch struct {
 	// DirCos is the mean cosine between the neighbour direction each step used (the step
 	// before's latent gradient) and the step's own.
 	DirCos float64 `json:"direction_cosine"`
+	// Seconds is the batch's refinement time; SetupSeconds the part spent building its graph
+	// and session (the first batch of a size; the others restart it).
+	Seconds      float64 `json:"seconds"`
+	SetupSeconds float64 `json:"setup_seconds"`
 }
 
-// BatchLoss is the BNS loss of one generated batch at its first and last step.
+// BatchLoss is the BNS loss of one generated batch at its first and last step, and its time.
 type BatchLoss struct {
 	First float64 `json:"bns_first"`
 	Last  float64 `json:"bns_last"`
+	// Seconds is the batch's synthesis time; SetupSeconds the part spent building its graph
+	// and session (a worker's first batch of a size; its others restart it).
+	Seconds      float64 `json:"seconds"`
+	SetupSeconds float64 `json:"setup_seconds"`
 }
 
 // ErrOtherRun is returned (wrapped) when Options.Resume finds another run's progress in
@@ -493,7 +501,7 @@ func run(ctx context.Context, rt *ort.Runtime, o Options) (*Report, error) {
 		return nil, err
 	}
 	for _, b := range images.Batches {
-		rep.GenLoss = append(rep.GenLoss, BatchLoss{First: b.FirstBNS, Last: b.BNS})
+		rep.GenLoss = append(rep.GenLoss, BatchLoss{First: b.FirstBNS, Last: b.BNS, Seconds: b.Elapsed.Seconds(), SetupSeconds: b.Setup.Seconds()})
 	}
 	stage("generate", t0)
 	logf("generate: done in %.0fs", time.Since(t0).Seconds())
@@ -738,7 +746,8 @@ func refineReport(before, after *generator.Images) []RefineBatch {
 		if x2 > 0 {
 			change = math.Sqrt(d2 / x2)
 		}
-		out = append(out, RefineBatch{FirstLoss: b.FirstLoss, Loss: b.Loss, BNS: b.BNS, GM: b.GM, Div: b.Div, Change: change, DirCos: b.DirCos})
+		out = append(out, RefineBatch{FirstLoss: b.FirstLoss, Loss: b.Loss, BNS: b.BNS, GM: b.GM, Div: b.Div, Change: change, DirCos: b.DirCos,
+			Seconds: b.Elapsed.Seconds(), SetupSeconds: b.Setup.Seconds()})
 	}
 	return out
 }

@@ -46,13 +46,17 @@ func TestConvertEndToEnd(t *testing.T) {
 			Agreement float64 `json:"top1_agreement"`
 		} `json:"self_check"`
 		Generation []struct {
-			First float64 `json:"bns_first"`
-			Last  float64 `json:"bns_last"`
+			First   float64 `json:"bns_first"`
+			Last    float64 `json:"bns_last"`
+			Seconds float64 `json:"seconds"`
+			Setup   float64 `json:"setup_seconds"`
 		} `json:"generation"`
 		Refinement []struct {
-			First  float64 `json:"loss_first"`
-			Last   float64 `json:"loss_last"`
-			Change float64 `json:"image_change"`
+			First   float64 `json:"loss_first"`
+			Last    float64 `json:"loss_last"`
+			Change  float64 `json:"image_change"`
+			Seconds float64 `json:"seconds"`
+			Setup   float64 `json:"setup_seconds"`
 		} `json:"refinement"`
 		Accuracy struct {
 			Images    int     `json:"images"`
@@ -69,6 +73,14 @@ func TestConvertEndToEnd(t *testing.T) {
 	for i, g := range rep.Generation {
 		if !(g.Last < g.First/3) {
 			t.Errorf("batch %d: BNS loss %.3g → %.3g, want a 3× drop in 40 steps", i, g.First, g.Last)
+		}
+		if !(g.Setup > 0 && g.Setup < g.Seconds) {
+			t.Errorf("batch %d: synthesis %g s, set-up %g s: want both timed, the set-up a part", i, g.Seconds, g.Setup)
+		}
+	}
+	for i, r := range rep.Refinement {
+		if !(r.Setup > 0 && r.Setup < r.Seconds) {
+			t.Errorf("refined batch %d: %g s, set-up %g s: want both timed, the set-up a part", i, r.Seconds, r.Setup)
 		}
 	}
 	// One generator made the 32 images; refinement moved them, but not far (three steps).
