@@ -134,10 +134,16 @@ func Refine(ctx context.Context, rt *ort.Runtime, fp, q *ir.Model, prev *Images,
 		}
 		var gen *Generator
 		switch {
+		case pb.Generator != nil && opts.DropGenerators:
+			gen = pb.Generator // refined in place: dropped after the batch anyway
 		case pb.Generator != nil:
 			gen = pb.Generator.Clone()
 		case pb.GeneratorFile != "" && opts.SpillDir != "":
-			if gen, err = loadGenerator(opts.SpillDir, pb.GeneratorFile, bi); err != nil {
+			var reuse *Generator
+			if r != nil && opts.DropGenerators {
+				reuse = r.gen // the last batch's, dropped
+			}
+			if gen, err = loadGenerator(opts.SpillDir, pb.GeneratorFile, bi, reuse); err != nil {
 				return nil, err
 			}
 		default:

@@ -36,7 +36,7 @@ func TestSpilledGenerators(t *testing.T) {
 		if b.Generator != nil || b.GeneratorFile != spillName(i) {
 			t.Fatalf("batch %d: generator in memory %v, file %q", i, b.Generator != nil, b.GeneratorFile)
 		}
-		g, err := loadGenerator(dir, b.GeneratorFile, i)
+		g, err := loadGenerator(dir, b.GeneratorFile, i, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,5 +104,85 @@ func TestSpilledGenerators(t *testing.T) {
 		if b.Generator != nil || b.GeneratorFile != "" {
 			t.Errorf("batch %d: a generator was kept with DiscardGenerators", i)
 		}
+	}
+}
+
+// TestRefineReusesGenerators: a refinement that drops each batch's generator (as convert's
+// does) refines a generator kept in memory in place and reads a spilled one into the last
+// batch's buffers, with the images of a refinement that keeps them all.
+func TestRefineReusesGenerators(t *testing.T) {
+	rt := orttest.Runtime(t)
+	fp := bundledModel(t)
+	q := fakeQuant(t, 0.5)
+	opts := Options{Images: 16, Batch: 8, Steps: 2, Seed: 3}
+	synth := func(spill string) *Images {
+		t.Helper()
+		o := opts
+		o.SpillDir = spill
+		im, err := Synthesize(t.Context(), rt, fp, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	ro := RefinePaper()
+	ro.Steps, ro.LRz, ro.LRg = 2, 1e-2, 1e-3
+	kept := synth("")
+	want, err := Refine(t.Context(), rt, fp, q, kept, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Batches[0].Generator == nil {
+		t.Fatal("a refinement that keeps the generators dropped one")
+	}
+
+	dir := t.TempDir()
+	spilled := synth(dir)
+	ro.DropGenerators = true
+	for _, tc := range []struct {
+		name  string
+		in    *Images
+		spill string
+	}{
+		{"in memory", synth(""), ""},
+		{"spilled", spilled, dir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := ro
+			o.SpillDir = tc.spill
+			got, err := Refine(t.Context(), rt, fp, q, tc.in, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Data, want.Data) {
+				t.Error("images differ from a refinement that keeps the generators")
+			}
+			for i, b := range got.Batches {
+				if b.Generator != nil || tc.in.Batches[i].Generator != nil {
+					t.Errorf("batch %d: generator kept", i)
+				}
+			}
+		})
+	}
+
+	// Read into a generator of the same shapes: its buffers, the file's values.
+	first, err := loadGenerator(dir, spilled.Batches[0].GeneratorFile, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := loadGenerator(dir, spilled.Batches[1].GeneratorFile, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &first.Params[0].F32[0]
+	into, err := loadGenerator(dir, spilled.Batches[1].GeneratorFile, 1, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &into.Params[0].F32[0] != buf {
+		t.Error("loadGenerator allocated new buffers for a generator of the same shapes")
+	}
+	if !slices.Equal(into.Z.F32, second.Z.F32) || !slices.Equal(into.Params[len(into.Params)-1].F32, second.Params[len(second.Params)-1].F32) {
+		t.Error("a generator read into another's buffers differs from one read into its own")
 	}
 }
