@@ -29,7 +29,7 @@ func evalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "eval-mean", DefaultText: "--mean", Usage: "per-channel mean for --eval-data alone (e.g. uint8 test pixels beside already normalised --calib-data given without --mean)"},
 		&cli.StringFlag{Name: "eval-std", DefaultText: "--std", Usage: "per-channel std for --eval-data alone"},
 		&cli.Float64Flag{Name: "max-drop", DefaultText: "off", Usage: "quality gate: fail with exit status 3 and write nothing when the quantized top-1 on --eval-data is more than this many points below the float model's"},
-		&cli.Float64Flag{Name: "min-agreement", DefaultText: "off", Usage: "quality gate without labelled images: fail with exit status 3 and write nothing when the quantized model picks the float model's top-1 class on fewer than this percentage of the calibration images (the self-check's float_top1_agreement)"},
+		&cli.Float64Flag{Name: "min-agreement", DefaultText: "off", Usage: "quality gate without labelled images: fail with exit status 3 and write nothing when the quantized model picks the float model's top-1 class on fewer than this percentage of the self-check's images (the first 256 calibration images; its float_top1_agreement)"},
 	}
 }
 
