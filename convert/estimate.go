@@ -143,9 +143,12 @@ func estimate(ctx context.Context, rt *ort.Runtime, o Options, k int) (*TimeEsti
 		}
 		step := refineClock.PerStep()
 		// One refiner serves every batch of a size: its set-up is paid once (twice with an
-		// uneven last batch), the rest of the time outside the steps per batch.
-		setup := max(0, refineClock.Warm().Sub(t0).Seconds()-steptime.Skip*step)
-		perBatch := max(0, time.Since(t0).Seconds()-setup-float64(steptime.Skip+k)*step)
+		// uneven last batch). Each batch adds two passes of the whole graph to its steps, one
+		// before them for the neighbours' first direction and one after them for the final
+		// images and features, each about a step's time; the first batch's slower first
+		// passes count as set-up.
+		perBatch := 2 * step
+		setup := max(0, time.Since(t0).Seconds()-float64(steptime.Skip+k)*step-perBatch)
 		if ge.Uneven && batches > 1 {
 			setup *= 2
 		}
