@@ -126,6 +126,7 @@ type SettingDiff struct {
 	Field, There, Here string
 }
 
+// Error says which folder holds another run and how it differs from this one.
 func (e *OtherRunError) Error() string {
 	return fmt.Sprintf("checkpoint: %s %s: %v (%s)", e.verb, e.Dir, ErrOtherRun, e.How(nil))
 }
