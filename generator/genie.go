@@ -87,7 +87,7 @@ type Progress struct {
 
 // Images is what Synthesize returns.
 type Images struct {
-	N, C, H, W int
+	N, C, H, W int // N images of C×H×W
 	// Data holds the N images, NCHW, as the model takes them (normalised inputs).
 	Data []float32
 	// Batches describes each batch of images, in order.
@@ -160,14 +160,15 @@ func (im *Images) WithoutGenerators() *Images {
 // BatchResult describes one batch of synthesised images.
 type BatchResult struct {
 	Start, Len int // the batch holds images Start … Start+Len−1
-	Steps      int
+	Steps      int // the steps it ran
 	// FirstLoss and FirstBNS are the loss and its BNS part at the first step.
 	FirstLoss, FirstBNS float64
 	// Loss and its parts BNS, Prior (synthesis), GM and Div (refinement) are those of the
 	// returned images: the generator after the last update, without swing shifts.
 	Loss, BNS, Prior, GM, Div float64
 	// DirCos (refinement) is Progress.DirCos averaged over the batch's steps.
-	DirCos  float64
+	DirCos float64
+	// Elapsed is the batch's time, from its generator's set-up to its images.
 	Elapsed time.Duration
 	// Setup is the part of Elapsed spent building the batch's graph and session; near zero
 	// when the batch reused those of the batch before (same size, same worker).

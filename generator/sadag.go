@@ -56,7 +56,9 @@ type RefineOptions struct {
 // first len(Images.Batches)) and the memory bank of their features, which the diversity loss
 // of later batches needs.
 type RefineState struct {
-	Images                Images
+	Images Images
+	// MemF and MemG are the memory bank: the normalised features f̂ (MemDF values each)
+	// and logit differences ĝ (MemDG each) of the MemRows images refined so far, row by row.
 	MemF, MemG            []float32
 	MemRows, MemDF, MemDG int
 }
