@@ -153,7 +153,7 @@ type Options struct {
 	Equalize, EqualizeStreams bool
 	// ActClipNorm and ExportOpset: see quantizer.Options.
 	ActClipNorm float64
-	ExportOpset int64
+	ExportOpset int64 // the QDQ model's default-domain opset (0 = quantizer.QDQOpset)
 	// BiasCorrection corrects the final model's biases on the calibration set (see
 	// quantizer.Options); the warm-up model of SADAG's refinement is left as it is.
 	BiasCorrection bool
@@ -196,7 +196,7 @@ type Options struct {
 	Resume bool
 	// GenProgress and ReconProgress, when set, receive fine-grained progress.
 	GenProgress   func(stage string, p generator.Progress)
-	ReconProgress func(stage string, p quantizer.ReconProgress)
+	ReconProgress func(stage string, p quantizer.ReconProgress) // stage is "warmup" or "reconstruct"
 	// ImagesReady, when set, receives the calibration images (before mirrors) as soon as
 	// they are final, before the reconstruction: a long run's images can be looked at, or
 	// taken elsewhere, while it goes on. An error stops the run.
@@ -219,9 +219,9 @@ type Report struct {
 	Model  string `json:"model"`  // Options.ModelName
 	Method string `json:"method"` // sadag or genie
 	Preset string `json:"preset"` // the Schedule's Name ("custom" for one without)
-	WBits  int    `json:"wbits"`
-	ABits  int    `json:"abits"`
-	Seed   uint64 `json:"seed"`
+	WBits  int    `json:"wbits"`  // default weight bits (Options.Bits.Weight)
+	ABits  int    `json:"abits"`  // default activation bits (Options.Bits.Activation)
+	Seed   uint64 `json:"seed"`   // Options.Seed
 	// Rounding is as the sharpq.rounding metadata: adaround, flexround or nearest.
 	Rounding string `json:"rounding"`
 	// Images is the number of synthetic images (before mirrors and mixtures).
@@ -236,8 +236,8 @@ type Report struct {
 	Refine []RefineBatch `json:"refinement,omitempty"`
 	// Blocks, Layers and SelfCheck are the final reconstruction's (quantizer.Result).
 	Blocks    []quantizer.BlockResult `json:"blocks"`
-	Layers    []quantizer.LayerReport `json:"layers"`
-	SelfCheck quantizer.SelfCheck     `json:"self_check"`
+	Layers    []quantizer.LayerReport `json:"layers"`     // per quantized layer: bits and SQNR
+	SelfCheck quantizer.SelfCheck     `json:"self_check"` // the exported model checked in ONNX Runtime
 	// BiasCorrection is what --bias-correct did (nil without it).
 	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
 	// Quantized is the QDQ model, with o.Model's input layout: a channels-last model (an
@@ -255,11 +255,11 @@ type Report struct {
 // after the last one's update (a pass of its own, so not the last step's progress figure),
 // and how far its images moved.
 type RefineBatch struct {
-	FirstLoss float64 `json:"loss_first"`
-	Loss      float64 `json:"loss_last"`
-	BNS       float64 `json:"bns_last"`
-	GM        float64 `json:"gm_last"`
-	Div       float64 `json:"div_last"`
+	FirstLoss float64 `json:"loss_first"` // total loss L_BN + λ1·L_GM + λ2·L_div at the first step
+	Loss      float64 `json:"loss_last"`  // total loss after the last update
+	BNS       float64 `json:"bns_last"`   // its BN-statistics part L_BN
+	GM        float64 `json:"gm_last"`    // its gradient-matching part L_GM, unweighted
+	Div       float64 `json:"div_last"`   // its diversity part L_div, unweighted
 	// Change is RMS(refined − synthesised) / RMS(synthesised): how much the refinement
 	// altered the batch's images.
 	Change float64 `json:"image_change"`
@@ -269,17 +269,17 @@ type RefineBatch struct {
 	// Seconds is the batch's refinement time; SetupSeconds the part spent building its graph
 	// and session (the first batch of a size; the others restart it).
 	Seconds      float64 `json:"seconds"`
-	SetupSeconds float64 `json:"setup_seconds"`
+	SetupSeconds float64 `json:"setup_seconds"` // graph and session building, within Seconds
 }
 
 // BatchLoss is the BNS loss of one generated batch at its first and last step, and its time.
 type BatchLoss struct {
-	First float64 `json:"bns_first"`
-	Last  float64 `json:"bns_last"`
+	First float64 `json:"bns_first"` // BNS loss at the first step
+	Last  float64 `json:"bns_last"`  // BNS loss of the returned images, after the last update
 	// Seconds is the batch's synthesis time; SetupSeconds the part spent building its graph
 	// and session (a worker's first batch of a size; its others restart it).
 	Seconds      float64 `json:"seconds"`
-	SetupSeconds float64 `json:"setup_seconds"`
+	SetupSeconds float64 `json:"setup_seconds"` // graph and session building, within Seconds
 }
 
 // ErrOtherRun is returned (wrapped) when Options.Resume finds another run's progress in

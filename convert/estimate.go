@@ -15,10 +15,10 @@ import (
 // TimeEstimate is how long a Run with the same Options would take on the same machine,
 // extrapolated from a few timed steps of each of its stages.
 type TimeEstimate struct {
-	Device  string `json:"device"`
-	Threads int    `json:"threads"`
-	Method  string `json:"method,omitempty"` // empty for an estimate of the quantizer alone
-	Preset  string `json:"preset"`
+	Device  string `json:"device"`           // execution provider: "cpu" or "cuda"
+	Threads int    `json:"threads"`          // intra-op threads per ONNX Runtime session
+	Method  string `json:"method,omitempty"` // empty for an estimate of the quantizer or the generator alone
+	Preset  string `json:"preset"`           // the schedule's or preset's name
 	// Stages are named as Report.Stages names them, in the order Run runs them.
 	Stages  []StageEstimate `json:"stages"`
 	Seconds float64         `json:"seconds"` // the whole run, or with Resumed what it has left
@@ -31,14 +31,14 @@ type TimeEstimate struct {
 
 // StageEstimate is one stage of a TimeEstimate.
 type StageEstimate struct {
-	Name string `json:"name"`
+	Name string `json:"name"` // "generate", "warm-up reconstruction", "refine" or "reconstruct+export"
 	// Units are the stage's batches (generation, refinement) or blocks (reconstruction), each
 	// of Steps steps; Parallel of them run at once. Done of them are finished in the work
 	// folder of a resumed run, and Seconds leaves their steps out.
 	Units    int `json:"units"`
-	Done     int `json:"done,omitempty"`
-	Steps    int `json:"steps"`
-	Parallel int `json:"parallel"`
+	Done     int `json:"done,omitempty"` // units already finished in a resumed run's work folder
+	Steps    int `json:"steps"`          // steps per unit
+	Parallel int `json:"parallel"`       // units run at once
 	// StepSeconds is the measured time of one step: of Parallel batches at once
 	// (generation), of one batch (refinement), or of every block once (reconstruction: the
 	// sum of the blocks' steps).
@@ -49,7 +49,7 @@ type StageEstimate struct {
 	// SetupSeconds is the part of OtherSeconds that generation and refinement spend once,
 	// not per batch: building their graphs and sessions and laying out memory.
 	SetupSeconds float64 `json:"setup_seconds,omitempty"`
-	Seconds      float64 `json:"seconds"`
+	Seconds      float64 `json:"seconds"` // the stage's estimated time, or with Done what it has left
 }
 
 // DefaultEstimateSteps is how many steps of each stage Estimate times when asked for 0.

@@ -21,7 +21,7 @@ type Options struct {
 	// Images is the number of images to synthesise, in batches of Batch (the last batch may
 	// be smaller). Each batch has its own fresh generator and latents.
 	Images int
-	Batch  int
+	Batch  int // images per batch, 2 or more for SADAG refinement
 	// Steps is the number of Adam steps per batch.
 	Steps int
 	// Seed makes the run reproducible: the same seed, model, options and thread count give
@@ -50,7 +50,7 @@ type Options struct {
 	// for SADAG refinement (RefineOptions.SpillDir reads it back): 0.4 GB per batch at
 	// 224×224. DiscardGenerators keeps no generator at all (GENIE needs only the images).
 	SpillDir          string
-	DiscardGenerators bool
+	DiscardGenerators bool // for GENIE: drop each batch's generator once its images are made
 	// Resume continues a run from the batches a checkpoint holds (the same options and seed).
 	Resume *Images
 	// Checkpoint, when set, is called after every batch with the images so far (the batches

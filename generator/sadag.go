@@ -56,11 +56,11 @@ type RefineOptions struct {
 // first len(Images.Batches)) and the memory bank of their features, which the diversity loss
 // of later batches needs.
 type RefineState struct {
-	Images Images
+	Images Images // the batches refined so far, in order
 	// MemF and MemG are the memory bank: the normalised features f̂ (MemDF values each)
 	// and logit differences ĝ (MemDG each) of the MemRows images refined so far, row by row.
 	MemF, MemG            []float32
-	MemRows, MemDF, MemDG int
+	MemRows, MemDF, MemDG int // images in the bank, and the lengths of their f̂ and ĝ rows
 }
 
 // RefinePaper returns SADAG's settings: 500 steps per batch, latents at lr 1e-5, the

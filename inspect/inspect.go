@@ -19,17 +19,17 @@ import (
 
 // Report is the summary of one model. Its JSON form is what `sharpq inspect --json` prints.
 type Report struct {
-	IRVersion  int64     `json:"ir_version"`
-	Opset      int64     `json:"opset"`
-	Producer   string    `json:"producer"`
-	Inputs     []Tensor  `json:"inputs"`
-	Outputs    []Tensor  `json:"outputs"`
-	Ops        []OpCount `json:"ops"`
-	Nodes      int       `json:"nodes"`
-	Parameters int64     `json:"parameters"`
-	BNNodes    int       `json:"batchnorm_nodes"`
-	BNFolded   bool      `json:"batchnorm_folded"`
-	BNStatus   string    `json:"batchnorm_status"`
+	IRVersion  int64     `json:"ir_version"`       // the model's ONNX IR version
+	Opset      int64     `json:"opset"`            // default-domain opset; 0 when the model does not import it
+	Producer   string    `json:"producer"`         // producer name and version, joined by a space
+	Inputs     []Tensor  `json:"inputs"`           // the graph's runtime inputs
+	Outputs    []Tensor  `json:"outputs"`          // the graph's outputs
+	Ops        []OpCount `json:"ops"`              // nodes per operator type, most used first, ties by name
+	Nodes      int       `json:"nodes"`            // number of nodes in the graph
+	Parameters int64     `json:"parameters"`       // elements of float initializers and QDQ integer weights, less BN running statistics and quantizer scales and zero points
+	BNNodes    int       `json:"batchnorm_nodes"`  // number of BatchNormalization nodes
+	BNFolded   bool      `json:"batchnorm_folded"` // no BN, and the model has Convs, all with a bias: BN was likely folded at export
+	BNStatus   string    `json:"batchnorm_status"` // human-readable verdict on the BN statistics data-free synthesis needs
 	// Quantized says why the model is not a float model to quantize ("" when it is): its
 	// weights go through QDQ nodes already.
 	Quantized string `json:"quantized,omitempty"`
@@ -51,9 +51,9 @@ type Report struct {
 	// Training says whether synthesis and reconstruction can differentiate the model: "ok",
 	// or why not (the first node without a gradient rule).
 	Training string  `json:"training"`
-	Layers   []Layer `json:"quantizable_layers"`
-	Blocks   []Block `json:"blocks"`
-	Residual int     `json:"residual_blocks"`
+	Layers   []Layer `json:"quantizable_layers"` // a float model's quantizable layers, or a QDQ model's quantized ones
+	Blocks   []Block `json:"blocks"`             // a float model's reconstruction blocks in graph order; empty for a QDQ model
+	Residual int     `json:"residual_blocks"`    // how many of Blocks are residual
 	// Memory is what a conversion of the model is expected to take (set by the caller).
 	Memory *Memory `json:"convert_memory,omitempty"`
 }
@@ -65,43 +65,43 @@ type Memory struct {
 	// GenBatch to DiskBytes are convert's estimate, absent for a model convert refuses (one
 	// without BatchNormalization statistics).
 	GenBatch        int   `json:"gen_batch,omitempty"`
-	Images          int   `json:"images,omitempty"`
-	Bytes           int64 `json:"peak_bytes,omitempty"`
-	PerImage        int64 `json:"bytes_per_batch_image,omitempty"`
-	ActivationBytes int64 `json:"activation_bytes_per_image,omitempty"`
+	Images          int   `json:"images,omitempty"`                     // synthetic images the estimate is for
+	Bytes           int64 `json:"peak_bytes,omitempty"`                 // estimated peak resident memory
+	PerImage        int64 `json:"bytes_per_batch_image,omitempty"`      // bytes each image of a generator batch adds to refinement
+	ActivationBytes int64 `json:"activation_bytes_per_image,omitempty"` // bytes of the float model's intermediate values for one image
 	// DiskBytes is the disk SADAG's synthesised generators take until refinement.
 	DiskBytes int64 `json:"generator_disk_bytes,omitempty"`
-	Available int64 `json:"available_bytes,omitempty"`
+	Available int64 `json:"available_bytes,omitempty"` // the machine's available memory in bytes (MemAvailable); 0 when unknown
 	// FitsBatch is the largest generator batch within Available, when GenBatch is not.
 	FitsBatch int `json:"gen_batch_within_available,omitempty"`
 	// ReconPerImage is the memory block reconstruction holds per calibration image, beside
 	// the image, at its peak (in block ReconBlock): quantize and convert keep every block's
 	// inputs and output for all their images at once.
 	ReconPerImage int64  `json:"recon_bytes_per_image,omitempty"`
-	ReconBlock    string `json:"recon_peak_block,omitempty"`
+	ReconBlock    string `json:"recon_peak_block,omitempty"` // name of the block where ReconPerImage peaks
 }
 
 // Tensor is a graph input or output; a dimension of -1 is dynamic (named in DimNames).
 type Tensor struct {
-	Name  string   `json:"name"`
-	DType string   `json:"dtype"`
-	Shape []int64  `json:"shape"`
-	Dims  []string `json:"dims"`
+	Name  string   `json:"name"`  // value name
+	DType string   `json:"dtype"` // element type, e.g. "float32"
+	Shape []int64  `json:"shape"` // dimensions, -1 where dynamic
+	Dims  []string `json:"dims"`  // per dimension, its symbolic name or ""
 }
 
 // OpCount is how many nodes use one operator type.
 type OpCount struct {
-	Op    string `json:"op"`
-	Count int    `json:"count"`
+	Op    string `json:"op"`    // operator type, prefixed by "domain." outside the default domain
+	Count int    `json:"count"` // number of nodes of that type
 }
 
 // Layer is one quantizable layer of a float model, or one quantized layer of a QDQ model.
 type Layer struct {
-	Node        string  `json:"node"`
-	Op          string  `json:"op"`
-	Weight      string  `json:"weight"`
-	WeightShape []int64 `json:"weight_shape"`
-	Group       int64   `json:"group,omitempty"`
+	Node        string  `json:"node"`            // node name
+	Op          string  `json:"op"`              // Conv, Gemm or MatMul
+	Weight      string  `json:"weight"`          // weight initializer (a QDQ model's integer one)
+	WeightShape []int64 `json:"weight_shape"`    // the weight's dimensions
+	Group       int64   `json:"group,omitempty"` // a Conv's group attribute (1 by default); 0 for other ops
 	// WeightType is the integer type of a QDQ model's weight (int4, int8, …); "" in a float
 	// model.
 	WeightType string `json:"weight_type,omitempty"`
@@ -109,11 +109,11 @@ type Layer struct {
 
 // Block is one reconstruction block.
 type Block struct {
-	Name   string   `json:"name"`
-	Kind   string   `json:"kind"`
-	Layers []string `json:"layers"`
-	Input  string   `json:"input"`
-	Output string   `json:"output"`
+	Name   string   `json:"name"`   // block name, "block00", "block01", …
+	Kind   string   `json:"kind"`   // "residual" or "layer" (quantizer.BlockKind)
+	Layers []string `json:"layers"` // node names of the block's quantizable layers
+	Input  string   `json:"input"`  // the one value computed outside the block that it reads
+	Output string   `json:"output"` // the value the block produces
 }
 
 // Model summarises m, which it does not modify: blocks, normalisation and the batch-1 shapes

@@ -18,15 +18,15 @@ const (
 
 // Attr is one node attribute; the field matching Type holds the value.
 type Attr struct {
-	Name    string
-	Type    AttrType
-	F       float32
-	I       int64
-	S       string
-	T       *Tensor
-	Floats  []float32
-	Ints    []int64
-	Strings []string
+	Name    string    // attribute name, e.g. "strides"
+	Type    AttrType  // which of the fields below holds the value
+	F       float32   // value of an AttrFloat
+	I       int64     // value of an AttrInt
+	S       string    // value of an AttrString
+	T       *Tensor   // value of an AttrTensor
+	Floats  []float32 // value of an AttrFloats
+	Ints    []int64   // value of an AttrInts
+	Strings []string  // value of an AttrStrings
 }
 
 // IntAttr returns an int attribute.

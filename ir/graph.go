@@ -7,25 +7,27 @@ import (
 
 // Model is a whole ONNX model: one graph plus the model-level fields ONNX carries.
 type Model struct {
-	IRVersion       int64
-	Opsets          []Opset // in file order; the default domain is ""
-	ProducerName    string
-	ProducerVersion string
-	Domain          string
-	ModelVersion    int64
-	DocString       string
-	Metadata        []KeyValue
-	Graph           *Graph
+	IRVersion       int64      // ONNX ir_version; export raises it to what the QDQ types need
+	Opsets          []Opset    // in file order; the default domain is ""
+	ProducerName    string     // tool that wrote the file; export sets "sharpq"
+	ProducerVersion string     // that tool's version; export sets it from "sharpq.version" metadata
+	Domain          string     // ONNX model domain, kept for round trips; "" is not written
+	ModelVersion    int64      // ONNX model_version, kept for round trips; 0 is not written
+	DocString       string     // model doc_string, kept for round trips; "" is not written
+	Metadata        []KeyValue // metadata_props in file order; SetMetadata edits it
+	Graph           *Graph     // the main graph; Encode rejects a model without one
 }
 
 // Opset names the version of one operator domain.
 type Opset struct {
-	Domain  string
-	Version int64
+	Domain  string // "" or "ai.onnx" for the default ONNX domain
+	Version int64  // operator set version imported for Domain
 }
 
 // KeyValue is one metadata_props entry.
-type KeyValue struct{ Key, Value string }
+type KeyValue struct {
+	Key, Value string // the entry's key and its value
+}
 
 // Opset returns the version imported for domain ("" or "ai.onnx" for the default domain),
 // or 0 if the model does not import it.
@@ -70,10 +72,10 @@ func (m *Model) SetMetadata(key, value string) {
 // Value describes a named tensor value: element type and shape. A dimension of -1 is
 // unknown; DimNames, when non-nil, keeps the symbolic name of each such dimension.
 type Value struct {
-	Name     string
-	DType    DType
-	Shape    []int64
-	DimNames []string
+	Name     string   // value name as node inputs and outputs spell it
+	DType    DType    // element type; Undefined when the model does not say
+	Shape    []int64  // one entry per dimension, -1 when unknown; nil when even the rank is unknown
+	DimNames []string // per dimension, the dim_param name or "" (see above)
 }
 
 // Static reports whether every dimension is known.
@@ -88,15 +90,16 @@ func (v *Value) Static() bool {
 
 // Graph is a computation graph in topological order.
 type Graph struct {
-	Name         string
-	DocString    string
-	Inputs       []*Value // runtime inputs only; initializers are not listed here
-	Outputs      []*Value
-	Initializers []*Tensor
-	Nodes        []*Node
+	Name         string    // graph name, written back on export
+	DocString    string    // graph doc_string, kept for round trips; "" is not written
+	Inputs       []*Value  // runtime inputs only; initializers are not listed here
+	Outputs      []*Value  // graph outputs in file order; InferShapes merges in computed types
+	Initializers []*Tensor // constant tensors (weights and others); call Index after editing directly
+	Nodes        []*Node   // operators in topological order
 
-	// ValueInfo maps every value name whose type is known to its type. Inputs, outputs and
-	// initializers are in it; InferShapes fills in the rest.
+	// ValueInfo maps every value name whose type is known to its type. Inputs, initializers
+	// and the file's value_info entries are in it once decoded; InferShapes adds every value
+	// it can type, the outputs included.
 	ValueInfo map[string]*Value
 
 	inits map[string]*Tensor
@@ -105,13 +108,13 @@ type Graph struct {
 
 // Node is one operator application.
 type Node struct {
-	Name    string
-	OpType  string
-	Domain  string // "" for the default ONNX domain
-	Inputs  []string
-	Outputs []string
-	Attrs   []Attr
-	Doc     string
+	Name    string   // node name; may be "", and is then not written
+	OpType  string   // operator type within Domain, e.g. "Conv"
+	Domain  string   // "" for the default ONNX domain
+	Inputs  []string // value names in the operator's input order; "" skips an optional input
+	Outputs []string // value names the node produces; "" leaves an optional output unused
+	Attrs   []Attr   // attributes in file order; see Attr and SetAttr
+	Doc     string   // node doc_string, kept for round trips; "" is not written
 }
 
 // String names the node for error messages: `"name" (OpType)`.

@@ -742,9 +742,9 @@ func inferSlice(c *inferCtx) error {
 
 // SliceRange is one axis of a resolved Slice: elements Start, Start+Step, … before End.
 type SliceRange struct {
-	Axis             int
-	Start, End, Step int64
-	Len              int64
+	Axis             int   // axis of the sliced input, normalised to ≥ 0
+	Start, End, Step int64 // clamped to the axis; End is exclusive, -1 when a negative Step runs to index 0
+	Len              int64 // elements taken along Axis; -1 when the dimension is unknown (Start and End are then 0)
 }
 
 // ResolveSlice clamps Slice's starts/ends/axes/steps against shape x, per the ONNX rules.

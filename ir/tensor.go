@@ -12,17 +12,17 @@ import (
 //	Int8 and Int4 → I8 (one value per element), Uint8, Uint4 and Bool → U8,
 //	any other type → Raw (little-endian bytes, kept for round trips only).
 type Tensor struct {
-	Name  string
-	DType DType
-	Shape []int64
+	Name  string  // initializer or value name; may be "" for an attribute's tensor
+	DType DType   // element type; it picks the data slice below
+	Shape []int64 // dimensions (Check rejects negative ones); empty for a scalar
 
-	F32 []float32
-	F64 []float64
-	I64 []int64
-	I32 []int32
-	I8  []int8
-	U8  []uint8
-	Raw []byte
+	F32 []float32 // data of a Float32 tensor
+	F64 []float64 // data of a Float64 tensor
+	I64 []int64   // data of an Int64 tensor
+	I32 []int32   // data of an Int32 tensor
+	I8  []int8    // data of an Int8 or Int4 tensor, one element per entry
+	U8  []uint8   // data of a Uint8, Uint4 or Bool tensor, one element per entry
+	Raw []byte    // little-endian bytes of any other type, kept for round trips only
 }
 
 // NumElements returns the product of the dimensions (1 for a scalar).

@@ -9,12 +9,12 @@ import (
 // UnsupportedOpsError lists every unsupported operator type in a graph, with one node using
 // each, so that a user sees the whole problem at once.
 type UnsupportedOpsError struct {
-	Ops []UnsupportedOp
+	Ops []UnsupportedOp // one entry per unsupported operator type; Validate sorts them by OpType
 }
 
 // UnsupportedOp is one unsupported operator type and the first node that uses it.
 type UnsupportedOp struct {
-	OpType, Domain, Node string
+	OpType, Domain, Node string // the operator type, its domain ("" for ONNX) and the name of the first node using it
 }
 
 // Error lists every unsupported operator type with one node that uses it.

@@ -47,9 +47,9 @@ func (d DType) String() string {
 // graph, its element type and its fixed shape (every dimension >= 0, at
 // least one dimension).
 type TensorSpec struct {
-	Name  string
-	DType DType
-	Shape []int64
+	Name  string  // input or output name in the ONNX graph
+	DType DType   // element type
+	Shape []int64 // fixed dimensions, each >= 0; at least one
 }
 
 // SessionConfig holds optional per-session settings for

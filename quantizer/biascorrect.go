@@ -15,7 +15,7 @@ type BiasReport struct {
 	// AgreementBefore and AgreementAfter are the percentages (0–100) of the images on which the
 	// quantized simulation's top-1 class is the float model's, before and after.
 	AgreementBefore float64 `json:"top1_agreement_before"`
-	AgreementAfter  float64 `json:"top1_agreement_after"`
+	AgreementAfter  float64 `json:"top1_agreement_after"` // with the corrected biases, even when they are not kept
 	// Kept is false when the correction lowered the agreement and the biases were restored:
 	// with errors as large as 2-bit round-to-nearest weights leave, shifting every layer's
 	// mean can collapse the model onto one class (BENCHMARKS.md).

@@ -18,11 +18,11 @@ const (
 // Block is a unit of reconstruction: a span of consecutive graph nodes with one input value
 // and one output value.
 type Block struct {
-	Name   string
-	Kind   BlockKind
-	Input  string
-	Output string
-	Nodes  []*ir.Node
+	Name   string     // "block00", "block01", … in graph order
+	Kind   BlockKind  // Residual or Single
+	Input  string     // the one value computed outside the block that its nodes read
+	Output string     // the value the block hands on: its last node's first output
+	Nodes  []*ir.Node // the block's consecutive nodes, in graph order
 	Layers []*ir.Node // the quantizable layers (Conv, Gemm, MatMul with a constant weight)
 }
 

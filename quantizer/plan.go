@@ -70,10 +70,10 @@ func PerLayerName(node string) string { return fmt.Sprintf("Bits.PerLayer[%q]", 
 // 0 (symmetric). q = clip(floor(w/s) + h + z), where h is the rounding decision (1 = up) and
 // floor(w/s) is Base once reconstruction has run.
 type WeightQuant struct {
-	Node      string // the Conv/Gemm/MatMul node
-	Weight    string // its weight initializer
-	Bits      int
-	Symmetric bool
+	Node      string    // the Conv/Gemm/MatMul node
+	Weight    string    // its weight initializer
+	Bits      int       // grid bit width, 2–8
+	Symmetric bool      // signed grid with zero point 0, instead of unsigned with a zero point
 	Scale     []float32 // per output channel
 	Zero      []float32 // per output channel, an integer on the grid (0 when symmetric)
 	// Round holds AdaRound's logits V, one per weight element; h = 1 where V ≥ 0. Nil means
@@ -140,11 +140,11 @@ func (q *WeightQuant) Dequantized(w []float32) []float32 {
 // (Signed), or, made Asymmetric (Plan.AsymmetricActs), the unsigned grid with a zero point
 // chosen with the step, as BRECQ's activation quantizers.
 type ActQuant struct {
-	Value      string
-	Bits       int
-	Signed     bool
-	Asymmetric bool
-	Step       float32
+	Value      string  // the quantized value: the input of one or more layers
+	Bits       int     // grid bit width, 2–8; the widest its layers ask for
+	Signed     bool    // symmetric signed grid, for a value that can be negative
+	Asymmetric bool    // unsigned grid with a zero point, for a value that can be negative
+	Step       float32 // the grid's step (scale); 0 until initialised, learned by reconstruction
 	Zero       float32 // integer-valued; 0 unless Asymmetric
 }
 
@@ -182,8 +182,8 @@ func (p *Plan) AsymmetricActs() {
 
 // Plan is everything that makes a float model a quantized one.
 type Plan struct {
-	Weights []*WeightQuant
-	Acts    []*ActQuant
+	Weights []*WeightQuant // one per quantizable layer, in graph order
+	Acts    []*ActQuant    // one per distinct quantized layer input, in order of first use
 	// FloatResidual leaves the residual Adds reading the float value of a quantized
 	// activation (the identity shortcut stays float, as in GENIE's code, where only layer
 	// inputs are quantized); by default every consumer reads the quantized value.

@@ -61,7 +61,7 @@ func PresetByName(name string) (Preset, error) {
 
 // Options configures Quantize.
 type Options struct {
-	Bits      Bits
+	Bits      Bits // bit widths per layer (DefaultBits for the paper's 8-bit first and last layers)
 	Symmetric bool // symmetric per-channel weights (default asymmetric)
 	// AsymmetricActs quantizes activations that can be negative on an unsigned grid with a
 	// zero point (default: a symmetric signed grid).
@@ -135,8 +135,8 @@ type Result struct {
 
 // Stage is one timed part of a run.
 type Stage struct {
-	Name    string  `json:"name"`
-	Seconds float64 `json:"seconds"`
+	Name    string  `json:"name"`    // e.g. "init", "reconstruction", "export"
+	Seconds float64 `json:"seconds"` // wall time of the part
 }
 
 // SelfCheck compares the exported QDQ model in ONNX Runtime with the simulation, and the

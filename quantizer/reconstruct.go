@@ -38,16 +38,16 @@ type ReconOptions struct {
 	WarmUp      float64 // fraction of steps without the regulariser, default 0.2
 	QDrop       float64 // probability of keeping an activation quantized, default 0.5
 
-	Seed uint64
+	Seed uint64 // seeds each block's own random stream (minibatches, QDrop masks)
 	// Progress, when set, is called every ProgressEvery steps and at the end of each block.
 	Progress      func(p ReconProgress)
-	ProgressEvery int
+	ProgressEvery int // steps between Progress calls; 0 is 100
 	// Session configures the training sessions (threads come from the Runtime).
 	Session ort.SessionConfig
 	// Resume continues from a checkpoint: its blocks are not trained again, its plan values
 	// replace p's. Checkpoint, when set, is called after every block; an error stops the run.
 	Resume     *ReconState
-	Checkpoint func(ReconState) error
+	Checkpoint func(ReconState) error // receives the progress after every block
 }
 
 // Rounding is how block reconstruction learns each weight's integer.
@@ -92,9 +92,9 @@ func RoundingName(r Rounding, iters int) string {
 // with their learned values. Every block draws from its own random stream, so a run resumed
 // from a ReconState ends exactly as an uninterrupted one.
 type ReconState struct {
-	Blocks  int
-	Results []BlockResult
-	Plan    Plan
+	Blocks  int           // blocks done, the first ones in Partition's order
+	Results []BlockResult // one per block done, in order
+	Plan    Plan          // a snapshot of every quantizer, with the done blocks' learned values
 }
 
 // Snapshot returns a deep copy of p.
@@ -147,22 +147,21 @@ func (p *Plan) restore(s *Plan) error {
 
 // ReconProgress reports reconstruction progress.
 type ReconProgress struct {
-	Block, Blocks int
-	Name          string
-	Step, Steps   int
+	Block, Blocks int     // the block (0-based) and the number of blocks
+	Name          string  // the block's name
+	Step, Steps   int     // steps done in this block (1-based) and steps per block
 	Rec, Round    float64 // reconstruction loss and rounding regulariser of the last step
 }
 
 // BlockResult is what reconstruction measured for one block.
 type BlockResult struct {
-	Name             string  `json:"name"`
-	Kind             string  `json:"kind"`
-	Layers           int     `json:"layers"`
-	RecStart, RecEnd float64 `json:"-"`
+	Name   string `json:"name"`   // the block's name (Block.Name)
+	Kind   string `json:"kind"`   // "residual" or "layer" (BlockKind)
+	Layers int    `json:"layers"` // number of quantizable layers in the block
 	// LossStart and LossEnd are the reconstruction loss averaged over the first and last 5% of steps.
 	LossStart float64 `json:"loss_start"`
-	LossEnd   float64 `json:"loss_end"`
-	Seconds   float64 `json:"seconds"`
+	LossEnd   float64 `json:"loss_end"` // over the last 5%; 0 for a block without quantizers
+	Seconds   float64 `json:"seconds"`  // wall time of the block: float and quantized passes and training
 }
 
 func (o *ReconOptions) defaults() {

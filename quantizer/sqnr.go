@@ -12,15 +12,15 @@ import (
 
 // LayerReport describes one quantized layer.
 type LayerReport struct {
-	Node       string  `json:"node"`
-	Bits       int     `json:"bits"`
-	InputBits  int     `json:"input_bits"` // 0 when the input stays float
-	WeightSQNR float64 `json:"weight_sqnr_db"`
+	Node       string  `json:"node"`           // the layer's node name
+	Bits       int     `json:"bits"`           // weight bits
+	InputBits  int     `json:"input_bits"`     // 0 when the input stays float
+	WeightSQNR float64 `json:"weight_sqnr_db"` // dequantized weight against the float weight, in dB, capped at 200
 	// InputSQNR is the input quantizer's own noise on float activations (0 when the input
 	// stays float); OutputSQNR compares the layer's output in the quantized model with the
 	// float model's, so it includes the error of every layer before it.
 	InputSQNR  float64 `json:"input_sqnr_db,omitempty"`
-	OutputSQNR float64 `json:"output_sqnr_db"`
+	OutputSQNR float64 `json:"output_sqnr_db"` // in dB, capped at 200
 }
 
 // sqnr returns the signal-to-quantization-noise ratio 10·log10(Σx² / Σ(x−q)²) in dB

@@ -25,32 +25,32 @@ import (
 // schema for a pipeline whichever it reads.
 type Report struct {
 	Command string `json:"command"` // quantize or convert
-	Model   string `json:"model"`
-	Output  string `json:"output"` // "" when a quality gate refused the model
+	Model   string `json:"model"`   // the float model's path, as given
+	Output  string `json:"output"`  // "" when a quality gate refused the model
 	// Refused is why a quality gate kept the model from being written ("" when it was).
 	Refused string `json:"refused,omitempty"`
 	// Method is how convert made its calibration images (sadag or genie); "" for quantize.
 	Method   string `json:"method,omitempty"`
-	Preset   string `json:"preset"`
-	WBits    int    `json:"wbits"`
-	ABits    int    `json:"abits"`
+	Preset   string `json:"preset"`   // fast, quick or paper; convert's "custom" for a schedule without a name
+	WBits    int    `json:"wbits"`    // default weight bits; the first, last or per-layer ones may differ
+	ABits    int    `json:"abits"`    // default activation bits; the second and last layers' inputs may differ
 	Iters    int    `json:"iters"`    // reconstruction steps per block (0: round-to-nearest)
 	Rounding string `json:"rounding"` // as the sharpq.rounding metadata: adaround, flexround or nearest
-	Seed     uint64 `json:"seed"`
+	Seed     uint64 `json:"seed"`     // the run's random seed
 	// Images is convert's synthetic images, or the calibration images quantize used (after
 	// --mirror and --mixup).
 	Images int `json:"images"`
 	// Settings are the model's sharpq.* metadata and the run's other settings, for report.md.
 	Settings  map[string]string       `json:"settings"`
-	Stages    []quantizer.Stage       `json:"stages"`
-	Seconds   float64                 `json:"seconds"`
-	Blocks    []quantizer.BlockResult `json:"blocks"`
-	Layers    []quantizer.LayerReport `json:"layers"`
-	SelfCheck quantizer.SelfCheck     `json:"self_check"`
+	Stages    []quantizer.Stage       `json:"stages"`     // the run's timed parts, in order
+	Seconds   float64                 `json:"seconds"`    // wall time of the whole run
+	Blocks    []quantizer.BlockResult `json:"blocks"`     // per reconstructed block (none for round-to-nearest)
+	Layers    []quantizer.LayerReport `json:"layers"`     // per quantized layer: bits and SQNR
+	SelfCheck quantizer.SelfCheck     `json:"self_check"` // the exported model checked in ONNX Runtime
 	// BiasCorrection is what --bias-correct did (nil without it).
 	BiasCorrection *quantizer.BiasReport `json:"bias_correction,omitempty"`
-	Bytes          int64                 `json:"bytes"`
-	FPBytes        int64                 `json:"float_bytes"`
+	Bytes          int64                 `json:"bytes"`       // size of the written QDQ model; 0 when refused
+	FPBytes        int64                 `json:"float_bytes"` // size of the float model's file; 0 when it cannot be read
 	// Opset is the QDQ model's default-domain opset: 21 with 4-bit types (ONNX Runtime 1.19
 	// or later), 13 to 20 with --export-opset (8-bit types).
 	Opset int64 `json:"opset"`
@@ -77,12 +77,12 @@ func (r Report) Summary() Report {
 // Accuracy is the top-1/top-5 (%) of the quantized and the float model on labelled images,
 // and how often the quantized model picks the float model's top-1 class on them (%).
 type Accuracy struct {
-	Images    int     `json:"images"`
-	Top1      float64 `json:"top1"`
-	Top5      float64 `json:"top5"`
-	FloatTop1 float64 `json:"float_top1"`
-	FloatTop5 float64 `json:"float_top5"`
-	Agreement float64 `json:"float_top1_agreement"`
+	Images    int     `json:"images"`               // labelled images measured
+	Top1      float64 `json:"top1"`                 // quantized model's top-1 (%)
+	Top5      float64 `json:"top5"`                 // quantized model's top-5 (%)
+	FloatTop1 float64 `json:"float_top1"`           // float model's top-1 (%)
+	FloatTop5 float64 `json:"float_top5"`           // float model's top-5 (%)
+	Agreement float64 `json:"float_top1_agreement"` // images where the quantized top-1 is the float one (%)
 }
 
 // Write creates dir and writes report.json, report.md and the plots into it.

@@ -112,7 +112,7 @@ func (id *ID) otherRun(verb, dir string) error {
 // OtherRunError is the error for a work folder that holds another run; it wraps ErrOtherRun.
 // A folder written before sharpq kept run.json has neither Parts nor Settings.
 type OtherRunError struct {
-	Dir string
+	Dir string // the work folder that holds the other run
 	// Parts are what differs that is not a setting: "the model", "a convert run there".
 	Parts []string
 	// Settings are the settings that differ, in the order of their fields' paths.
@@ -123,7 +123,7 @@ type OtherRunError struct {
 // SettingDiff is one setting of two runs: its field path ("Schedule.Images", "Recon.Seed")
 // and its JSON values in the folder's run and in this one ("unset" where a run lacks it).
 type SettingDiff struct {
-	Field, There, Here string
+	Field, There, Here string // the field path; its value in the folder's run and in this one
 }
 
 // Error says which folder holds another run and how it differs from this one.

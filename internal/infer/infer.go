@@ -41,9 +41,9 @@ func NewWithOutputs(rt *ort.Runtime, m *ir.Model, batch int, extra []string) (*S
 
 // Config is everything Open takes.
 type Config struct {
-	Batch   int
-	Outputs []string // intermediate values to expose after the model's own output
-	Session ort.SessionConfig
+	Batch   int               // images per Run: the batch dimension the model is fixed to
+	Outputs []string          // intermediate values to expose after the model's own output
+	Session ort.SessionConfig // ONNX Runtime settings (threads, optimization level, …)
 	// AsWritten runs a half-precision model in its own types, as its users run it in ONNX
 	// Runtime, instead of promoted to float32 (ir.PromoteToFloat32); Input and Output stay
 	// float32 and are converted at the model's boundary. Not with Outputs.

@@ -22,14 +22,14 @@ const Batch = 8
 // Manifest describes one reference case: the model and the .npy/.json files, relative to the
 // case's folder, that hold PyTorch's values.
 type Manifest struct {
-	Model      string            `json:"model"`
-	Input      string            `json:"input"`
-	Logits     string            `json:"logits"`
-	GradInput  string            `json:"grad_input"`
-	GradParams map[string]string `json:"grad_params"`
-	LossValue  float64           `json:"loss_value"`
-	BNS        string            `json:"bns"`
-	GradBNS    string            `json:"grad_input_bns"`
+	Model      string            `json:"model"`          // model file, relative to shared/models (not the case's folder)
+	Input      string            `json:"input"`          // .npy of the input batch (Batch images)
+	Logits     string            `json:"logits"`         // .npy of PyTorch's logits for Input
+	GradInput  string            `json:"grad_input"`     // .npy of d loss/d input, loss = 0.5·Σlogits²/N
+	GradParams map[string]string `json:"grad_params"`    // .npy of d loss/d weight, by weight initializer name
+	LossValue  float64           `json:"loss_value"`     // PyTorch's value of 0.5·Σlogits²/N on Input
+	BNS        string            `json:"bns"`            // .json holding the BN-statistics loss (bns_loss)
+	GradBNS    string            `json:"grad_input_bns"` // .npy of d BNS loss/d input
 }
 
 // Case loads the reference case of arch under shared (shared/reference/ARCH): its model with

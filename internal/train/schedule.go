@@ -4,9 +4,9 @@ import "math"
 
 // StepDecay multiplies a group's learning rate by Gamma every Every steps (PyTorch's StepLR).
 type StepDecay struct {
-	Group *Group
-	Every int
-	Gamma float64
+	Group *Group  // the group whose LR it sets
+	Every int     // steps between decays; 0 or less never decays
+	Gamma float64 // factor applied to the LR at each decay
 }
 
 // After updates the learning rate after step (1-based) has run.
@@ -20,11 +20,11 @@ func (s *StepDecay) After(step int) {
 // than a relative Threshold for Patience steps (PyTorch's ReduceLROnPlateau, mode "min",
 // threshold mode "rel").
 type Plateau struct {
-	Group     *Group
+	Group     *Group  // the group whose LR it sets
 	Factor    float64 // default 0.1
 	Patience  int     // default 10
 	Threshold float64 // default 1e-4
-	MinLR     float64
+	MinLR     float64 // a reduction never sets the LR below it (default 0)
 
 	best float64
 	bad  int
@@ -57,8 +57,8 @@ func (p *Plateau) Observe(loss float64) {
 // Cosine anneals a group's learning rate from its initial value to 0 over Steps steps along
 // half a cosine (PyTorch's CosineAnnealingLR with eta_min 0).
 type Cosine struct {
-	Group *Group
-	Steps int
+	Group *Group // the group whose LR it sets; its LR at the first After is the start value
+	Steps int    // steps to reach 0; the LR stays there after; 0 or less leaves the LR alone
 
 	base float64
 }

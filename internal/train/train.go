@@ -21,7 +21,7 @@ var ErrNonFinite = errors.New("non-finite value")
 
 // Group is a set of parameters sharing a learning rate and its schedule.
 type Group struct {
-	Name string
+	Name string  // a label ("round", "z", …); this package does not read it
 	LR   float64 // the current learning rate; schedules change it between steps
 	// Beta1, Beta2 and Eps are Adam's constants; zero means 0.9, 0.999 and 1e-8.
 	Beta1, Beta2, Eps float64
@@ -29,12 +29,12 @@ type Group struct {
 
 // Param is one trainable tensor: a graph input of the model given to New.
 type Param struct {
-	Name  string
-	Group *Group
+	Name  string // the model's graph input that holds it; gradients are taken with respect to it
+	Group *Group // its learning rate and Adam constants
 	// Init is the starting value; after New, Data is the live value (the session's input
 	// buffer) and Init is no longer used.
 	Init []float32
-	Data []float32
+	Data []float32 // the live value after New (the session's input buffer); each step updates it
 	Grad []float32 // the gradient of the last step (the session's output buffer)
 
 	m, v []float32
