@@ -9,6 +9,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // decoders for image.Decode
 	_ "image/png"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -394,28 +395,50 @@ func imageFormat(path string) string {
 	return ""
 }
 
-// decodeSize reads the width and height from the header of the image at path.
+// maxImagePixels is the largest image decoded, PIL's limit (twice its MAX_IMAGE_PIXELS, where
+// PIL raises DecompressionBombError): the decoders allocate the whole image from its header,
+// so a 10 MB PNG declaring 60000×60000 pixels took 14 GB.
+const maxImagePixels = 2 * 89478485
+
+// decodeSize reads the width and height from the header of the image at path, and refuses
+// an image of more than maxImagePixels.
 func decodeSize(path string) (w, h int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, fmt.Errorf("calib: %w", err)
 	}
 	defer f.Close()
-	cfg, format, err := image.DecodeConfig(bufio.NewReader(f))
+	return configSize(f, path)
+}
+
+// configSize reads the size from the image header r holds.
+func configSize(r io.Reader, path string) (w, h int, err error) {
+	cfg, format, err := image.DecodeConfig(bufio.NewReader(r))
 	if err != nil {
 		return 0, 0, decodeError(path, format, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return 0, 0, fmt.Errorf("calib: %s: %d×%d pixels, more than the %d sharpq decodes (PIL's limit): downsize it, or leave it out",
+			path, cfg.Width, cfg.Height, maxImagePixels)
 	}
 	return cfg.Width, cfg.Height, nil
 }
 
-// decodeImage decodes the image at path. The format comes from the file's first bytes, not
-// its name, as PIL finds it: ImageNet's training set holds a PNG and CMYK JPEGs named .JPEG.
+// decodeImage decodes the image at path, after checking its size as decodeSize does. The
+// format comes from the file's first bytes, not its name, as PIL finds it: ImageNet's
+// training set holds a PNG and CMYK JPEGs named .JPEG.
 func decodeImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}
 	defer f.Close()
+	if _, _, err := configSize(f, path); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
 	img, format, err := image.Decode(bufio.NewReader(f))
 	if err != nil {
 		return nil, decodeError(path, format, err)

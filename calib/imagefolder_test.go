@@ -2,8 +2,10 @@ package calib
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -269,6 +271,12 @@ func TestLoadImageFolderErrors(t *testing.T) {
 			wantErr: filepath.Join("a", "x.jpeg") + ": neither JPEG nor PNG data",
 		},
 		{
+			// Only the header: the decoder would allocate 4×3.6 GB from it.
+			name:    "too many pixels",
+			setup:   func(t *testing.T, dir string) { writeFile(t, dir, "a/x.png", string(bigPNGHeader(60000, 60000))) },
+			wantErr: filepath.Join("a", "x.png") + ": 60000×60000 pixels, more than the 178956970 sharpq decodes",
+		},
+		{
 			name:    "std count",
 			setup:   func(t *testing.T, dir string) { saveImage(t, dir, "a/x.png", solid(1, 1, color.NRGBA{})) },
 			p:       Preprocess{Std: []float32{1, 1}},
@@ -285,6 +293,19 @@ func TestLoadImageFolderErrors(t *testing.T) {
 	}
 	_, err := LoadImageFolder(context.Background(), filepath.Join(t.TempDir(), "absent"), Preprocess{})
 	checkErr(t, err, "absent")
+}
+
+// bigPNGHeader returns the signature and IHDR chunk of a w×h 8-bit RGB PNG, all that
+// image.DecodeConfig reads.
+func bigPNGHeader(w, h uint32) []byte {
+	b := []byte("\x89PNG\r\n\x1a\n")
+	chunk := binary.BigEndian.AppendUint32(nil, 13)
+	chunk = append(chunk, "IHDR"...)
+	chunk = binary.BigEndian.AppendUint32(chunk, w)
+	chunk = binary.BigEndian.AppendUint32(chunk, h)
+	chunk = append(chunk, 8, 2, 0, 0, 0)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	return append(b, chunk...)
 }
 
 func TestLoad(t *testing.T) {
