@@ -2,7 +2,7 @@
 
 ORT_LIB := .ort/libonnxruntime.so.1
 
-.PHONY: ort build test run fuzz lint
+.PHONY: ort build test run fuzz race lint
 
 # ort installs the ONNX Runtime shared library into .ort/ (only when missing).
 ort: $(ORT_LIB)
@@ -33,8 +33,17 @@ run: ort build
 	./bin/sharpq eval --model testmodels/resnet20_fmnist.onnx --data testmodels/fmnist_test1k_u8.npy --labels testmodels/fmnist_test1k_labels.npy --mean 0.2860 --std 0.3530
 	./bin/sharpq eval --model bin/resnet20_fmnist_w4a4.onnx --data testmodels/fmnist_test1k_u8.npy --labels testmodels/fmnist_test1k_labels.npy --mean 0.2860 --std 0.3530
 
-fuzz:
-	go test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+# fuzz runs each fuzz target for FUZZTIME: the ONNX reader, every model check before ONNX
+# Runtime loads, and the .npy readers. Minimisation is cut short: ONNX seeds are kilobytes.
+FUZZTIME ?= 60s
+fuzz: ort
+	go test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	SHARPQ_ORT_LIB=$(abspath $(ORT_LIB)) go test ./convert -run '^$$' -fuzz FuzzModelChecks -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	go test ./calib -run '^$$' -fuzz FuzzLoadNPY -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+
+# race runs every test under the race detector (about 50 minutes of package tests on 2 cores).
+race: ort
+	SHARPQ_ORT_LIB=$(abspath $(ORT_LIB)) SHARPQ_REQUIRE_ORT=1 go test -race -count=1 -timeout 180m ./...
 
 # lint runs staticcheck at a pinned version (fetched by the go command, not a module dependency).
 lint:
