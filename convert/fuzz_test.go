@@ -3,6 +3,7 @@ package convert_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/sharpq/sharpq/convert"
@@ -44,17 +45,88 @@ func FuzzModelChecks(f *testing.F) {
 		f.Add(real[:4096])
 	}
 
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := onnxio.Decode(data, "")
+	f.Fuzz(func(t *testing.T, data []byte) { checkModel(data) })
+}
+
+// checkModel runs the checks convert, quantize and inspect make before ONNX Runtime loads on
+// the encoded model data, ignoring their errors: what is under test is that they return.
+func checkModel(data []byte) {
+	m, err := onnxio.Decode(data, "")
+	if err != nil {
+		return
+	}
+	inspect.Model(m)
+	quantizer.EstimateReconMemory(m)
+	o := convert.Options{Model: m, Bits: quantizer.DefaultBits(4, 4)}
+	if o.Validate() != nil {
+		return
+	}
+	convert.EstimateMemory(m, convert.Fast(), convert.SADAG, 1)
+}
+
+// FuzzModelEdits makes one small edit to a valid model, of the kind a buggy exporter or a
+// hand-edited file makes (an attribute's values, a node's operator, an input or output
+// rewired, a declared dimension), then runs the checks FuzzModelChecks runs. Byte-level
+// mutations rarely get through the decoder; these reach shape inference, constant folding
+// and the partition with well-formed but inconsistent graphs.
+func FuzzModelEdits(f *testing.F) {
+	models := []func() *ir.Model{
+		func() *ir.Model { return testmodels.TinyResNet(1) },
+		func() *ir.Model { return testmodels.AsOldExport(testmodels.TinyResNet(2), 9) },
+		func() *ir.Model { return testmodels.WithShuffleUnit(testmodels.TinyResNet(3)) },
+		func() *ir.Model { return testmodels.WithPadNodes(testmodels.TinyResNet(4)) },
+		func() *ir.Model { return testmodels.WithMaxPool(testmodels.TinyResNet(5)) },
+		func() *ir.Model { return testmodels.WithLinearAs(testmodels.TinyResNet(6), "matmul") },
+	}
+	for m := range len(models) {
+		for edit := range 6 {
+			f.Add(uint8(m), uint8(3*edit+1), uint8(edit), int64(2), int64(-1))
+		}
+	}
+	attrs := []string{"strides", "pads", "kernel_shape", "dilations", "group", "axis", "axes", "perm", "transB", "auto_pad", "keepdims", "epsilon"}
+	ops := []string{"Conv", "Relu", "Add", "Gemm", "MatMul", "Flatten", "Reshape", "Transpose", "GlobalAveragePool", "MaxPool", "BatchNormalization", "Concat", "Split", "Slice", "Pad", "ReduceMean", "Identity", "Sigmoid", "Mul", "Clip"}
+
+	f.Fuzz(func(t *testing.T, model, node, edit uint8, a, b int64) {
+		m := models[int(model)%len(models)]()
+		g := m.Graph
+		n := g.Nodes[int(node)%len(g.Nodes)]
+		small := func(v int64) int64 { return v%9 - 2 } // −10 … 6: zero, negatives, too large
+		switch edit % 6 {
+		case 0: // one int attribute
+			n.SetAttr(ir.IntAttr(attrs[int(uint64(a)%uint64(len(attrs)))], small(b)))
+		case 1: // an ints attribute of 1 to 4 values
+			vals := make([]int64, 1+int(uint64(b)%4))
+			for i := range vals {
+				vals[i] = small(b >> (8 * i))
+			}
+			n.SetAttr(ir.IntsAttr(attrs[int(uint64(a)%uint64(len(attrs)))], vals...))
+		case 2: // another operator
+			n.OpType = ops[int(uint64(a)%uint64(len(ops)))]
+		case 3: // an input read from another value (or dropped)
+			if len(n.Inputs) > 0 {
+				i := int(uint64(a) % uint64(len(n.Inputs)))
+				other := g.Nodes[int(uint64(b)%uint64(len(g.Nodes)))]
+				if b < 0 {
+					n.Inputs = append(n.Inputs[:i], n.Inputs[i+1:]...)
+				} else {
+					n.Inputs[i] = other.Outputs[0]
+				}
+			}
+		case 4: // a declared input dimension
+			in := g.Inputs[0]
+			in.Shape[int(uint64(a)%uint64(len(in.Shape)))] = small(b) * 7
+		case 5: // an initializer's values taken as another shape
+			for _, init := range g.Initializers {
+				if slices.Contains(n.Inputs, init.Name) && len(init.Shape) > 1 {
+					init.Shape[0], init.Shape[len(init.Shape)-1] = init.Shape[len(init.Shape)-1], init.Shape[0]
+					break
+				}
+			}
+		}
+		data, err := onnxio.Encode(m)
 		if err != nil {
 			return
 		}
-		inspect.Model(m)
-		quantizer.EstimateReconMemory(m)
-		o := convert.Options{Model: m, Bits: quantizer.DefaultBits(4, 4)}
-		if o.Validate() != nil {
-			return
-		}
-		convert.EstimateMemory(m, convert.Fast(), convert.SADAG, 1)
+		checkModel(data)
 	})
 }

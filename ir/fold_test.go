@@ -324,8 +324,17 @@ func TestMalformedNodesAreErrors(t *testing.T) {
 		node *ir.Node
 		want string
 	}{
-		{"where with one input", &ir.Node{Name: "bad", OpType: "Where", Inputs: []string{"x"}, Outputs: []string{"y"}}, "want 3"},
-		{"add without inputs", &ir.Node{Name: "bad", OpType: "Add", Outputs: []string{"y"}}, "no inputs"},
+		{"where with one input", &ir.Node{Name: "bad", OpType: "Where", Inputs: []string{"x"}, Outputs: []string{"y"}}, "has 1 input; Where takes 3 inputs"},
+		{"add without inputs", &ir.Node{Name: "bad", OpType: "Add", Outputs: []string{"y"}}, "has 0 inputs; Add takes 2 inputs"},
+		// Its shape broadcasts alone; its gradient rule indexed the missing second input.
+		{"add with one input", &ir.Node{Name: "bad", OpType: "Add", Inputs: []string{"x"}, Outputs: []string{"y"}}, "has 1 input; Add takes 2 inputs"},
+		{"add with three inputs", &ir.Node{Name: "bad", OpType: "Add", Inputs: []string{"x", "x", "x"}, Outputs: []string{"y"}}, "has 3 inputs; Add takes 2 inputs"},
+		{"conv without its weight", &ir.Node{Name: "bad", OpType: "Conv", Inputs: []string{"x", ""}, Outputs: []string{"y"}}, "input 1 is empty, and Conv requires it"},
+		{"relu with two outputs", &ir.Node{Name: "bad", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y", "z"}}, "has 2 outputs; Relu gives 1 output"},
+		// Shape inference read it as absent, the gradient rule as an empty list.
+		{"dilations as one int", &ir.Node{Name: "bad", OpType: "MaxPool", Inputs: []string{"x"}, Outputs: []string{"y"},
+			Attrs: []ir.Attr{ir.IntsAttr("kernel_shape", 2, 2), ir.IntAttr("dilations", 1)}}, "attribute dilations is INT, want INTS"},
+		{"concat without inputs", &ir.Node{Name: "bad", OpType: "Concat", Outputs: []string{"y"}, Attrs: []ir.Attr{ir.IntAttr("axis", 1)}}, "Concat takes 1 or more inputs"},
 		{"identity without inputs", &ir.Node{Name: "bad", OpType: "Identity", Outputs: []string{"y"}}, "no input"},
 		{"constant without outputs", &ir.Node{Name: "bad", OpType: "Constant", Attrs: []ir.Attr{value}}, "no outputs"},
 		{"reshape without outputs", &ir.Node{Name: "bad", OpType: "Reshape", Inputs: []string{"x", "x"}}, "no outputs"},

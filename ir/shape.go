@@ -101,6 +101,9 @@ func InferShapes(m *Model) error {
 				consts[n.Outputs[0]] = t
 			}
 		}
+		if err := checkArity(n); err != nil {
+			return err
+		}
 		c := &inferCtx{g: g, n: n, opset: opset, consts: consts}
 		if err := def.infer(c); err != nil {
 			return err
@@ -138,6 +141,9 @@ func InferNode(m *Model, n *Node) error {
 	def, ok := lookupOp(n.Domain, n.OpType)
 	if !ok {
 		return &UnsupportedOpsError{Ops: []UnsupportedOp{{OpType: n.OpType, Domain: n.Domain, Node: n.Name}}}
+	}
+	if err := checkArity(n); err != nil {
+		return err
 	}
 	if m.Graph.ValueInfo == nil {
 		m.Graph.ValueInfo = map[string]*Value{}

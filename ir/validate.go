@@ -31,7 +31,8 @@ func (e *UnsupportedOpsError) Error() string {
 }
 
 // Validate checks that the graph is well formed (every input defined before use, no value
-// defined twice, outputs produced) and that every operator is one sharpq supports.
+// defined twice, outputs produced, every node with the inputs and outputs its operator
+// takes) and that every operator is one sharpq supports.
 func Validate(m *Model) error {
 	g := m.Graph
 	var unsupported []UnsupportedOp
@@ -68,6 +69,9 @@ func Validate(m *Model) error {
 	for _, n := range g.Nodes {
 		if len(n.Outputs) == 0 {
 			return fmt.Errorf("node %s has no outputs", n)
+		}
+		if err := checkArity(n); err != nil {
+			return err
 		}
 		for i, in := range n.Inputs {
 			if in != "" && !defined[in] {
