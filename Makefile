@@ -34,11 +34,12 @@ run: ort build
 	./bin/sharpq eval --model bin/resnet20_fmnist_w4a4.onnx --data testmodels/fmnist_test1k_u8.npy --labels testmodels/fmnist_test1k_labels.npy --mean 0.2860 --std 0.3530
 
 # fuzz runs each fuzz target for FUZZTIME: the ONNX reader, every model check before ONNX
-# Runtime loads, and the .npy readers. Minimisation is cut short: ONNX seeds are kilobytes.
+# Runtime loads (on arbitrary bytes, and on valid models with one edit), and the .npy readers. Minimisation is cut short: ONNX seeds are kilobytes.
 FUZZTIME ?= 60s
 fuzz: ort
 	go test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 	SHARPQ_ORT_LIB=$(abspath $(ORT_LIB)) go test ./convert -run '^$$' -fuzz FuzzModelChecks -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	SHARPQ_ORT_LIB=$(abspath $(ORT_LIB)) go test ./convert -run '^$$' -fuzz FuzzModelEdits -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 	go test ./calib -run '^$$' -fuzz FuzzLoadNPY -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 
 # race runs every test under the race detector (about 50 minutes of package tests on 2 cores).
