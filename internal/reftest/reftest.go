@@ -19,8 +19,8 @@ import (
 // Batch is the batch size of every reference case (shared/models/make_reference.py).
 const Batch = 8
 
-// Manifest describes one reference case: the model and the .npy/.json files, relative to the
-// case's folder, that hold PyTorch's values.
+// Manifest describes one reference case: the model (in shared/models) and the .npy/.json
+// files, relative to the case's folder, that hold PyTorch's values.
 type Manifest struct {
 	Model      string            `json:"model"`          // model file, relative to shared/models (not the case's folder)
 	Input      string            `json:"input"`          // .npy of the input batch (Batch images)
