@@ -65,10 +65,11 @@ func checkModel(data []byte) {
 }
 
 // FuzzModelEdits makes one small edit to a valid model, of the kind a buggy exporter or a
-// hand-edited file makes (an attribute's values, a node's operator, an input or output
-// rewired, a declared dimension), then runs the checks FuzzModelChecks runs. Byte-level
-// mutations rarely get through the decoder; these reach shape inference, constant folding
-// and the partition with well-formed but inconsistent graphs.
+// hand-edited file makes (an attribute's values or type, a node's operator, an input
+// rewired or dropped, a declared dimension, an integer input's value, the node order), then
+// runs the checks FuzzModelChecks runs. Byte-level mutations rarely get through the
+// decoder; these reach shape inference, constant folding and the partition with well-formed
+// but inconsistent graphs.
 func FuzzModelEdits(f *testing.F) {
 	models := []func() *ir.Model{
 		func() *ir.Model { return testmodels.TinyResNet(1) },
@@ -79,7 +80,7 @@ func FuzzModelEdits(f *testing.F) {
 		func() *ir.Model { return testmodels.WithLinearAs(testmodels.TinyResNet(6), "matmul") },
 	}
 	for m := range len(models) {
-		for edit := range 6 {
+		for edit := range 8 {
 			f.Add(uint8(m), uint8(3*edit+1), uint8(edit), int64(2), int64(-1))
 		}
 	}
@@ -91,7 +92,7 @@ func FuzzModelEdits(f *testing.F) {
 		g := m.Graph
 		n := g.Nodes[int(node)%len(g.Nodes)]
 		small := func(v int64) int64 { return v%9 - 2 } // −10 … 6: zero, negatives, too large
-		switch edit % 6 {
+		switch edit % 8 {
 		case 0: // one int attribute
 			n.SetAttr(ir.IntAttr(attrs[int(uint64(a)%uint64(len(attrs)))], small(b)))
 		case 1: // an ints attribute of 1 to 4 values
@@ -121,6 +122,17 @@ func FuzzModelEdits(f *testing.F) {
 					init.Shape[0], init.Shape[len(init.Shape)-1] = init.Shape[len(init.Shape)-1], init.Shape[0]
 					break
 				}
+			}
+		case 6: // one value of an integer input (a shape, pads, axes, starts, steps)
+			for _, init := range g.Initializers {
+				if slices.Contains(n.Inputs, init.Name) && init.DType == ir.Int64 && len(init.I64) > 0 {
+					init.I64[int(uint64(a)%uint64(len(init.I64)))] = small(b)
+					break
+				}
+			}
+		case 7: // a node moved before the one it follows
+			if i := slices.Index(g.Nodes, n); i > 0 {
+				g.Nodes[i-1], g.Nodes[i] = g.Nodes[i], g.Nodes[i-1]
 			}
 		}
 		data, err := onnxio.Encode(m)
