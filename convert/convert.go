@@ -153,7 +153,7 @@ type Options struct {
 	Equalize, EqualizeStreams bool
 	// ActClipNorm and ExportOpset: see quantizer.Options.
 	ActClipNorm float64
-	ExportOpset int64 // the QDQ model's default-domain opset (0 = quantizer.QDQOpset)
+	ExportOpset int64 // the QDQ model's default-domain opset (0 = quantizer.ExportOpsetFor's default)
 	// BiasCorrection corrects the final model's biases on the calibration set (see
 	// quantizer.Options); the warm-up model of SADAG's refinement is left as it is.
 	BiasCorrection bool

@@ -166,6 +166,9 @@ func Model(m *ir.Model) (*Report, error) {
 		r.Quantized = strings.TrimPrefix(err.Error(), "quantizer: ")
 		if slices.ContainsFunc(g.Initializers, func(t *ir.Tensor) bool { return t.DType == ir.Int4 || t.DType == ir.Uint4 }) {
 			r.Runtime = "int4/uint4 tensors: ONNX Runtime 1.19 or later (1.18 and earlier refuse them); --export-opset 13 writes the same grids in 8-bit types"
+			if v := m.Opset(""); v > 21 {
+				r.Runtime = fmt.Sprintf("int4/uint4 tensors at opset %d: an ONNX Runtime that runs opset %d (1.30 runs up to 26; 1.18 and earlier refuse 4-bit tensors)", v, v)
+			}
 		}
 		r.Grids = grids(m)
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // arity is how many inputs and outputs an operator takes, over the opsets sharpq reads (7 to
-// 21): at least minIn and at most maxIn inputs (many, −1, for the variadic ones), the first
+// 26): at least minIn and at most maxIn inputs (many, −1, for the variadic ones), the first
 // minIn of them present, and one to maxOut outputs, the first present. Shape rules and
 // gradient rules index a node's inputs and outputs by position, so a node with too few is
 // refused here, by name, rather than failing deep inside them.

@@ -14,8 +14,12 @@ const maxFoldElements = 1 << 16
 // Constant nodes become initializers, Identity and Dropout (inference) are bypassed, an
 // explicit zero Pad before a Conv becomes the Conv's padding, a float16 or bfloat16 model is
 // promoted to float32 (PromoteToFloat32) and a Cast of a float32 value to float32 bypassed,
-// and nodes whose outputs nobody uses are dropped.
+// and nodes whose outputs nobody uses are dropped. A model at an opset sharpq does not read
+// (CheckOpset) is an error.
 func Canonicalize(m *Model) error {
+	if err := CheckOpset(m); err != nil {
+		return err
+	}
 	if err := UpgradeOpset(m, BaseOpset); err != nil {
 		return err
 	}

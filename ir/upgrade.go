@@ -5,9 +5,12 @@ import (
 	"slices"
 )
 
-// LatestOpset is the newest default-domain opset UpgradeOpset writes; the QDQ export, with
-// its 4-bit types, is raised to it.
-const LatestOpset = 21
+// LatestOpset is the newest default-domain opset sharpq reads and writes: ONNX 1.21's, the
+// newest ONNX Runtime 1.30 runs. From opset 21 to 26 the operators sharpq supports gained
+// only types and optional attributes whose defaults keep the old behaviour (Cast's
+// round_mode, QuantizeLinear's precision, DequantizeLinear's output_dtype), so a model at
+// any of these opsets computes as at 21.
+const LatestOpset = 26
 
 // BaseOpset is the oldest default-domain opset Canonicalize leaves a model at: the gradients
 // take Clip, Pad and Slice parameters as inputs (opset 11) and overlapping MaxPool windows
@@ -51,6 +54,23 @@ type upgrader struct {
 	after  []*Node // nodes to insert after it
 }
 
+// CheckOpset checks that m imports a default-domain opset sharpq reads, OldestOpset to
+// LatestOpset.
+func CheckOpset(m *Model) error {
+	v := m.Opset("")
+	switch {
+	case v == 0 && m.IRVersion < 3:
+		return fmt.Errorf("the model is ONNX IR version %d, which predates operator sets (IR 3); re-export it with a current exporter", m.IRVersion)
+	case v == 0:
+		return fmt.Errorf("the model imports no ONNX operator set (opset_import has no entry for the default domain); re-export it, or add one")
+	case v < OldestOpset:
+		return fmt.Errorf("the model imports opset %d; sharpq reads opsets %d to %d (re-export it with a newer opset)", v, OldestOpset, LatestOpset)
+	case v > LatestOpset:
+		return fmt.Errorf("the model imports opset %d; sharpq reads opsets %d to %d, the newest ONNX Runtime 1.30 runs (re-export it at opset %d or earlier)", v, OldestOpset, LatestOpset, LatestOpset)
+	}
+	return nil
+}
+
 // UpgradeOpset rewrites m from its default-domain opset to target so that it computes the
 // same function: attributes that later opsets take as inputs become constant inputs, and
 // Softmax-style operators, whose axis changed meaning in opset 13, keep their old result. The
@@ -63,7 +83,7 @@ func UpgradeOpset(m *Model, target int64) error {
 		return nil
 	}
 	if from < OldestOpset {
-		return fmt.Errorf("the model imports opset %d; sharpq reads opset %d or later (re-export it with a newer opset)", from, OldestOpset)
+		return CheckOpset(m)
 	}
 	if target > LatestOpset {
 		return fmt.Errorf("cannot upgrade to opset %d; sharpq knows operators up to opset %d", target, LatestOpset)
@@ -102,6 +122,12 @@ func UpgradeOpset(m *Model, target int64) error {
 // irVersionFor returns the IR version of the ONNX release that introduced opset v.
 func irVersionFor(v int64) int64 {
 	switch {
+	case v >= 25:
+		return 13
+	case v >= 24:
+		return 12
+	case v >= 23:
+		return 11
 	case v >= 21:
 		return 10
 	case v >= 19:

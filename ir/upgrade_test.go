@@ -149,7 +149,7 @@ func TestUpgradeOpsetRefuses(t *testing.T) {
 		m    *ir.Model
 		want []string
 	}{
-		{"opset 6", upgradeModel(6, x, x, &ir.Node{Name: "r", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}), []string{"opset 6", "opset 7 or later"}},
+		{"opset 6", upgradeModel(6, x, x, &ir.Node{Name: "r", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}), []string{"opset 6", "opsets 7 to 26"}},
 		{"per-activation BatchNormalization", upgradeModel(8, x, x, bn, params...), []string{`"per_activation_bn"`, "spatial=0"}},
 	}
 	for _, tc := range tests {
@@ -166,6 +166,55 @@ func TestUpgradeOpsetRefuses(t *testing.T) {
 			}
 			if tc.m.Opset("") != before || len(tc.m.Graph.Nodes[0].Attrs) != attrs {
 				t.Errorf("the model changed")
+			}
+		})
+	}
+}
+
+// TestCheckOpset checks which default-domain opsets sharpq reads, and that each refusal says
+// why in terms of the file.
+func TestCheckOpset(t *testing.T) {
+	x := []int64{2, 3}
+	relu := func() *ir.Node {
+		return &ir.Node{Name: "r", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}
+	}
+	tests := []struct {
+		name  string
+		ir    int64
+		opset int64 // 0: no default-domain entry
+		want  string
+	}{
+		{"IR 2, before operator sets", 2, 0, "IR version 2, which predates operator sets (IR 3)"},
+		{"IR 8 without a default-domain opset", 8, 0, "imports no ONNX operator set"},
+		{"opset 6", 3, 6, "imports opset 6; sharpq reads opsets 7 to 26"},
+		{"opset 7", 3, 7, ""},
+		{"opset 21", 10, 21, ""},
+		{"opset 26", 13, 26, ""},
+		{"opset 27", 13, 27, "imports opset 27; sharpq reads opsets 7 to 26, the newest ONNX Runtime 1.30 runs (re-export it at opset 26 or earlier)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := upgradeModel(max(tc.opset, 7), x, x, relu())
+			m.IRVersion = tc.ir
+			m.Opsets = nil
+			if tc.opset != 0 {
+				m.SetOpset("", tc.opset)
+			}
+			err := ir.CheckOpset(m)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if err := ir.Canonicalize(m); err != nil {
+					t.Fatalf("Canonicalize: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+			if err := ir.Canonicalize(m); err == nil || err.Error() != ir.CheckOpset(m).Error() {
+				t.Errorf("Canonicalize: %v, want CheckOpset's error", err)
 			}
 		})
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/sharpq/sharpq/ir"
 )
 
-// QDQOpset is the default-domain opset of exported models: the first with int4/uint4
-// QuantizeLinear/DequantizeLinear.
+// QDQOpset is the default-domain opset of exported models (or the model's own, when later):
+// the first with int4/uint4 QuantizeLinear/DequantizeLinear.
 const QDQOpset = 21
 
 // qdqIRVersion is the IR version that introduced 4-bit types.
@@ -139,7 +139,8 @@ func intTensor(name string, dt ir.DType, shape []int64, v []float64) *ir.Tensor 
 	return t
 }
 
-// exportQDQ returns the QDQ model of fm under p (DESIGN.md "QDQ output"): opset 21; each weight an
+// exportQDQ returns the QDQ model of fm under p (DESIGN.md "QDQ output") at opset (21 or
+// later); each weight an
 // int4 (≤ 4 bits) or int8 initializer with a per-channel DequantizeLinear on axis 0 (2- and
 // 3-bit grids stored in int4); each quantized activation QuantizeLinear → DequantizeLinear
 // with a uint4/int4 or uint8/int8 zero point, preceded by a Clip to the grid below 4 bits (and

@@ -89,11 +89,12 @@ type Options struct {
 	// outputs' mean per channel on the calibration images (up to 1024) matches the float
 	// model's (correctBiases).
 	BiasCorrection bool
-	// ExportOpset is the default-domain opset of the exported model: 0 or QDQOpset (21)
-	// stores grids of 4 bits or fewer in int4/uint4; 13 to 20 store them in int8/uint8 behind
-	// a Clip to the grid (the same values, twice the weight bytes), for runtimes without
-	// 4-bit types (ONNX Runtime before 1.19). It cannot be below the model's own
-	// opset (13 for a model raised from an older one).
+	// ExportOpset is the default-domain opset of the exported model: 0 means QDQOpset (21) or
+	// the model's own opset when that is later (ExportOpsetFor). 21 to ir.LatestOpset store
+	// grids of 4 bits or fewer in int4/uint4; 13 to 20 store them in int8/uint8 behind a Clip
+	// to the grid (the same values, twice the weight bytes), for runtimes without 4-bit types
+	// (ONNX Runtime before 1.19). It cannot be below the model's own opset (13 for a model
+	// raised from an older one).
 	ExportOpset int64
 	// Metadata is added to the exported model after what Quantize writes itself
 	// (sharpq.bits, sharpq.version, sharpq.iters, sharpq.rounding, sharpq.seed,
@@ -218,27 +219,35 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// CheckExportOpset checks that m can be exported at opset (0 meaning QDQOpset): an opset from
-// ir.BaseOpset to QDQOpset, and not below the one m runs at, its own or, for an older model,
-// ir.BaseOpset. The error is an
-// *option.Error named Options.ExportOpset.
+// ExportOpsetFor is the default-domain opset m is exported at when opset is 0: QDQOpset, the
+// first with 4-bit types, or m's own opset when that is later; any other opset is returned
+// as it is.
+func ExportOpsetFor(m *ir.Model, opset int64) int64 {
+	if opset != 0 {
+		return opset
+	}
+	return max(QDQOpset, m.Opset(""))
+}
+
+// CheckExportOpset checks that m can be exported at opset (0 meaning ExportOpsetFor's
+// default): an opset from ir.BaseOpset to ir.LatestOpset, and not below the one m runs at,
+// its own or, for an older model, ir.BaseOpset. The error is an *option.Error named
+// Options.ExportOpset.
 func CheckExportOpset(m *ir.Model, opset int64) error {
 	if err := exportOpsetRange(opset); err != nil {
 		return err
 	}
-	if opset == 0 {
-		opset = QDQOpset
-	}
+	opset = ExportOpsetFor(m, opset)
 	if own := max(m.Opset(""), ir.BaseOpset); opset < own {
 		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: the model runs at opset %d, and the export cannot go below it", opset, own))
 	}
 	return nil
 }
 
-// exportOpsetRange checks Options.ExportOpset's range: 0, or BaseOpset to QDQOpset.
+// exportOpsetRange checks Options.ExportOpset's range: 0, or BaseOpset to LatestOpset.
 func exportOpsetRange(opset int64) error {
-	if opset != 0 && (opset < ir.BaseOpset || opset > QDQOpset) {
-		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: want %d (4-bit types) or an opset from %d to %d (4-bit grids in 8-bit types)", opset, QDQOpset, ir.BaseOpset, QDQOpset-1))
+	if opset != 0 && (opset < ir.BaseOpset || opset > ir.LatestOpset) {
+		return fmt.Errorf("quantizer: %w", option.Errorf("Options.ExportOpset", "%s = %d: want %d to %d (4-bit types) or, for runtimes without them, %d to %d (4-bit grids in 8-bit types)", opset, QDQOpset, ir.LatestOpset, ir.BaseOpset, QDQOpset-1))
 	}
 	return nil
 }
@@ -315,10 +324,7 @@ func Quantize(ctx context.Context, rt *ort.Runtime, m *ir.Model, images []float3
 	if _, err := canonicalLinear(fm.Graph); err != nil {
 		return nil, err
 	}
-	exportOpset := o.ExportOpset
-	if exportOpset == 0 {
-		exportOpset = QDQOpset
-	}
+	exportOpset := ExportOpsetFor(fm, o.ExportOpset)
 	if err := CheckExportOpset(fm, exportOpset); err != nil {
 		return nil, err
 	}

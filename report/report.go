@@ -52,7 +52,8 @@ type Report struct {
 	Bytes          int64                 `json:"bytes"`       // size of the written QDQ model; 0 when refused
 	FPBytes        int64                 `json:"float_bytes"` // size of the float model's file; 0 when it cannot be read
 	// Opset is the QDQ model's default-domain opset: 21 with 4-bit types (ONNX Runtime 1.19
-	// or later), 13 to 20 with --export-opset (8-bit types).
+	// or later) or the float model's own when later (to 26), 13 to 20 with --export-opset
+	// (8-bit types).
 	Opset int64 `json:"opset"`
 	// GenLoss is the BNS loss of each generated batch at its first and last step (convert).
 	GenLoss []convert.BatchLoss `json:"generation,omitempty"`

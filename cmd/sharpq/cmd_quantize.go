@@ -65,7 +65,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "equalize", Usage: "cross-layer equalization of depthwise → 1×1 convolution pairs before quantizing (DFQ; evens out MobileNet's per-channel ranges)"},
 		&cli.BoolFlag{Name: "equalize-streams", Usage: "rescale the channels of residual streams read only by convolutions so activation and weight ranges meet halfway (helps round-to-nearest, --iters 0)"},
 		&cli.BoolFlag{Name: "asym-acts", Usage: "activations that can be negative on an unsigned grid with a zero point (default: symmetric signed grid)"},
-		&cli.Int64Flag{Name: "export-opset", Value: quantizer.QDQOpset, Usage: "opset of the QDQ model: 21 stores grids of 4 bits or fewer in int4/uint4; 13–20 in int8/uint8 behind a Clip to the grid (the same values, twice the weight bytes), for ONNX Runtime before 1.19 and other runtimes without 4-bit types"},
+		&cli.Int64Flag{Name: "export-opset", DefaultText: "21, or the model's own opset when later", Usage: "opset of the QDQ model: 21–26 store grids of 4 bits or fewer in int4/uint4; 13–20 in int8/uint8 behind a Clip to the grid (the same values, twice the weight bytes), for ONNX Runtime before 1.19 and other runtimes without 4-bit types"},
 		&cli.StringFlag{Name: "rounding", DefaultText: "the preset's: adaround, flexround for quick", Usage: "how reconstruction learns each weight's integer: adaround (floor or ceiling; GENIE-M) or flexround (a learned divisor per weight and input channel; converges in fewer --iters)"},
 		&cli.Float64Flag{Name: "round-weight", Usage: "weight λ of AdaRound's rounding regulariser (0 = the preset's)"},
 		&cli.Float64Flag{Name: "act-lr", Usage: "Adam learning rate of the activation step sizes (0 = the paper's 4e-5)"},

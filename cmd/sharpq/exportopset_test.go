@@ -17,8 +17,9 @@ import (
 // TestExportOpset quantizes the bundled ResNet-20 at W4A4 for the default export (opset 21,
 // int4/uint4) and for --export-opset 13 (int8/uint8 holding the same 4-bit grids, clipped on
 // the integers): the two must classify the bundled images identically, and the opset-13 file
-// must use no type or IR version that ONNX Runtime 1.8–1.17 lacks. An opset below 13, or below the model's own,
-// is refused naming the flag.
+// must use no type or IR version that ONNX Runtime 1.8–1.17 lacks. A model at opset 26 is
+// exported at 26 and classifies as at 21; one at 27 is refused. An opset below 13, above 26,
+// or below the model's own, is refused naming the flag.
 func TestExportOpset(t *testing.T) {
 	orttest.LibPath(t)
 	dir := t.TempDir()
@@ -110,12 +111,35 @@ func TestExportOpset(t *testing.T) {
 	}
 	older.SetOpset("", 17) // ResNet-20's operators read the same at 17
 	at17 := writeModel(t, dir, "opset17.onnx", older)
+	// and at 26, the newest opset ONNX Runtime 1.30 runs: the export keeps it.
+	older.SetOpset("", 26)
+	at26 := writeModel(t, dir, "opset26.onnx", older)
+	q26 := filepath.Join(dir, "q26.onnx")
+	if code, stderr := quantize(at26, q26); code != 0 {
+		t.Fatalf("quantize of an opset-26 model: exit %d: %s", code, stderr)
+	}
+	var rep struct{ Opset int64 }
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Opset != 26 {
+		t.Errorf("opset-26 model: the JSON report says opset %d (%v), want 26", rep.Opset, err)
+	}
+	if a, b := subsetTop1(t, q21, norm...), subsetTop1(t, q26, norm...); a != b {
+		t.Errorf("top-1 %.2f at opset 21, %.2f at opset 26", a, b)
+	}
+	if code, text, _ := sharpq(t, "inspect", q26); code != 0 || !strings.Contains(text, "int4/uint4 tensors at opset 26") {
+		t.Errorf("inspect of the opset-26 export (exit %d) does not name the opset 4-bit tensors need:\n%s", code, text)
+	}
+	older.SetOpset("", 27)
+	at27 := writeModel(t, dir, "opset27.onnx", older)
+	if code, stderr := quantize(at27, filepath.Join(dir, "refused.onnx")); code != 1 || !strings.Contains(stderr, "imports opset 27; sharpq reads opsets 7 to 26") {
+		t.Errorf("quantize of an opset-27 model: exit %d, %q; want exit 1 naming the opsets sharpq reads", code, stderr)
+	}
 	for _, tc := range []struct {
 		in, opset, want string
 	}{
-		{model, "12", "--export-opset 12: want 21 (4-bit types) or an opset from 13 to 20"},
-		{model, "22", "--export-opset 22"},
+		{model, "12", "--export-opset 12: want 21 to 26 (4-bit types) or, for runtimes without them, 13 to 20"},
+		{model, "27", "--export-opset 27: want 21 to 26"},
 		{at17, "13", "--export-opset 13: the model runs at opset 17, and the export cannot go below it"},
+		{at26, "21", "--export-opset 21: the model runs at opset 26, and the export cannot go below it"},
 	} {
 		out := filepath.Join(dir, "refused.onnx")
 		if code, stderr := quantize(tc.in, out, "--export-opset", tc.opset); code != 2 || !strings.Contains(stderr, tc.want) {
