@@ -118,7 +118,8 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(qdq)
-	for _, mp := range handMadeSeeds() {
+	// functionModel: nested local functions with attribute references, to be inlined.
+	for _, mp := range append(handMadeSeeds(), functionModel()) {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 		if err != nil {
 			f.Fatal(err)

@@ -36,7 +36,8 @@ func Read(path string) (*ir.Model, error) {
 }
 
 // Decode parses an ONNX model held in memory. External data is resolved relative to baseDir
-// ("" forbids external data).
+// ("" forbids external data). Calls of model-local functions (ModelProto.functions, as
+// PyTorch's exporter writes before optimising) are replaced by the functions' bodies.
 func Decode(data []byte, baseDir string) (*ir.Model, error) {
 	m, err := decode(data, baseDir)
 	if err != nil {
@@ -55,6 +56,9 @@ func decode(data []byte, baseDir string) (*ir.Model, error) {
 	}
 	if mp.Graph == nil || (mp.IrVersion == nil && len(mp.OpsetImport) == 0) {
 		return nil, fmt.Errorf("%w: no graph or no IR version/opset", ErrNotModel)
+	}
+	if err := inlineFunctions(&mp); err != nil {
+		return nil, err
 	}
 	m := &ir.Model{
 		IRVersion:       mp.GetIrVersion(),

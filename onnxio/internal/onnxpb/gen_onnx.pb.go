@@ -780,7 +780,10 @@ type NodeProto struct {
 	// Additional named attributes.
 	Attribute []*AttributeProto `protobuf:"bytes,5,rep,name=attribute" json:"attribute,omitempty"`
 	// A human-readable documentation for this node. Markdown is allowed.
-	DocString     *string `protobuf:"bytes,6,opt,name=doc_string,json=docString" json:"doc_string,omitempty"`
+	DocString *string `protobuf:"bytes,6,opt,name=doc_string,json=docString" json:"doc_string,omitempty"`
+	// (IR 10) With domain and op_type, names the model-local function this node calls when
+	// several share one name.
+	Overload      *string `protobuf:"bytes,8,opt,name=overload" json:"overload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -860,6 +863,13 @@ func (x *NodeProto) GetAttribute() []*AttributeProto {
 func (x *NodeProto) GetDocString() string {
 	if x != nil && x.DocString != nil {
 		return *x.DocString
+	}
+	return ""
+}
+
+func (x *NodeProto) GetOverload() string {
+	if x != nil && x.Overload != nil {
+		return *x.Overload
 	}
 	return ""
 }
@@ -2027,7 +2037,13 @@ type FunctionProto struct {
 	OpsetImport []*OperatorSetIdProto `protobuf:"bytes,9,rep,name=opset_import,json=opsetImport" json:"opset_import,omitempty"`
 	// The domain which this function belongs to. Combined with FunctionProto.name, this forms the unique identity of
 	// the FunctionProto.
-	Domain        *string `protobuf:"bytes,10,opt,name=domain" json:"domain,omitempty"`
+	Domain *string `protobuf:"bytes,10,opt,name=domain" json:"domain,omitempty"`
+	// (IR 9) The function's attributes that have default values: name, type and value.
+	AttributeProto []*AttributeProto `protobuf:"bytes,11,rep,name=attribute_proto,json=attributeProto" json:"attribute_proto,omitempty"`
+	// (IR 9) Types and shapes of the values in the function body.
+	ValueInfo []*ValueInfoProto `protobuf:"bytes,12,rep,name=value_info,json=valueInfo" json:"value_info,omitempty"`
+	// (IR 10) With domain and name, identifies the function among overloads.
+	Overload      *string `protobuf:"bytes,13,opt,name=overload" json:"overload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2114,6 +2130,27 @@ func (x *FunctionProto) GetOpsetImport() []*OperatorSetIdProto {
 func (x *FunctionProto) GetDomain() string {
 	if x != nil && x.Domain != nil {
 		return *x.Domain
+	}
+	return ""
+}
+
+func (x *FunctionProto) GetAttributeProto() []*AttributeProto {
+	if x != nil {
+		return x.AttributeProto
+	}
+	return nil
+}
+
+func (x *FunctionProto) GetValueInfo() []*ValueInfoProto {
+	if x != nil {
+		return x.ValueInfo
+	}
+	return nil
+}
+
+func (x *FunctionProto) GetOverload() string {
+	if x != nil && x.Overload != nil {
+		return *x.Overload
 	}
 	return ""
 }
@@ -2584,7 +2621,7 @@ const file_onnx_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04type\x18\x02 \x01(\v2\x0f.onnx.TypeProtoR\x04type\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\x03 \x01(\tR\tdocString\"\xd1\x01\n" +
+	"doc_string\x18\x03 \x01(\tR\tdocString\"\xed\x01\n" +
 	"\tNodeProto\x12\x14\n" +
 	"\x05input\x18\x01 \x03(\tR\x05input\x12\x16\n" +
 	"\x06output\x18\x02 \x03(\tR\x06output\x12\x12\n" +
@@ -2593,7 +2630,8 @@ const file_onnx_proto_rawDesc = "" +
 	"\x06domain\x18\a \x01(\tR\x06domain\x122\n" +
 	"\tattribute\x18\x05 \x03(\v2\x14.onnx.AttributeProtoR\tattribute\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\x06 \x01(\tR\tdocString\"\x97\x02\n" +
+	"doc_string\x18\x06 \x01(\tR\tdocString\x12\x1a\n" +
+	"\boverload\x18\b \x01(\tR\boverload\"\x97\x02\n" +
 	"\x11TrainingInfoProto\x128\n" +
 	"\x0einitialization\x18\x01 \x01(\v2\x10.onnx.GraphProtoR\x0einitialization\x12.\n" +
 	"\talgorithm\x18\x02 \x01(\v2\x10.onnx.GraphProtoR\talgorithm\x12S\n" +
@@ -2740,7 +2778,7 @@ const file_onnx_proto_rawDesc = "" +
 	"\x05value\"F\n" +
 	"\x12OperatorSetIdProto\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion\"\xab\x02\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"\xbb\x03\n" +
 	"\rFunctionProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05input\x18\x04 \x03(\tR\x05input\x12\x16\n" +
@@ -2751,7 +2789,11 @@ const file_onnx_proto_rawDesc = "" +
 	"doc_string\x18\b \x01(\tR\tdocString\x12;\n" +
 	"\fopset_import\x18\t \x03(\v2\x18.onnx.OperatorSetIdProtoR\vopsetImport\x12\x16\n" +
 	"\x06domain\x18\n" +
-	" \x01(\tR\x06domainJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\rsince_versionR\x06status*\xe4\x01\n" +
+	" \x01(\tR\x06domain\x12=\n" +
+	"\x0fattribute_proto\x18\v \x03(\v2\x14.onnx.AttributeProtoR\x0eattributeProto\x123\n" +
+	"\n" +
+	"value_info\x18\f \x03(\v2\x14.onnx.ValueInfoProtoR\tvalueInfo\x12\x1a\n" +
+	"\boverload\x18\r \x01(\tR\boverloadJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\rsince_versionR\x06status*\xe4\x01\n" +
 	"\aVersion\x12\x12\n" +
 	"\x0e_START_VERSION\x10\x00\x12\x19\n" +
 	"\x15IR_VERSION_2017_10_10\x10\x01\x12\x19\n" +
@@ -2852,16 +2894,18 @@ var file_onnx_proto_depIdxs = []int32{
 	25, // 38: onnx.TypeProto.sparse_tensor_type:type_name -> onnx.TypeProto.SparseTensor
 	7,  // 39: onnx.FunctionProto.node:type_name -> onnx.NodeProto
 	17, // 40: onnx.FunctionProto.opset_import:type_name -> onnx.OperatorSetIdProto
-	15, // 41: onnx.TypeProto.Tensor.shape:type_name -> onnx.TensorShapeProto
-	16, // 42: onnx.TypeProto.Sequence.elem_type:type_name -> onnx.TypeProto
-	16, // 43: onnx.TypeProto.Map.value_type:type_name -> onnx.TypeProto
-	16, // 44: onnx.TypeProto.Optional.elem_type:type_name -> onnx.TypeProto
-	15, // 45: onnx.TypeProto.SparseTensor.shape:type_name -> onnx.TensorShapeProto
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	5,  // 41: onnx.FunctionProto.attribute_proto:type_name -> onnx.AttributeProto
+	6,  // 42: onnx.FunctionProto.value_info:type_name -> onnx.ValueInfoProto
+	15, // 43: onnx.TypeProto.Tensor.shape:type_name -> onnx.TensorShapeProto
+	16, // 44: onnx.TypeProto.Sequence.elem_type:type_name -> onnx.TypeProto
+	16, // 45: onnx.TypeProto.Map.value_type:type_name -> onnx.TypeProto
+	16, // 46: onnx.TypeProto.Optional.elem_type:type_name -> onnx.TypeProto
+	15, // 47: onnx.TypeProto.SparseTensor.shape:type_name -> onnx.TensorShapeProto
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_onnx_proto_init() }
