@@ -23,7 +23,7 @@ var arities = map[string]map[string]arity{
 		"Neg": {1, 1, 1}, "Abs": {1, 1, 1}, "Floor": {1, 1, 1}, "Ceil": {1, 1, 1}, "Round": {1, 1, 1},
 		"Reciprocal": {1, 1, 1}, "Sign": {1, 1, 1}, "Erf": {1, 1, 1}, "Identity": {1, 1, 1},
 		"Softmax": {1, 1, 1}, "LogSoftmax": {1, 1, 1}, "Elu": {1, 1, 1}, "Selu": {1, 1, 1},
-		"Softplus": {1, 1, 1}, "Mish": {1, 1, 1}, "Gelu": {1, 1, 1}, "Not": {1, 1, 1}, "Cast": {1, 1, 1},
+		"Softplus": {1, 1, 1}, "Mish": {1, 1, 1}, "Gelu": {1, 1, 1}, "Swish": {1, 1, 1}, "Not": {1, 1, 1}, "Cast": {1, 1, 1},
 		"Clip":  {1, 3, 1}, // min and max are inputs from opset 11, attributes before
 		"PRelu": {2, 2, 1},
 		// Opsets before 14 list the training outputs (running mean and variance, saved

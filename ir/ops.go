@@ -20,7 +20,7 @@ var opTable = map[string]map[string]opDef{
 		"LogSoftmax": unary, "Clip": unary, "BatchNormalization": {inferBatchNorm},
 		"LayerNormalization": {inferLayerNorm}, "InstanceNormalization": unary,
 		"GroupNormalization": unary, "Elu": unary, "Selu": unary, "Softplus": unary,
-		"Mish": unary, "Gelu": unary,
+		"Mish": unary, "Gelu": unary, "Swish": unary,
 		"PRelu":   unary, // its slope broadcasts to the input, one way
 		"Dropout": {inferDropout},
 		"Add":     binary, "Sub": binary, "Mul": binary, "Div": binary, "Pow": binary,

@@ -37,7 +37,7 @@ func IsQuantizable(g *ir.Graph, n *ir.Node) bool {
 }
 
 // activations are the ops a residual block takes along after its join.
-var activations = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true, "HardSwish": true, "Sigmoid": true, "Tanh": true}
+var activations = map[string]bool{"Relu": true, "Clip": true, "LeakyRelu": true, "HardSwish": true, "Swish": true, "Sigmoid": true, "Tanh": true}
 
 // joins are the operators that end a multi-branch span as a block of its own: residual sums
 // (ResNet, MobileNetV2) and concatenations (DenseNet, SqueezeNet's fire modules, ShuffleNet).

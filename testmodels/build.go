@@ -385,7 +385,8 @@ func WithChannelPick(m *ir.Model) *ir.Model {
 
 // WithActivation replaces every Relu of m with op: "PRelu" (a slope per channel, [C, 1, 1], as
 // PyTorch exports nn.PReLU(C); face-recognition ResNets use it), or a unary op such as "Elu",
-// "Mish" (opset 18) or "Gelu" (opset 20), whose opset m is raised to when it is lower.
+// "Mish" (opset 18), "Gelu" (opset 20) or "Swish" (opset 24), whose opset m is raised to
+// when it is lower.
 func WithActivation(m *ir.Model, op string) *ir.Model {
 	g := m.Graph
 	r := rand.New(rand.NewPCG(5, 5))
@@ -403,7 +404,7 @@ func WithActivation(m *ir.Model, op string) *ir.Model {
 			n.Inputs = append(n.Inputs, slope.Name)
 		}
 	}
-	need := map[string]int64{"Mish": 18, "Gelu": 20}[op]
+	need := map[string]int64{"Mish": 18, "Gelu": 20, "Swish": 24}[op]
 	if v := m.Opset(""); need > v {
 		m.SetOpset("", need)
 	}

@@ -391,6 +391,8 @@ func TestConvertArchitectures(t *testing.T) {
 		{"prelu", testmodels.WithActivation(testmodels.TinyResNet(3), "PRelu")},
 		{"mish", testmodels.WithActivation(testmodels.TinyResNet(3), "Mish")},
 		{"gelu", testmodels.WithActivation(testmodels.TinyResNet(3), "Gelu")},
+		// EfficientNet's SiLU as opset 24's Swish, which ONNX's rewriters make of x·Sigmoid(x).
+		{"swish", testmodels.WithActivation(testmodels.TinyResNet(3), "Swish")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

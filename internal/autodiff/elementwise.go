@@ -310,6 +310,17 @@ func gradHardSwish(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, 
 	return unaryGrad(b.Where(b.Op("Less", []string{x, b.Scalar(dt, -3)}), b.Scalar(dt, 0), upper)), nil
 }
 
+// gradSwish: y = x·σ(αx) (opset 24; SiLU at α = 1) has dy/dx = s·(1 + αx·(1 − s)) with
+// s = σ(αx).
+func gradSwish(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
+	x := n.Inputs[0]
+	dt := b.DType(x)
+	ax := b.Scale(x, float64(n.AttrFloat("alpha", 1)))
+	s := b.Op("Sigmoid", []string{ax})
+	one := b.Scalar(dt, 1)
+	return unaryGrad(b.Mul(dy[0], b.Mul(s, b.Add(one, b.Mul(ax, b.Sub(one, s)))))), nil
+}
+
 // gradSqrt: dy/(2y).
 func gradSqrt(b *Builder, n *ir.Node, dy []string, need []bool) ([]string, error) {
 	return unaryGrad(b.Div(b.Scale(dy[0], 0.5), n.Outputs[0])), nil

@@ -116,6 +116,8 @@ func TestUnaryGradFloat32(t *testing.T) {
 		{op: "Softplus"},
 		{op: "Mish", opset: 18},
 		{op: "Gelu", opset: 20},
+		{op: "Swish", opset: 24},
+		{op: "Swish", attrs: []ir.Attr{ir.FloatAttr("alpha", 1.702)}, opset: 24},
 		{op: "Gelu", attrs: []ir.Attr{ir.StringAttr("approximate", "tanh")}, opset: 20},
 	}
 	for _, c := range cases {

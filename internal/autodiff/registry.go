@@ -49,6 +49,7 @@ var rules = map[opKey]Rule{
 	{"", "Softplus"}:    gradSoftplus,
 	{"", "Mish"}:        gradMish,
 	{"", "Gelu"}:        gradGelu,
+	{"", "Swish"}:       gradSwish,
 	{"", "Clip"}:        gradClip,
 	{"", "Sigmoid"}:     gradSigmoid,
 	{"", "HardSigmoid"}: gradHardSigmoid,
