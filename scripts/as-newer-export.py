@@ -3,13 +3,16 @@
 
     /usr/bin/python3 scripts/as-newer-export.py IN.onnx OUT.onnx --opset 26
     /usr/bin/python3 scripts/as-newer-export.py IN.onnx OUT.onnx --functions
+    /usr/bin/python3 scripts/as-newer-export.py IN.onnx OUT.onnx --swish
 
 --opset N stamps the default-domain opset N (and the IR version of the ONNX release that
 brought it) without touching the nodes: right for models whose operators did not change
 since their opset (ResNet-20's from 13 to 26). --functions moves every BatchNormalization
 that feeds a single Relu into a call of a model-local function BNRelu (domain torch_fn)
 whose epsilon is an attribute reference, as PyTorch's dynamo exporter writes modules
-before its optimiser inlines them. A one-off tool for BENCHMARKS.md (python3-onnx), not
+before its optimiser inlines them. --swish writes every x·Sigmoid(x) (PyTorch's SiLU) as
+opset 24's Swish, as ONNX's rewriters do, and stamps opset 24 when the model's is lower. A
+one-off tool for BENCHMARKS.md (python3-onnx), not
 used by sharpq or its tests.
 """
 import argparse
@@ -56,12 +59,40 @@ def with_functions(m):
     return calls
 
 
+def with_swish(m):
+    g = m.graph
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    nodes, dropped, swishes = [], set(), 0
+    for n in g.node:
+        if id(n) in dropped:
+            continue
+        users = consumers.get(n.output[0], [])
+        if n.op_type == "Sigmoid" and len(users) == 1 and users[0].op_type == "Mul" and n.input[0] in users[0].input:
+            mul = users[0]
+            dropped.add(id(mul))
+            nodes.append(helper.make_node("Swish", [n.input[0]], [mul.output[0]], name=mul.name or n.name))
+            swishes += 1
+        else:
+            nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx") and o.version < 24:
+            o.version = 24
+    m.ir_version = max(m.ir_version, IR_FOR_OPSET[24])
+    return swishes
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--opset", type=int)
     p.add_argument("--functions", action="store_true")
+    p.add_argument("--swish", action="store_true")
     a = p.parse_args()
     m = onnx.load(a.src)
     if a.opset:
@@ -71,6 +102,8 @@ def main():
         m.ir_version = max(m.ir_version, IR_FOR_OPSET.get(a.opset, m.ir_version))
     if a.functions:
         print("%d BatchNormalization → Relu pairs as BNRelu calls" % with_functions(m))
+    if a.swish:
+        print("%d x·Sigmoid(x) as Swish" % with_swish(m))
     onnx.save(m, a.dst)
 
 
