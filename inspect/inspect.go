@@ -36,6 +36,9 @@ type Report struct {
 	// ChannelsLast says the model's input is channels-last with a Transpose to channels-first
 	// (ir.ChannelsFirstInput), which sharpq reads channels-first; Inputs show it so.
 	ChannelsLast bool `json:"channels_last,omitempty"`
+	// PixelInput says the model's input is uint8 pixels cast to float: sharpq reads it as
+	// float images in [0,1] and gives quantized models the uint8 input back.
+	PixelInput bool `json:"uint8_pixels,omitempty"`
 	// Runtime says which ONNX Runtime a quantized model needs when it holds 4-bit tensors
 	// ("" otherwise).
 	Runtime string `json:"runtime,omitempty"`

@@ -1,6 +1,7 @@
 package ir_test
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/sharpq/sharpq/internal/orttest"
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/sharpq/sharpq/ort"
 	"github.com/sharpq/sharpq/testmodels"
 )
 
@@ -130,5 +132,96 @@ func TestChannelsLayoutThreeChannels(t *testing.T) {
 	}
 	if got := runORT(t, rt, m, nchw); !slices.Equal(got, want) {
 		t.Fatal("channels-first rewrite changed the outputs")
+	}
+}
+
+// runPixels runs m, whose input is uint8, in ONNX Runtime on the pixels p.
+func runPixels(t *testing.T, rt *ort.Runtime, m *ir.Model, p []uint8) []float32 {
+	t.Helper()
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := m.Graph.Inputs[0], m.Graph.Outputs[0]
+	s, err := rt.NewSession(data, []ort.TensorSpec{{Name: in.Name, DType: ort.Uint8, Shape: in.Shape}},
+		[]ort.TensorSpec{{Name: out.Name, DType: ort.Float32, Shape: out.Shape}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	copy(s.Uint8(in.Name), p)
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return slices.Clone(s.Float32(out.Name))
+}
+
+// TestPixelInputKeepsOutputs takes the bundled ResNet-20 with its normalisation baked in for
+// uint8 pixels (a Cast, then (x − 255·mean)/(255·std)), reads it as a float input in [0,1]
+// (FloatPixelInput) and writes it back (IntegerPixelInput): ONNX Runtime must compute the
+// same logits from the pixels p in the uint8 forms and from p/255 in the float one.
+func TestPixelInputKeepsOutputs(t *testing.T) {
+	rt := orttest.Runtime(t)
+	read := func() *ir.Model {
+		m, err := onnxio.Read(filepath.Join("../testmodels", testmodels.DefaultModel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ir.FixBatch(m, 2); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	p := make([]uint8, 2*32*32)
+	unit := make([]float32, len(p))
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range p {
+		p[i] = uint8(rng.IntN(256))
+		unit[i] = float32(p[i]) / 255
+	}
+	const mean, std = 0.2860, 0.3530
+	m := testmodels.WithUint8Input(testmodels.WithPreprocessing(read(), 255*mean, 255*std))
+	want := runPixels(t, rt, m, p)
+	if !ir.FloatPixelInput(m) {
+		t.Fatal("a uint8 input read by a Cast to float32 was not recognised")
+	}
+	if in := m.Graph.Inputs[0]; in.DType != ir.Float32 {
+		t.Fatalf("input %s after FloatPixelInput", in.DType)
+	}
+	closeTo := func(what string, got []float32) {
+		t.Helper()
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-4 {
+				t.Fatalf("%s: logit %d is %g, the uint8 model's %g", what, i, got[i], want[i])
+			}
+		}
+	}
+	closeTo("float input in [0,1]", runORT(t, rt, m, unit))
+	if err := ir.IntegerPixelInput(m); err != nil {
+		t.Fatal(err)
+	}
+	if got := runPixels(t, rt, m, p); !slices.Equal(got, want) {
+		t.Errorf("written back: logits %v, the original's %v", got[:4], want[:4])
+	}
+	if n := m.Graph.Nodes[0]; n.OpType != "Cast" || len(m.Graph.Nodes) != len(read().Graph.Nodes)+3 {
+		t.Errorf("written back with first node %s and %d nodes: want the Cast alone added", n.OpType, len(m.Graph.Nodes))
+	}
+
+	// A float model given a uint8 interface gets a Cast and a division by 255.
+	plain := testmodels.WithPreprocessing(read(), mean, std)
+	want = runORT(t, rt, plain, unit)
+	if err := ir.IntegerPixelInput(plain); err != nil {
+		t.Fatal(err)
+	}
+	closeTo("a [0,1] model behind a uint8 interface", runPixels(t, rt, plain, p))
+
+	// Inputs that are not 8-bit pixels cast to float32 are left alone.
+	float := read()
+	half := testmodels.WithUint8Input(read())
+	half.Graph.Nodes[0].Attrs = []ir.Attr{ir.IntAttr("to", int64(ir.Float16))}
+	for name, m := range map[string]*ir.Model{"float32 input": float, "cast to float16": half} {
+		if ir.FloatPixelInput(m) {
+			t.Errorf("%s: rewritten", name)
+		}
 	}
 }

@@ -24,6 +24,8 @@ const (
 	// Float16 tensors are read and written as IEEE half-precision bit patterns (uint16), for
 	// models with a half-precision interface.
 	Float16
+	// Uint8 tensors hold 8-bit pixels, for models whose input is raw image bytes.
+	Uint8
 )
 
 // String returns the lowercase Go name of the element type, e.g. "float32".
@@ -39,6 +41,8 @@ func (d DType) String() string {
 		return "bool"
 	case Float16:
 		return "float16"
+	case Uint8:
+		return "uint8"
 	}
 	return "DType(" + strconv.Itoa(int(d)) + ")"
 }
@@ -111,6 +115,7 @@ type tensor struct {
 	i64   []int64
 	b     []bool
 	f16   []uint16
+	u8    []uint8
 }
 
 // NewSession loads the ONNX model in model (serialized ModelProto bytes) with
@@ -330,6 +335,8 @@ func elementType(d DType) onnxruntime.TensorElementDataType {
 		return onnxruntime.TensorElementDataTypeBool
 	case Float16:
 		return onnxruntime.TensorElementDataTypeFloat16
+	case Uint8:
+		return onnxruntime.TensorElementDataTypeUint8
 	}
 	return onnxruntime.TensorElementDataTypeUndefined
 }
@@ -372,6 +379,11 @@ func (s *Session) allocate(specs []TensorSpec) ([]string, []onnxruntime.Value, e
 			var v *onnxruntime.Tensor[bool]
 			if v, err = onnxruntime.NewEmptyTensor[bool](shape); err == nil {
 				t.value, t.b = v, v.GetData()
+			}
+		case Uint8:
+			var v *onnxruntime.Tensor[uint8]
+			if v, err = onnxruntime.NewEmptyTensor[uint8](shape); err == nil {
+				t.value, t.u8 = v, v.GetData()
 			}
 		case Float16:
 			// ORT reads the Go-owned memory: a uint16 slice viewed as bytes keeps it aligned.
@@ -432,6 +444,11 @@ func (s *Session) Int64(name string) []int64 {
 // Bool returns the data of the bool input or output tensor called name; see Float32.
 func (s *Session) Bool(name string) []bool {
 	return s.lookup(name, Bool).b
+}
+
+// Uint8 returns the data of the uint8 input or output tensor called name; see Float32.
+func (s *Session) Uint8(name string) []uint8 {
+	return s.lookup(name, Uint8).u8
 }
 
 // Float16 returns the data of the float16 input or output tensor called name, as IEEE

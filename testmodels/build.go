@@ -216,6 +216,22 @@ func WithPreprocessing(m *ir.Model, mean, std float32) *ir.Model {
 	return m
 }
 
+// WithUint8Input gives m a uint8 input and a Cast to the float32 it reads, as exports with
+// their preprocessing baked in take raw image bytes: m must expect pixel values 0 to 255
+// (WithPreprocessing with a mean and std scaled by 255).
+func WithUint8Input(m *ir.Model) *ir.Model {
+	g := m.Graph
+	in := g.Inputs[0]
+	cast := g.UniqueName(in.Name + "_float")
+	g.Rename(in.Name, cast)
+	in.DType = ir.Uint8
+	g.ValueInfo[in.Name] = in
+	g.Nodes = append([]*ir.Node{{Name: "pixels_to_float", OpType: "Cast", Inputs: []string{in.Name}, Outputs: []string{cast},
+		Attrs: []ir.Attr{ir.IntAttr("to", int64(ir.Float32))}}}, g.Nodes...)
+	g.Index()
+	return m
+}
+
 // WithNHWCInput gives m a channels-last input ([N, H, W, C]) and a Transpose to the
 // channels-first layout its first layer reads, as TensorFlow converters export Keras models.
 func WithNHWCInput(m *ir.Model) *ir.Model {

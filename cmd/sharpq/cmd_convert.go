@@ -157,7 +157,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 			return err
 		}
 	}
-	m, channelsLast, err := readModel(modelPath, c.String("input-shape"), true)
+	m, form, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 		}
 		return rt, func() { rt.Close() }, nil
 	}
-	acc, data, err := gateAndWrite(c, open, m, rep.Quantized, rep.SelfCheck, evalData, channelsLast, out, logf)
+	acc, data, err := gateAndWrite(c, open, m, rep.Quantized, rep.SelfCheck, evalData, form, out, logf)
 	refused, err := refusedBy(err)
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func inspectCommand() *cli.Command {
 }
 
 func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON bool) error {
-	m, channelsLast, err := readModel(path, shape, true)
+	m, form, err := readModel(path, shape, true)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,10 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	r.ChannelsLast = channelsLast
+	r.ChannelsLast, r.PixelInput = form.channelsLast, form.pixels
+	if form.pixels && len(r.Inputs) == 1 {
+		r.Inputs[0].DType = ir.Uint8.String() // the file's interface, not the float one sharpq reads
+	}
 	var memLines []string
 	// A quantized model has nothing to quantize, so no estimate; one without BN statistics
 	// only quantize takes.
@@ -97,6 +100,9 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	}
 	if r.ChannelsLast {
 		fmt.Fprintf(tw, "layout\tchannels-last input with a Transpose to channels-first: shown, synthesised and evaluated channels-first (data as N×C×H×W); quantized models keep the channels-last input\n")
+	}
+	if r.PixelInput {
+		fmt.Fprintf(tw, "pixels\tuint8 input cast to float: shown, synthesised and evaluated as float32 images in [0,1] (uint8 data is scaled so); quantized models keep the uint8 input\n")
 	}
 	if r.Precision != "" {
 		fmt.Fprintf(tw, "precision\t%s\n", r.Precision)

@@ -203,7 +203,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := checkFolderWritable("--report", c.String("report")); err != nil {
 		return err
 	}
-	m, channelsLast, err := readModel(modelPath, c.String("input-shape"), true)
+	m, form, err := readModel(modelPath, c.String("input-shape"), true)
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 		return otherRun(layerBitsNames(bits).Rename(fmt.Errorf("%s: %w", modelPath, err)), work)
 	}
 	open := func() (*ort.Runtime, func(), error) { return rt, func() {}, nil }
-	acc, data, err := gateAndWrite(c, open, m, res.QDQ, res.Check, evalData, channelsLast, out, logfTo(logger(c)))
+	acc, data, err := gateAndWrite(c, open, m, res.QDQ, res.Check, evalData, form, out, logfTo(logger(c)))
 	refused, err := refusedBy(err)
 	if err != nil {
 		return err

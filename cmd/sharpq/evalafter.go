@@ -170,7 +170,7 @@ func accuracyLine(a *report.Accuracy) string {
 // without evalData) and the bytes written; when a gate refuses the model, the accuracy so far,
 // no bytes and a gateError, so that the caller can still report the run.
 func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, q *ir.Model, check quantizer.SelfCheck, evalData calib.Images,
-	channelsLast bool, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
+	form inputForm, out string, log func(string, ...any)) (*report.Accuracy, []byte, error) {
 	if err := checkMinAgreement(c, check, out); err != nil {
 		return nil, nil, err
 	}
@@ -192,7 +192,7 @@ func gateAndWrite(c *cli.Context, open func() (*ort.Runtime, func(), error), m, 
 	if err := checkMaxDrop(c, acc, out); err != nil {
 		return acc, nil, err
 	}
-	if err := restoreLayout(q, channelsLast); err != nil {
+	if err := restoreLayout(q, form); err != nil {
 		return nil, nil, err
 	}
 	data, err := onnxio.Encode(q)

@@ -12,36 +12,49 @@ import (
 // inputShapeUsage is the --input-shape flag's help.
 const inputShapeUsage = "C×H×W of the model's input (e.g. 3x224x224), for a model exported with dynamic channels, height or width"
 
+// inputForm is how a model's input differs from the channels-first float32 images every
+// command works on; restoreLayout gives a model made from it that interface back.
+type inputForm struct {
+	channelsLast bool // [N, H, W, C] with a Transpose to channels-first (ir.ChannelsFirstInput)
+	pixels       bool // uint8 pixels cast to float (ir.FloatPixelInput)
+}
+
 // readModel reads the model at path and fixes its dynamic input dimensions from --input-shape
 // (shape; "" for none). With check, a dimension other than the batch that is still dynamic is
 // an error that names the flag.
-func readModel(path, shape string, check bool) (m *ir.Model, channelsLast bool, err error) {
+func readModel(path, shape string, check bool) (m *ir.Model, form inputForm, err error) {
 	m, err = onnxio.Read(path)
 	if err != nil {
-		return nil, false, err
+		return nil, form, err
 	}
-	// Every command works channels-first (data included); a channels-last model gets its
-	// interface back when it is written (restoreLayout).
-	channelsLast = ir.ChannelsFirstInput(m)
+	// Every command works channels-first on float32 images in [0,1] (data included); a
+	// channels-last or uint8 model gets its interface back when it is written (restoreLayout).
+	form.channelsLast = ir.ChannelsFirstInput(m)
+	form.pixels = ir.FloatPixelInput(m)
 	if shape != "" {
 		if err := setInputShape(m, shape); err != nil {
-			return nil, false, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
+			return nil, form, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
 		}
 	}
 	if check {
 		if err := ir.CheckStaticInputs(m.Graph); err != nil {
-			return nil, false, fmt.Errorf("%s: %w (give them with --input-shape C×H×W)", path, err)
+			return nil, form, fmt.Errorf("%s: %w (give them with --input-shape C×H×W)", path, err)
 		}
 	}
-	return m, channelsLast, nil
+	return m, form, nil
 }
 
-// restoreLayout gives a model made from a channels-last one (readModel) that interface back.
-func restoreLayout(m *ir.Model, channelsLast bool) error {
-	if !channelsLast {
-		return nil
+// restoreLayout gives a model made from one readModel rewrote that model's interface back.
+func restoreLayout(m *ir.Model, form inputForm) error {
+	if form.pixels {
+		if err := ir.IntegerPixelInput(m); err != nil {
+			return err
+		}
 	}
-	return ir.ChannelsLastInput(m)
+	if form.channelsLast {
+		return ir.ChannelsLastInput(m)
+	}
+	return nil
 }
 
 // setInputShape sets the dynamic dimensions 1–3 of m's single NCHW input to shape ("CxHxW");
