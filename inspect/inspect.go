@@ -39,6 +39,10 @@ type Report struct {
 	// PixelInput says the model's input is uint8 pixels cast to float: sharpq reads it as
 	// float images in [0,1] and gives quantized models the uint8 input back.
 	PixelInput bool `json:"uint8_pixels,omitempty"`
+	// KeptOutputs names the outputs after the first (listed in Outputs too): sharpq
+	// quantizes for the first, the logits, and puts these back on quantized models, computed
+	// in float from their values.
+	KeptOutputs []string `json:"kept_outputs,omitempty"`
 	// Runtime says which ONNX Runtime a quantized model needs when it holds 4-bit tensors
 	// ("" otherwise).
 	Runtime string `json:"runtime,omitempty"`
@@ -230,6 +234,9 @@ func Model(m *ir.Model) (*Report, error) {
 	}
 	return r, nil
 }
+
+// TensorOf describes v as the report lists inputs and outputs.
+func TensorOf(v *ir.Value) Tensor { return tensorOf(v) }
 
 func tensorOf(v *ir.Value) Tensor {
 	t := Tensor{Name: v.Name, DType: v.DType.String(), Shape: v.Shape}

@@ -232,6 +232,48 @@ func WithUint8Input(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithExtraOutputs gives m, which must have a GlobalAveragePool, three outputs beside its
+// logits, as exports for serving add: "probs" (a Softmax of the logits), "features" (the
+// pooled features, passed on by an Identity on the way to the classifier, which sharpq
+// bypasses) and "aux" (a Gemm of its own weights on the flattened features, as an auxiliary
+// head).
+func WithExtraOutputs(m *ir.Model) *ir.Model {
+	g := m.Graph
+	at := slices.IndexFunc(g.Nodes, func(n *ir.Node) bool { return n.OpType == "GlobalAveragePool" })
+	if at < 0 {
+		panic("testmodels: WithExtraOutputs needs a GlobalAveragePool")
+	}
+	g.Rename(g.Nodes[at].Outputs[0], "features")
+	g.Nodes[at].Outputs[0] = "pooled"
+	g.Nodes = slices.Insert(g.Nodes, at+1, &ir.Node{Name: "features", OpType: "Identity", Inputs: []string{"pooled"}, Outputs: []string{"features"}})
+	logits := g.Outputs[0]
+	channels := int64(0)
+	for _, t := range g.Initializers {
+		if len(t.Shape) == 2 { // the classifier's weight: [classes, channels]
+			channels = t.Shape[1]
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	g.AddInitializer(randTensor(r, "aux.weight", 0.1, 3, channels))
+	g.AddInitializer(randTensor(r, "aux.bias", 0.1, 3))
+	g.Nodes = append(g.Nodes,
+		&ir.Node{Name: "probs", OpType: "Softmax", Inputs: []string{logits.Name}, Outputs: []string{"probs"}, Attrs: []ir.Attr{ir.IntAttr("axis", 1)}},
+		&ir.Node{Name: "aux_flatten", OpType: "Flatten", Inputs: []string{"features"}, Outputs: []string{"aux_in"}, Attrs: []ir.Attr{ir.IntAttr("axis", 1)}},
+		&ir.Node{Name: "aux", OpType: "Gemm", Inputs: []string{"aux_in", "aux.weight", "aux.bias"}, Outputs: []string{"aux"}, Attrs: []ir.Attr{ir.IntAttr("transB", 1)}},
+	)
+	batch := logits.Shape[0]
+	var featureDims []string
+	if len(logits.DimNames) > 0 {
+		featureDims = []string{logits.DimNames[0], "", "", ""}
+	}
+	g.Outputs = append(g.Outputs,
+		&ir.Value{Name: "probs", DType: ir.Float32, Shape: slices.Clone(logits.Shape), DimNames: slices.Clone(logits.DimNames)},
+		&ir.Value{Name: "features", DType: ir.Float32, Shape: []int64{batch, channels, 1, 1}, DimNames: featureDims},
+		&ir.Value{Name: "aux", DType: ir.Float32, Shape: []int64{batch, 3}, DimNames: slices.Clone(logits.DimNames)})
+	g.Index()
+	return m
+}
+
 // WithNHWCInput gives m a channels-last input ([N, H, W, C]) and a Transpose to the
 // channels-first layout its first layer reads, as TensorFlow converters export Keras models.
 func WithNHWCInput(m *ir.Model) *ir.Model {

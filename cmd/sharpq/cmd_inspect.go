@@ -60,6 +60,12 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	r.ChannelsLast, r.PixelInput = form.channelsLast, form.pixels
+	if form.extra != nil {
+		for _, v := range form.extra.Values() {
+			r.Outputs = append(r.Outputs, inspect.TensorOf(v))
+		}
+		r.KeptOutputs = form.extra.Names()
+	}
 	if form.pixels && len(r.Inputs) == 1 {
 		r.Inputs[0].DType = ir.Uint8.String() // the file's interface, not the float one sharpq reads
 	}
@@ -100,6 +106,10 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 	}
 	if r.ChannelsLast {
 		fmt.Fprintf(tw, "layout\tchannels-last input with a Transpose to channels-first: shown, synthesised and evaluated channels-first (data as N×C×H×W); quantized models keep the channels-last input\n")
+	}
+	if len(r.KeptOutputs) > 0 {
+		fmt.Fprintf(tw, "outputs\tthe first, %s, is taken as the logits (synthesis, reconstruction, self-check and eval use it); %s kept: quantized models compute them in float from their own values\n",
+			r.Outputs[0].Name, strings.Join(r.KeptOutputs, ", "))
 	}
 	if r.PixelInput {
 		fmt.Fprintf(tw, "pixels\tuint8 input cast to float: shown, synthesised and evaluated as float32 images in [0,1] (uint8 data is scaled so); quantized models keep the uint8 input\n")

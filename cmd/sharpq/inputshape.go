@@ -17,6 +17,9 @@ const inputShapeUsage = "C×H×W of the model's input (e.g. 3x224x224), for a mo
 type inputForm struct {
 	channelsLast bool // [N, H, W, C] with a Transpose to channels-first (ir.ChannelsFirstInput)
 	pixels       bool // uint8 pixels cast to float (ir.FloatPixelInput)
+	// extra holds the outputs after the first, which every command leaves aside
+	// (ir.FirstOutput); nil for a model with one output.
+	extra *ir.ExtraOutputs
 }
 
 // readModel reads the model at path and fixes its dynamic input dimensions from --input-shape
@@ -27,10 +30,12 @@ func readModel(path, shape string, check bool) (m *ir.Model, form inputForm, err
 	if err != nil {
 		return nil, form, err
 	}
-	// Every command works channels-first on float32 images in [0,1] (data included); a
-	// channels-last or uint8 model gets its interface back when it is written (restoreLayout).
+	// Every command works channels-first on float32 images in [0,1] (data included) and on the
+	// first output; a channels-last or uint8 model gets its interface back, and a model with
+	// more outputs the others, when it is written (restoreLayout).
 	form.channelsLast = ir.ChannelsFirstInput(m)
 	form.pixels = ir.FloatPixelInput(m)
+	form.extra = ir.FirstOutput(m)
 	if shape != "" {
 		if err := setInputShape(m, shape); err != nil {
 			return nil, form, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
@@ -46,6 +51,9 @@ func readModel(path, shape string, check bool) (m *ir.Model, form inputForm, err
 
 // restoreLayout gives a model made from one readModel rewrote that model's interface back.
 func restoreLayout(m *ir.Model, form inputForm) error {
+	if err := form.extra.Restore(m); err != nil {
+		return err
+	}
 	if form.pixels {
 		if err := ir.IntegerPixelInput(m); err != nil {
 			return err
