@@ -14,8 +14,9 @@ const maxFoldElements = 1 << 16
 // Constant nodes become initializers, Identity and Dropout (inference) are bypassed, an
 // explicit zero Pad before a Conv becomes the Conv's padding, a float16 or bfloat16 model is
 // promoted to float32 (PromoteToFloat32) and a Cast of a float32 value to float32 bypassed,
-// and nodes whose outputs nobody uses are dropped. A model at an opset sharpq does not read
-// (CheckOpset) is an error.
+// a Reshape that holds a fixed export batch as a constant copies the batch instead
+// (unbakeBatch), and nodes whose outputs nobody uses are dropped. A model at an opset sharpq
+// does not read (CheckOpset) is an error.
 func Canonicalize(m *Model) error {
 	if err := CheckOpset(m); err != nil {
 		return err
@@ -78,6 +79,10 @@ func Canonicalize(m *Model) error {
 	}
 	flattenBatchViews(g)
 	foldPadsIntoConvs(g)
+	if b := staticBatch(g); b > 0 {
+		// A model whose shapes do not infer at its own batch is left for later steps to report.
+		_, _ = unbakeBatch(m, b)
+	}
 	PruneDead(g)
 	return nil
 }
@@ -232,6 +237,10 @@ func FixBatch(m *Model, batch int64) error {
 	}
 	g := m.Graph
 	if err := CheckStaticInputs(g); err != nil {
+		return err
+	}
+	// At the export's own batch first: a fixed one is freed from the Reshapes that hold it.
+	if err := Canonicalize(m); err != nil {
 		return err
 	}
 	for _, v := range g.Inputs {

@@ -225,3 +225,56 @@ func TestPixelInputKeepsOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticBatchExport runs the bundled ResNet-20 exported at a fixed batch of 1, its
+// flattening a Reshape to [1, -1], at batch 4: each image's logits must be those of the
+// dynamic-batch original.
+func TestStaticBatchExport(t *testing.T) {
+	rt := orttest.Runtime(t)
+	read := func() *ir.Model {
+		m, err := onnxio.Read(filepath.Join("../testmodels", testmodels.DefaultModel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	x := make([]float32, 4*32*32)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	want := read()
+	if err := ir.FixBatch(want, 4); err != nil {
+		t.Fatal(err)
+	}
+	m := testmodels.WithStaticBatch(read())
+	if err := ir.FixBatch(m, 4); err != nil {
+		t.Fatalf("a model exported at batch 1 at batch 4: %v", err)
+	}
+	got, exp := runORT(t, rt, m, x), runORT(t, rt, want, x)
+	for i := range exp {
+		if math.Abs(float64(got[i]-exp[i])) > 1e-5 {
+			t.Fatalf("logit %d: %g, the dynamic-batch model's %g", i, got[i], exp[i])
+		}
+	}
+	// A Reshape of a constant whose target starts with the batch size is not the batch's: it
+	// must keep reshaping [2, 2] to [1, 4] (to [0, 4] it would fail), whose sum, 10, is added.
+	c := testmodels.WithStaticBatch(read())
+	g := c.Graph
+	g.AddInitializer(&ir.Tensor{Name: "k", DType: ir.Float32, Shape: []int64{2, 2}, F32: []float32{1, 2, 3, 4}})
+	g.AddInitializer(&ir.Tensor{Name: "k_shape", DType: ir.Int64, Shape: []int64{2}, I64: []int64{1, 4}})
+	g.Nodes = append(g.Nodes, &ir.Node{Name: "k_view", OpType: "Reshape", Inputs: []string{"k", "k_shape"}, Outputs: []string{"k_flat"}},
+		&ir.Node{Name: "k_use", OpType: "Add", Inputs: []string{g.Outputs[0].Name, "k_sum"}, Outputs: []string{"out2"}},
+		&ir.Node{Name: "k_sum", OpType: "ReduceSum", Inputs: []string{"k_flat"}, Outputs: []string{"k_sum"}, Attrs: []ir.Attr{ir.IntAttr("keepdims", 0)}})
+	g.Nodes[len(g.Nodes)-1], g.Nodes[len(g.Nodes)-2] = g.Nodes[len(g.Nodes)-2], g.Nodes[len(g.Nodes)-1]
+	g.Outputs[0] = &ir.Value{Name: "out2", DType: ir.Float32, Shape: []int64{1, 10}}
+	if err := ir.FixBatch(c, 4); err != nil {
+		t.Fatal(err)
+	}
+	got = runORT(t, rt, c, x)
+	for i := range exp {
+		if math.Abs(float64(got[i]-exp[i]-10)) > 1e-4 {
+			t.Fatalf("with the constant's 10 added, logit %d: %g, want %g", i, got[i], exp[i]+10)
+		}
+	}
+}

@@ -274,6 +274,25 @@ func WithExtraOutputs(m *ir.Model) *ir.Model {
 	return m
 }
 
+// WithStaticBatch gives m the fixed batch size of 1 that an export without dynamic axes has,
+// and writes its Flatten as the Reshape to [1, -1] that PyTorch's x.view(x.size(0), -1)
+// becomes when constant folding knows the batch.
+func WithStaticBatch(m *ir.Model) *ir.Model {
+	g := m.Graph
+	for _, v := range append(slices.Clone(g.Inputs), g.Outputs...) {
+		v.Shape[0], v.DimNames = 1, nil
+	}
+	g.AddInitializer(&ir.Tensor{Name: "view_shape", DType: ir.Int64, Shape: []int64{2}, I64: []int64{1, -1}})
+	for _, n := range g.Nodes {
+		if n.OpType == "Flatten" {
+			n.OpType, n.Attrs = "Reshape", nil
+			n.Inputs = append(n.Inputs[:1], "view_shape")
+		}
+	}
+	g.Index()
+	return m
+}
+
 // WithNHWCInput gives m a channels-last input ([N, H, W, C]) and a Transpose to the
 // channels-first layout its first layer reads, as TensorFlow converters export Keras models.
 func WithNHWCInput(m *ir.Model) *ir.Model {

@@ -128,3 +128,36 @@ func checkExtraOutputs(t *testing.T, rt *ort.Runtime, path string, images *calib
 		t.Errorf("%s: features all ≤ 0", filepath.Base(path))
 	}
 }
+
+// TestStaticBatchModel quantizes and converts the bundled ResNet-20 as exported without
+// dynamic axes (a fixed batch of 1, its flattening a Reshape to [1, -1]): reconstruction and
+// synthesis run it at other batch sizes, and it must quantize as the dynamic-batch original.
+func TestStaticBatchModel(t *testing.T) {
+	orttest.LibPath(t)
+	dir := t.TempDir()
+	model := "../../testmodels/" + testmodels.DefaultModel
+	m, err := onnxio.Read(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := writeModel(t, dir, "static.onnx", testmodels.WithStaticBatch(m))
+	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
+	quantize := func(in string) string {
+		t.Helper()
+		out := filepath.Join(dir, "q_"+filepath.Base(in))
+		args := append([]string{"quantize", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--calib-images", "64",
+			"--wbits", "4", "--abits", "4", "--iters", "20", "--threads", "1"}, norm...)
+		if code, _, stderr := sharpq(t, args...); code != 0 {
+			t.Fatalf("quantize %s: exit %d: %s", in, code, stderr)
+		}
+		return out
+	}
+	if got, want := subsetTop1(t, quantize(static), norm...), subsetTop1(t, quantize(model), norm...); math.Abs(got-want) > 0.3 {
+		t.Errorf("quantized top-1 %.2f, the dynamic-batch original's %.2f", got, want)
+	}
+	out := filepath.Join(dir, "c_static.onnx")
+	if code, _, stderr := sharpq(t, "convert", static, "-o", out, "--wbits", "4", "--abits", "4", "--images", "16", "--gen-batch", "8",
+		"--gen-steps", "5", "--warmup-iters", "2", "--refine-steps", "2", "--iters", "5", "--threads", "1"); code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr)
+	}
+}
