@@ -29,9 +29,23 @@ func unbakeBatch(m *Model, from int64) (int, error) {
 	}) {
 		return 0, nil
 	}
-	if err := InferShapes(m); err != nil {
-		return 0, err
+	// The shapes at the fixed batch, with the shape arithmetic folded (a Split whose sizes are
+	// computed, as torch's chunk exports, has unknown outputs until then), on a copy: folding
+	// it would make that batch a constant in more places.
+	c := &Model{Graph: g.shallowCopy(), Opsets: m.Opsets, IRVersion: m.IRVersion}
+	for {
+		if err := InferShapes(c); err != nil {
+			return 0, err
+		}
+		changed, err := foldConstants(c.Graph)
+		if err != nil {
+			return 0, err
+		}
+		if !changed {
+			break
+		}
 	}
+	shapes := c.Graph.ValueInfo
 	fromInput := map[string]bool{}
 	for _, v := range g.Inputs {
 		fromInput[v.Name] = true
@@ -49,7 +63,7 @@ func unbakeBatch(m *Model, from int64) (int, error) {
 		if n.OpType != "Reshape" || n.Domain != "" || len(n.Inputs) != 2 || !fromInput[n.Inputs[0]] || n.AttrInt("allowzero", 0) != 0 {
 			continue
 		}
-		x, target := g.ValueInfo[n.Inputs[0]], g.Initializer(n.Inputs[1])
+		x, target := shapes[n.Inputs[0]], g.Initializer(n.Inputs[1])
 		if x == nil || len(x.Shape) == 0 || x.Shape[0] != from || target == nil || target.DType != Int64 || len(target.I64) == 0 || target.I64[0] != from {
 			continue
 		}

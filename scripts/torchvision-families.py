@@ -7,9 +7,11 @@ GoogLeNet and Inception v3 are exported with transform_input (each input channel
 Gather, rescaled and concatenated again, as their pretrained weights use), Inception v3 at
 3x299x299. SIZE=N in the environment exports at 3xNxN instead (64 makes quick fixtures of
 large models: EfficientNetV2-S, ConvNeXt-Tiny); FOLD=1 exports as torch.onnx.export does by
-default (constant folding, BN folded into the convolutions). OPSET=N exports at opset N instead of
-13 (17 writes ConvNeXt's LayerNorm as one LayerNormalization node, as PyTorch 2's default opset does).
-usage: [SIZE=N] [FOLD=1] [OPSET=N] /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
+default (constant folding, BN folded into the convolutions), FOLD=constants folds constants but
+keeps BN. OPSET=N exports at opset N instead of 13 (17 writes ConvNeXt's LayerNorm as one
+LayerNormalization node, as PyTorch 2's default opset does). STATIC=1 exports without dynamic
+axes, at a fixed batch of 1 (with constant folding, a channel shuffle's view then holds the 1).
+usage: [SIZE=N] [FOLD=1|constants] [OPSET=N] [STATIC=1] /usr/bin/python3 scripts/torchvision-families.py OUTDIR [MODEL...]"""
 import os, sys
 import torch, torchvision
 
@@ -36,8 +38,10 @@ for name in names:
         for _ in range(3):
             m(torch.randn(8, 3, size, size))
     m.eval()
+    fold = os.environ.get("FOLD")
+    dynamic = {} if os.environ.get("STATIC") == "1" else {"input": {0: "batch"}, "logits": {0: "batch"}}
     torch.onnx.export(m, torch.zeros(1, 3, size, size), os.path.join(out, f"{name}.onnx"), input_names=["input"],
-                      output_names=["logits"], opset_version=int(os.environ.get("OPSET", 13)), dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                      **({} if os.environ.get("FOLD") == "1" else
-                         dict(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)))
+                      output_names=["logits"], opset_version=int(os.environ.get("OPSET", 13)), dynamic_axes=dynamic,
+                      **({} if fold == "1" else
+                         dict(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=fold == "constants")))
     print(name, "ok", flush=True)
