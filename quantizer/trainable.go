@@ -22,7 +22,7 @@ func CheckTrainable(m *ir.Model) error {
 	}
 	g := c.Graph
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
-		return fmt.Errorf("quantizer: the model has %d inputs and %d outputs; sharpq needs one of each", len(g.Inputs), len(g.Outputs))
+		return fmt.Errorf("quantizer: the model has %d inputs and %d outputs; sharpq needs one of each (ir.FirstOutput sets further outputs aside, as the sharpq command does)", len(g.Inputs), len(g.Outputs))
 	}
 	wrt := []string{g.Inputs[0].Name}
 	for _, n := range g.Nodes {

@@ -59,7 +59,7 @@ func Open(rt *ort.Runtime, m *ir.Model, c Config) (*Session, error) {
 	}
 	g := fixed.Graph
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
-		return nil, fmt.Errorf("infer: model has %d inputs and %d outputs; sharpq runs models with one of each", len(g.Inputs), len(g.Outputs))
+		return nil, fmt.Errorf("infer: model has %d inputs and %d outputs; sharpq runs models with one of each (ir.FirstOutput sets further outputs aside, as the sharpq command does)", len(g.Inputs), len(g.Outputs))
 	}
 	in := g.Inputs[0]
 	if in.DType != ir.Float32 {
