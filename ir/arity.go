@@ -86,6 +86,7 @@ var attrTypes = map[string]AttrType{
 var attrTypeNames = map[AttrType]string{AttrFloat: "FLOAT", AttrInt: "INT", AttrString: "STRING",
 	AttrTensor: "TENSOR", AttrFloats: "FLOATS", AttrInts: "INTS", AttrStrings: "STRINGS"}
 
+// String names the attribute type as ONNX spells it (INTS, FLOAT, …).
 func (t AttrType) String() string {
 	if s, ok := attrTypeNames[t]; ok {
 		return s
