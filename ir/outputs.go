@@ -3,12 +3,14 @@ package ir
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ExtraOutputs are the graph outputs after the first that FirstOutput took from a model
 // (probabilities beside logits, features beside them, an auxiliary head), with the nodes and
 // initializers only they needed, kept to be put back on a model made from it (Restore).
 type ExtraOutputs struct {
+	order   []string // every output's name, in the model's order
 	outputs []*Value
 	nodes   []*Node
 	inits   []*Tensor
@@ -18,15 +20,27 @@ type ExtraOutputs struct {
 	passes map[string]string
 }
 
-// FirstOutput rewrites a model with several outputs into the same model computing its first
-// output only, taken as the logits: every command works on one output. It returns what it
-// took away, or nil when the model has one output.
-func FirstOutput(m *Model) *ExtraOutputs {
+// FirstOutput rewrites a model with several outputs into the same model computing one of
+// them only, taken as the logits: the one called logits, or the first when logits is "".
+// Every command works on one output. It returns what it took away, or nil when the model has
+// one output; a logits that names no output is an error listing them.
+func FirstOutput(m *Model, logits string) (*ExtraOutputs, error) {
 	g := m.Graph
-	if len(g.Outputs) <= 1 {
-		return nil
+	var order []string
+	for _, o := range g.Outputs {
+		order = append(order, o.Name)
 	}
-	e := &ExtraOutputs{passes: map[string]string{}}
+	if logits != "" {
+		at := slices.Index(order, logits)
+		if at < 0 {
+			return nil, fmt.Errorf("the model has no output %q; its outputs are %s", logits, strings.Join(order, ", "))
+		}
+		g.Outputs[0], g.Outputs[at] = g.Outputs[at], g.Outputs[0]
+	}
+	if len(g.Outputs) <= 1 {
+		return nil, nil
+	}
+	e := &ExtraOutputs{order: order, passes: map[string]string{}}
 	for _, o := range g.Outputs[1:] {
 		c := *o
 		c.Shape, c.DimNames = slices.Clone(o.Shape), slices.Clone(o.DimNames)
@@ -54,11 +68,14 @@ func FirstOutput(m *Model) *ExtraOutputs {
 			e.inits = append(e.inits, t)
 		}
 	}
-	return e
+	return e, nil
 }
 
 // Values returns copies of the outputs FirstOutput took away, in the model's order.
 func (e *ExtraOutputs) Values() []*Value {
+	if e == nil {
+		return nil
+	}
 	var vs []*Value
 	for _, o := range e.outputs {
 		c := *o
@@ -70,6 +87,9 @@ func (e *ExtraOutputs) Values() []*Value {
 
 // Names lists the outputs FirstOutput took away.
 func (e *ExtraOutputs) Names() []string {
+	if e == nil {
+		return nil
+	}
 	var names []string
 	for _, o := range e.outputs {
 		names = append(names, o.Name)
@@ -78,8 +98,8 @@ func (e *ExtraOutputs) Names() []string {
 }
 
 // Restore puts the outputs FirstOutput took away back on m, a model made from the one it
-// rewrote (the quantized model), with the nodes that compute them, in float, from the values
-// m has. A value that m no longer has, other than one an Identity or Dropout passed on, is an
+// rewrote (the quantized model), in the original order, with the nodes that compute them, in
+// float, from the values m has. A value that m no longer has, other than one an Identity or Dropout passed on, is an
 // error naming it.
 func (e *ExtraOutputs) Restore(m *Model) error {
 	if e == nil {
@@ -143,6 +163,10 @@ func (e *ExtraOutputs) Restore(m *Model) error {
 		g.Outputs = append(g.Outputs, &c)
 		g.ValueInfo[o.Name] = &c
 	}
+	// The model's own order, whichever output was taken as the logits.
+	slices.SortStableFunc(g.Outputs, func(a, b *Value) int {
+		return slices.Index(e.order, a.Name) - slices.Index(e.order, b.Name)
+	})
 	g.Index()
 	return nil
 }

@@ -24,7 +24,10 @@ func TestFirstOutput(t *testing.T) {
 	}
 	m := read()
 	nodes := len(m.Graph.Nodes)
-	e := ir.FirstOutput(m)
+	e, err := ir.FirstOutput(m, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if e == nil || !slices.Equal(e.Names(), []string{"probs", "features", "aux"}) || len(m.Graph.Outputs) != 1 {
 		t.Fatalf("set aside %v, %d outputs left", e.Names(), len(m.Graph.Outputs))
 	}
@@ -52,7 +55,9 @@ func TestFirstOutput(t *testing.T) {
 	}
 
 	m = read()
-	e = ir.FirstOutput(m)
+	if e, err = ir.FirstOutput(m, ""); err != nil {
+		t.Fatal(err)
+	}
 	if err := ir.Canonicalize(m); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +76,29 @@ func TestFirstOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ir.FirstOutput(one) != nil {
-		t.Error("a model with one output had outputs set aside")
+	if e, err := ir.FirstOutput(one, ""); e != nil || err != nil {
+		t.Errorf("a model with one output: %v set aside, error %v", e.Names(), err)
+	}
+
+	// The logits named, not first: set aside are the others, put back in the model's order.
+	m = read()
+	if e, err = ir.FirstOutput(m, "aux"); err != nil {
+		t.Fatal(err)
+	}
+	if m.Graph.Outputs[0].Name != "aux" || !slices.Equal(e.Names(), []string{"probs", "features", "logits"}) {
+		t.Errorf("--logits aux: working output %s, set aside %v", m.Graph.Outputs[0].Name, e.Names())
+	}
+	if err := e.Restore(m); err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, o := range m.Graph.Outputs {
+		names = append(names, o.Name)
+	}
+	if !slices.Equal(names, []string{"logits", "probs", "features", "aux"}) {
+		t.Errorf("outputs %v after Restore, want the model's order", names)
+	}
+	if _, err := ir.FirstOutput(read(), "scores"); err == nil || !strings.Contains(err.Error(), `no output "scores"; its outputs are logits, probs, features, aux`) {
+		t.Errorf("an output that is not there: %v", err)
 	}
 }

@@ -68,16 +68,16 @@ func runBench(c *cli.Context) error {
 		if path == "" {
 			continue
 		}
-		r, err := benchModel(rt, path, c.String("input-shape"), c.Int("runs"), c.Int("batch"))
+		r, err := benchModel(rt, path, readOptionsOf(c), c.Int("runs"), c.Int("batch"))
 		if err != nil {
 			return fmt.Errorf("--%s: %w", flag, err)
 		}
 		if flag == "quantized" {
-			if m, _, err := readModel(path, c.String("input-shape"), false); err == nil {
+			if m, _, err := readModel(path, readOptionsOf(c), false); err == nil {
 				if quantizer.CheckFloat(m) == nil {
 					logger(c).Warn(fmt.Sprintf("--quantized %s has no QuantizeLinear/DequantizeLinear nodes: it is a float model, so the ratios compare two float models", path))
 				}
-				if fm, _, err := readModel(model, c.String("input-shape"), false); err == nil {
+				if fm, _, err := readModel(model, readOptionsOf(c), false); err == nil {
 					if why := otherInterface(fm, m, model); why != "" {
 						logger(c).Warn(fmt.Sprintf("--quantized %s %s: it was not made from it, so the ratios compare two different models", path, why))
 					}
@@ -101,12 +101,12 @@ func runBench(c *cli.Context) error {
 	return nil
 }
 
-func benchModel(rt *ort.Runtime, path, shape string, runs, batch int) (benchResult, error) {
+func benchModel(rt *ort.Runtime, path string, ro readOptions, runs, batch int) (benchResult, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return benchResult{}, err
 	}
-	m, _, err := readModel(path, shape, true)
+	m, _, err := readModel(path, ro, true)
 	if err != nil {
 		return benchResult{}, err
 	}

@@ -157,7 +157,7 @@ func runConvert(c *cli.Context, modelPath string) error {
 			return err
 		}
 	}
-	m, form, err := readModel(modelPath, c.String("input-shape"), true)
+	m, form, err := readModel(modelPath, readOptionsOf(c), true)
 	if err != nil {
 		return err
 	}

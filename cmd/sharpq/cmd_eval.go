@@ -129,7 +129,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	if c.IsSet("min-agreement") && c.String("reference") == "" {
 		return usageError{fmt.Errorf("--min-agreement needs --reference (the model to agree with)")}
 	}
-	m, _, err := readModel(modelPath, c.String("input-shape"), true)
+	m, _, err := readModel(modelPath, readOptionsOf(c), true)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func runEval(c *cli.Context, p calib.Preprocess) error {
 	opts := calib.EvalOptions{Batch: c.Int("batch"), Progress: evalProgress(os.Stderr, logger(c))}
 	var rep evalReport
 	if refPath := c.String("reference"); refPath != "" {
-		ref, _, err := readModel(refPath, c.String("input-shape"), true)
+		ref, _, err := readModel(refPath, readOptionsOf(c), true)
 		if err != nil {
 			return fmt.Errorf("--reference: %w", err)
 		}

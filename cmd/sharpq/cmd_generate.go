@@ -94,7 +94,7 @@ func runGenerate(c *cli.Context, modelPath string) error {
 	if err := checkFolderWritable("--output", c.String("output")); err != nil {
 		return err
 	}
-	m, _, err := readModel(modelPath, c.String("input-shape"), true)
+	m, _, err := readModel(modelPath, readOptionsOf(c), true)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ func inspectCommand() *cli.Command {
 			modelFlag("ONNX model"),
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
+			logitsFlag(),
 			&cli.IntFlag{Name: "gen-batch", Value: convert.Fast().GenBatch, Usage: "estimate convert's memory with generator batches of this many images"},
 			&cli.IntFlag{Name: "images", Value: convert.Fast().Images, Usage: "estimate convert's memory for this many synthetic images"},
 		},
@@ -45,13 +46,13 @@ func inspectCommand() *cli.Command {
 			if err := sched.Validate(); err != nil {
 				return usageError{err}
 			}
-			return runInspect(c.App.Writer, model, c.String("input-shape"), sched, c.Bool("json"))
+			return runInspect(c.App.Writer, model, readOptionsOf(c), sched, c.Bool("json"))
 		},
 	}
 }
 
-func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON bool) error {
-	m, form, err := readModel(path, shape, true)
+func runInspect(w io.Writer, path string, ro readOptions, sched convert.Schedule, asJSON bool) error {
+	m, form, err := readModel(path, ro, true)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func runInspect(w io.Writer, path, shape string, sched convert.Schedule, asJSON 
 		fmt.Fprintf(tw, "layout\tchannels-last input with a Transpose to channels-first: shown, synthesised and evaluated channels-first (data as N×C×H×W); quantized models keep the channels-last input\n")
 	}
 	if len(r.KeptOutputs) > 0 {
-		fmt.Fprintf(tw, "outputs\tthe first, %s, is taken as the logits (synthesis, reconstruction, self-check and eval use it); %s kept: quantized models compute them in float from their own values\n",
+		fmt.Fprintf(tw, "outputs\t%s is taken as the logits (synthesis, reconstruction, self-check and eval use it); %s kept: quantized models compute them in float from their own values\n",
 			r.Outputs[0].Name, strings.Join(r.KeptOutputs, ", "))
 	}
 	if r.PixelInput {

@@ -203,7 +203,7 @@ func runQuantize(c *cli.Context, pre calib.Preprocess) error {
 	if err := checkFolderWritable("--report", c.String("report")); err != nil {
 		return err
 	}
-	m, form, err := readModel(modelPath, c.String("input-shape"), true)
+	m, form, err := readModel(modelPath, readOptionsOf(c), true)
 	if err != nil {
 		return err
 	}

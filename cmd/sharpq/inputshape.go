@@ -7,6 +7,7 @@ import (
 
 	"github.com/sharpq/sharpq/ir"
 	"github.com/sharpq/sharpq/onnxio"
+	"github.com/urfave/cli/v2"
 )
 
 // inputShapeUsage is the --input-shape flag's help.
@@ -17,28 +18,46 @@ const inputShapeUsage = "C×H×W of the model's input (e.g. 3x224x224), for a mo
 type inputForm struct {
 	channelsLast bool // [N, H, W, C] with a Transpose to channels-first (ir.ChannelsFirstInput)
 	pixels       bool // uint8 pixels cast to float (ir.FloatPixelInput)
-	// extra holds the outputs after the first, which every command leaves aside
+	// extra holds the outputs beside the logits, which every command leaves aside
 	// (ir.FirstOutput); nil for a model with one output.
 	extra *ir.ExtraOutputs
 }
 
-// readModel reads the model at path and fixes its dynamic input dimensions from --input-shape
-// (shape; "" for none). With check, a dimension other than the batch that is still dynamic is
-// an error that names the flag.
-func readModel(path, shape string, check bool) (m *ir.Model, form inputForm, err error) {
+// readOptions are the flags that say how to read a model: --input-shape and --logits.
+type readOptions struct {
+	shape  string // C×H×W for the input's dynamic dimensions; "" for none
+	logits string // the output that holds the logits; "" for the first
+}
+
+// readOptionsOf returns the command's --input-shape and --logits.
+func readOptionsOf(c *cli.Context) readOptions {
+	return readOptions{shape: c.String("input-shape"), logits: c.String("logits")}
+}
+
+// logitsFlag is the --logits flag of every command that reads a model.
+func logitsFlag() cli.Flag {
+	return &cli.StringFlag{Name: "logits", Usage: "the output that holds the logits, for a model with several (default: the first); the others are kept in quantized models"}
+}
+
+// readModel reads the model at path and fixes its dynamic input dimensions from --input-shape.
+// With check, a dimension other than the batch that is still dynamic is an error that names
+// the flag.
+func readModel(path string, o readOptions, check bool) (m *ir.Model, form inputForm, err error) {
 	m, err = onnxio.Read(path)
 	if err != nil {
 		return nil, form, err
 	}
 	// Every command works channels-first on float32 images in [0,1] (data included) and on the
-	// first output; a channels-last or uint8 model gets its interface back, and a model with
+	// logits output; a channels-last or uint8 model gets its interface back, and a model with
 	// more outputs the others, when it is written (restoreLayout).
 	form.channelsLast = ir.ChannelsFirstInput(m)
 	form.pixels = ir.FloatPixelInput(m)
-	form.extra = ir.FirstOutput(m)
-	if shape != "" {
-		if err := setInputShape(m, shape); err != nil {
-			return nil, form, usageError{fmt.Errorf("--input-shape %q: %s: %w", shape, path, err)}
+	if form.extra, err = ir.FirstOutput(m, o.logits); err != nil {
+		return nil, form, usageError{fmt.Errorf("--logits %q: %s: %w", o.logits, path, err)}
+	}
+	if o.shape != "" {
+		if err := setInputShape(m, o.shape); err != nil {
+			return nil, form, usageError{fmt.Errorf("--input-shape %q: %s: %w", o.shape, path, err)}
 		}
 	}
 	if check {

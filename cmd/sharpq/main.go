@@ -204,14 +204,15 @@ func oneLine(err error) string {
 // tell a command-line user nothing: the message names the file, node or flag.
 var packagePrefix = regexp.MustCompile(`(^|: )(?:onnxio|ir|ort|calib|quantizer|generator|convert|inspect|report|option|infer|autodiff|train|checkpoint|steptime|parallel|atomicfile): `)
 
-// runtimeFlags are the flags every command that runs a model shares: ONNX Runtime's, and the
-// input shape of a model exported with dynamic dimensions.
+// runtimeFlags are the flags every command that runs a model shares: ONNX Runtime's, the
+// input shape of a model exported with dynamic dimensions, and the output that holds the logits.
 func runtimeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library (default: $SHARPQ_ORT_LIB, ./.ort, system folders)", EnvVars: []string{"SHARPQ_ORT_LIB"}},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu or cuda"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0 = ONNX Runtime's default, one per core)"},
 		&cli.StringFlag{Name: "input-shape", Usage: inputShapeUsage},
+		logitsFlag(),
 	}
 }
 

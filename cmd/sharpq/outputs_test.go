@@ -16,7 +16,7 @@ import (
 
 // TestExtraOutputs runs the bundled ResNet-20 with three outputs beside its logits
 // (probabilities, pooled features passed on by an Identity, an auxiliary head of its own
-// weights) through inspect, eval, quantize and a short convert: sharpq works on the logits,
+// weights) through inspect (with --logits too), eval, quantize and a short convert: sharpq works on the logits,
 // and the quantized models must have all four outputs again, in ONNX Runtime the
 // probabilities the Softmax of their logits and the auxiliary head the float head applied
 // to their features.
@@ -30,8 +30,14 @@ func TestExtraOutputs(t *testing.T) {
 	}
 	extra := writeModel(t, dir, "extra.onnx", testmodels.WithExtraOutputs(m))
 	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
-	if code, text, _ := sharpq(t, "inspect", extra); code != 0 || !strings.Contains(text, "the first, logits, is taken as the logits") || !strings.Contains(text, "probs, features, aux kept") {
+	if code, text, _ := sharpq(t, "inspect", extra); code != 0 || !strings.Contains(text, "logits is taken as the logits") || !strings.Contains(text, "probs, features, aux kept") {
 		t.Errorf("inspect (exit %d) does not say which output is the logits and which are kept: %q", code, text)
+	}
+	if code, text, _ := sharpq(t, "inspect", extra, "--logits", "probs"); code != 0 || !strings.Contains(text, "probs is taken as the logits") || !strings.Contains(text, "logits, features, aux kept") {
+		t.Errorf("inspect --logits probs (exit %d) does not take probs as the logits: %q", code, text)
+	}
+	if code, _, stderr := sharpq(t, "inspect", extra, "--logits", "scores"); code != 2 || !strings.Contains(stderr, `--logits "scores"`) || !strings.Contains(stderr, "its outputs are logits, probs, features, aux") {
+		t.Errorf("inspect --logits scores: exit %d, %q; want exit 2 naming the flag and the outputs", code, stderr)
 	}
 	if got, want := subsetTop1(t, extra, norm...), subsetTop1(t, model, norm...); got != want {
 		t.Errorf("top-1 %.2f, the one-output original %.2f", got, want)
