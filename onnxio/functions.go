@@ -11,6 +11,11 @@ import (
 	"github.com/sharpq/sharpq/onnxio/internal/onnxpb"
 )
 
+// maxInlinedNodes bounds the graph that inlining may make: functions that call each other
+// twice over, a few dozen deep, would otherwise expand into billions of nodes from a few
+// kilobytes.
+const maxInlinedNodes = 1 << 18
+
 // funcKey identifies a model-local function: its domain ("" for ai.onnx), name and overload.
 type funcKey struct{ domain, name, overload string }
 
@@ -39,6 +44,7 @@ type inliner struct {
 	added  map[string]int64 // imports the inlined bodies need that the model lacks
 	used   map[string]bool  // every value and node name in the graph, so new ones are unique
 	calls  int              // calls inlined so far, to name nodes of unnamed calls
+	nodes  int              // nodes the expansion has made so far
 }
 
 // inlineFunctions replaces every call of a model-local function (ModelProto.functions) in
@@ -126,6 +132,9 @@ func (in *inliner) expand(nodes []*onnxpb.NodeProto, stack []funcKey) ([]*onnxpb
 		body, err := in.instantiate(n, f, k)
 		if err != nil {
 			return nil, err
+		}
+		if in.nodes += len(body); in.nodes > maxInlinedNodes {
+			return nil, fmt.Errorf("inlining the model's functions makes more than %d nodes (function %s, called by node %q)", maxInlinedNodes, k, n.GetName())
 		}
 		body, err = in.expand(body, append(stack, k))
 		if err != nil {

@@ -1,6 +1,7 @@
 package onnxio_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -194,6 +195,19 @@ func TestInlineFunctionErrors(t *testing.T) {
 		{"defined twice", func(mp *onnxpb.ModelProto) {
 			mp.Functions = append(mp.Functions, mp.Functions[0])
 		}, "function local.ConvAct is defined twice"},
+		{"an expansion bomb", func(mp *onnxpb.ModelProto) {
+			// F0 is one Identity; each F(i+1) calls F(i) twice: F40 would be 2^40 nodes.
+			fs := []*onnxpb.FunctionProto{{Name: proto.String("F0"), Domain: proto.String("local"), Input: []string{"X"}, Output: []string{"Y"},
+				Node: []*onnxpb.NodeProto{node("id", "Identity", "", []string{"X"}, []string{"Y"})}, OpsetImport: []*onnxpb.OperatorSetIdProto{opset("", 18)}}}
+			for i := 1; i <= 40; i++ {
+				prev := fmt.Sprintf("F%d", i-1)
+				fs = append(fs, &onnxpb.FunctionProto{Name: proto.String(fmt.Sprintf("F%d", i)), Domain: proto.String("local"), Input: []string{"X"}, Output: []string{"Y"},
+					Node: []*onnxpb.NodeProto{node("a", prev, "local", []string{"X"}, []string{"t"}), node("b", prev, "local", []string{"t"}, []string{"Y"})},
+					OpsetImport: []*onnxpb.OperatorSetIdProto{opset("", 18), opset("local", 1)}})
+			}
+			mp.Functions = fs
+			mp.Graph.Node = append(mp.Graph.Node[:0:0], node("bomb", "F40", "local", []string{"x"}, []string{"y"}))
+		}, "inlining the model's functions makes more than 262144 nodes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
