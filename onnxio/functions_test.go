@@ -202,7 +202,7 @@ func TestInlineFunctionErrors(t *testing.T) {
 			for i := 1; i <= 40; i++ {
 				prev := fmt.Sprintf("F%d", i-1)
 				fs = append(fs, &onnxpb.FunctionProto{Name: proto.String(fmt.Sprintf("F%d", i)), Domain: proto.String("local"), Input: []string{"X"}, Output: []string{"Y"},
-					Node: []*onnxpb.NodeProto{node("a", prev, "local", []string{"X"}, []string{"t"}), node("b", prev, "local", []string{"t"}, []string{"Y"})},
+					Node:        []*onnxpb.NodeProto{node("a", prev, "local", []string{"X"}, []string{"t"}), node("b", prev, "local", []string{"t"}, []string{"Y"})},
 					OpsetImport: []*onnxpb.OperatorSetIdProto{opset("", 18), opset("local", 1)}})
 			}
 			mp.Functions = fs
