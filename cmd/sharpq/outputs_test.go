@@ -42,16 +42,7 @@ func TestExtraOutputs(t *testing.T) {
 	if got, want := subsetTop1(t, extra, norm...), subsetTop1(t, model, norm...); got != want {
 		t.Errorf("top-1 %.2f, the one-output original %.2f", got, want)
 	}
-	quantize := func(in string) string {
-		t.Helper()
-		out := filepath.Join(dir, "q_"+filepath.Base(in))
-		args := append([]string{"quantize", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--calib-images", "128",
-			"--wbits", "4", "--abits", "4", "--iters", "0", "--threads", "1"}, norm...)
-		if code, _, stderr := sharpq(t, args...); code != 0 {
-			t.Fatalf("quantize %s: exit %d: %s", in, code, stderr)
-		}
-		return out
-	}
+	quantize := func(in string) string { return quantizeSubset(t, dir, in, norm...) }
 	if got, want := subsetTop1(t, quantize(extra), norm...), subsetTop1(t, quantize(model), norm...); got != want {
 		t.Errorf("quantized top-1 %.2f, the one-output original's quantized model %.2f", got, want)
 	}
@@ -67,6 +58,20 @@ func TestExtraOutputs(t *testing.T) {
 	for _, path := range []string{quantize(extra), converted} {
 		checkExtraOutputs(t, rt, path, images)
 	}
+}
+
+// quantizeSubset quantizes the model in to W4A4 by round-to-nearest on 128 of the bundled
+// images, with extra flags after these (a later --iters or --calib-images wins), and returns
+// the path of the model written into dir.
+func quantizeSubset(t *testing.T, dir, in string, extra ...string) string {
+	t.Helper()
+	out := filepath.Join(dir, "q_"+filepath.Base(in))
+	args := append([]string{"quantize", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--calib-images", "128",
+		"--wbits", "4", "--abits", "4", "--iters", "0", "--threads", "1"}, extra...)
+	if code, _, stderr := sharpq(t, args...); code != 0 {
+		t.Fatalf("quantize %s: exit %d: %s", in, code, stderr)
+	}
+	return out
 }
 
 // checkExtraOutputs runs the quantized model at path on the first images and checks its
@@ -149,14 +154,7 @@ func TestStaticBatchModel(t *testing.T) {
 	static := writeModel(t, dir, "static.onnx", testmodels.WithStaticBatch(m))
 	norm := []string{"--mean", "0.2860", "--std", "0.3530"}
 	quantize := func(in string) string {
-		t.Helper()
-		out := filepath.Join(dir, "q_"+filepath.Base(in))
-		args := append([]string{"quantize", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--calib-images", "64",
-			"--wbits", "4", "--abits", "4", "--iters", "20", "--threads", "1"}, norm...)
-		if code, _, stderr := sharpq(t, args...); code != 0 {
-			t.Fatalf("quantize %s: exit %d: %s", in, code, stderr)
-		}
-		return out
+		return quantizeSubset(t, dir, in, append([]string{"--calib-images", "64", "--iters", "20"}, norm...)...)
 	}
 	if got, want := subsetTop1(t, quantize(static), norm...), subsetTop1(t, quantize(model), norm...); math.Abs(got-want) > 0.3 {
 		t.Errorf("quantized top-1 %.2f, the dynamic-batch original's %.2f", got, want)

@@ -44,16 +44,7 @@ func TestUint8PixelModel(t *testing.T) {
 			t.Errorf("%s: top-1 %.2f, the float original %.2f", filepath.Base(in), got, want)
 		}
 	}
-	quantize := func(in string, extra ...string) string {
-		t.Helper()
-		out := filepath.Join(dir, "q_"+filepath.Base(in))
-		args := append([]string{"quantize", in, "-o", out, "--calib-data", "../../testmodels/" + testmodels.SubsetImages, "--calib-images", "128",
-			"--wbits", "4", "--abits", "4", "--iters", "0", "--threads", "1"}, extra...)
-		if code, _, stderr := sharpq(t, args...); code != 0 {
-			t.Fatalf("quantize %s: exit %d: %s", in, code, stderr)
-		}
-		return out
-	}
+	quantize := func(in string, extra ...string) string { return quantizeSubset(t, dir, in, extra...) }
 	wantQ := subsetTop1(t, quantize(model, norm...), norm...)
 
 	images, err := calib.LoadNPY("../../testmodels/"+testmodels.SubsetImages, "../../testmodels/"+testmodels.SubsetLabels, calib.Preprocess{})
